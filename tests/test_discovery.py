@@ -1,0 +1,214 @@
+"""Tests of index discovery on the real Odisha reflectances.
+
+Targets built from a known formula are SYNTHETIC (named so below); the
+reflectances they are built from are the real samples.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.model_selection import KFold
+
+from saltmap import discovery
+from saltmap.discovery import (
+    TEMPLATES,
+    Candidate,
+    correlate_columns,
+    discover_cv,
+    enumerate_candidates,
+    evaluate_candidates,
+    load_discovered,
+    resolve_discovered,
+    save_discovered,
+    search_indices,
+)
+from saltmap.errors import ConfigError
+from saltmap.indices import IndexFeatures, get_index
+from saltmap.samples import odisha
+
+
+@pytest.fixture(scope="module")
+def real():
+    """The real Odisha samples: reflectance by role and EC (µS/cm)."""
+    s = odisha()
+    return s.reflectance, s.target
+
+
+def _values(cand, reflectance):
+    return np.asarray(cand.compute(reflectance.to_dict("series")), dtype=float)
+
+
+PLANTED = [
+    Candidate("salinity_adjusted", ("G", "N", "S1")),  # the study's SAI
+    Candidate("three_band_ratio", ("S1", "N", "B")),  # the study's TRSI
+    Candidate("weighted_offset", ("R", "N", "S1"), weight=0.5),  # the study's GOSI
+    Candidate("brightness_contrast", ("S1", "R", "G"), transform="reciprocal"),
+]
+
+
+@pytest.mark.parametrize("planted", PLANTED, ids=lambda c: c.formula)
+def test_planted_index_is_found_first(real, planted):
+    reflectance, _ = real
+    truth = _values(planted, reflectance)
+    rng = np.random.default_rng(7)
+    synthetic_target = truth + rng.normal(0, 0.2 * truth.std(), len(truth))
+    found = search_indices(reflectance, synthetic_target)
+    top = _values(found.best, reflectance)
+    # The winner must be the planted formula or one algebraically equal to it.
+    assert abs(np.corrcoef(top, truth)[0, 1]) > 1 - 1e-9, found.table.head(3)
+
+
+def test_swapped_slots_give_the_same_index_up_to_sign(real):
+    reflectance, _ = real
+    for tmpl in TEMPLATES.values():
+        if tmpl.swap is None:
+            continue
+        bands = ["G", "N", "S1"][: tmpl.arity]
+        i, j = tmpl.swap
+        swapped = list(bands)
+        swapped[i], swapped[j] = bands[j], bands[i]
+        w, w_swapped = (0.3, 0.7) if tmpl.weighted else (None, None)
+        one = _values(Candidate(tmpl.name, tuple(bands), "identity", w), reflectance)
+        two = _values(Candidate(tmpl.name, tuple(swapped), "identity", w_swapped), reflectance)
+        np.testing.assert_allclose(np.abs(one), np.abs(two), rtol=1e-12, err_msg=tmpl.name)
+
+
+def test_search_matrix_matches_candidate_by_candidate(real):
+    reflectance, _ = real
+    cands = enumerate_candidates()[::97]
+    matrix = evaluate_candidates(reflectance, cands)
+    for j, cand in enumerate(cands):
+        np.testing.assert_allclose(matrix[:, j], _values(cand, reflectance), equal_nan=True)
+
+
+def test_vectorised_pearson_equals_scipy(real):
+    reflectance, ec = real
+    cands = [PLANTED[0], Candidate("ratio", ("S1", "N")), Candidate("band", ("B",), "log")]
+    x = evaluate_candidates(reflectance, cands)
+    x[[3, 10, 50], 1] = np.nan  # a column with undefined rows uses its own rows only
+    got = correlate_columns(x, ec.to_numpy())
+    for j in range(x.shape[1]):
+        ok = np.isfinite(x[:, j])
+        ref = stats.pearsonr(x[ok, j], ec.to_numpy()[ok])
+        ci = ref.confidence_interval()
+        assert got.loc[j, "n"] == ok.sum()
+        np.testing.assert_allclose(got.loc[j, "r"], ref.statistic, rtol=1e-10)
+        np.testing.assert_allclose(got.loc[j, "p"], ref.pvalue, rtol=1e-6)
+        np.testing.assert_allclose(got.loc[j, ["ci_low", "ci_high"]], [ci.low, ci.high], rtol=1e-6)
+
+
+def test_vectorised_spearman_equals_scipy(real):
+    reflectance, ec = real
+    x = evaluate_candidates(reflectance, [PLANTED[1], Candidate("difference", ("G", "R"))])
+    x[[0, 5], 0] = np.nan
+    got = correlate_columns(x, ec.to_numpy(), method="spearman")
+    for j in range(x.shape[1]):
+        ok = np.isfinite(x[:, j])
+        ref = stats.spearmanr(x[ok, j], ec.to_numpy()[ok])
+        np.testing.assert_allclose(got.loc[j, "r"], ref.statistic, rtol=1e-10)
+        np.testing.assert_allclose(got.loc[j, "p"], ref.pvalue, rtol=1e-6)
+
+
+def test_no_inf_and_no_warning_where_formulas_are_undefined(real):
+    reflectance, ec = real
+    # Synthetic edge rows (zeros, negatives, equal bands) appended to the real ones.
+    edges = pd.DataFrame(
+        [[0.0] * 6, [-0.01, 0.02, -0.03, 0.0, 0.1, 0.1], [0.1] * 6], columns=reflectance.columns
+    )
+    refl = pd.concat([reflectance, edges], ignore_index=True)
+    target = np.r_[ec.to_numpy(), 1.0, 2.0, 3.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = evaluate_candidates(refl, enumerate_candidates())
+        found = search_indices(refl, target)
+    assert not np.isinf(x).any()
+    assert np.isnan(x).any()  # the edge rows do hit undefined points
+    numbers = found.table.select_dtypes("number").to_numpy(dtype=float)
+    assert not np.isinf(numbers).any()
+
+
+def test_ranking_is_by_abs_r_without_duplicates(real):
+    reflectance, ec = real
+    found = search_indices(reflectance, ec)
+    abs_r = found.table["r"].abs().to_numpy()
+    assert np.all(np.diff(abs_r) <= 1e-12)
+    assert found.n_candidates > len(found.table) > 1000
+    # (1/a−1/b)/(1/a+1/b) = −(a−b)/(a+b): only one of them stays.
+    nd = found.table[(found.table["template"] == "normalised_difference")]
+    pairs = nd.groupby(nd["bands"].map(lambda b: " ".join(sorted(b.split())))).size()
+    assert pairs.max() <= 4  # identity and reciprocal merged: 5 transforms give at most 4
+
+
+def test_cross_validated_search_never_sees_the_test_rows(real):
+    reflectance, ec = real
+    seen: list[pd.Index] = []
+
+    def recording_search(rows, target):
+        seen.append(rows.index.copy())
+        return search_indices(rows, target)
+
+    report = discover_cv(reflectance, ec, n_splits=4, random_state=3, search=recording_search)
+    expected = list(KFold(4, shuffle=True, random_state=3).split(reflectance))
+    assert len(seen) == 1 + 4  # the in-sample search, then one per fold
+    assert seen[0].equals(reflectance.index)
+    for k, (train, test) in enumerate(expected):
+        fold_rows = seen[k + 1]
+        assert fold_rows.intersection(reflectance.index[test]).empty
+        assert fold_rows.equals(reflectance.index[train])
+        assert report.splits[k][1].equals(reflectance.index[test])
+
+
+def test_out_of_fold_r_is_the_winner_on_the_test_rows(real):
+    reflectance, ec = real
+    report = discover_cv(reflectance, ec, n_splits=3, random_state=0)
+    for (_, test), row in zip(report.splits, report.folds.itertuples(), strict=True):
+        winner = Candidate.from_dict(row._asdict())
+        value = _values(winner, reflectance.loc[test])
+        np.testing.assert_allclose(row.r_test, stats.pearsonr(value, ec.loc[test]).statistic)
+    summary = report.summary().iloc[0]
+    np.testing.assert_allclose(summary["optimism"], report.best_abs_r - report.out_of_fold_r)
+    assert summary["in_sample_abs_r"] == pytest.approx(abs(report.in_sample.table["r"].iloc[0]))
+
+
+def test_saved_indices_reload_and_serve_models(real, tmp_path):
+    reflectance, ec = real
+    found = search_indices(reflectance, ec)
+    path = save_discovered(found, tmp_path / "discovered.toml", k=3, prefix="Dtest")
+    names = load_discovered(path)
+    assert names == ["Dtest1", "Dtest2", "Dtest3"]
+    assert get_index("Dtest1").group == "discovered"
+    assert get_index("Dtest1").formula == found.table["formula"].iloc[0]
+    features = IndexFeatures(indices=names).fit(reflectance)
+    expected = evaluate_candidates(reflectance, found.candidates(3))
+    np.testing.assert_allclose(features.transform(reflectance), expected, equal_nan=True)
+    assert resolve_discovered(f"discovered:{path}:2") == ["Dtest1", "Dtest2"]
+    assert resolve_discovered("discovered:1") == ["Dtest1"]
+
+
+def test_a_file_whose_formula_disagrees_is_refused(tmp_path):
+    path = tmp_path / "discovered.toml"
+    path.write_text(
+        '[[index]]\nname = "X1"\ntemplate = "ratio"\nbands = ["G", "N"]\n'
+        'transform = "identity"\nformula = "N/G"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="N/G"):
+        discovery.read_discovered(path)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"template": "power_tower", "bands": ("G", "N")},
+        {"template": "ratio", "bands": ("G", "G")},
+        {"template": "ratio", "bands": ("G", "NIR")},
+        {"template": "weighted_offset", "bands": ("R", "N", "S1")},
+        {"template": "ratio", "bands": ("G", "N"), "transform": "cube"},
+    ],
+)
+def test_bad_candidates_are_refused_with_a_message(bad):
+    with pytest.raises(ConfigError):
+        Candidate(**bad)
