@@ -23,9 +23,14 @@ def test_role_of_known_names(name, role):
 
 @pytest.mark.parametrize(
     ("baseline", "expected"),
-    [("02.14", SENTINEL2_L2A_PRE_0400), ("03.01", SENTINEL2_L2A_PRE_0400),
-     ("04.00", SENTINEL2_L2A_0400), ("05.09", SENTINEL2_L2A_0400), ("N0510", None)],
-)  # fmt: skip
+    [
+        ("02.14", SENTINEL2_L2A_PRE_0400),
+        ("03.01", SENTINEL2_L2A_PRE_0400),
+        ("04.00", SENTINEL2_L2A_0400),
+        ("05.09", SENTINEL2_L2A_0400),
+        ("N0510", None),
+    ],
+)
 def test_sentinel2_offset_is_decided_by_baseline(baseline, expected):
     if expected is None:
         with pytest.raises(ScalingError, match="N0510"):

@@ -37,3 +37,324 @@ def save_figure(
         written.append(out)
     plt.close(fig)
     return written
+
+
+def _significance_mark(p: float) -> str:
+    if not p == p:  # NaN
+        return ""
+    return "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def plot_screening(table, *, target_label: str = "target", title: str | None = None) -> Figure:
+    """Study's figure 4: Pearson r of each index with the target, as sorted bars.
+
+    ``table`` is the output of :func:`saltmap.screening.screen_table`. Bars are
+    coloured by index group, whiskers show the 95 % CI, and ``*``/``**`` mark
+    p < 0.05 / p < 0.01.
+    """
+    data = table.sort_values("r", na_position="first")
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(data) + 1.5))
+    colours = [GROUP_COLOURS.get(g, GROUP_COLOURS["other"]) for g in data["group"]]
+    ypos = range(len(data))
+    err = [data["r"] - data["ci_low"], data["ci_high"] - data["r"]]
+    ax.barh(ypos, data["r"], color=colours, xerr=err, error_kw={"lw": 0.8, "ecolor": "#333"})
+    ax.set_yticks(list(ypos), data["index"])
+    for y, row in enumerate(data.itertuples()):
+        mark = _significance_mark(row.p_value)
+        if mark and row.r == row.r:
+            # Beyond the whisker, so the mark never sits on the CI line.
+            at = row.ci_high + 0.02 if row.r >= 0 else row.ci_low - 0.02
+            ax.text(at, y, mark, va="center", ha="left" if row.r >= 0 else "right", fontsize=9)
+    ax.axvline(0, color="#333", lw=0.8)
+    ax.set_xlim(-1, 1)
+    ax.set_xlabel(f"Pearson r with {target_label}")
+    groups = [g for g in GROUP_COLOURS if g in set(data["group"])]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=GROUP_COLOURS[g]) for g in groups]
+    ax.legend(handles, groups, loc="lower right", frameon=False, title="* p<0.05  ** p<0.01")
+    ax.set_title(title or f"Correlation of salinity indices with {target_label}")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _nice_length(span: float) -> float:
+    """A round scale-bar length (1, 2 or 5 × 10^k) near a fifth of ``span``."""
+    import math
+
+    target = span / 5
+    power = 10 ** math.floor(math.log10(target))
+    return max(m * power for m in (1, 2, 5) if m * power <= target)
+
+
+def class_map_figure(
+    codes,
+    extent: tuple[float, float, float, float],
+    *,
+    labels: list[str],
+    colours: list[str],
+    crs=None,
+    title: str | None = None,
+    percent: list[float] | None = None,
+) -> Figure:
+    """Salinity class map like the study's figure 6.
+
+    Parameters
+    ----------
+    codes : 2-D array of int
+        Class codes, 1 = first class, 0 = no data (drawn transparent).
+    extent : (left, right, bottom, top)
+        Bounds of the array in the map's CRS (projected, metres).
+    labels, colours : list of str
+        Name and colour of each class, in code order.
+    crs : rasterio or pyproj CRS, optional
+        Used to label the frame with longitude and latitude (top and right) beside
+        eastings and northings (bottom and left).
+    percent : list of float, optional
+        Share of the mapped area per class, shown in the legend.
+    """
+    import numpy as np
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    left, right, bottom, top = extent
+    width, height = right - left, top - bottom
+    aspect = height / width if width else 1.0
+    fig, ax = plt.subplots(figsize=(8.0, max(3.5, min(10.0, 6.2 * aspect + 1.2))))
+    k = len(labels)
+    data = np.ma.masked_equal(np.asarray(codes), 0)
+    ax.imshow(
+        data,
+        extent=extent,
+        cmap=ListedColormap(colours),
+        norm=BoundaryNorm(np.arange(0.5, k + 1.0), k),
+        interpolation="nearest",
+    )
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    ax.set_facecolor("#f2f2f2")  # no data shows as light grey
+    metres = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(metres)
+    ax.yaxis.set_major_formatter(metres)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.tick_params(axis="y", labelsize=7, labelrotation=90)
+    name = getattr(crs, "to_string", lambda: "")() if crs is not None else ""
+    ax.set_xlabel(f"easting (m){', ' + name if name else ''}", fontsize=8)
+    ax.set_ylabel("northing (m)", fontsize=8)
+    _lonlat_frame(ax, crs, extent)
+
+    # Scale bar in the lower left, north arrow in the upper right.
+    length = _nice_length(width)
+    x0, y0 = left + 0.04 * width, bottom + 0.05 * height
+    ax.plot([x0, x0 + length], [y0, y0], color="black", lw=3, solid_capstyle="butt")
+    ax.plot([x0, x0 + length / 2], [y0, y0], color="white", lw=1.5, solid_capstyle="butt")
+    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.text(x0 + length / 2, y0 + 0.02 * height, text, ha="center", va="bottom", fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})  # fmt: skip
+    ax.annotate("N", xy=(0.95, 0.93), xytext=(0.95, 0.80), xycoords="axes fraction",
+                ha="center", va="center", fontsize=10, fontweight="bold",
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})  # fmt: skip
+
+    names = [
+        f"{label} ({p:.1f} %)" if percent is not None else label
+        for label, p in zip(labels, percent if percent is not None else labels, strict=True)
+    ]
+    handles = [Patch(facecolor=c, edgecolor="#555555", lw=0.5) for c in colours]
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+              fontsize=8, title="salinity class", title_fontsize=9)  # fmt: skip
+    import textwrap
+
+    ax.set_title(textwrap.fill(title or "Soil salinity classes", 70), fontsize=10, pad=18)
+    fig.tight_layout()
+    return fig
+
+
+def _lonlat_frame(ax, crs, extent) -> None:
+    """Longitude (top) and latitude (right) labels at the frame's own ticks."""
+    if crs is None or not getattr(crs, "is_projected", False):
+        return
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    right, top = extent[1], extent[3]
+
+    def lon(x, _):
+        return f"{to_lonlat.transform(x, top)[0]:.3f}°"
+
+    def lat(y, _):
+        return f"{to_lonlat.transform(right, y)[1]:.3f}°"
+
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    top_ax = ax.secondary_xaxis("top")
+    top_ax.xaxis.set_major_locator(MaxNLocator(5))
+    top_ax.xaxis.set_major_formatter(FuncFormatter(lon))
+    top_ax.tick_params(labelsize=7)
+    right_ax = ax.secondary_yaxis("right")
+    right_ax.yaxis.set_major_locator(MaxNLocator(4))
+    right_ax.yaxis.set_major_formatter(FuncFormatter(lat))
+    right_ax.tick_params(labelsize=7, labelrotation=90)
+
+
+def salt_conversion_figure(
+    ec,
+    salt,
+    *,
+    slope: float,
+    intercept: float,
+    ec_unit: str,
+    r2: float,
+    title: str | None = None,
+) -> Figure:
+    """Lab EC against salt content with the fitted line, and the residuals.
+
+    ``ec`` and ``salt`` (g/kg) are the pairs the conversion was fitted on; the right
+    panel shows ``salt - (slope · EC + intercept)`` so curvature or outliers show.
+    """
+    import numpy as np
+
+    ec, salt = np.asarray(ec, dtype=float), np.asarray(salt, dtype=float)
+    fig, (ax, res) = plt.subplots(1, 2, figsize=(9, 4))
+    ax.scatter(ec, salt, s=10, alpha=0.6, color="#4c72b0", edgecolor="none")
+    x = np.linspace(np.nanmin(ec), np.nanmax(ec), 50)
+    ax.plot(x, slope * x + intercept, color="#c44e52", lw=1.2)
+    ax.text(0.03, 0.97, f"salt = {slope:.3g}·EC {intercept:+.3g}\nr² = {r2:.4f}, n = {len(ec)}",
+            transform=ax.transAxes, va="top", fontsize=9)  # fmt: skip
+    ax.set_xlabel(f"EC ({ec_unit})")
+    ax.set_ylabel("salt content (g/kg)")
+    res.scatter(ec, salt - (slope * ec + intercept), s=10, alpha=0.6, color="#4c72b0")
+    res.axhline(0, color="#c44e52", lw=1)
+    res.set_xlabel(f"EC ({ec_unit})")
+    res.set_ylabel("residual (g/kg)")
+    for a in (ax, res):
+        a.grid(alpha=0.3)
+    fig.suptitle(title or "EC to salt content conversion", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def discovery_figure(
+    ranked,
+    folds=None,
+    *,
+    top: int = 15,
+    in_sample_abs_r: float | None = None,
+    target_label: str = "target",
+    method: str = "pearson",
+    title: str | None = None,
+) -> Figure:
+    """Index discovery: the best candidates with their 95 % CI, and the search's optimism.
+
+    Parameters
+    ----------
+    ranked : DataFrame
+        :attr:`saltmap.discovery.SearchResult.table` (``formula``, ``r``,
+        ``ci_low``, ``ci_high``), best first.
+    folds : DataFrame, optional
+        :attr:`saltmap.discovery.CVDiscovery.folds`; adds a panel with each fold
+        winner's ``|r|`` on its training rows beside its sign-aligned r on the
+        fold's test rows.
+    in_sample_abs_r : float, optional
+        Best in-sample ``|r|``, drawn as a line in the second panel.
+    """
+    import numpy as np
+
+    data = ranked.head(top).iloc[::-1]
+    panels = 2 if folds is not None else 1
+    fig, axes = plt.subplots(
+        1, panels, figsize=(7 + 4 * (panels - 1), 0.32 * len(data) + 1.8),
+        gridspec_kw={"width_ratios": [2, 1]} if panels == 2 else None, squeeze=False,
+    )  # fmt: skip
+    ax = axes[0, 0]
+    ypos = np.arange(len(data))
+    err = [data["r"] - data["ci_low"], data["ci_high"] - data["r"]]
+    ax.barh(ypos, data["r"], color=GROUP_COLOURS["discovered"], xerr=err,
+            error_kw={"lw": 0.8, "ecolor": "#333"})  # fmt: skip
+    ax.set_yticks(ypos, [f"{row.rank}. {row.formula}" for row in data.itertuples()], fontsize=8)
+    ax.axvline(0, color="#333", lw=0.8)
+    ax.set_xlim(-1, 1)
+    word = "Spearman ρ" if method == "spearman" else "Pearson r"
+    ax.set_xlabel(f"{word} with {target_label} (in-sample, 95 % CI)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"Top {len(data)} discovered indices", fontsize=10)
+    if folds is not None:
+        cv = axes[0, 1]
+        k = folds["fold"].to_numpy()
+        train = folds["r_train"].abs().to_numpy()
+        test = folds["r_test_aligned"].to_numpy()
+        for x, a, b in zip(k, train, test, strict=True):
+            cv.plot([x, x], [a, b], color="#999", lw=1)
+        cv.scatter(k, train, color=GROUP_COLOURS["discovered"], label="fold winner, training rows")
+        cv.scatter(k, test, color="#c44e52", marker="s", label="same index, fold's test rows")
+        if in_sample_abs_r is not None:
+            cv.axhline(in_sample_abs_r, color=GROUP_COLOURS["discovered"], ls="--", lw=1,
+                       label=f"in-sample best |r| = {in_sample_abs_r:.3f}")  # fmt: skip
+        mean_test = float(np.nanmean(test))
+        cv.axhline(mean_test, color="#c44e52", ls=":", lw=1,
+                   label=f"mean out-of-fold r = {mean_test:.3f}")  # fmt: skip
+        cv.set_xticks(k)
+        cv.set_xlabel("outer fold")
+        cv.set_ylabel(f"{word} (sign of training)")
+        cv.set_ylim(min(-0.1, float(np.nanmin(test)) - 0.05), 1)
+        cv.axhline(0, color="#333", lw=0.6)
+        cv.legend(fontsize=7, loc="lower left", frameon=False)
+        cv.grid(alpha=0.3)
+        cv.set_title("Search inside each fold", fontsize=10)
+    fig.suptitle(title or f"Index discovery on {target_label}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def spectral_response_figure(
+    table,
+    *,
+    colours: list[str] | None = None,
+    class_description: str = "",
+    title: str | None = None,
+) -> Figure:
+    """Study's figure 3: mean reflectance by salinity class, raw and transformed.
+
+    ``table`` is :func:`saltmap.spectra.spectral_response` output; one panel per
+    transform, one line per class (least saline first, in an ordered colour
+    scale), shaded ± one standard error of the mean.
+    """
+    import numpy as np
+
+    from saltmap.spectra import SPECTRAL_TRANSFORMS
+
+    transforms = list(table["transform"].cat.categories)
+    classes = list(table["class"].cat.categories)
+    if colours is None:
+        cmap = plt.get_cmap("YlOrRd")
+        colours = [cmap(x) for x in np.linspace(0.3, 1.0, len(classes))]
+    ncols = 2 if len(transforms) > 1 else 1
+    nrows = int(np.ceil(len(transforms) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, name in zip(axes.ravel(), transforms, strict=False):
+        part = table[table["transform"] == name]
+        for cls, colour in zip(classes, colours, strict=True):
+            line = part[part["class"] == cls].sort_values("wavelength_nm")
+            if line.empty:
+                continue
+            n = int(line["n"].max())
+            ax.plot(line["wavelength_nm"], line["mean"], marker="o", ms=4, color=colour,
+                    label=f"{cls} (n={n})")  # fmt: skip
+            ax.fill_between(line["wavelength_nm"], line["mean"] - line["sem"],
+                            line["mean"] + line["sem"], color=colour, alpha=0.15, lw=0)  # fmt: skip
+        first = part.drop_duplicates("role").sort_values("wavelength_nm")
+        for wl, role in zip(first["wavelength_nm"], first["role"], strict=True):
+            ax.annotate(role, (wl, 1.0), xycoords=("data", "axes fraction"), ha="center",
+                        va="bottom", fontsize=7, color="#555")  # fmt: skip
+        ax.set_title(SPECTRAL_TRANSFORMS.get(name, (name,))[0], fontsize=10, pad=12)
+        ax.set_xlabel("wavelength (nm)")
+        ax.set_ylabel("mean")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(transforms) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8,
+               frameon=False, title=class_description or None, title_fontsize=8)  # fmt: skip
+    fig.suptitle(title or "Spectral response by salinity class", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 + 0.025 * ((len(labels) - 1) // 3), 1, 1))
+    return fig

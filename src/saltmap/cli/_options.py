@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from saltmap.errors import OutputExistsError
+from saltmap.errors import ConfigError, OutputExistsError
+from saltmap.samples import Samples, read_samples
 
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace output files that exist.")
 SEED = typer.Option(0, "--seed", help="Random seed; the same seed gives the same numbers.")
@@ -20,3 +22,90 @@ def check_writable(paths: list[Path], overwrite: bool) -> None:
             f"{', '.join(existing)} already exist(s); pass --overwrite to replace, "
             "or choose another output path"
         )
+
+
+# -- reading field samples: the same options on every verb that reads them --------------------
+
+Target = Annotated[str, typer.Option("--target", help="Column of measured salinity (EC or salt).")]
+TargetUnit = Annotated[
+    str | None, typer.Option("--target-unit", help="Unit of the target: uS/cm, mS/cm, dS/m, g/kg.")
+]
+IdColumn = Annotated[str | None, typer.Option("--id", help="Column of the sample id.")]
+XColumn = Annotated[str | None, typer.Option("--x", help="Column of x or longitude.")]
+YColumn = Annotated[str | None, typer.Option("--y", help="Column of y or latitude.")]
+Crs = Annotated[str | None, typer.Option("--crs", help="CRS of x/y, e.g. EPSG:4326.")]
+ScalingName = Annotated[
+    str,
+    typer.Option(
+        "--scaling",
+        help="Band values to reflectance: reflectance, landsat-c2l2, sentinel2 (with "
+        "--baseline), sentinel2-l2a, sentinel2-l2a-offset, or SCALE,OFFSET.",
+    ),
+]
+Baseline = Annotated[
+    str | None, typer.Option("--baseline", help="Sentinel-2 processing baseline, e.g. 05.09.")
+]
+BandMap = Annotated[
+    list[str] | None,
+    typer.Option("--band", help="ROLE=COLUMN, repeatable, e.g. --band N=nir (B G R N S1 S2)."),
+]
+ColumnsFile = Annotated[
+    Path | None, typer.Option("--columns", help="TOML file mapping columns (keys as the options).")
+]
+
+
+def parse_band_map(items: list[str] | None) -> dict[str, str]:
+    """Turn ``["N=nir", "S1=swir1"]`` into ``{"N": "nir", "S1": "swir1"}``."""
+    mapping = {}
+    for item in items or []:
+        role, sep, column = item.partition("=")
+        if not (sep and role.strip() and column.strip()):
+            raise ConfigError(f"--band {item!r} is not ROLE=COLUMN, for example --band N=nir")
+        mapping[role.strip()] = column.strip()
+    return mapping
+
+
+def load_samples(
+    path: Path,
+    target: str,
+    target_unit: str | None,
+    id_column: str | None,
+    x: str | None,
+    y: str | None,
+    crs: str | None,
+    scaling: str,
+    baseline: str | None,
+    band: list[str] | None,
+    columns: Path | None,
+    **kwargs: Any,
+) -> Samples:
+    """Read samples from the shared options and print what was read and set aside."""
+    from saltmap.cli import console
+
+    samples = read_samples(
+        path,
+        target=target,
+        target_unit=target_unit,
+        id=id_column,
+        x=x,
+        y=y,
+        crs=crs,
+        scaling=scaling,
+        baseline=baseline,
+        bands=parse_band_map(band),
+        columns_file=columns,
+        **kwargs,
+    )
+    console.print(samples.summary())
+    report_rejected(samples)
+    return samples
+
+
+def report_rejected(samples: Samples, limit: int = 10) -> None:
+    """Print the rows set aside, so none is dropped silently."""
+    from saltmap.cli import console
+
+    for row in samples.rejected.head(limit).itertuples():
+        console.print(f"  rejected row {row.row} ({row.id}): {row.reason}", highlight=False)
+    if len(samples.rejected) > limit:
+        console.print(f"  … and {len(samples.rejected) - limit} more (see rejected.csv)")

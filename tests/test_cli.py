@@ -1,0 +1,83 @@
+"""The command line: verbs, error messages and --overwrite."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from saltmap import datasets
+from saltmap.cli import app
+
+runner = CliRunner()
+ODISHA_ARGS = [
+    "--target",
+    "EC",
+    "--target-unit",
+    "uS/cm",
+    "--id",
+    "Name",
+    "--scaling",
+    "landsat-c2l2",
+]
+
+
+def _saltmap(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-c", "from saltmap.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_indices_lists_the_catalogue():
+    result = runner.invoke(app, ["indices", "--group", "novel"])
+    assert result.exit_code == 0
+    for name in ("SAI", "TRSI", "SBCI", "GOSI"):
+        assert name in result.stdout
+
+
+def test_screen_on_odisha_with_options_only(tmp_path):
+    out = tmp_path / "screen"
+    args = ["screen", str(datasets.odisha_samples()), *ODISHA_ARGS, "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "screening.csv")
+    assert len(table) == 21 and table["n"].eq(106).all()
+    assert (out / "figure4_screening.png").stat().st_size > 10_000
+    assert len(pd.read_csv(out / "rejected.csv")) == 7
+    assert "rejected row" in result.stdout
+    # A second run must not clobber without --overwrite.
+    again = _saltmap(*args)
+    assert again.returncode != 0 and "--overwrite" in again.stderr
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_errors_are_one_clear_line_without_traceback(tmp_path):
+    result = _saltmap("screen", str(datasets.odisha_samples()), "--target", "Salt")
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "Salt" in result.stderr
+    assert "Traceback" not in result.stderr
+    debug = _saltmap("--debug", "screen", str(datasets.odisha_samples()), "--target", "Salt")
+    assert "Traceback" in debug.stderr and "MissingColumnError" in debug.stderr
+
+
+def test_missing_data_dir_is_explained(tmp_path):
+    env = {**__import__("os").environ, datasets.ENV_VAR: str(tmp_path / "nowhere")}
+    result = _saltmap("demo", "--out", str(tmp_path / "demo"), env=env)
+    assert result.returncode == 2
+    assert "SALTMAP_DATA_DIR" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["N", "N=", "=nir"])
+def test_bad_band_option(bad):
+    result = _saltmap("screen", str(datasets.odisha_samples()), "--band", bad)
+    assert result.returncode == 2 and "ROLE=COLUMN" in result.stderr
+
+
+def test_demo_writes_its_run_folder(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "screening.csv").exists()

@@ -1,0 +1,173 @@
+"""Reading field samples: formats, mapping, units and the rejected-row report."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from saltmap import datasets
+from saltmap.errors import (
+    ConfigError,
+    DataDirError,
+    InputFileError,
+    MissingColumnError,
+    SaltmapError,
+    ScalingError,
+)
+from saltmap.samples import odisha, read_samples
+
+ODISHA_OPTIONS = {"target": "EC", "target_unit": "uS/cm", "id": "Name", "scaling": "landsat-c2l2"}
+
+
+@pytest.fixture(scope="module")
+def real():
+    return odisha()
+
+
+@pytest.fixture(scope="module")
+def raw_csv():
+    return pd.read_csv(datasets.odisha_samples())
+
+
+def test_odisha_reads_with_options_only(real, raw_csv):
+    assert len(real) + len(real.rejected) == len(raw_csv)
+    no_bands = raw_csv.loc[raw_csv["Blue"].isna(), "Name"]
+    assert sorted(real.rejected["id"]) == sorted(no_bands)
+    assert real.rejected["reason"].str.contains("band Blue is empty").all()
+    assert real.roles == ("B", "G", "R", "N", "S1", "S2")
+    assert real.crs == "EPSG:4326"
+    first = raw_csv.iloc[0]
+    assert real.table.loc[first["Name"], "N"] == pytest.approx(first["NIR"] * 0.0000275 - 0.2)
+    assert real.target.loc[first["Name"]] == first["EC"]
+    # Other columns are kept for later use (covariates, reports).
+    assert {"Dist_Sea", "Land_cover", "pH"} <= set(real.table.columns)
+
+
+def _as_geodataframe(raw_csv):
+    return gpd.GeoDataFrame(
+        raw_csv.drop(columns=["lon", "lat"]),
+        geometry=gpd.points_from_xy(raw_csv["lon"], raw_csv["lat"]),
+        crs="EPSG:4326",
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".gpkg", ".geojson", ".shp"])
+def test_every_format_gives_the_same_samples(tmp_path, real, raw_csv, suffix):
+    path = tmp_path / f"odisha{suffix}"
+    if suffix == ".csv":
+        raw_csv.to_csv(path, index=False)
+    elif suffix == ".xlsx":
+        raw_csv.to_excel(path, index=False)
+    else:
+        _as_geodataframe(
+            raw_csv[["Name", "EC", "Blue", "Green", "Red", "NIR", "SWIR1", "SWIR2", "lon", "lat"]]
+        ).to_file(path)
+    got = read_samples(path, **ODISHA_OPTIONS)
+    assert got.crs is not None and "4326" in got.crs
+    pd.testing.assert_frame_equal(got.reflectance, real.reflectance, check_exact=False, rtol=1e-12)
+    np.testing.assert_allclose(got.target, real.target)
+    np.testing.assert_allclose(got.coords, real.coords)
+    assert len(got.rejected) == len(real.rejected)
+
+
+def test_columns_file_maps_renamed_columns(tmp_path, raw_csv, real):
+    renamed = raw_csv.rename(columns={"NIR": "nir_dn", "SWIR1": "sw16", "EC": "ec_field"})
+    renamed.to_csv(tmp_path / "renamed.csv", index=False)
+    (tmp_path / "columns.toml").write_text(
+        'target = "ec_field"\ntarget_unit = "uS/cm"\nid = "Name"\nscaling = "landsat-c2l2"\n'
+        '[bands]\nN = "nir_dn"\nS1 = "sw16"\n'
+    )
+    got = read_samples(
+        tmp_path / "renamed.csv", target=None, columns_file=tmp_path / "columns.toml"
+    )
+    pd.testing.assert_frame_equal(got.reflectance, real.reflectance)
+
+
+def test_unit_conversion_to_ds_per_m(real):
+    got = read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="dS/m")
+    assert got.target_unit == "dS/m"
+    np.testing.assert_allclose(got.target.to_numpy() * 1000, real.target.to_numpy())
+
+
+def test_decimal_commas_and_semicolons_are_read(tmp_path):
+    # Synthetic European-style sheet.
+    (tmp_path / "eu.csv").write_text(
+        "id;EC;B;G;R;N;S1;S2;lon;lat\n"
+        "a;6,1;0,05;0,08;0,09;0,2;0,25;0,18;86,4;20,2\n"
+        "b;7,25;0,06;0,09;0,1;0,22;0,27;0,2;86,5;20,3\n"
+    )
+    got = read_samples(tmp_path / "eu.csv", target="EC", target_unit="dS/m")
+    assert got.target.tolist() == [6.1, 7.25]
+    assert got.table.loc["b", "S1"] == pytest.approx(0.27)
+    assert got.rejected.empty
+
+
+def test_bad_rows_are_reported_with_their_reason_never_dropped_silently(tmp_path):
+    # Synthetic sheet with one fault per row.
+    (tmp_path / "junk.csv").write_text(
+        "id,EC,B,G,R,N,S1,S2,lon,lat\n"
+        "ok,500,0.05,0.08,0.09,0.2,0.25,0.18,86.4,20.2\n"
+        "text,high,0.05,0.08,0.09,0.2,0.25,0.18,86.4,20.2\n"
+        "ok,510,0.05,0.08,0.09,0.2,0.25,0.18,86.4,20.2\n"
+        "nob,520,,0.08,0.09,0.2,0.25,0.18,86.4,20.2\n"
+        "far,530,0.05,0.08,0.09,0.2,0.25,0.18,286.4,20.2\n"
+        "noec,,0.05,0.08,0.09,0.2,0.25,0.18,86.4,20.2\n"
+        "junkband,540,0.05,n/a,0.09,0.2,0.25,0.18,86.4,20.2\n"
+    )
+    got = read_samples(tmp_path / "junk.csv", target="EC", target_unit="uS/cm")
+    assert got.table.index.tolist() == ["ok"]
+    reasons = dict(zip(got.rejected["row"], got.rejected["reason"], strict=True))
+    assert "'high' is not a number" in reasons[3]
+    assert "duplicate id 'ok' (first at row 2)" in reasons[4]
+    assert "band B is empty" in reasons[5]
+    assert "outside the bounds of EPSG:4326" in reasons[6]
+    assert "target EC is empty" in reasons[7]
+    assert "band G value 'n/a' is not a number" in reasons[8]
+    saved = pd.read_csv(got.save_rejected(tmp_path / "rejected.csv"))
+    assert len(saved) == 6
+
+
+def test_missing_target_column_names_the_columns(tmp_path):
+    with pytest.raises(MissingColumnError, match="Salt") as info:
+        read_samples(datasets.odisha_samples(), target="Salt", scaling="landsat-c2l2")
+    assert "EC" in str(info.value) and isinstance(info.value, KeyError)
+
+
+def test_two_columns_claiming_one_band_is_an_error(tmp_path):
+    (tmp_path / "two.csv").write_text(
+        "id,EC,Blue,B2,G,R,N,S1,S2\na,1,0.1,0.1,0.1,0.1,0.1,0.1,0.1\n"
+    )
+    with pytest.raises(ConfigError, match="--band B="):
+        read_samples(tmp_path / "two.csv", target="EC")
+
+
+def test_wrong_scaling_is_reported(tmp_path):
+    with pytest.raises(ScalingError, match="scaling mistake"):
+        read_samples(datasets.odisha_samples(), target="EC", scaling="reflectance")
+
+
+def test_unknown_format_and_missing_file(tmp_path):
+    (tmp_path / "s.parquet").write_text("x")
+    with pytest.raises(InputFileError, match="unknown format"):
+        read_samples(tmp_path / "s.parquet")
+    with pytest.raises(InputFileError, match="does not exist"):
+        read_samples(tmp_path / "nope.csv")
+
+
+def test_projected_coordinates_need_a_crs(tmp_path):
+    (tmp_path / "utm.csv").write_text(
+        "id,EC,B,G,R,N,S1,S2,x,y\na,1,0.1,0.1,0.1,0.1,0.1,0.1,600000,4700000\n"
+    )
+    with pytest.raises(ConfigError, match="--crs"):
+        read_samples(tmp_path / "utm.csv")
+    got = read_samples(tmp_path / "utm.csv", crs="EPSG:32719")
+    assert got.rejected.empty and got.crs == "EPSG:32719"
+
+
+def test_data_dir_error_names_both_places(monkeypatch, tmp_path):
+    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "missing"))
+    with pytest.raises(DataDirError) as info:
+        datasets.data_dir()
+    message = str(info.value)
+    assert "SALTMAP_DATA_DIR" in message and str(datasets.DEFAULT_DATA_DIR) in message
+    assert isinstance(info.value, SaltmapError) and isinstance(info.value, FileNotFoundError)
