@@ -16,6 +16,15 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = _REPO_ROOT.parent / "shared" / "data"
 
 
+def _default_dir() -> Path:
+    # Beside the repository for a source checkout; beside the working folder when
+    # saltmap is installed elsewhere and run from the repository.
+    for candidate in (DEFAULT_DATA_DIR, Path.cwd().parent / "shared" / "data"):
+        if candidate.is_dir():
+            return candidate
+    return DEFAULT_DATA_DIR
+
+
 def data_dir() -> Path:
     """Return the data folder: ``$SALTMAP_DATA_DIR`` if set, else ``../shared/data``
     beside the repository.
@@ -26,7 +35,7 @@ def data_dir() -> Path:
         If the folder does not exist; the message names both places looked in.
     """
     env = os.environ.get(ENV_VAR)
-    path = Path(env).expanduser() if env else DEFAULT_DATA_DIR
+    path = Path(env).expanduser() if env else _default_dir()
     if not path.is_dir():
         raise DataDirError(
             f"no data folder: {ENV_VAR} is {env!r} and the default {DEFAULT_DATA_DIR} "
