@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from saltmap.bands import ROLES
 from saltmap.datasets import patagonia_scene
-from saltmap.errors import MissingBandError, ScalingError
+from saltmap.errors import InputFileError, MissingBandError, ScalingError, SceneError
 from saltmap.scene import Scene, open_scene
 
 PATAGONIA_FILES = {
@@ -109,3 +109,353 @@ def test_missing_band_lists_what_was_found(tmp_path):
     assert "B11_20m.tif" in str(err.value)
     scene = open_scene(tmp_path, scaling="sentinel2-l2a", roles=["B", "G", "R", "N", "S1"])
     assert scene.roles == ("B", "G", "R", "N", "S1")
+
+
+# -- synthetic products built from the real bands (mechanics of the readers) -----------------
+
+SYNTHETIC_BASELINE = "05.09"
+
+
+def _copy_band(src_name: str, dst, *, driver: str = "GTiff", add: int = 0, **edits) -> None:
+    """Write a real Patagonia band to ``dst``, optionally in another format or with DN + add."""
+    with rasterio.open(patagonia_scene() / src_name) as ds:
+        profile = ds.profile
+        data = ds.read(1)
+    if add:
+        data = np.where(data > 0, data + add, 0).astype(np.uint16)
+    profile.update(driver=driver, **edits)
+    if driver == "JP2OpenJPEG":
+        for key in ("compress", "tiled", "blockxsize", "blockysize", "interleave"):
+            profile.pop(key, None)
+        profile.update(quality=100, reversible=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(data, 1)
+
+
+def _synthetic_scl(shape=(200, 300)) -> np.ndarray:
+    """A synthetic scene classification: bare soil (5) with patches of other classes."""
+    scl = np.full(shape, 5, dtype=np.uint8)
+    scl[10:20, 10:30] = 9  # high-probability cloud
+    scl[30:40, 40:45] = 3  # cloud shadow
+    scl[50:60, 5:15] = 6  # water
+    scl[70:75, 60:70] = 10  # cirrus
+    scl[80:85, 20:25] = 4  # vegetation, kept
+    scl[0:3, 140:150] = 0  # no data
+    return scl
+
+
+def _write_scl(dst, driver: str = "GTiff") -> np.ndarray:
+    with rasterio.open(patagonia_scene() / "B11_20m.tif") as ds:
+        profile = ds.profile
+    scl = _synthetic_scl((profile["height"], profile["width"]))
+    profile.update(dtype="uint8", nodata=None, driver=driver)
+    if driver == "JP2OpenJPEG":
+        for key in ("compress", "tiled", "blockxsize", "blockysize", "interleave"):
+            profile.pop(key, None)
+        profile.update(quality=100, reversible=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(scl, 1)
+    return scl
+
+
+MTD_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+  <n1:General_Info>
+    <Product_Info>
+      <PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE>
+      <PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
+    </Product_Info>
+    <Product_Image_Characteristics>
+      <Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT>
+        <SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>
+      <QUANTIFICATION_VALUES_LIST>
+        <BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
+        <AOT_QUANTIFICATION_VALUE unit="none">1000.0</AOT_QUANTIFICATION_VALUE>
+      </QUANTIFICATION_VALUES_LIST>
+      {offsets}
+      <Spectral_Information_List>{spectral}</Spectral_Information_List>
+    </Product_Image_Characteristics>
+  </n1:General_Info>
+</n1:Level-2A_User_Product>
+"""
+S2_BAND_ORDER = "B1 B2 B3 B4 B5 B6 B7 B8 B8A B9 B10 B11 B12".split()
+
+
+def _synthetic_safe(root, *, baseline=SYNTHETIC_BASELINE, offset=-1000, driver="JP2OpenJPEG"):
+    """A synthetic L2A .SAFE tree holding the real Patagonia bands, stored as a baseline-04+
+    product would store them (DN + 1000), with a synthetic SCL and MTD_MSIL2A.xml."""
+    name = f"S2B_MSIL2A_20240101T141049_N{baseline.replace('.', '')}_R110_T19FDV_20240101T170000"
+    safe = root / f"{name}.SAFE"
+    img = safe / "GRANULE" / "L2A_T19FDV_A035000_20240101T141045" / "IMG_DATA"
+    ext = ".jp2" if driver == "JP2OpenJPEG" else ".tif"
+    stamp = "T19FDV_20240101T141049"
+    add = -offset if offset else 0
+    for band in ("B02", "B03", "B04", "B08"):
+        _copy_band(
+            f"{band}_10m.tif", img / "R10m" / f"{stamp}_{band}_10m{ext}", driver=driver, add=add
+        )
+    for band in ("B11", "B12"):
+        _copy_band(
+            f"{band}_20m.tif", img / "R20m" / f"{stamp}_{band}_20m{ext}", driver=driver, add=add
+        )
+    # A 20 m version of a 10 m band, as real products have: the reader must take the 10 m one.
+    _copy_band("B11_20m.tif", img / "R20m" / f"{stamp}_B02_20m{ext}", driver=driver)
+    scl = _write_scl(img / "R20m" / f"{stamp}_SCL_20m{ext}", driver=driver)
+    offsets = ""
+    if offset:
+        items = "".join(
+            f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13)
+        )
+        offsets = f"<BOA_ADD_OFFSET_VALUES_LIST>{items}</BOA_ADD_OFFSET_VALUES_LIST>"
+    spectral = "".join(
+        f'<Spectral_Information bandId="{i}" physicalBand="{b}"/>'
+        for i, b in enumerate(S2_BAND_ORDER)
+    )
+    (safe / "MTD_MSIL2A.xml").write_text(
+        MTD_TEMPLATE.format(baseline=baseline, offsets=offsets, spectral=spectral)
+    )
+    return safe, scl
+
+
+def _expected_scl_mask(scl20: np.ndarray, shape, water: bool = False) -> np.ndarray:
+    """10 m and 20 m grids share their origin: 10 m pixel (r, c) lies in 20 m (r//2, c//2)."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    classes = [0, 1, 3, 8, 9, 10, 11] + ([6] if water else [])
+    return np.isin(scl20[rows // 2, cols // 2], classes)
+
+
+@pytest.fixture(scope="module")
+def synthetic_safe(tmp_path_factory):
+    return _synthetic_safe(tmp_path_factory.mktemp("safe"))
+
+
+def test_synthetic_safe_takes_scaling_from_metadata_and_masks_scl(synthetic_safe, patagonia):
+    safe, scl = synthetic_safe
+    scene = open_scene(safe)
+    assert scene.files["B"].path.endswith("_B02_10m.jp2")
+    assert scene.files["S1"].path.endswith("_B11_20m.jp2")
+    assert scene.scl is not None and scene.scl.path.endswith("_SCL_20m.jp2")
+    assert scene.baseline == SYNTHETIC_BASELINE
+    assert scene.scaling.offset == pytest.approx(-0.1) and scene.scaling.scale == 1e-4
+    data = scene.read()
+    masked = _expected_scl_mask(scl, scene.shape)
+    assert masked.any() and not masked.all()
+    assert np.isnan(data[:, masked]).all()
+    # Unmasked pixels: the same reflectance as the plain folder (DN + 1000 - 1000).
+    np.testing.assert_allclose(data[:, ~masked], patagonia.read()[:, ~masked], atol=2e-6)
+    np.testing.assert_array_equal(scene.valid_mask(), ~masked)
+
+
+def test_scl_water_is_masked_only_when_asked(synthetic_safe):
+    safe, scl = synthetic_safe
+    keep = open_scene(safe).valid_mask()
+    drop = open_scene(safe, mask_water=True).valid_mask()
+    water = _expected_scl_mask(scl, keep.shape, water=True) & ~_expected_scl_mask(scl, keep.shape)
+    assert water.any()
+    assert keep[water].all() and not drop[water].any()
+    np.testing.assert_array_equal(drop, ~_expected_scl_mask(scl, keep.shape, water=True))
+
+
+def test_synthetic_safe_zip_reads_like_the_folder(synthetic_safe, tmp_path):
+    import shutil
+
+    safe, _ = synthetic_safe
+    archive = shutil.make_archive(str(tmp_path / safe.stem), "zip", safe.parent, safe.name)
+    zipped = open_scene(archive)
+    assert zipped.files["N"].path.startswith("/vsizip/")
+    window = Window(100, 50, 120, 90)
+    np.testing.assert_array_equal(zipped.read(window), open_scene(safe).read(window))
+
+
+def test_synthetic_old_baseline_safe_has_no_offset(tmp_path):
+    safe, _ = _synthetic_safe(tmp_path, baseline="02.14", offset=0, driver="GTiff")
+    scene = open_scene(safe)
+    assert scene.scaling.offset == 0 and scene.scaling.scale == 1e-4
+    dn, _ = _dn("B08_10m.tif")
+    clear = Window(200, 150, 50, 50)  # no synthetic SCL patch there
+    np.testing.assert_allclose(
+        scene.read(clear, roles=["N"])[0], dn[150:200, 200:250] / 1e4, rtol=1e-6
+    )
+
+
+def test_synthetic_safe_with_baseline_4_but_no_offsets_is_refused(tmp_path):
+    safe, _ = _synthetic_safe(tmp_path, baseline="05.00", offset=0, driver="GTiff")
+    with pytest.raises(ScalingError, match="BOA_ADD_OFFSET"):
+        open_scene(safe)
+    # The user can still say what applies.
+    assert open_scene(safe, scaling="sentinel2-l2a").scaling.offset == 0
+
+
+def _write_multiband(path, data: np.ndarray, scene: Scene, descriptions=None) -> None:
+    profile = {**scene.profile, "count": data.shape[0], "tiled": True, "compress": "deflate"}
+    with rasterio.open(path, "w", **profile) as out:
+        out.write(data.astype(np.float32))
+        for i, d in enumerate(descriptions or [], start=1):
+            out.set_band_description(i, d)
+
+
+def test_synthetic_multiband_by_descriptions_in_any_order(tmp_path, patagonia):
+    full = patagonia.read()
+    order = [5, 3, 0, 1, 4, 2]  # S2, N, B, G, S1, R
+    path = tmp_path / "synthetic_stack.tif"
+    _write_multiband(path, full[order], patagonia, ["B12", "nir", "blue", "B03", "swir1", "red"])
+    scene = open_scene(path)  # float32 values: reflectance, no scaling needed
+    assert scene.roles == ROLES and scene.scaling.name == "reflectance"
+    np.testing.assert_array_equal(scene.read(), full)
+
+
+def test_synthetic_multiband_without_descriptions_needs_band_names(tmp_path, patagonia):
+    full = patagonia.read()
+    path = tmp_path / "synthetic_plain.tif"
+    _write_multiband(path, np.concatenate([full, full[:1]]), patagonia)
+    with pytest.raises(MissingBandError, match="bands"):
+        open_scene(path)
+    names = ["B02", "B03", "B04", "B08", "B11", "B12", "-"]
+    np.testing.assert_array_equal(open_scene(path, bands=names).read(), full)
+    with pytest.raises(SceneError, match="7 band"):
+        open_scene(path, bands=names[:6])
+
+
+def _stac_item(tmp_path, assets: dict[str, dict], properties=None):
+    import datetime as dt
+
+    import pystac
+
+    item = pystac.Item(
+        id="synthetic-patagonia",
+        geometry=None,
+        bbox=None,
+        datetime=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        properties=properties or {},
+    )
+    for key, spec in assets.items():
+        extra = {k: v for k, v in spec.items() if k not in ("href", "type")}
+        item.add_asset(
+            key, pystac.Asset(href=spec["href"], media_type=spec.get("type"), extra_fields=extra)
+        )
+    path = tmp_path / "item.json"
+    item.set_self_href(str(path))
+    item.save_object(include_self_link=False, dest_href=str(path))
+    return path
+
+
+def test_synthetic_stac_item_by_common_name(tmp_path, patagonia):
+    common = {"B": "blue", "G": "green", "R": "red", "N": "nir", "S1": "swir16", "S2": "swir22"}
+    tif = "image/tiff; application=geotiff; profile=cloud-optimized"
+    assets = {
+        common[r]: {
+            "href": str(patagonia_scene() / f),
+            "type": tif,
+            "eo:bands": [{"name": f[:3], "common_name": common[r]}],
+            "raster:bands": [{"scale": 0.0001, "offset": 0.0, "nodata": 0}],
+        }
+        for r, f in PATAGONIA_FILES.items()
+    }
+    # A true-colour composite and a JPEG 2000 duplicate must not be taken as bands.
+    assets["visual"] = {
+        "href": str(patagonia_scene() / "B04_10m.tif"),
+        "eo:bands": [{"name": "B04"}, {"name": "B03"}, {"name": "B02"}],
+    }
+    assets["blue-jp2"] = {
+        "href": "/nonexistent/B02.jp2",
+        "type": "image/jp2",
+        "eo:bands": [{"name": "B02", "common_name": "blue"}],
+    }
+    scene = open_scene(_stac_item(tmp_path, assets))
+    assert scene.files["B"].path == str(patagonia_scene() / "B02_10m.tif")
+    assert scene.scaling.scale == 1e-4 and scene.scaling.offset == 0
+    np.testing.assert_array_equal(scene.read(), patagonia.read())
+
+
+def test_synthetic_stac_item_by_band_name_and_baseline(tmp_path, patagonia):
+    assets = {f[:3]: {"href": str(patagonia_scene() / f)} for f in PATAGONIA_FILES.values()}
+    item = _stac_item(tmp_path, assets, {"s2:processing_baseline": "05.09"})
+    scene = open_scene(item)
+    assert scene.scaling.offset == pytest.approx(-0.1)
+    window = Window(0, 0, 20, 20)
+    np.testing.assert_allclose(scene.read(window), patagonia.read(window) - 0.1, atol=1e-6)
+    # The user's word overrides the metadata.
+    assert open_scene(item, scaling="sentinel2-l2a").scaling.offset == 0
+
+
+# -- errors before any output ----------------------------------------------------------------
+
+
+def _folder_with(tmp_path, replace: dict[str, object] | None = None):
+    """A synthetic folder: links to the real bands, some replaced by edited copies."""
+    folder = tmp_path / "bands"
+    folder.mkdir()
+    replace = replace or {}
+    for name in PATAGONIA_FILES.values():
+        if name in replace:
+            replace[name](folder / name)
+        else:
+            (folder / name).symlink_to(patagonia_scene() / name)
+    return folder
+
+
+def test_a_20m_band_that_does_not_cover_the_grid_is_refused(tmp_path):
+    def cropped(dst):
+        with rasterio.open(patagonia_scene() / "B11_20m.tif") as ds:
+            data, profile = ds.read(1, window=Window(0, 0, 100, 200)), ds.profile
+        profile.update(width=100, blockxsize=256)
+        with rasterio.open(dst, "w", **{**profile, "tiled": False}) as out:
+            out.write(data, 1)
+
+    folder = _folder_with(tmp_path, {"B11_20m.tif": cropped})
+    with pytest.raises(SceneError, match="does not cover"):
+        open_scene(folder, scaling="sentinel2-l2a")
+
+
+def test_bands_in_a_crs_that_cannot_be_aligned_are_refused(tmp_path):
+    def elsewhere(dst):
+        _copy_band("B12_20m.tif", dst, crs="EPSG:32633")  # same numbers, other side of the world
+
+    folder = _folder_with(tmp_path, {"B12_20m.tif": elsewhere})
+    with pytest.raises(SceneError, match="cannot be aligned"):
+        open_scene(folder, scaling="sentinel2-l2a")
+
+
+def test_a_band_without_crs_is_refused(tmp_path):
+    def no_crs(dst):
+        _copy_band("B03_10m.tif", dst, crs=None)
+
+    folder = _folder_with(tmp_path, {"B03_10m.tif": no_crs})
+    with pytest.raises(SceneError, match="no CRS"):
+        open_scene(folder, scaling="sentinel2-l2a")
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.8])
+def test_a_truncated_file_is_an_input_file_error(tmp_path, keep):
+    def truncated(dst):
+        raw = (patagonia_scene() / "B04_10m.tif").read_bytes()
+        dst.write_bytes(raw[: int(len(raw) * keep)])
+
+    folder = _folder_with(tmp_path, {"B04_10m.tif": truncated})
+    with pytest.raises(InputFileError, match=r"B04_10m\.tif"):
+        open_scene(folder, scaling="sentinel2-l2a")
+
+
+def test_zero_dn_is_nodata_in_10m_and_20m_bands(tmp_path):
+    def holes10(dst):
+        _copy_band("B02_10m.tif", dst)
+        with rasterio.open(dst, "r+") as ds:
+            ds.write(np.zeros((10, 10), np.uint16), 1, window=Window(50, 40, 10, 10))
+
+    def holes20(dst):
+        _copy_band("B11_20m.tif", dst)
+        with rasterio.open(dst, "r+") as ds:
+            ds.write(np.zeros((10, 10), np.uint16), 1, window=Window(30, 30, 10, 10))
+
+    folder = _folder_with(tmp_path, {"B02_10m.tif": holes10, "B11_20m.tif": holes20})
+    data = open_scene(folder, scaling="sentinel2-l2a").read()
+    blue, swir = data[0], data[4]
+    assert (
+        np.isnan(blue[40:50, 50:60]).all() and np.isfinite(np.delete(blue, slice(40, 50), 0)).all()
+    )
+    # 20 m pixels 30-39 are 10 m pixels 60-79: their inside is no data, well outside is not.
+    assert np.isnan(swir[61:79, 61:79]).all()
+    assert np.isfinite(swir[:55]).all() and np.isfinite(swir[85:]).all()
+    assert not np.isnan(data[1]).any()

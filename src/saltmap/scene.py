@@ -375,6 +375,8 @@ class _Found:
     scl: BandFile | None = None
     scaling: Scaling | dict[str, Scaling] | None = None
     baseline: str | None = None
+    # Why the metadata cannot give the scaling; raised unless the user gives one.
+    scaling_problem: str | None = None
     kind: str = ""
     seen: list[str] = field(default_factory=list)
 
@@ -595,7 +597,12 @@ def _find_safe_zip(src: str) -> _Found:
         raise InputFileError(
             f"cannot read {src} as a zip: {err}. The download may be incomplete"
         ) from err
-    names = [m for m in members if re.search(r"GRANULE/[^/]+/IMG_DATA/R\d+m/[^/]+$", m)]
+    names = [
+        m
+        for m in members
+        if re.search(r"GRANULE/[^/]+/IMG_DATA/R\d+m/[^/]+$", m)
+        and m.lower().endswith(RASTER_SUFFIXES)
+    ]
     absolute = str(Path(src).resolve()) if "://" not in src else src
     found = _safe_bands(names, lambda n: f"/vsizip/{absolute}/{n}", src)
     _safe_metadata(xml, f"{src}!MTD_MSIL2A.xml", found)
@@ -636,10 +643,11 @@ def _safe_metadata(xml: bytes, where: str, found: _Found) -> None:
         elif tag == "Spectral_Information" and el.get("bandId") is not None:
             physical[int(el.get("bandId", "-1"))] = el.get("physicalBand", "")
     if quant is None:
-        raise ScalingError(
+        found.scaling_problem = (
             f"{where} has no BOA_QUANTIFICATION_VALUE, so digital numbers cannot be turned into "
             "reflectance; give --scaling (for example sentinel2-l2a-offset)"
         )
+        return
     by_band: dict[str, float] = {}
     for band_id, offset in offsets.items():
         name = physical.get(band_id) or (
@@ -653,10 +661,11 @@ def _safe_metadata(xml: bytes, where: str, found: _Found) -> None:
         # baseline decides, never a silent zero.
         expected = sentinel2_scaling(found.baseline)
         if expected.offset != 0:
-            raise ScalingError(
+            found.scaling_problem = (
                 f"{where} declares processing baseline {found.baseline} but no BOA_ADD_OFFSET; "
                 "the metadata is incomplete. Give --scaling yourself"
             )
+            return
     scalings = {}
     for role in found.files:
         offset = by_band.get(BANDS[role].sentinel2, 0.0)
@@ -758,7 +767,7 @@ def _find_stac(src: str) -> _Found:
             scalings[target] = Scaling(
                 float(raster.get("scale", 1.0)),
                 float(raster.get("offset", 0.0)),
-                f"STAC raster:bands of {key}",
+                "stac-raster-bands",
             )
     baseline = item.properties.get("s2:processing_baseline")
     found.baseline = str(baseline) if baseline is not None else None
@@ -868,6 +877,8 @@ def _resolve_scaling(
         return scaling_from_name(scaling, baseline or found.baseline)
     if baseline is not None:
         return sentinel2_scaling(baseline)
+    if found.scaling_problem is not None:
+        raise ScalingError(found.scaling_problem)
     if found.scaling is not None:
         if isinstance(found.scaling, dict):
             return {r: found.scaling[r] for r in files}
