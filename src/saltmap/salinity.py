@@ -180,7 +180,8 @@ def convert_ec(values: Any, from_unit: str, to_unit: str) -> Any:
         raise UnitError(
             f"cannot convert {src} ({_QUANTITY[src]}) to {dst} ({_QUANTITY[dst]}) by a unit "
             "factor: EC to salt content needs a conversion for your soils. Give one "
-            "(slope and intercept) or fit it from paired lab data with "
+            "(a SaltConversion; --conversion FILE on the command line) or fit it from "
+            "paired lab data with "
             "`saltmap convert fit LAB_FILE` (saltmap.salinity.fit_lab_sheet)"
         )
     if isinstance(values, list | tuple):
@@ -211,10 +212,14 @@ def unit_in_header(header: str) -> str | None:
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 # "1,234" may be 1.234 (decimal comma) or 1234 (thousands separator): not guessed.
 _AMBIGUOUS_COMMA = re.compile(r"^[+-]?[1-9]\d{0,2},\d{3}$")
+_POINT_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
 
 
-def _parse_cell(cell: Any) -> tuple[float, str | None, bool]:
-    """(value, reason it cannot be used or None, read with a decimal comma)."""
+def _parse_cell(cell: Any, comma_column: bool = False) -> tuple[float, str | None, bool]:
+    """(value, reason it cannot be used or None, read with a decimal comma).
+
+    ``comma_column``: the column writes decimals with a comma, so "1,234" is 1.234.
+    """
     if cell is None or (isinstance(cell, float) and math.isnan(cell)) or cell is pd.NA:
         return math.nan, "blank", False
     if isinstance(cell, bool):  # a TRUE/FALSE cell is not a measurement
@@ -225,7 +230,7 @@ def _parse_cell(cell: Any) -> tuple[float, str | None, bool]:
     text = str(cell).replace("\u00a0", " ").strip()
     if not text:
         return math.nan, "blank", False
-    if _AMBIGUOUS_COMMA.match(text):
+    if _AMBIGUOUS_COMMA.match(text) and not comma_column:
         plain = text.replace(",", "")
         return (
             math.nan,
@@ -248,9 +253,11 @@ def parse_numbers(values: Sequence[Any] | pd.Series) -> pd.DataFrame:
     """Read the cells of a lab sheet column as numbers, saying why a cell is unusable.
 
     Numbers pass as they are; text is read as a number when it is one, including a
-    decimal comma (``"6,1"`` → 6.1; a comma with a point too, ``"1,234.5"``, is not
-    guessed at and is reported). Blank, non-numeric and infinite cells become NaN
-    with a reason.
+    decimal comma (``"6,1"`` → 6.1). ``"1,234"`` may be 1.234 or 1234: it is read
+    as 1.234 only when the column writes decimals with a comma elsewhere (a cell such
+    as ``"6,1"`` or ``"0,25"``) and no text cell uses a decimal point; otherwise it is
+    reported, not guessed. A comma with a point (``"1,234.5"``) is reported. Blank,
+    non-numeric and infinite cells become NaN with a reason.
 
     Parameters
     ----------
@@ -269,7 +276,11 @@ def parse_numbers(values: Sequence[Any] | pd.Series) -> pd.DataFrame:
     [6.1, 2.0]
     """
     cells = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    parsed = [_parse_cell(c) for c in cells.astype(object)]
+    texts = [c.strip() for c in cells if isinstance(c, str)]
+    comma_column = any(
+        _DECIMAL_COMMA.match(t) and not _AMBIGUOUS_COMMA.match(t) for t in texts
+    ) and not any(_POINT_DECIMAL.match(t) for t in texts)
+    parsed = [_parse_cell(c, comma_column) for c in cells.astype(object)]
     return pd.DataFrame(
         {
             "value": np.array([p[0] for p in parsed], dtype=float),
@@ -652,6 +663,9 @@ class LabFit:
     usable : DataFrame
         The pairs fitted: ``ec`` (in the conversion's unit) and ``salt`` (g/kg), by row.
     sheet : LabSheet
+    suspects : DataFrame
+        Fitted rows far off the line (:func:`large_residuals`): kept in the fit, listed
+        so a typo in the lab sheet can be checked.
     """
 
     conversion: SaltConversion
@@ -659,6 +673,28 @@ class LabFit:
     decimal_commas: pd.DataFrame
     usable: pd.DataFrame
     sheet: LabSheet
+    suspects: pd.DataFrame
+
+
+def large_residuals(
+    ec: pd.Series, salt: pd.Series, conversion: SaltConversion, k: float = 4.0
+) -> pd.DataFrame:
+    """Pairs whose residual from the fitted line exceeds ``k`` residual standard deviations.
+
+    A check, not a filter: the fit keeps them. Residual SD uses n - 2 degrees of freedom.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``ec``; columns ``ec``, ``salt``, ``fitted``, ``residual`` and
+        ``z`` (residual / SD), largest first.
+    """
+    fitted = conversion.to_salt(ec.astype(float))
+    residual = salt.astype(float) - fitted
+    sd = float(np.sqrt(np.sum(residual**2) / max(len(residual) - 2, 1)))
+    z = residual / sd if sd > 0 else residual * 0.0
+    table = pd.DataFrame({"ec": ec, "salt": salt, "fitted": fitted, "residual": residual, "z": z})
+    return table[table["z"].abs() > k].sort_values("z", key=abs, ascending=False)
 
 
 def fit_lab_sheet(
@@ -699,7 +735,9 @@ def fit_lab_sheet(
             "salt": convert_ec(parse_numbers(lab.salt[keep]).value, lab.salt_unit, "g/kg"),
         }
     )
-    return LabFit(conversion, rejected, decimal_commas, usable, lab)
+    suspects = large_residuals(usable["ec"], usable["salt"], conversion)
+    suspects.insert(0, "id", ids.reindex(suspects.index).to_numpy())
+    return LabFit(conversion, rejected, decimal_commas, usable, lab, suspects)
 
 
 _CONVERSION_KEYS = ("slope", "intercept", "ec_unit", "r2", "n", "source")

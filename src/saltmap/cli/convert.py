@@ -1,0 +1,140 @@
+"""``saltmap convert``: EC units, and the EC → salt content conversion from lab data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from saltmap.cli._options import OVERWRITE, check_writable
+
+convert_app = typer.Typer(
+    help="Convert EC units, or fit the EC to salt content conversion from lab data.",
+    no_args_is_help=True,
+)
+
+
+def _rejected_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_rejected.csv")
+
+
+@convert_app.command("fit")
+def fit(
+    lab_file: Annotated[Path, typer.Argument(help="Lab sheet (.csv or .xlsx) with EC and salt.")],
+    ec: Annotated[
+        str | None, typer.Option("--ec", help="EC column (default: found by name).")
+    ] = None,
+    salt: Annotated[
+        str | None, typer.Option("--salt", help="Salt content column (default: found by name).")
+    ] = None,
+    ec_unit: Annotated[
+        str | None,
+        typer.Option("--ec-unit", help="EC unit (uS/cm, mS/cm, dS/m) if the header lacks it."),
+    ] = None,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="Workbook sheet name.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Conversion file to write (.toml or .json).")
+    ] = Path("conversion.toml"),
+    figure: Annotated[
+        bool, typer.Option("--figure/--no-figure", help="Also draw the fit beside --out (.png).")
+    ] = True,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Fit salt content (g/kg) = slope × EC + intercept by least squares on a lab sheet.
+
+    Prints slope, intercept, r², n and every row that could not be used with its
+    reason; writes the conversion to --out and the unusable rows to
+    <out>_rejected.csv beside it.
+    """
+    from saltmap.cli import console
+    from saltmap.salinity import fit_lab_sheet, save_conversion
+
+    rejected_csv = _rejected_path(out)
+    figure_png = out.with_suffix(".png")
+    check_writable([out, rejected_csv, *([figure_png] if figure else [])], overwrite)
+    result = fit_lab_sheet(lab_file, ec_column=ec, salt_column=salt, ec_unit=ec_unit, sheet=sheet)
+    conv, lab = result.conversion, result.sheet
+
+    console.print(f"lab sheet    {lab.source}", highlight=False)
+    console.print(
+        f"columns      EC = {lab.ec_column!r} ({lab.ec_unit}), "
+        f"salt = {lab.salt_column!r} ({lab.salt_unit})",
+        highlight=False,
+    )
+    console.print(f"salt (g/kg) = {conv.slope:.6g} × EC ({conv.ec_unit}) {conv.intercept:+.6g}")
+    console.print(f"slope        {conv.slope:.6g} g/kg per {conv.ec_unit}")
+    console.print(f"intercept    {conv.intercept:.6g} g/kg")
+    console.print(f"r²           {conv.r2:.6f}")
+    console.print(f"n            {conv.n} rows used of {len(lab.cells)}")
+    for row in result.decimal_commas.itertuples():
+        console.print(
+            f"  read row {row.row} {row.column} {row.cell!r} as {row.read_as:g} (decimal comma)",
+            highlight=False,
+        )
+    console.print(f"rejected     {len(result.rejected)} rows")
+    for reason, count in result.rejected["reason"].value_counts().items():
+        console.print(f"  {count} × {reason}", highlight=False)
+    for row in result.rejected.itertuples():
+        ident = f" ({row.id})" if row.id is not None and row.id == row.id else ""
+        console.print(f"  row {row.row}{ident}: {row.reason}", highlight=False)
+
+    if len(result.suspects):
+        console.print(
+            f"check        {len(result.suspects)} rows lie over 4 residual SD off the line "
+            "(kept in the fit; a typo in the sheet?)"
+        )
+        for row in result.suspects.itertuples():
+            console.print(
+                f"  row {row.Index} ({row.id}): EC {row.ec:g}, salt {row.salt:g} g/kg, "
+                f"line gives {row.fitted:.4g} (residual {row.residual:+.3g}, {row.z:+.1f} SD)",
+                highlight=False,
+            )
+
+    save_conversion(conv, out)
+    result.rejected.to_csv(rejected_csv, index=False)
+    console.print(f"wrote        {out}, {rejected_csv}", highlight=False)
+    if figure:
+        from saltmap.plots import salt_conversion_figure, save_figure
+
+        fig = salt_conversion_figure(
+            result.usable["ec"],
+            result.usable["salt"],
+            slope=conv.slope,
+            intercept=conv.intercept,
+            ec_unit=conv.ec_unit,
+            r2=conv.r2,
+            title=f"EC to salt content: {Path(lab.source.split(' sheet ')[0]).name}",
+        )
+        save_figure(fig, figure_png)
+        console.print(f"wrote        {figure_png}", highlight=False)
+
+
+@convert_app.command("ec")
+def ec_units(
+    value: Annotated[list[float], typer.Argument(help="One or more EC values.")],
+    from_unit: Annotated[str, typer.Option("--from", help="Unit of VALUE, e.g. uS/cm.")],
+    to_unit: Annotated[str, typer.Option("--to", help="Unit wanted, e.g. dS/m.")],
+    conversion: Annotated[
+        Path | None,
+        typer.Option("--conversion", help="Conversion file, to go from EC to salt (g/kg)."),
+    ] = None,
+) -> None:
+    """Convert EC values between µS/cm, mS/cm and dS/m (or to g/kg with --conversion)."""
+    import numpy as np
+
+    from saltmap.cli import console
+    from saltmap.salinity import convert_ec, load_conversion, normalise_unit, quantity_of
+
+    src, dst = normalise_unit(from_unit), normalise_unit(to_unit)
+    values = np.asarray(value, dtype=float)
+    if conversion is not None and quantity_of(src) == "EC" and quantity_of(dst) != "EC":
+        result = convert_ec(load_conversion(conversion).to_salt(values, ec_unit=src), "g/kg", dst)
+    else:
+        result = convert_ec(values, src, dst)
+    for v, r in zip(values, result, strict=True):
+        console.print(f"{v:g} {src} = {r:.6g} {dst}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(convert_app, name="convert")
