@@ -81,7 +81,7 @@ def fit(
 
     if len(result.suspects):
         console.print(
-            f"check        {len(result.suspects)} rows lie over 4 residual SD off the line "
+            f"check        {len(result.suspects)} row(s) over 4 residual SD off the line "
             "(kept in the fit; a typo in the sheet?)"
         )
         for row in result.suspects.itertuples():
