@@ -212,3 +212,31 @@ def test_a_file_whose_formula_disagrees_is_refused(tmp_path):
 def test_bad_candidates_are_refused_with_a_message(bad):
     with pytest.raises(ConfigError):
         Candidate(**bad)
+
+
+def test_discover_and_spectra_commands_on_odisha(tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap import datasets
+    from saltmap.cli import app
+
+    runner = CliRunner()
+    odisha_args = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name",
+                   "--scaling", "landsat-c2l2"]  # fmt: skip
+    out = tmp_path / "disc"
+    args = ["discover", str(datasets.odisha_samples()), *odisha_args, "--out", str(out),
+            "--top", "3", "--folds", "3"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ranked = pd.read_csv(out / "discovery_ranked.csv")
+    assert list(ranked.columns) == list(discovery.RANKED_COLUMNS)
+    assert ranked["n"].eq(106).all()
+    assert len(pd.read_csv(out / "discovery_cv.csv")) == 3
+    assert [n for n, _ in discovery.read_discovered(out / "discovered.toml")] == ["D1", "D2", "D3"]
+    assert (out / "discovery.png").stat().st_size > 10_000
+    assert runner.invoke(app, args).exit_code != 0  # no clobbering without --overwrite
+    spectra = runner.invoke(app, ["spectra", str(datasets.odisha_samples()), *odisha_args,
+                                  "--out", str(tmp_path / "spec")])  # fmt: skip
+    assert spectra.exit_code == 0, spectra.output
+    table = pd.read_csv(tmp_path / "spec" / "spectral_response.csv")
+    assert table["n"].groupby(table["transform"]).sum().eq(106 * 6).all()

@@ -320,6 +320,8 @@ def spectral_response_figure(
     scale), shaded ± one standard error of the mean.
     """
     import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.patheffects import Normal, Stroke
 
     from saltmap.spectra import SPECTRAL_TRANSFORMS
 
@@ -338,8 +340,12 @@ def spectral_response_figure(
             if line.empty:
                 continue
             n = int(line["n"].max())
+            # A grey outline keeps pale classes (yellow) visible on white.
+            pale = float(np.dot(to_rgb(colour), (0.2126, 0.7152, 0.0722))) > 0.7
             ax.plot(line["wavelength_nm"], line["mean"], marker="o", ms=4, color=colour,
-                    label=f"{cls} (n={n})")  # fmt: skip
+                    mec="#777" if pale else colour, mew=0.6, label=f"{cls} (n={n})",
+                    path_effects=[Stroke(linewidth=2.5, foreground="#888"), Normal()] if pale
+                    else None)  # fmt: skip
             ax.fill_between(line["wavelength_nm"], line["mean"] - line["sem"],
                             line["mean"] + line["sem"], color=colour, alpha=0.15, lw=0)  # fmt: skip
         first = part.drop_duplicates("role").sort_values("wavelength_nm")
@@ -353,8 +359,9 @@ def spectral_response_figure(
     for ax in axes.ravel()[len(transforms) :]:
         ax.set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8,
-               frameon=False, title=class_description or None, title_fontsize=8)  # fmt: skip
+    ncol = 2 if len(labels) == 4 else min(len(labels), 3)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False,
+               title=class_description or None, title_fontsize=8)  # fmt: skip
     fig.suptitle(title or "Spectral response by salinity class", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.025 * ((len(labels) - 1) // 3), 1, 1))
+    fig.tight_layout(rect=(0, 0.06 + 0.025 * ((len(labels) - 1) // ncol), 1, 1))
     return fig
