@@ -43,6 +43,7 @@ import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ class Candidate:
         if self.weight is not None:
             object.__setattr__(self, "weight", float(self.weight))
 
-    @property
+    @cached_property  # searches reuse candidates; text is built once per candidate
     def formula(self) -> str:
         """The formula in band roles, as the catalogue writes formulas."""
         term = TRANSFORMS[self.transform].term
@@ -258,18 +259,34 @@ def enumerate_candidates(
     once. Candidates come transform by transform (identity first), simple
     templates first, so that among equal correlations the simplest form wins.
     """
-    roles = tuple(roles)
+    return list(
+        _enumerate(
+            tuple(roles),
+            tuple(templates or TEMPLATES),
+            tuple(transforms or TRANSFORMS),
+            tuple(weights),
+        )
+    )
+
+
+@cache
+def _enumerate(
+    roles: tuple[str, ...],
+    templates: tuple[str, ...],
+    transforms: tuple[str, ...],
+    weights: tuple[float, ...],
+) -> tuple[Candidate, ...]:
     order = {r: i for i, r in enumerate(roles)}
     out: list[Candidate] = []
-    for tf in transforms or TRANSFORMS:
-        for name in templates or TEMPLATES:
+    for tf in transforms:
+        for name in templates:
             tmpl = TEMPLATES[name]
             for combo in itertools.permutations(roles, tmpl.arity):
                 if tmpl.swap and order[combo[tmpl.swap[0]]] > order[combo[tmpl.swap[1]]]:
                     continue
                 for w in weights if tmpl.weighted else (None,):
                     out.append(Candidate(name, combo, tf, w))
-    return out
+    return tuple(out)
 
 
 def evaluate_candidates(
