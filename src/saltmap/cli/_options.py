@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +69,85 @@ def parse_band_map(items: list[str] | None) -> dict[str, str]:
     return mapping
 
 
+@dataclass(frozen=True)
+class SampleOptions:
+    """The sample-reading options of a command, as :func:`read_samples` takes them."""
+
+    target: str = "EC"
+    target_unit: str | None = None
+    id_column: str | None = None
+    x: str | None = None
+    y: str | None = None
+    crs: str | None = None
+    scaling: str = "reflectance"
+    baseline: str | None = None
+    band: list[str] | None = None
+    columns: Path | None = None
+
+    def read(self, path: Path, **kwargs: Any) -> Samples:
+        """Read ``path`` with these options; print what was read and what was set aside."""
+        from saltmap.cli import console
+
+        samples = read_samples(
+            path,
+            target=self.target,
+            target_unit=self.target_unit,
+            id=self.id_column,
+            x=self.x,
+            y=self.y,
+            crs=self.crs,
+            scaling=self.scaling,
+            baseline=self.baseline,
+            bands=parse_band_map(self.band),
+            columns_file=self.columns,
+            **kwargs,
+        )
+        console.print(samples.summary())
+        report_rejected(samples)
+        return samples
+
+
+# The default of a command's ``sample_options`` parameter; the decorator fills in the real one.
+FROM_COMMAND_LINE = SampleOptions()
+
+_SAMPLE_PARAMETERS = {
+    "target": (Target, "EC"),
+    "target_unit": (TargetUnit, None),
+    "id_column": (IdColumn, None),
+    "x": (XColumn, None),
+    "y": (YColumn, None),
+    "crs": (Crs, None),
+    "scaling": (ScalingName, "reflectance"),
+    "baseline": (Baseline, None),
+    "band": (BandMap, None),
+    "columns": (ColumnsFile, None),
+}
+
+
+def with_sample_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared sample-reading options.
+
+    The command declares one parameter ``sample_options: SampleOptions``; the
+    command line shows ``--target``, ``--target-unit``, ``--id``, ``--x``, ``--y``,
+    ``--crs``, ``--scaling``, ``--baseline``, ``--band`` and ``--columns`` in its
+    place, so every verb that reads samples reads them the same way.
+    """
+    signature = inspect.signature(command)
+    kept = [p for p in signature.parameters.values() if p.name != "sample_options"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default) in _SAMPLE_PARAMETERS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in _SAMPLE_PARAMETERS if name in kwargs}
+        return command(*args, sample_options=SampleOptions(**given), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+    return wrapper
+
+
 def load_samples(
     path: Path,
     target: str,
@@ -79,26 +162,11 @@ def load_samples(
     columns: Path | None,
     **kwargs: Any,
 ) -> Samples:
-    """Read samples from the shared options and print what was read and set aside."""
-    from saltmap.cli import console
-
-    samples = read_samples(
-        path,
-        target=target,
-        target_unit=target_unit,
-        id=id_column,
-        x=x,
-        y=y,
-        crs=crs,
-        scaling=scaling,
-        baseline=baseline,
-        bands=parse_band_map(band),
-        columns_file=columns,
-        **kwargs,
-    )
-    console.print(samples.summary())
-    report_rejected(samples)
-    return samples
+    """Read samples from the shared options (kept for verbs written before
+    :func:`with_sample_options`; prefer the decorator)."""
+    options = SampleOptions(target, target_unit, id_column, x, y, crs, scaling, baseline, band,
+                            columns)  # fmt: skip
+    return options.read(path, **kwargs)
 
 
 def report_rejected(samples: Samples, limit: int = 10) -> None:

@@ -13,20 +13,12 @@ from saltmap.plots import plot_screening, save_figure
 from saltmap.screening import screen
 
 
+@opt.with_sample_options
 def screen_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("screening"),
     indices: Annotated[str, typer.Option("--indices", help="Index names or sets.")] = "study",
-    target: opt.Target = "EC",
-    target_unit: opt.TargetUnit = None,
-    id_column: opt.IdColumn = None,
-    x: opt.XColumn = None,
-    y: opt.YColumn = None,
-    crs: opt.Crs = None,
-    scaling: opt.ScalingName = "reflectance",
-    baseline: opt.Baseline = None,
-    band: opt.BandMap = None,
-    columns: opt.ColumnsFile = None,
+    sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Screen salinity indices by Pearson correlation with the measured target.
@@ -37,9 +29,7 @@ def screen_command(
 
     outputs = [out / "screening.csv", out / "figure4_screening.png", out / "rejected.csv"]
     opt.check_writable(outputs, overwrite)
-    samples = opt.load_samples(
-        samples_file, target, target_unit, id_column, x, y, crs, scaling, baseline, band, columns
-    )
+    samples = sample_options.read(samples_file)
     table = screen(samples, indices)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(outputs[0], index=False)
