@@ -175,3 +175,34 @@ def test_extracted_table_reads_back_as_samples(tmp_path, scene, suffix):
     assert back.table.index.tolist() == table.index.tolist()
     with pytest.raises(OutputExistsError):
         write_extracted(table, path)
+
+
+def test_cli_extract_writes_a_table_and_a_report(tmp_path, scene):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+
+    points = _synthetic_points(scene, PIXELS)
+    lon, lat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(
+        points["x"].to_numpy(), points["y"].to_numpy()
+    )
+    samples_csv = tmp_path / "synthetic_points.csv"
+    outside = pd.DataFrame({"lon": [86.5], "lat": [20.2], "EC": [10.0]}, index=["far"])
+    pd.concat([points.assign(lon=lon, lat=lat).drop(columns=["x", "y"]), outside]).rename_axis(
+        "id"
+    ).to_csv(samples_csv)
+    out = tmp_path / "synthetic_extracted.csv"
+    args = ["extract", str(samples_csv), str(patagonia_scene()), "--out", str(out)]
+    runner = CliRunner()
+    result = runner.invoke(app, [*args, "--window", "3", "--scaling", "sentinel2-l2a"])
+    assert result.exit_code == 0, result.output
+    assert "6 point(s) extracted, 1 outside" in result.output
+    back = read_samples(out)
+    direct, _ = extract_at_points(points, scene, crs=UTM, window=3)
+    np.testing.assert_allclose(back.reflectance.to_numpy(), direct[list(scene.roles)].to_numpy())
+    report = pd.read_csv(tmp_path / "synthetic_extracted_report.csv")
+    assert report.set_index("id").loc["far", "status"] == "outside"
+    # No scaling for a folder of DN: refused before anything is written.
+    again = runner.invoke(app, [*args, "--overwrite"])
+    assert again.exit_code != 0
+    assert "sentinel2-l2a" in str(again.exception)

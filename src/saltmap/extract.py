@@ -227,6 +227,10 @@ def _table(
     target_name: str | None,
 ) -> pd.DataFrame:
     keep = status == "ok"
+    if "id" in frame.columns:
+        # read_samples keeps the id column beside the index; one copy is enough.
+        same = frame["id"].astype(str).tolist() == frame.index.astype(str).tolist()
+        frame = frame.drop(columns="id") if same else frame.rename(columns={"id": "id_original"})
     bands = pd.DataFrame(values[keep], index=frame.index[keep], columns=list(scene.roles))
     first = [c for c in (target_name, "x", "y") if c is not None and c in frame.columns]
     rest = frame.loc[keep, [c for c in frame.columns if c not in first]]

@@ -1,0 +1,113 @@
+"""``saltmap extract``: reflectance of a scene at field sample points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from saltmap.cli import _options as opt
+from saltmap.extract import extract_at_points, summary, write_extracted
+from saltmap.scene import open_scene
+
+
+def extract_command(
+    samples_file: Annotated[
+        Path, typer.Argument(help="Field samples with coordinates: CSV, XLSX, GPKG, ...")
+    ],
+    scene_source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCENE",
+            help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output samples table: .csv, .gpkg or .geojson.")
+    ],
+    window: Annotated[
+        int, typer.Option("--window", help="Average an n x n window (odd) of unmasked pixels.")
+    ] = 1,
+    scaling: Annotated[
+        str | None,
+        typer.Option(
+            "--scaling",
+            help="Scene DN to reflectance: sentinel2-l2a (DN/10000), sentinel2-l2a-offset "
+            "((DN-1000)/10000), reflectance, or SCALE,OFFSET. A .SAFE or STAC item gives its own.",
+        ),
+    ] = None,
+    baseline: opt.Baseline = None,
+    bands: Annotated[
+        str | None,
+        typer.Option("--bands", help="Band names of a multiband raster in order, e.g. B02,B03,..."),
+    ] = None,
+    mask_water: Annotated[
+        bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
+    ] = False,
+    target: opt.Target = "EC",
+    target_unit: opt.TargetUnit = None,
+    id_column: opt.IdColumn = None,
+    x: opt.XColumn = None,
+    y: opt.YColumn = None,
+    crs: opt.Crs = None,
+    sample_scaling: Annotated[
+        str,
+        typer.Option(
+            "--sample-scaling",
+            help="Scaling of band columns already in the sample file (they are replaced by "
+            "the scene's), e.g. landsat-c2l2.",
+        ),
+    ] = "reflectance",
+    columns: opt.ColumnsFile = None,
+    overwrite: bool = opt.OVERWRITE,
+) -> None:
+    """Extract scene reflectance at each sample point into a samples table.
+
+    Writes OUT (band roles as reflectance, the target, id and coordinates: read it
+    with any verb that reads samples) and OUT_report.csv (status and reason for
+    every point: ok, outside or masked).
+    """
+    from saltmap.cli import console
+
+    report_path = out.with_name(f"{out.stem}_report.csv")
+    opt.check_writable([out, report_path], overwrite)
+    scene = open_scene(
+        scene_source,
+        bands=[b.strip() for b in bands.split(",")] if bands else None,
+        scaling=scaling,
+        baseline=baseline,
+        mask_water=mask_water,
+    )
+    console.print(f"scene: {scene}", highlight=False)
+    samples = opt.load_samples(
+        samples_file,
+        target,
+        target_unit,
+        id_column,
+        x,
+        y,
+        crs,
+        sample_scaling,
+        None,
+        None,
+        columns,
+        require_bands=False,
+    )
+    table, report = extract_at_points(samples, scene, window=window)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_extracted(table, out, overwrite=overwrite)
+    report.to_csv(report_path, index=False)
+    counts = summary(report)
+    console.print(
+        f"{counts['ok']} point(s) extracted, {counts['outside']} outside the scene, "
+        f"{counts['masked']} masked ({window}x{window} window)",
+        highlight=False,
+    )
+    for row in report[report["status"] != "ok"].head(10).itertuples():
+        console.print(f"  {row.id}: {row.reason}", highlight=False)
+    console.print(f"wrote {out} and {report_path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract_command)
