@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sklearn.model_selection import KFold
+from sklearn.model_selection import RepeatedKFold
 
 from saltmap import discovery
 from saltmap.discovery import (
@@ -150,9 +150,11 @@ def test_cross_validated_search_never_sees_the_test_rows(real):
         seen.append(rows.index.copy())
         return search_indices(rows, target)
 
-    report = discover_cv(reflectance, ec, n_splits=4, random_state=3, search=recording_search)
-    expected = list(KFold(4, shuffle=True, random_state=3).split(reflectance))
-    assert len(seen) == 1 + 4  # the in-sample search, then one per fold
+    report = discover_cv(
+        reflectance, ec, n_splits=4, n_repeats=2, random_state=3, search=recording_search
+    )
+    expected = list(RepeatedKFold(n_splits=4, n_repeats=2, random_state=3).split(reflectance))
+    assert len(seen) == 1 + 8  # the in-sample search, then one per fold
     assert seen[0].equals(reflectance.index)
     for k, (train, test) in enumerate(expected):
         fold_rows = seen[k + 1]
@@ -186,6 +188,13 @@ def test_saved_indices_reload_and_serve_models(real, tmp_path):
     np.testing.assert_allclose(features.transform(reflectance), expected, equal_nan=True)
     assert resolve_discovered(f"discovered:{path}:2") == ["Dtest1", "Dtest2"]
     assert resolve_discovered("discovered:1") == ["Dtest1"]
+    assert discovery.resolve_with_discovered("SAI,discovered:2,NDVI") == [
+        "SAI", "Dtest1", "Dtest2", "NDVI"
+    ]  # fmt: skip
+    # What a saved model would carry, and register again on loading.
+    defs = discovery.definitions(["SAI", "Dtest2"])
+    assert defs == [{"name": "Dtest2", **found.candidates(2)[1].to_dict()}]
+    assert discovery.register_definitions(defs) == ["Dtest2"]
 
 
 def test_a_file_whose_formula_disagrees_is_refused(tmp_path):

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.model_selection import KFold
+from sklearn.model_selection import RepeatedKFold
 
 from saltmap import indices
 from saltmap.bands import ROLES, check_roles
@@ -558,7 +558,7 @@ class CVDiscovery:
     in_sample : SearchResult
         The search on all rows.
     folds : DataFrame
-        One row per fold: ``fold``, ``n_train``, ``n_test``, the fold winner's
+        One row per fold: ``repeat``, ``fold``, ``n_train``, ``n_test``, the fold winner's
         ``formula``/``bands``/``template``/``transform``/``weight``,
         ``r_train`` (its r on the training rows, where it won), ``r_test``
         (its r on the fold's test rows), ``r_test_aligned`` (``r_test`` with the
@@ -601,6 +601,7 @@ class CVDiscovery:
                     int((self.folds["formula"] == best["formula"]).sum())
                 ],
                 "n_folds": [len(self.folds)],
+                "n_repeats": [int(self.folds["repeat"].max())],
                 "n_candidates": [self.in_sample.n_candidates],
                 "method": [self.in_sample.method],
             }
@@ -615,6 +616,7 @@ def discover_cv(
     target: Any,
     *,
     n_splits: int = 5,
+    n_repeats: int = 1,
     random_state: int | None = 0,
     method: str = "pearson",
     search: SearchFunction | None = None,
@@ -633,7 +635,11 @@ def discover_cv(
         Reflectance by band role.
     target : array-like
     n_splits : int, default=5
-        Outer folds (shuffled :class:`~sklearn.model_selection.KFold`).
+        Outer folds.
+    n_repeats : int, default=1
+        Repetitions of the outer split with new shuffles
+        (:class:`~sklearn.model_selection.RepeatedKFold`); more repeats steady
+        the optimism estimate, which varies a lot between folds of ~20 samples.
     random_state : int or None, default=0
     method : {"pearson", "spearman"}
     search : callable, optional
@@ -654,8 +660,8 @@ def discover_cv(
         )
     in_sample = search(refl, y)
     rows, splits = [], []
-    folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    for k, (train, test) in enumerate(folds.split(refl), start=1):
+    folds = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
+    for i, (train, test) in enumerate(folds.split(refl)):
         found = search(refl.iloc[train], y[train])
         winner = found.best
         value = np.asarray(winner.compute(refl.iloc[test].to_dict("series")), dtype=float)
@@ -663,7 +669,8 @@ def discover_cv(
         r_train = float(found.table["r"].iloc[0])
         rows.append(
             {
-                "fold": k,
+                "repeat": i // n_splits + 1,
+                "fold": i % n_splits + 1,
                 "n_train": len(train),
                 "n_test": len(test),
                 **found.table.iloc[0][["formula", "bands", "template", "transform", "weight"]],
@@ -680,8 +687,18 @@ def discover_cv(
 
 # --- discovered indices in the catalogue ---------------------------------------------------------
 
-# Names of registered discovered indices, best first (the order "discovered:K" takes).
-_DISCOVERED: list[str] = []
+# Registered discovered indices, best first (the order "discovered:K" takes).
+_DISCOVERED: dict[str, Candidate] = {}
+
+
+def _remember(pairs: Sequence[tuple[str, Candidate]], reference: str) -> list[str]:
+    for name, cand in pairs:
+        indices.register(cand.to_index(name, reference=reference))
+    fresh = dict(pairs)
+    old = {n: c for n, c in _DISCOVERED.items() if n not in fresh}
+    _DISCOVERED.clear()
+    _DISCOVERED.update(fresh | old)
+    return list(fresh)
 
 
 def register_discovered(
@@ -691,13 +708,24 @@ def register_discovered(
 
     A later call replaces earlier discovered indices of the same names.
     """
-    names = []
-    for i, cand in enumerate(candidates, start=1):
-        name = f"{prefix}{i}"
-        indices.register(cand.to_index(name, reference=reference))
-        names.append(name)
-    _DISCOVERED[:] = [*names, *(n for n in _DISCOVERED if n not in names)]
-    return names
+    pairs = [(f"{prefix}{i}", cand) for i, cand in enumerate(candidates, start=1)]
+    return _remember(pairs, reference)
+
+
+def definitions(names: Iterable[str]) -> list[dict[str, Any]]:
+    """Plain-data definitions of the discovered indices among ``names`` (others are skipped).
+
+    A saved model that uses discovered indices should store these beside its
+    index names and call :func:`register_definitions` on loading, since an
+    index's computation is code and does not travel with a name.
+    """
+    return [{"name": n, **_DISCOVERED[n].to_dict()} for n in names if n in _DISCOVERED]
+
+
+def register_definitions(defs: Iterable[Mapping[str, Any]], *, reference: str = "") -> list[str]:
+    """Register indices from :func:`definitions` output; return their names."""
+    pairs = [(str(d["name"]), Candidate.from_dict(d)) for d in defs]
+    return _remember(pairs, reference or "saltmap discovery (from saved definitions)")
 
 
 def _toml_value(value: Any) -> str:
@@ -777,12 +805,7 @@ def read_discovered(path: str | Path) -> list[tuple[str, Candidate]]:
 
 def load_discovered(path: str | Path) -> list[str]:
     """Register the indices of a discovered-index file; return their names, best first."""
-    pairs = read_discovered(path)
-    for name, cand in pairs:
-        indices.register(cand.to_index(name, reference=f"saltmap discovery, {Path(path).name}"))
-    names = [n for n, _ in pairs]
-    _DISCOVERED[:] = [*names, *(n for n in _DISCOVERED if n not in names)]
-    return names
+    return _remember(read_discovered(path), f"saltmap discovery, {Path(path).name}")
 
 
 def resolve_discovered(spec: str) -> list[str]:
@@ -816,6 +839,25 @@ def resolve_discovered(spec: str) -> list[str]:
             "them with 'discovered:PATH/discovered.toml:K'"
         )
     return names if k is None else names[:k]
+
+
+def resolve_with_discovered(names: str | Iterable[str]) -> list[str]:
+    """:func:`saltmap.indices.resolve` that also expands ``discovered`` selections.
+
+    Examples
+    --------
+    >>> resolve_with_discovered("novel,discovered:out/discovered.toml:2")  # doctest: +SKIP
+    ['SAI', 'TRSI', 'SBCI', 'GOSI', 'D1', 'D2']
+    """
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        is_discovered = item.partition(":")[0].lower() == "discovered"
+        expanded = resolve_discovered(item) if is_discovered else indices.resolve(item)
+        out.extend(n for n in expanded if n not in out)
+    return out
 
 
 # Let `indices.resolve` expand "discovered:..." once the catalogue offers a hook for it.

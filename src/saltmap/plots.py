@@ -280,26 +280,34 @@ def discovery_figure(
     ax.set_title(f"Top {len(data)} discovered indices", fontsize=10)
     if folds is not None:
         cv = axes[0, 1]
-        k = folds["fold"].to_numpy()
         train = folds["r_train"].abs().to_numpy()
         test = folds["r_test_aligned"].to_numpy()
-        for x, a, b in zip(k, train, test, strict=True):
-            cv.plot([x, x], [a, b], color="#999", lw=1)
-        cv.scatter(k, train, color=GROUP_COLOURS["discovered"], label="fold winner, training rows")
-        cv.scatter(k, test, color="#c44e52", marker="s", label="same index, fold's test rows")
+        # Each fold is a pair: its winner on the training rows (left), on the test rows (right).
+        jitter = np.random.default_rng(0).uniform(-0.06, 0.06, len(folds))
+        for j, a, b in zip(jitter, train, test, strict=True):
+            cv.plot([0 + j, 1 + j], [a, b], color="#bbb", lw=0.6, zorder=1)
+        cv.boxplot([train, test[np.isfinite(test)]], positions=[0, 1], widths=0.35,
+                   showfliers=False, medianprops={"color": "#333"}, zorder=2)  # fmt: skip
+        cv.scatter(jitter, train, s=14, color=GROUP_COLOURS["discovered"], zorder=3,
+                   label="fold winner |r|, training rows")  # fmt: skip
+        cv.scatter(1 + jitter, test, s=14, color="#c44e52", marker="s", zorder=3,
+                   label="same index r, fold's test rows")  # fmt: skip
         if in_sample_abs_r is not None:
             cv.axhline(in_sample_abs_r, color=GROUP_COLOURS["discovered"], ls="--", lw=1,
                        label=f"in-sample best |r| = {in_sample_abs_r:.3f}")  # fmt: skip
         mean_test = float(np.nanmean(test))
         cv.axhline(mean_test, color="#c44e52", ls=":", lw=1,
                    label=f"mean out-of-fold r = {mean_test:.3f}")  # fmt: skip
-        cv.set_xticks(k)
-        cv.set_xlabel("outer fold")
+        repeats = int(folds["repeat"].max()) if "repeat" in folds else 1
+        n_splits = int(folds["fold"].max())
+        cv.set_xticks([0, 1], ["training rows", "test rows"])
+        cv.set_xlim(-0.5, 1.5)
+        cv.set_xlabel(f"{n_splits} outer folds" + (f" × {repeats} repeats" if repeats > 1 else ""))
         cv.set_ylabel(f"{word} (sign of training)")
         cv.set_ylim(min(-0.1, float(np.nanmin(test)) - 0.05), 1)
         cv.axhline(0, color="#333", lw=0.6)
-        cv.legend(fontsize=7, loc="lower left", frameon=False)
-        cv.grid(alpha=0.3)
+        cv.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+        cv.grid(axis="y", alpha=0.3)
         cv.set_title("Search inside each fold", fontsize=10)
     fig.suptitle(title or f"Index discovery on {target_label}", fontsize=11)
     fig.tight_layout()

@@ -25,6 +25,9 @@ def discover_command(
     folds: Annotated[
         int, typer.Option("--folds", help="Outer folds that measure the search's optimism.")
     ] = 5,
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="Repeat the outer folds with new shuffles.")
+    ] = 1,
     min_coverage: Annotated[
         float,
         typer.Option("--min-coverage", help="Drop formulas undefined on more than 1−this share."),
@@ -66,9 +69,14 @@ def discover_command(
         samples_file, target, target_unit, id_column, x, y, crs, scaling, baseline, band, columns
     )
     report = discover_cv(
-        samples.reflectance, samples.target, n_splits=folds, random_state=seed, method=method,
+        samples.reflectance,
+        samples.target,
+        n_splits=folds,
+        n_repeats=repeats,
+        random_state=seed,
+        method=method,
         min_coverage=min_coverage,
-    )  # fmt: skip
+    )
     found = report.in_sample
     out.mkdir(parents=True, exist_ok=True)
     found.table.to_csv(outputs[0], index=False)
@@ -76,8 +84,15 @@ def discover_command(
     summary = report.summary()
     summary.to_csv(outputs[2], index=False)
     label = samples.target_name + (f" ({samples.target_unit})" if samples.target_unit else "")
-    meta = {"source": str(samples.source), "target": label, "seed": seed, "folds": folds,
-            "out_of_fold_mean_r": report.out_of_fold_r, "optimism": report.optimism}  # fmt: skip
+    meta = {
+        "source": str(samples.source),
+        "target": label,
+        "seed": seed,
+        "folds": folds,
+        "repeats": repeats,
+        "out_of_fold_mean_r": report.out_of_fold_r,
+        "optimism": report.optimism,
+    }
     save_discovered(found, outputs[3], k=top, meta=meta)
     fig = discovery_figure(found.table, report.folds, top=top, in_sample_abs_r=report.best_abs_r,
                            target_label=label, method=method)  # fmt: skip
@@ -87,7 +102,7 @@ def discover_command(
         f"{found.n_candidates} candidates searched, {len(found.table)} distinct kept. "
         f"In-sample best |r| = {report.best_abs_r:.3f}; the fold winners score "
         f"r = {report.out_of_fold_r:.3f} ± {summary['out_of_fold_sd_r'].iloc[0]:.3f} on their "
-        f"test rows ({folds} folds): optimism {report.optimism:+.3f}.",
+        f"test rows ({folds} folds × {repeats}): optimism {report.optimism:+.3f}.",
         highlight=False,
     )
     console.print(f"wrote {', '.join(str(p) for p in outputs)}")
