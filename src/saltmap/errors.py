@@ -66,3 +66,7 @@ class ModelFileError(SaltmapError, ValueError):
 
 class ConfigError(SaltmapError, ValueError):
     """A study or column-mapping file has a bad key or value."""
+
+
+class OutputWriteError(SaltmapError, OSError):
+    """An output cannot be written: the disk is full, or the folder is missing or read-only."""
