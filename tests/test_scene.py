@@ -459,3 +459,72 @@ def test_zero_dn_is_nodata_in_10m_and_20m_bands(tmp_path):
     assert np.isnan(swir[61:79, 61:79]).all()
     assert np.isfinite(swir[:55]).all() and np.isfinite(swir[85:]).all()
     assert not np.isnan(data[1]).any()
+
+
+def test_reads_from_several_threads_equal_a_serial_read(patagonia):
+    from concurrent.futures import ThreadPoolExecutor
+
+    scene = pickle.loads(pickle.dumps(patagonia))  # fresh handles
+    windows = scene.block_windows(64)
+    serial = [patagonia.read(w) for w in windows]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(scene.read, windows))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_band_in_another_crs_over_the_same_place_is_reprojected(tmp_path, patagonia):
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    def neighbour_zone(dst):
+        with rasterio.open(patagonia_scene() / "B12_20m.tif") as ds:
+            transform, width, height = calculate_default_transform(
+                ds.crs, "EPSG:32720", ds.width, ds.height, *ds.bounds
+            )
+            profile = {**ds.profile, "crs": "EPSG:32720", "transform": transform}
+            profile.update(width=width, height=height)
+            with rasterio.open(dst, "w", **profile) as out:
+                reproject(
+                    rasterio.band(ds, 1),
+                    rasterio.band(out, 1),
+                    resampling=Resampling.bilinear,
+                )
+
+    folder = _folder_with(tmp_path, {"B12_20m.tif": neighbour_zone})
+    with pytest.warns(UserWarning, match="reprojected"):
+        scene = open_scene(folder, scaling="sentinel2-l2a")
+    got = scene.read(roles=["S2"])[0]
+    ref = patagonia.read(roles=["S2"])[0]
+    ok = np.isfinite(got)
+    assert ok.mean() > 0.99
+    # Two resamplings blur the band a little; it must still be the same image.
+    assert np.corrcoef(got[ok], ref[ok])[0, 1] > 0.9
+    assert np.median(np.abs(got[ok] - ref[ok])) < 0.01
+
+
+def test_wrong_scaling_is_caught_when_opening():
+    with pytest.raises(ScalingError, match="median reflectance"):
+        open_scene(patagonia_scene(), scaling="reflectance")
+
+
+def test_folder_prefers_the_finest_file_of_a_band_and_refuses_duplicates(tmp_path):
+    folder = _folder_with(tmp_path)
+    _copy_band("B11_20m.tif", folder / "T19FDV_20240101T141049_B02_20m.tif")
+    scene = open_scene(folder, scaling="sentinel2-l2a")
+    assert scene.files["B"].path.endswith("B02_10m.tif") and scene.res == (10.0, 10.0)
+    (folder / "copy_B02_10m.tif").symlink_to(patagonia_scene() / "B02_10m.tif")
+    with pytest.raises(SceneError, match="several files for band B"):
+        open_scene(folder, scaling="sentinel2-l2a")
+
+
+def test_bands_of_a_folder_choose_the_roles(tmp_path):
+    scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a", bands=["B04", "B08"])
+    assert scene.roles == ("R", "N")
+
+
+def test_a_level_1c_product_is_refused(tmp_path):
+    safe = tmp_path / "S2B_MSIL1C_20240101T141049_N0510_R110_T19FDV_20240101T160000.SAFE"
+    safe.mkdir()
+    (safe / "MTD_MSIL1C.xml").write_text("<synthetic/>")
+    with pytest.raises(InputFileError, match="Level-1C"):
+        open_scene(safe)

@@ -498,7 +498,9 @@ def _find(src: str, bands: Sequence[str] | None) -> _Found:
             "multiband raster or a STAC item JSON"
         )
     if not is_url and path.is_dir():
-        if lower.endswith(".safe") or (path / "MTD_MSIL2A.xml").exists():
+        if lower.endswith(".safe") or any(
+            (path / f"MTD_MSIL{level}.xml").exists() for level in ("2A", "1C")
+        ):
             return _find_safe_dir(path)
         return _find_folder(path)
     if is_url and not lower.endswith(RASTER_SUFFIXES):
@@ -564,8 +566,17 @@ def _find_folder(path: Path) -> _Found:
     return _pick_by_name(names, lambda n: str(path / n), "folder", str(path))
 
 
+_L1C_MESSAGE = (
+    "{src} is a Sentinel-2 Level-1C product (top-of-atmosphere reflectance); saltmap needs "
+    "Level-2A surface reflectance, as the field samples and models use. Download the L2A "
+    "product of the same date, or process this one with ESA's Sen2Cor"
+)
+
+
 def _find_safe_dir(path: Path) -> _Found:
     mtd = path / "MTD_MSIL2A.xml"
+    if (path / "MTD_MSIL1C.xml").is_file():
+        raise InputFileError(_L1C_MESSAGE.format(src=path))
     if not mtd.is_file():
         raise InputFileError(
             f"{path} has no MTD_MSIL2A.xml: it is not a Sentinel-2 L2A product. Give the .SAFE "
@@ -586,6 +597,8 @@ def _find_safe_zip(src: str) -> _Found:
         with zipfile.ZipFile(src) as zf:
             members = zf.namelist()
             mtd = [m for m in members if m.rsplit("/", 1)[-1] == "MTD_MSIL2A.xml"]
+            if not mtd and any(m.endswith("MTD_MSIL1C.xml") for m in members):
+                raise InputFileError(_L1C_MESSAGE.format(src=src))
             if not mtd:
                 raise InputFileError(
                     f"{src} holds no MTD_MSIL2A.xml: it is not a zipped Sentinel-2 L2A .SAFE"
