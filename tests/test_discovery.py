@@ -175,7 +175,16 @@ def test_out_of_fold_r_is_the_winner_on_the_test_rows(real):
     assert summary["in_sample_abs_r"] == pytest.approx(abs(report.in_sample.table["r"].iloc[0]))
 
 
-def test_saved_indices_reload_and_serve_models(real, tmp_path):
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Registered indices that vanish after the test, so other tests see the plain catalogue."""
+    from saltmap import indices
+
+    monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))
+    monkeypatch.setattr(discovery, "_DISCOVERED", dict(discovery._DISCOVERED))
+
+
+def test_saved_indices_reload_and_serve_models(real, tmp_path, scratch_registry):
     reflectance, ec = real
     found = search_indices(reflectance, ec)
     path = save_discovered(found, tmp_path / "discovered.toml", k=3, prefix="Dtest")
@@ -249,3 +258,10 @@ def test_discover_and_spectra_commands_on_odisha(tmp_path):
     assert spectra.exit_code == 0, spectra.output
     table = pd.read_csv(tmp_path / "spec" / "spectral_response.csv")
     assert table["n"].groupby(table["transform"]).sum().eq(106 * 6).all()
+
+
+def test_chunked_search_equals_one_block(real):
+    reflectance, ec = real
+    whole = search_indices(reflectance, ec, method="spearman")
+    chunked = search_indices(reflectance, ec, method="spearman", chunk_size=333)
+    pd.testing.assert_frame_equal(whole.table, chunked.table)
