@@ -77,8 +77,7 @@ SCL_WATER = 6
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 # Sentinel-2 band numbers in the order of the ``band_id`` attribute of MTD_MSIL2A.xml.
-_S2_BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11")
-_S2_BAND_IDS = (*_S2_BAND_IDS, "B12")
+_S2_BAND_IDS = tuple("B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12".split())
 _BAND_TOKEN = re.compile(r"^B(\d{1,2}|8A)$", re.IGNORECASE)
 _RES_TOKEN = re.compile(r"^(\d+)m$", re.IGNORECASE)
 
