@@ -205,3 +205,10 @@ def test_index_features_transformer_matches_catalogue(samples):
     # Array input follows the fitted band order.
     arr = samples.reflectance[list(features.bands_)].to_numpy()
     np.testing.assert_allclose(features.transform(arr), out)
+
+
+def test_run_time_index_sets_expand_through_their_resolver(monkeypatch):
+    from saltmap import indices
+
+    monkeypatch.setitem(indices.SET_RESOLVERS, "picked", lambda item: ["SAI", item.split(":")[1]])
+    assert resolve("novel,picked:NDVI") == [*NOVEL, "NDVI"]

@@ -860,6 +860,5 @@ def resolve_with_discovered(names: str | Iterable[str]) -> list[str]:
     return out
 
 
-# Let `indices.resolve` expand "discovered:..." once the catalogue offers a hook for it.
-if hasattr(indices, "SET_RESOLVERS"):
-    indices.SET_RESOLVERS.setdefault("discovered", resolve_discovered)
+# `indices.resolve` expands "discovered:..." through this, without importing this module.
+indices.SET_RESOLVERS.setdefault("discovered", resolve_discovered)

@@ -220,6 +220,11 @@ STUDY_SETS: dict[str, tuple[str, ...]] = {
 # Indices that users or index discovery add at run time, by name.
 _EXTRA: dict[str, SpectralIndex] = {}
 
+# Index sets whose members are only known at run time, by prefix: ``"discovered:5"``
+# is expanded by ``SET_RESOLVERS["discovered"]("discovered:5")``. Later stages
+# register here, so this module never imports them.
+SET_RESOLVERS: dict[str, Callable[[str], list[str]]] = {}
+
 
 def register(index: SpectralIndex) -> None:
     """Add an index (for example a discovered one) so it can be chosen by name."""
@@ -253,6 +258,10 @@ def resolve(names: str | Iterable[str]) -> list[str]:
     out: list[str] = []
     for item in (i.strip() for i in items):
         if not item:
+            continue
+        resolver = SET_RESOLVERS.get(item.partition(":")[0].lower())
+        if resolver is not None:
+            out.extend(n for n in resolver(item) if n not in out)
             continue
         expanded = STUDY_SETS.get(item) or STUDY_SETS.get(item.lower()) or (get_index(item).name,)
         out.extend(n for n in expanded if n not in out)
