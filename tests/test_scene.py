@@ -363,10 +363,21 @@ def test_synthetic_stac_item_by_common_name(tmp_path, patagonia):
         "type": "image/jp2",
         "eo:bands": [{"name": "B02", "common_name": "blue"}],
     }
+    scl = tmp_path / "synthetic_SCL_20m.tif"
+    _write_scl(scl)
+    assets["scl"] = {"href": str(scl), "type": tif}
+    assets["scl-jp2"] = {"href": "/nonexistent/SCL.jp2", "type": "image/jp2"}
+    scene = open_scene(_stac_item(tmp_path, assets), use_scl=False)
+    assert scene.scl is None
     scene = open_scene(_stac_item(tmp_path, assets))
+    assert scene.scl is not None and scene.scl.path == str(scl)
     assert scene.files["B"].path == str(patagonia_scene() / "B02_10m.tif")
     assert scene.scaling.scale == 1e-4 and scene.scaling.offset == 0
-    np.testing.assert_array_equal(scene.read(), patagonia.read())
+    data = scene.read()
+    masked = _expected_scl_mask(_synthetic_scl(), scene.shape)
+    assert np.isnan(data[:, masked]).all()
+    np.testing.assert_array_equal(data[:, ~masked], patagonia.read()[:, ~masked])
+    assert "B=blue" in scene.describe()["bands"]
 
 
 def test_synthetic_stac_item_by_band_name_and_baseline(tmp_path, patagonia):

@@ -203,6 +203,28 @@ class Scene:
             "nodata": float("nan"),
         }
 
+    def describe(self) -> dict[str, str]:
+        """What the scene is, as text: for output metadata and reports."""
+        if isinstance(self.scaling, dict):
+            scaling = "; ".join(f"{r}: {s.describe()}" for r, s in self.scaling.items())
+        else:
+            scaling = self.scaling.describe()
+        return {
+            "scene": self.source,
+            "bands": " ".join(
+                f"{r}={self.files[r].name or BANDS[r].sentinel2}" for r in self.roles
+            ),
+            "scaling": scaling,
+            "processing_baseline": self.baseline or "unknown",
+            "scl_mask": (
+                "none"
+                if self.scl is None
+                else "SCL classes "
+                + ",".join(str(c) for c in [*SCL_MASKED, *([SCL_WATER] if self.mask_water else [])])
+            ),
+            "resampling": "20 m bands bilinear, SCL nearest, onto the grid of the finest band",
+        }
+
     def scaling_of(self, role: str) -> Scaling:
         """The scaling of one band role."""
         if isinstance(self.scaling, dict):
@@ -752,10 +774,10 @@ def _find_stac(src: str) -> _Found:
         ]
         target = None
         for name in names:
-            if name and name.strip().upper() == "SCL":
+            band, _ = _band_tokens(name) if name else (None, None)
+            if band == "SCL":
                 target = "SCL"
                 break
-            band, _ = _band_tokens(name) if name else (None, None)
             candidate = role_of(band) if band else role_of(name) if name else None
             if candidate is not None:
                 target = candidate
