@@ -1,0 +1,246 @@
+"""Tests of saltmap.trust: conformal intervals, dissimilarity index, AOA, block core.
+
+Science tests use the real Odisha samples and the real Patagonia Sentinel-2 cut;
+the few synthetic arrays are named so and only test mechanics.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.model_selection import RepeatedKFold
+
+from saltmap.errors import ConfigError, SampleDataError
+from saltmap.models import make_model
+from saltmap.samples import odisha
+from saltmap.trust import (
+    AOA_NODATA,
+    AreaOfApplicability,
+    ConformalIntervals,
+    TrustSummary,
+    conformal_quantile,
+    coverage_summary,
+    evaluate_coverage,
+    fit_trust,
+    fold_ids,
+    interval_coverage,
+    trust_block,
+)
+from saltmap.validation import materialise_splits
+
+# A small, fast forest: the tests are about the intervals, not the model's skill.
+FAST = {"n_estimators": 25}
+
+
+@pytest.fixture(scope="module")
+def samples():
+    s = odisha()
+    return s.reflectance, s.target.to_numpy(float)
+
+
+@pytest.fixture(scope="module")
+def trust(samples):
+    X, y = samples
+    return fit_trust(make_model("RF", params=FAST, log_target=True), X, y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def scene_pixels():
+    from saltmap.datasets import patagonia_scene
+    from saltmap.scene import open_scene
+
+    scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+    return scene, scene.read()
+
+
+def pixel_table(scene, refl):
+    """The pixels of a (band, row, col) block as a table of samples, one row per pixel."""
+    return pd.DataFrame(refl.reshape(len(scene.roles), -1).T, columns=list(scene.roles))
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def test_random_cv_coverage_of_nominal_90_is_within_85_to_95(samples):
+    X, y = samples
+    splits = materialise_splits(RepeatedKFold(n_splits=5, n_repeats=5, random_state=1), X, y)
+    folds = evaluate_coverage(
+        make_model("RF", params=FAST), X, y, splits, confidence=0.9, n_splits_per_repeat=5
+    )
+    summary = coverage_summary(folds)
+    assert summary["n_predictions"] == 5 * len(y)
+    assert 0.85 <= summary["coverage"] <= 0.95, summary
+    assert summary["mean_width"] > 0
+
+
+def test_base_bounds_equal_mapie_for_both_scores(samples):
+    X, y = samples
+    for score in ("absolute", "gamma"):
+        ci = ConformalIntervals(
+            make_model("PLSR", log_target=True), conformity_score=score, cv=4
+        ).fit(X, y)
+        pred, lower, upper = ci.predict_interval(X)
+        mapie_pred, bounds = ci.mapie_.predict_interval(X, aggregate_point_predictions=None)
+        np.testing.assert_allclose(pred, mapie_pred)
+        np.testing.assert_allclose(lower, bounds[:, 0, 0])
+        np.testing.assert_allclose(upper, bounds[:, 1, 0])
+        # Bounds from a given prediction need no model and give the same numbers.
+        lo2, up2 = ci.bounds_from_prediction(pred)
+        np.testing.assert_array_equal(lo2, lower)
+        np.testing.assert_array_equal(up2, upper)
+
+
+def test_plus_method_gives_intervals_around_fold_predictions(samples):
+    X, y = samples
+    ci = ConformalIntervals(make_model("PLSR"), method="plus", cv=5).fit(X, y)
+    pred, lower, upper = ci.predict_interval(X.iloc[:10])
+    assert np.all(lower <= upper)
+    assert len(ci.fold_estimators_) == 5
+    with pytest.raises(ConfigError, match="fold models"):
+        ci.bounds_from_prediction(pred)
+
+
+def test_conformal_quantile_is_the_ceil_rank_and_refuses_too_few():
+    scores = np.arange(1.0, 20.0)  # synthetic: 19 scores 1..19
+    # ceil(0.9 * 20) = 18th smallest
+    assert conformal_quantile(scores, 0.9) == 18.0
+    with pytest.raises(SampleDataError, match="too few"):
+        conformal_quantile(scores[:5], 0.9)
+
+
+def test_interval_coverage_counts_bounds_as_inside():
+    assert interval_coverage([1, 2, 3, 4], [1, 0, 3.5, 0], [1, 1, 4, 5]) == 0.5
+
+
+def test_fold_ids_rejects_repeated_splitters(samples):
+    X, y = samples
+    with pytest.raises(ConfigError, match="exactly once"):
+        fold_ids(RepeatedKFold(n_splits=3, n_repeats=2), X, y)
+
+
+# ----------------------------------------------------------------------------- AOA
+
+
+def test_training_row_has_di_zero(trust, samples):
+    X, _ = samples
+    features = trust.features(X[list(trust.bands)].to_numpy()[:5])
+    np.testing.assert_allclose(trust.aoa.dissimilarity(features), 0.0, atol=1e-12)
+    assert trust.aoa.inside(features).all()
+
+
+def test_di_unchanged_when_all_predictors_are_scaled(trust, samples, scene_pixels):
+    X, _ = samples
+    train = trust.features(X[list(trust.bands)].to_numpy())
+    scene, refl = scene_pixels
+    new = trust.features(pixel_table(scene, refl)[list(trust.bands)].to_numpy()[::97])
+    folds = trust.intervals.folds_
+    w = trust.aoa.weights_
+    base = AreaOfApplicability(weights=w).fit(train, folds=folds)
+    scaled = AreaOfApplicability(weights=w).fit(train * 7.5, folds=folds)
+    np.testing.assert_allclose(scaled.dissimilarity(new * 7.5), base.dissimilarity(new))
+    assert scaled.threshold_ == pytest.approx(base.threshold_)
+
+
+def test_pixel_far_outside_training_range_is_outside_aoa(trust, samples):
+    X, _ = samples
+    far = X[list(trust.bands)].to_numpy()[:1].copy()
+    far[0, list(trust.bands).index("S1")] = 0.9  # very bright SWIR with dark NIR
+    far[0, list(trust.bands).index("N")] = 0.02
+    features = trust.features(far)
+    assert np.isfinite(features).all()
+    assert trust.aoa.dissimilarity(features)[0] > trust.aoa.threshold_
+    assert not trust.aoa.inside(features)[0]
+
+
+def test_cv_di_and_threshold_match_a_brute_force_cast_computation(trust, samples):
+    X, _ = samples
+    aoa = trust.aoa
+    F = trust.features(X[list(trust.bands)].to_numpy())
+    ok = np.isfinite(F).all(axis=1)
+    folds = trust.intervals.folds_[ok]
+    Z = (F[ok] - F[ok].mean(0)) / F[ok].std(0, ddof=1) * aoa.weights_
+    D = cdist(Z, Z)
+    n = len(Z)
+    mean_dist = D[~np.eye(n, dtype=bool)].mean()
+    D_other = np.where(folds[:, None] != folds[None, :], D, np.inf)
+    train_di = D_other.min(axis=1) / mean_dist
+    np.testing.assert_allclose(aoa.mean_distance_, mean_dist)
+    np.testing.assert_allclose(aoa.train_di_, train_di)
+    q1, q3 = np.percentile(train_di, [25, 75])
+    assert aoa.threshold_ == pytest.approx(min(q3 + 1.5 * (q3 - q1), train_di.max()))
+
+
+def test_without_folds_training_di_uses_the_nearest_other_row(trust, samples):
+    X, _ = samples
+    F = trust.features(X[list(trust.bands)].to_numpy())
+    F = F[np.isfinite(F).all(axis=1)]
+    aoa = AreaOfApplicability(cv=None).fit(F)
+    Z = (F - F.mean(0)) / F.std(0, ddof=1)
+    D = cdist(Z, Z)
+    np.fill_diagonal(D, np.inf)
+    np.testing.assert_allclose(aoa.train_di_, D.min(axis=1) / aoa.mean_distance_)
+
+
+def test_aoa_rejects_all_zero_weights():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ConfigError, match="zero"):
+        AreaOfApplicability(weights=[0, -1]).fit(rng.normal(size=(20, 2)))  # synthetic
+
+
+# ----------------------------------------------------------------------- block core
+
+
+def test_trust_block_on_real_scene_equals_direct_call(trust, scene_pixels):
+    scene, refl = scene_pixels
+    roles = scene.roles
+    # Blockwise, as mapping does, with a small chunk to exercise the chunk loop.
+    maps = {k: np.empty(refl.shape[1:], np.float32) for k in ("lower", "upper", "di")}
+    aoa = np.empty(refl.shape[1:], np.uint8)
+    for w in scene.block_windows(64):
+        rows = slice(w.row_off, w.row_off + w.height)
+        cols = slice(w.col_off, w.col_off + w.width)
+        got = trust_block(trust, refl[:, rows, cols], roles, chunk_rows=1000)
+        for k in maps:
+            maps[k][rows, cols] = got[k]
+        aoa[rows, cols] = got["aoa"]
+    # Direct: the same pixels as a table of samples.
+    table = pixel_table(scene, refl)
+    _, lower, upper = trust.intervals.predict_interval(table[list(trust.bands)])
+    di = trust.aoa.dissimilarity(trust.features(table[list(trust.bands)].to_numpy()))
+    np.testing.assert_allclose(maps["lower"].ravel(), lower, rtol=1e-5)
+    np.testing.assert_allclose(maps["upper"].ravel(), upper, rtol=1e-5)
+    np.testing.assert_allclose(maps["di"].ravel(), di, rtol=1e-4, equal_nan=True)
+    expected_aoa = np.where(np.isnan(di), AOA_NODATA, di <= trust.aoa.threshold_)
+    np.testing.assert_array_equal(aoa.ravel(), expected_aoa)
+
+
+def test_trust_block_uses_the_map_prediction_and_marks_no_data(trust, scene_pixels):
+    scene, refl = scene_pixels
+    block = refl[:, :40, :50].copy()
+    block[:, 0, :10] = np.nan  # no data
+    pred = trust.intervals.predict(pixel_table(scene, block)).reshape(40, 50)
+    got = trust_block(trust, block, scene.roles, prediction=pred)
+    assert np.all(got["aoa"][0, :10] == AOA_NODATA)
+    assert np.isnan(got["lower"][0, :10]).all() and np.isnan(got["di"][0, :10]).all()
+    ok = np.isfinite(got["lower"])
+    lo, up = trust.intervals.bounds_from_prediction(pred[ok])
+    np.testing.assert_allclose(got["lower"][ok], lo, rtol=1e-6)
+    np.testing.assert_allclose(got["width"][ok], (up - lo), rtol=1e-5)
+
+
+def test_trust_model_pickles_and_summary_counts(trust, scene_pixels):
+    scene, refl = scene_pixels
+    again = pickle.loads(pickle.dumps(trust))
+    block = refl[:, :30, :30]
+    a, b = trust_block(trust, block, scene.roles), trust_block(again, block, scene.roles)
+    np.testing.assert_array_equal(a["di"], b["di"])
+    summary = TrustSummary()
+    summary.add(a)
+    summary.add(b)
+    assert summary.n_valid == 2 * int(np.sum(a["aoa"] != AOA_NODATA))
+    assert summary.share_inside_aoa == pytest.approx(np.mean(a["aoa"][a["aoa"] != AOA_NODATA]))
+    assert summary.median_width == pytest.approx(np.nanmedian(a["width"]), rel=2e-3)
