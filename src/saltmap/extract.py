@@ -11,12 +11,6 @@ keeps. Averaging a small window lowers the effect of GPS error and of the
 mismatch between a soil sample's footprint and a pixel. Points outside the
 scene, or whose pixels are all masked, are not dropped silently: the report
 gives the reason for each.
-
-References
-----------
-.. [1] Allbed, A. and Kumar, L. (2013). Soil salinity mapping and monitoring in
-   arid and semi-arid regions using remote sensing technology: a review.
-   Advances in Remote Sensing 2, 373-385 (on window averaging at sample points).
 """
 
 from __future__ import annotations
