@@ -13,7 +13,9 @@ Rows that cannot be used are never dropped silently: each one is listed in
 
 from __future__ import annotations
 
+import csv
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,21 +138,35 @@ def _read_raw(path: Path, layer: str | None) -> tuple[pd.DataFrame, str | None]:
         if suffix in {".csv", ".txt", ".tsv"}:
             # Everything as text: decimal commas and junk cells are parsed per column below.
             # Only empty cells are missing: "n/a" or "NA" in a band column is reported as text.
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                sep=None,
-                engine="python",
-                keep_default_na=False,
-                na_values=[""],
-                encoding_errors="replace",
-            )
+            # Blank lines are kept (and reported) so that row numbers match the file's lines;
+            # index_col=False with the warning as an error: a first row with more fields than
+            # the header must not silently shift every column onto the wrong name.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    dtype=str,
+                    sep=None,
+                    engine="python",
+                    keep_default_na=False,
+                    na_values=[""],
+                    encoding_errors="replace",
+                    index_col=False,
+                    skip_blank_lines=False,
+                )
             return frame, None
         if suffix in {".xlsx", ".xlsm", ".xls"}:
             return pd.read_excel(path, dtype=object, sheet_name=layer or 0), None
         if suffix in VECTOR_SUFFIXES:
             return _read_vector(path, layer)
-    except (ValueError, OSError, UnicodeError) as err:
+    except pd.errors.ParserWarning as err:
+        raise InputFileError(
+            f"cannot read sample file {path}: a row has more fields than the header ({err}); "
+            "check the delimiter and the quotes, or add the missing column names"
+        ) from err
+    except (ValueError, OSError, UnicodeError, OverflowError, csv.Error) as err:
+        # OverflowError: pandas' Excel reader on a number beyond float range;
+        # csv.Error: the delimiter sniffer on an empty file or one that is not a table.
         raise InputFileError(f"cannot read sample file {path}: {err}") from err
     raise InputFileError(
         f"sample file {path} has an unknown format {suffix!r}; use CSV, XLSX, GeoPackage, "
