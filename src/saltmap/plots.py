@@ -373,3 +373,88 @@ def spectral_response_figure(
     fig.suptitle(title or "Spectral response by salinity class", fontsize=11)
     fig.tight_layout(rect=(0, 0.06 + 0.025 * ((len(labels) - 1) // ncol), 1, 1))
     return fig
+
+
+def prediction_figure(
+    predictions,
+    metrics=None,
+    *,
+    target_label: str = "EC",
+    unit: str | None = None,
+    log_scale: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """The study's figure 5: predicted against measured, one panel per model.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Columns ``feature_set``, ``model``, ``set`` (``calibration`` or
+        ``validation``), ``measured``, ``predicted``; one row per sample and model.
+    metrics : DataFrame, optional
+        Table 4 (columns ``feature_set``, ``model``, ``R2_c``, ``RMSE_c``,
+        ``R2_v``, ``RMSE_v``, ...), printed in each panel.
+    target_label, unit : str
+        Axis labels.
+    log_scale : bool, default=False
+        Logarithmic axes (salinity spans orders of magnitude).
+
+    Returns
+    -------
+    Figure
+        One row of panels per feature set, one column per model; calibration
+        points as open circles, validation points as filled triangles, the 1:1
+        line dashed.
+    """
+    sets = list(dict.fromkeys(predictions["feature_set"]))
+    models = list(dict.fromkeys(predictions["model"]))
+    fig, axes = plt.subplots(
+        len(sets), len(models), figsize=(2.9 * len(models), 2.9 * len(sets)), squeeze=False
+    )
+    positive = predictions[["measured", "predicted"]].to_numpy(dtype=float)
+    positive = positive[positive > 0]
+    values = predictions[["measured", "predicted"]].to_numpy(dtype=float)
+    low, high = (positive.min(), positive.max()) if log_scale else (values.min(), values.max())
+    pad = (high / low) ** 0.05 if log_scale else 0.05 * (high - low)
+    lims = (low / pad, high * pad) if log_scale else (low - pad, high + pad)
+    axis_unit = f" ({unit})" if unit else ""
+    marks = {
+        "calibration": {"marker": "o", "facecolors": "none", "edgecolors": "#4c72b0"},
+        "validation": {"marker": "^", "color": "#dd8452", "edgecolors": "#8a4a1c"},
+    }
+    for i, fs in enumerate(sets):
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            part = predictions[(predictions["feature_set"] == fs) & (predictions["model"] == model)]
+            for name, style in marks.items():
+                pts = part[part["set"] == name]
+                ax.scatter(pts["measured"], pts["predicted"], s=16, linewidths=0.8,
+                           label=f"{name} (n={len(pts)})", **style)  # fmt: skip
+            ax.plot(lims, lims, ls="--", color="#444", lw=0.9, label="1:1")
+            if log_scale:
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+            ax.set_xlim(lims)
+            ax.set_ylim(lims)
+            ax.set_aspect("equal")
+            ax.set_title(f"{model} · {fs}", fontsize=10)
+            if metrics is not None:
+                row = metrics[(metrics["feature_set"] == fs) & (metrics["model"] == model)]
+                if len(row):
+                    r = row.iloc[0]
+                    ax.text(0.03, 0.97,
+                            f"R²c {r['R2_c']:.2f}  RMSEc {r['RMSE_c']:.0f}\n"
+                            f"R²v {r['R2_v']:.2f}  RMSEv {r['RMSE_v']:.0f}",
+                            transform=ax.transAxes, va="top", ha="left", fontsize=7.5,
+                            bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc",
+                                  "alpha": 0.85})  # fmt: skip
+            ax.grid(alpha=0.3)
+            if i == len(sets) - 1:
+                ax.set_xlabel(f"measured {target_label}{axis_unit}")
+            if j == 0:
+                ax.set_ylabel(f"predicted {target_label}{axis_unit}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(title or f"Predicted against measured {target_label}", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

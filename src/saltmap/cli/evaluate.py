@@ -1,0 +1,141 @@
+"""``saltmap evaluate``: the study's Table 4 and figure 5, and the honest protocols beside them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from saltmap.cli import _options as opt
+
+
+def _names(text: str | None, what: str, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        from saltmap.errors import ConfigError
+
+        raise ConfigError(f"--{what} {', '.join(unknown)} unknown; choose from {', '.join(known)}")
+    return names
+
+
+@opt.with_sample_options
+def evaluate_command(
+    samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("evaluation"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A faithful miniature (one repeat, few trials), ~1 min.")
+    ] = False,
+    log_target: Annotated[
+        bool, typer.Option("--log-target", help="Model log10 of the target (metrics stay in unit).")
+    ] = False,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", help="Optuna trials per model and fold (0: untuned defaults)."),
+    ] = None,
+    nested: Annotated[
+        bool,
+        typer.Option(
+            "--nested",
+            help="Also choose the top --select-k indices by |r|, on all rows and inside each "
+            "training fold, so selection bias shows.",
+        ),
+    ] = False,
+    select_k: Annotated[int, typer.Option("--select-k", help="Indices kept by --nested.")] = 4,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Comma list of models (default: all five).")
+    ] = None,
+    protocols: Annotated[
+        str | None,
+        typer.Option("--protocols", help="Comma list of study, repeated, spatial (default: all)."),
+    ] = None,
+    repeats: Annotated[
+        int | None, typer.Option("--repeats", help="Repeats of the 5-fold CV (default 5).")
+    ] = None,
+    validation_fraction: Annotated[
+        float, typer.Option("--validation-fraction", help="The study split's validation share.")
+    ] = 0.3,
+    block_size: Annotated[
+        float | None,
+        typer.Option("--block-size", help="Spatial block side in metres (default 4× spacing)."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Training sets fitted in parallel.")] = 2,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the plain random-forest comparison.")
+    ] = False,
+    sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
+    seed: int = opt.SEED,
+    overwrite: bool = opt.OVERWRITE,
+) -> None:
+    """Evaluate the study's five models on its two feature sets (N-SI, SI).
+
+    Writes table4.csv/.md (the study's calibration/validation split),
+    honest.csv/.md (repeated and spatial block CV: mean ± sd and bootstrap 95 % CI),
+    baseline.csv/.md (each model against a plain random forest on the same folds),
+    folds.csv, predictions.csv, settings.json and figure5.png/.svg.
+    """
+    from rich.progress import Progress
+
+    from saltmap.cli import console
+    from saltmap.evaluation import (
+        PROTOCOLS,
+        evaluate_study,
+        evaluation_files,
+        format_baseline,
+        format_honest,
+        format_table4,
+        write_evaluation,
+    )
+    from saltmap.models import MODEL_NAMES
+
+    chosen_models = _names(models, "models", MODEL_NAMES) or MODEL_NAMES
+    chosen_protocols = _names(protocols, "protocols", PROTOCOLS) or PROTOCOLS
+    opt.check_writable(list(evaluation_files(out).values()), overwrite)
+    samples = sample_options.read(samples_file)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("fitting training sets", total=None)
+        result = evaluate_study(
+            samples,
+            models=chosen_models,
+            protocols=chosen_protocols,
+            quick=quick,
+            n_trials=trials,
+            n_repeats=repeats,
+            validation_fraction=validation_fraction,
+            block_size=block_size,
+            nested_selection=nested,
+            selection_k=select_k,
+            baseline=not no_baseline,
+            random_state=seed,
+            log_target=log_target,
+            n_jobs=jobs,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    written = write_evaluation(result, out)
+    unit = samples.target_unit
+    for title, frame, fmt in (
+        ("Table 4: the study's calibration/validation split", result.table4, format_table4),
+        ("Honest protocols", result.honest, format_honest),
+        ("Against a plain random forest (same repeated folds)", result.baseline, format_baseline),
+    ):
+        if frame is not None and not frame.empty:
+            console.print(_rich_table(fmt(frame, unit), title))
+    console.print(f"{result.seconds:.0f} s; wrote {len(written)} files to {out}")
+
+
+def _rich_table(frame, title: str) -> Table:
+    out = Table(title=title, title_justify="left")
+    for col in frame.columns:
+        left = col in ("protocol", "features", "model", "verdict (RMSE)")
+        out.add_column(str(col), justify="left" if left else "right")
+    for row in frame.itertuples(index=False):
+        out.add_row(*map(str, row))
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)
