@@ -244,3 +244,28 @@ def test_trust_model_pickles_and_summary_counts(trust, scene_pixels):
     assert summary.n_valid == 2 * int(np.sum(a["aoa"] != AOA_NODATA))
     assert summary.share_inside_aoa == pytest.approx(np.mean(a["aoa"][a["aoa"] != AOA_NODATA]))
     assert summary.median_width == pytest.approx(np.nanmedian(a["width"]), rel=2e-3)
+
+
+def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples):
+    import skops.io as sio
+
+    X, _ = samples
+    data = sio.dumps(trust)
+    untrusted = set(sio.get_untrusted_types(data=data))
+    ours = {
+        "saltmap.trust.AreaOfApplicability",
+        "saltmap.trust.ConformalIntervals",
+        "saltmap.trust.TrustModel",
+    }
+    assert ours <= untrusted
+    back = sio.loads(data, trusted=sorted(untrusted))
+    pixels = X[list(trust.bands)].to_numpy()
+    np.testing.assert_array_equal(
+        back.aoa.dissimilarity(back.features(pixels)),
+        trust.aoa.dissimilarity(trust.features(pixels)),
+    )
+    np.testing.assert_array_equal(
+        back.intervals.predict_interval(X)[1], trust.intervals.predict_interval(X)[1]
+    )
+    # "base" keeps only the full model: no fold models, no MAPIE object.
+    assert back.intervals.fold_estimators_ == [] and back.intervals.mapie_ is None

@@ -578,6 +578,21 @@ class AreaOfApplicability(BaseEstimator):
         self.n_reference_ = len(F)
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The k-d tree is rebuilt from reference_ on load: the saved state stays plain
+        # arrays (skops, model files) and the tree is not stored twice.
+        state = super().__getstate__()
+        state.pop("tree_", None)
+        return state
+
+    def _tree(self) -> Any:
+        """The k-d tree of ``reference_``, rebuilt after loading."""
+        from scipy.spatial import cKDTree
+
+        if getattr(self, "tree_", None) is None:
+            self.tree_ = cKDTree(self.reference_)
+        return self.tree_
+
     def _check_weights(self, n_features: int) -> np.ndarray:
         if self.weights is None:
             return np.ones(n_features)
@@ -614,7 +629,8 @@ class AreaOfApplicability(BaseEstimator):
 
     def dissimilarity(self, features: Any) -> np.ndarray:
         """DI of each row of ``features`` (NaN where a predictor is not finite)."""
-        check_is_fitted(self, "tree_")
+        check_is_fitted(self, "reference_")
+        tree = self._tree()
         F = np.asarray(features, dtype=float)
         if F.ndim != 2 or F.shape[1] != self.n_features_in_:
             raise ValueError(f"features must have shape (n, {self.n_features_in_}), got {F.shape}")
@@ -623,7 +639,7 @@ class AreaOfApplicability(BaseEstimator):
             chunk = F[start : start + CHUNK_ROWS]
             ok = np.isfinite(chunk).all(axis=1)
             if ok.any():
-                dist, _ = self.tree_.query(self._standardise(chunk[ok]))
+                dist, _ = tree.query(self._standardise(chunk[ok]))
                 out[start + np.flatnonzero(ok)] = dist / self.mean_distance_
         return out
 
@@ -674,8 +690,12 @@ class TrustModel:
     aoa: AreaOfApplicability
     bands: tuple[str, ...]
     feature_names: tuple[str, ...]
-    weights: pd.Series
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> pd.Series:
+        """The DI weight of each predictor."""
+        return pd.Series(self.aoa.weights_, index=list(self.feature_names))
 
     @property
     def index_features(self) -> Any:
@@ -698,6 +718,7 @@ def fit_trust(
     weights: Any = "permutation",
     groups: Any = None,
     random_state: int | None = 0,
+    keep_fold_models: bool = False,
 ) -> TrustModel:
     """Fit intervals and the AOA for a saltmap model on its training samples.
 
@@ -718,6 +739,10 @@ def fit_trust(
         (:func:`importance_weights`), equal weights, or given ones.
     groups : array-like, optional
         Groups for a group splitter ``cv``.
+    keep_fold_models : bool, default=False
+        With ``method="base"`` the fold models and the MAPIE object are not needed
+        once the residuals are known; they are dropped unless this is True, so a
+        saved trust model holds one model, not K + 1.
 
     Returns
     -------
@@ -737,6 +762,8 @@ def fit_trust(
         w = pd.Series(np.asarray(weights, dtype=float), index=list(names))
     features = pd.DataFrame(index_step.transform(X), columns=list(names))
     aoa = AreaOfApplicability(weights=w.to_numpy()).fit(features, folds=intervals.folds_)
+    if method == "base" and not keep_fold_models:
+        intervals.mapie_, intervals.fold_estimators_ = None, []
     info = {
         "confidence": confidence,
         "method": method,
@@ -744,7 +771,7 @@ def fit_trust(
         "n_samples": len(_as_1d(y)),
         "n_folds": int(intervals.folds_.max() + 1),
     }
-    return TrustModel(intervals, aoa, tuple(index_step.bands_), names, w, info)
+    return TrustModel(intervals, aoa, tuple(index_step.bands_), names, info)
 
 
 def trust_block(
