@@ -458,3 +458,73 @@ def prediction_figure(
     fig.suptitle(title or f"Predicted against measured {target_label}", fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+
+def trust_map_figure(
+    di,
+    aoa,
+    width,
+    extent: tuple[float, float, float, float],
+    *,
+    threshold: float,
+    width_label: str = "interval width",
+    title: str | None = None,
+) -> Figure:
+    """Dissimilarity index, area of applicability and interval width, side by side.
+
+    Parameters
+    ----------
+    di, width : 2-D float arrays
+        DI and prediction-interval width per pixel (NaN = no data).
+    aoa : 2-D uint8 array
+        1 inside the area of applicability, 0 outside, anything else no data.
+    extent : (left, right, bottom, top)
+        Bounds of the arrays in the map's CRS.
+    threshold : float
+        The AOA's DI threshold, drawn as a contour on the DI panel.
+    width_label : str
+        Colour-bar label of the width panel, with its unit.
+
+    Notes
+    -----
+    On the width panel, pixels outside the AOA are greyed and hatched: their
+    interval is reported but the model is not applicable there.
+    """
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    di, width, aoa = np.asarray(di, float), np.asarray(width, float), np.asarray(aoa)
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), sharex=True, sharey=True)
+    top = np.nanpercentile(di, 99) if np.isfinite(di).any() else 1.0
+    im = axes[0].imshow(di, extent=extent, cmap="viridis", vmin=0, vmax=max(top, threshold))
+    if np.isfinite(di).any() and np.nanmin(di) < threshold < np.nanmax(di):
+        ys = np.linspace(extent[3], extent[2], di.shape[0])
+        xs = np.linspace(extent[0], extent[1], di.shape[1])
+        axes[0].contour(xs, ys, di, levels=[threshold], colors="white", linewidths=0.8)
+    fig.colorbar(im, ax=axes[0], shrink=0.8, label=f"DI (AOA threshold {threshold:.2f})")
+    axes[0].set_title("dissimilarity index", fontsize=10)
+
+    mask = np.ma.masked_where((aoa != 0) & (aoa != 1), aoa)
+    axes[1].imshow(mask, extent=extent, cmap=ListedColormap(["#bdbdbd", "#1b9e77"]),
+                   vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
+    inside = np.mean(aoa[(aoa == 0) | (aoa == 1)] == 1) if np.any(aoa <= 1) else float("nan")
+    axes[1].legend([Patch(color="#1b9e77"), Patch(color="#bdbdbd")],
+                   [f"inside AOA ({inside:.1%})", "outside AOA"], loc="lower right",
+                   fontsize=8, framealpha=0.85)  # fmt: skip
+    axes[1].set_title("area of applicability", fontsize=10)
+
+    im = axes[2].imshow(np.where(aoa == 1, width, np.nan), extent=extent, cmap="magma_r")
+    outside = np.ma.masked_where(aoa != 0, np.ones_like(width))
+    axes[2].imshow(outside, extent=extent, cmap=ListedColormap(["#d9d9d9"]), alpha=0.9)
+    axes[2].contourf(np.linspace(extent[0], extent[1], aoa.shape[1]),
+                     np.linspace(extent[3], extent[2], aoa.shape[0]), (aoa == 0).astype(float),
+                     levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
+    fig.colorbar(im, ax=axes[2], shrink=0.8, label=width_label)
+    axes[2].set_title("interval width (outside AOA hatched)", fontsize=10)
+    for ax in axes:
+        ax.set_facecolor("#f7f7f7")
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title or "How far to trust the map", fontsize=11)
+    fig.tight_layout()
+    return fig

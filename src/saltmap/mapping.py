@@ -1,0 +1,909 @@
+"""Salinity maps: blockwise prediction of every valid pixel, classes and COG outputs.
+
+The core is pure: :func:`predict_block` turns a block of reflectance shaped
+``(band, row, col)`` into salinity and :func:`classify_block` turns salinity into
+class codes. :func:`map_scene` is the shell around it: it checks everything that
+can fail before writing anything, reads the scene block by block, spreads the
+blocks over local processes or a Dask distributed cluster, writes them into a
+tiled GeoTIFF and finally converts that into a Cloud-Optimized GeoTIFF.
+
+Memory is bounded by the block size and the number of blocks in flight, never by
+the scene size.
+
+References
+----------
+.. [1] GDAL. COG -- Cloud Optimized GeoTIFF generator.
+   https://gdal.org/en/stable/drivers/raster/cog.html
+.. [2] Gillies, S. and others (2013–). Rasterio: geospatial raster I/O for Python
+   programmers. https://github.com/rasterio/rasterio
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import copy
+import math
+import multiprocessing
+import pickle
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+from rasterio.windows import Window
+
+from saltmap.atomic import (
+    atomic_output,
+    atomic_savefig,
+    atomic_to_csv,
+    atomic_write_text,
+    check_output_folder,
+    temp_path_for,
+)
+from saltmap.bands import check_roles
+from saltmap.errors import (
+    BoundaryError,
+    InputFileError,
+    ModelFileError,
+    OutputExistsError,
+    UnitError,
+)
+
+#: Nodata of the salinity COG and code of "no class" in the class COG.
+SALINITY_NODATA = float("nan")
+CLASS_NODATA = 0
+#: Rows predicted at once inside a block: keeps the hidden layers of an MLP and the
+#: per-tree outputs of a forest small and in cache, whatever the block size.
+CHUNK_ROWS = 65_536
+
+
+# --------------------------------------------------------------------------- core
+
+
+def model_bands(model: Any) -> tuple[str, ...]:
+    """Band roles a fitted ``IndexFeatures -> regressor`` pipeline reads, in its column order.
+
+    Raises
+    ------
+    ModelFileError
+        If the model does not start with a fitted :class:`~saltmap.indices.IndexFeatures`.
+    """
+    steps = getattr(model, "named_steps", None)
+    first = None
+    if steps is not None:
+        first = steps.get("indices") or (model.steps[0][1] if model.steps else None)
+    bands = getattr(first, "bands_", None)
+    if bands is None:
+        raise ModelFileError(
+            f"the model {type(model).__name__} does not start with a fitted IndexFeatures step "
+            "named 'indices', so saltmap cannot tell which bands it reads; train it with "
+            "`saltmap train` or saltmap.models.make_model"
+        )
+    return tuple(bands)
+
+
+def predict_block(
+    model: Any,
+    reflectance: np.ndarray,
+    roles: Sequence[str],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> np.ndarray:
+    """Predict salinity for every valid pixel of a block.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A pipeline ``IndexFeatures -> regressor`` whose input is reflectance by band
+        role (see :func:`model_bands`).
+    reflectance : ndarray of shape (n_roles, rows, cols)
+        Surface reflectance, NaN where there is no data or the pixel is masked.
+    roles : sequence of str
+        The band role of each plane of ``reflectance``.
+    chunk_rows : int, default=65536
+        Pixels handed to ``model.predict`` at once; results do not depend on it.
+
+    Returns
+    -------
+    ndarray of shape (rows, cols), float32
+        The model's prediction, NaN where any band the model reads is NaN or where
+        the model's own output is not finite.
+
+    Notes
+    -----
+    Each valid pixel is passed to ``model.predict`` as one row of reflectance in the
+    model's band order, so a mapped value equals the model's prediction for that
+    pixel's band values taken as a sample.
+    """
+    bands = model_bands(model)
+    check_roles(bands, roles, "the reflectance block")
+    if reflectance.ndim != 3 or reflectance.shape[0] != len(roles):
+        raise ValueError(
+            f"reflectance must be shaped (n_roles={len(roles)}, rows, cols), "
+            f"got {reflectance.shape}"
+        )
+    planes = [list(roles).index(b) for b in bands]
+    _, rows, cols = reflectance.shape
+    # Pixels as rows, bands as columns, in the model's order (one copy, float32).
+    pixels = np.ascontiguousarray(reflectance[planes].reshape(len(bands), -1).T, np.float32)
+    valid = np.isfinite(pixels).all(axis=1)
+    out = np.full(rows * cols, np.nan, dtype=np.float32)
+    index = np.flatnonzero(valid)
+    for start in range(0, index.size, chunk_rows):
+        take = index[start : start + chunk_rows]
+        out[take] = np.asarray(model.predict(pixels[take]), dtype=np.float32).ravel()
+    out[~np.isfinite(out)] = np.nan
+    return out.reshape(rows, cols)
+
+
+def classify_block(
+    values: np.ndarray, scheme: Any, to_scheme_unit: Callable[[np.ndarray], np.ndarray] | None
+) -> np.ndarray:
+    """Class codes (uint8, 1 = first class, 0 = no data) of salinity ``values``.
+
+    ``to_scheme_unit`` first converts the model's target into the scheme's quantity
+    and unit (for example EC in µS/cm into salt content in g/kg).
+    """
+    from saltmap.salinity import classify
+
+    values = np.asarray(values, dtype=np.float64)
+    if to_scheme_unit is not None:
+        values = np.asarray(to_scheme_unit(values), dtype=np.float64)
+    return classify(values, scheme)
+
+
+# ------------------------------------------------------------------ class schemes
+
+
+@dataclass(frozen=True)
+class ToSchemeUnit:
+    """Converts the model's target into the class scheme's quantity and unit.
+
+    EC units are converted by a factor; EC to salt content (or back) goes through
+    a :class:`~saltmap.salinity.SaltConversion`. Picklable, so it travels to workers.
+    """
+
+    from_unit: str
+    to_unit: str
+    conversion: Any = None
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        from saltmap.salinity import convert_ec, quantity_of
+
+        src, dst = quantity_of(self.from_unit), quantity_of(self.to_unit)
+        if src == dst:
+            return convert_ec(values, self.from_unit, self.to_unit)
+        if src == "EC":
+            return convert_ec(self.conversion.to_salt(values, ec_unit=self.from_unit), "g/kg",
+                              self.to_unit)  # fmt: skip
+        return self.conversion.to_ec(convert_ec(values, self.from_unit, "g/kg"), self.to_unit)
+
+    def describe(self) -> str:
+        from saltmap.salinity import quantity_of
+
+        if quantity_of(self.from_unit) == quantity_of(self.to_unit):
+            return f"values in {self.from_unit} classed in {self.to_unit}"
+        return f"converted by {str(self.conversion).split('   ')[0]}"
+
+
+@dataclass(frozen=True)
+class ClassPlan:
+    """How predicted salinity becomes classes: the scheme and the unit conversion."""
+
+    scheme: Any
+    convert: ToSchemeUnit
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.scheme.labels)
+
+    @property
+    def colours(self) -> list[str]:
+        return list(self.scheme.colours)
+
+    @property
+    def description(self) -> str:
+        s = self.scheme
+        how = self.convert.describe()
+        return f"{s.name} classes on {s.quantity} ({s.unit}); {how}"
+
+
+_THRESHOLDS = re.compile(r"^\s*[-+0-9.eE]+(\s*[,;\s]\s*[-+0-9.eE]+)*\s*$")
+
+
+def plan_classes(
+    scheme: Any,
+    target_name: str | None,
+    target_unit: str | None,
+    conversion: Any = None,
+) -> ClassPlan:
+    """Resolve a class scheme and decide how the model's target reaches its unit.
+
+    Parameters
+    ----------
+    scheme : str or ClassScheme
+        ``"study"`` (salt content in g/kg, the study's Table 5), ``"fao-ec"`` (EC of
+        the saturated paste, dS/m), another name of
+        :data:`saltmap.salinity.SCHEMES`, thresholds such as ``"1,2,4,6"`` in the
+        model's unit, or a :class:`~saltmap.salinity.ClassScheme`.
+    target_name, target_unit : str or None
+        What the model predicts (``"EC"``, ``"µS/cm"``), from its metadata.
+    conversion : SaltConversion or None
+        EC to salt content; needed when the model predicts EC and the scheme is on
+        salt content (or the reverse).
+
+    Raises
+    ------
+    UnitError
+        If the model's unit is unknown, or the scheme's quantity cannot be reached
+        from the model's without a conversion that was not given.
+    """
+    from saltmap import salinity
+
+    what = f"the model's target {target_name or ''}".rstrip()
+    if target_unit is None:
+        raise UnitError(
+            f"the unit of {what} is unknown, so its values cannot be classed; "
+            "give it (target_unit='µS/cm', 'dS/m', 'g/kg', ...) or use a model saved by "
+            "`saltmap train`, which records it"
+        )
+    unit = salinity.normalise_unit(target_unit)
+    if isinstance(scheme, str) and _THRESHOLDS.match(scheme):
+        resolved = salinity.scheme_from_thresholds(scheme, unit=unit)
+    else:
+        resolved = salinity.get_scheme(scheme)
+    source_q, scheme_q = salinity.quantity_of(unit), resolved.quantity
+    if source_q != scheme_q and conversion is None:
+        raise UnitError(
+            f"{what} is {source_q} in {unit}, but the class scheme {resolved.name!r} is on "
+            f"{scheme_q} in {resolved.unit}: an EC → salt content conversion for your soils is "
+            "needed. Give one (--conversion conv.toml, fitted with saltmap.salinity."
+            "fit_lab_sheet), or choose a scheme on "
+            f"{source_q} (for EC: --scheme fao-ec), or thresholds in {unit} (--scheme 2,4,8,16)"
+        )
+    return ClassPlan(resolved, ToSchemeUnit(unit, resolved.unit, conversion))
+
+
+# --------------------------------------------------------------------- boundary
+
+
+def read_boundary(path: str | Path, crs: Any, bounds: Sequence[float]) -> list[Any]:
+    """Polygons of a boundary file, reprojected to ``crs``, that overlap ``bounds``.
+
+    Raises
+    ------
+    BoundaryError
+        If the file cannot be read, holds no polygon, or does not overlap the scene.
+    """
+    import geopandas as gpd
+    import shapely
+
+    path = Path(path)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as err:
+        raise BoundaryError(
+            f"cannot read the boundary {path}: {err}. Give a polygon file that GDAL reads "
+            "(GeoPackage, shapefile, GeoJSON, ...)"
+        ) from err
+    polygons = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    polygons = polygons[polygons.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polygons.empty:
+        raise BoundaryError(
+            f"the boundary {path} holds no polygon ({len(frame)} features of types "
+            f"{sorted(set(frame.geom_type.dropna()))}); give the study area as polygons"
+        )
+    if polygons.crs is None:
+        raise BoundaryError(
+            f"the boundary {path} has no coordinate reference system; "
+            "save it with its CRS (for example a GeoPackage or a .prj beside the shapefile)"
+        )
+    geoms = list(polygons.to_crs(crs).geometry.make_valid())
+    area = shapely.union_all(geoms)
+    scene_box = shapely.box(*bounds)
+    if area.intersection(scene_box).area <= 0:
+        lo = polygons.to_crs(crs).total_bounds
+        raise BoundaryError(
+            f"the boundary {path} does not overlap the scene: boundary bounds "
+            f"{[round(v) for v in lo]} and scene bounds {[round(v) for v in bounds]} in "
+            f"{crs}. Check that both cover the same area and that the boundary's CRS is right"
+        )
+    return [area]
+
+
+def boundary_mask(geoms: Sequence[Any] | None, window: Window, transform: Any) -> np.ndarray:
+    """True inside the boundary for the pixels of ``window`` (all True without a boundary)."""
+    from rasterio.features import geometry_mask
+    from rasterio.windows import transform as window_transform
+
+    shape = (int(window.height), int(window.width))
+    if not geoms:
+        return np.ones(shape, dtype=bool)
+    return geometry_mask(
+        geoms, out_shape=shape, transform=window_transform(window, transform), invert=True
+    )
+
+
+# ------------------------------------------------------------------ block job
+
+
+@dataclass
+class BlockJob:
+    """Everything a worker needs to map a block: shipped to each worker once.
+
+    Calling it with a window returns ``(window, salinity, classes)``.
+    """
+
+    model: Any
+    scene: Any
+    plan: ClassPlan
+    boundary: list[Any] | None = None
+    chunk_rows: int = CHUNK_ROWS
+    _ready: bool = field(default=False, repr=False)
+
+    def prepare(self) -> None:
+        """Run inner models single-threaded: the parallelism is over blocks."""
+        if not self._ready:
+            _single_threaded(self.model)
+            with contextlib.suppress(Exception):
+                from threadpoolctl import threadpool_limits
+
+                threadpool_limits(1)
+            self._ready = True
+
+    def __call__(self, window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+        self.prepare()
+        inside = boundary_mask(self.boundary, window, self.scene.transform)
+        if not inside.any():
+            shape = inside.shape
+            return window, _empty_salinity(shape), np.zeros(shape, np.uint8)
+        bands = model_bands(self.model)
+        reflectance = self.scene.read(window=window, roles=bands)
+        reflectance[:, ~inside] = np.nan
+        salinity = predict_block(self.model, reflectance, bands, chunk_rows=self.chunk_rows)
+        return window, salinity, classify_block(salinity, self.plan.scheme, self.plan.convert)
+
+
+def _empty_salinity(shape: tuple[int, int]) -> np.ndarray:
+    return np.full(shape, np.nan, dtype=np.float32)
+
+
+def _single_threaded(model: Any) -> None:
+    """Set ``n_jobs=1`` on every fitted estimator inside ``model`` (in place)."""
+    from sklearn.base import BaseEstimator
+
+    seen: set[int] = set()
+
+    def visit(obj: Any) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, BaseEstimator):
+            if "n_jobs" in getattr(obj, "__dict__", {}):
+                obj.n_jobs = 1
+                booster = getattr(obj, "_Booster", None)
+                if booster is not None:  # xgboost predicts with the booster's nthread
+                    booster.set_param({"nthread": 1})
+            for value in vars(obj).values():
+                visit(value)
+        elif isinstance(obj, list | tuple):
+            for item in obj:
+                visit(item)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                visit(item)
+
+    visit(model)
+
+
+# Worker side of the process pool: the job arrives once, through the initializer.
+_WORKER_JOB: BlockJob | None = None
+
+
+def _init_worker(payload: bytes) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = pickle.loads(payload)
+    _WORKER_JOB.prepare()
+
+
+def _run_block(window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+    assert _WORKER_JOB is not None, "worker was not initialised"
+    return _WORKER_JOB(window)
+
+
+def _run_block_with(job: BlockJob, window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+    return job(window)
+
+
+def run_blocks(
+    job: BlockJob,
+    windows: Sequence[Window],
+    *,
+    jobs: int = 1,
+    scheduler: str | Any | None = None,
+    in_flight: int | None = None,
+) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+    """Map ``windows`` with ``job`` and yield results as blocks finish (in any order).
+
+    With ``jobs == 1`` and no scheduler the blocks run in this process; with
+    ``jobs > 1`` in a pool of that many processes, each receiving the job once; with
+    ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
+    ``distributed.Client``) on that Dask cluster, the job broadcast to every worker
+    once. At most ``in_flight`` blocks (default two per worker) are pending at any
+    time, which bounds memory.
+    """
+    if scheduler is not None:
+        yield from _run_dask(job, windows, scheduler, in_flight)
+    elif jobs <= 1:
+        job.prepare()
+        for window in windows:
+            yield job(window)
+    else:
+        yield from _run_pool(job, windows, jobs, in_flight or 2 * jobs)
+
+
+def _run_pool(
+    job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int
+) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+    payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    # spawn: a fresh interpreter per worker, safe whatever threads the parent runs.
+    context = multiprocessing.get_context("spawn")
+    todo = iter(windows)
+    with cf.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(payload,)
+    ) as pool:
+        pending = {pool.submit(_run_block, w) for w in _take(todo, in_flight)}
+        while pending:
+            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+            pending |= {pool.submit(_run_block, w) for w in _take(todo, len(done))}
+
+
+def _run_dask(
+    job: BlockJob, windows: Sequence[Window], scheduler: Any, in_flight: int | None
+) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+    from distributed import Client, as_completed
+
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler, set_as_default=False) if own else scheduler
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        job_future = client.scatter(job, broadcast=True, hash=False)
+        todo = iter(windows)
+        first = [
+            client.submit(_run_block_with, job_future, w, pure=False)
+            for w in _take(todo, in_flight or 2 * n_workers)
+        ]
+        running = as_completed(first, loop=client.loop)
+        for fut in running:
+            result = fut.result()
+            fut.release()
+            yield result
+            for w in _take(todo, 1):
+                running.add(client.submit(_run_block_with, job_future, w, pure=False))
+    finally:
+        if own:
+            client.close()
+
+
+def _take(it: Iterator[Window], n: int) -> list[Window]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+# -------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class MapOutputs:
+    """Files written by :func:`map_scene` in its output folder."""
+
+    salinity: Path
+    classes: Path
+    style: Path
+    areas: Path
+    figure: Path
+
+    @classmethod
+    def in_folder(cls, out_dir: str | Path) -> MapOutputs:
+        out = Path(out_dir)
+        return cls(
+            salinity=out / "salinity.tif",
+            classes=out / "salinity_classes.tif",
+            style=out / "salinity_classes.qml",
+            areas=out / "class_areas.csv",
+            figure=out / "salinity_map.png",
+        )
+
+    def all(self) -> list[Path]:
+        return [self.salinity, self.classes, self.style, self.areas, self.figure]
+
+
+@dataclass
+class MapResult:
+    """What :func:`map_scene` wrote and measured."""
+
+    outputs: MapOutputs
+    areas: pd.DataFrame
+    n_pixels: int
+    n_valid: int
+    n_blocks: int
+    seconds: float
+    target_name: str | None
+    target_unit: str | None
+    scheme: str
+
+    @property
+    def pixels_per_second(self) -> float:
+        return self.n_pixels / self.seconds if self.seconds > 0 else float("nan")
+
+
+def pixel_area_km2(transform: Any, crs: Any) -> float:
+    """Ground area of one pixel in km² (the grid must be in a projected CRS)."""
+    if crs is None or not crs.is_projected:
+        raise UnitError(
+            f"class areas need a scene on a projected grid (metres), but its CRS is {crs}; "
+            "reproject the scene to a UTM zone first"
+        )
+    metres = crs.linear_units_factor[1]
+    return abs(transform.a * transform.e - transform.b * transform.d) * metres**2 / 1e6
+
+
+def class_area_table(counts: np.ndarray, labels: Sequence[str], pixel_km2: float) -> pd.DataFrame:
+    """Area in km² and share in % of each class from pixel counts (index 0 = no data)."""
+    counts = np.asarray(counts, dtype=np.int64)[1 : len(labels) + 1]
+    total = counts.sum()
+    return pd.DataFrame(
+        {
+            "code": np.arange(1, len(labels) + 1),
+            "class": list(labels),
+            "pixels": counts,
+            "area_km2": counts * pixel_km2,
+            "percent": 100.0 * counts / total if total else np.zeros(len(labels)),
+        }
+    )
+
+
+def qml_style(labels: Sequence[str], colours: Sequence[str]) -> str:
+    """A QGIS paletted-raster style (``.qml``) for the class COG."""
+    from matplotlib.colors import to_hex
+
+    entries = "\n".join(
+        f'        <paletteEntry value="{code}" label="{escape(label, {chr(34): "&quot;"})}" '
+        f'color="{to_hex(colour)}" alpha="255"/>'
+        for code, (label, colour) in enumerate(zip(labels, colours, strict=True), start=1)
+    )
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28">\n  <pipe>\n'
+        '    <rasterrenderer type="paletted" band="1" opacity="1" nodataColor="">\n'
+        f"      <colorPalette>\n{entries}\n      </colorPalette>\n"
+        "    </rasterrenderer>\n  </pipe>\n</qgis>\n"
+    )
+
+
+def _to_cog(tmp: Path, final: Path, *, resampling: str, predictor: int) -> None:
+    """Convert a tiled GeoTIFF into a COG under ``final``, atomically [1]_."""
+    import rasterio
+    import rasterio.shutil
+
+    with (
+        atomic_output(final) as staged,
+        rasterio.Env(GDAL_CACHEMAX=256, GDAL_NUM_THREADS="ALL_CPUS"),
+    ):
+        rasterio.shutil.copy(
+            tmp,
+            staged,
+            driver="COG",
+            compress="DEFLATE",
+            predictor=predictor,
+            blocksize=512,
+            overview_resampling=resampling,
+            num_threads="ALL_CPUS",
+            bigtiff="IF_SAFER",
+        )
+
+
+# ----------------------------------------------------------------- the shell
+
+
+def map_scene(
+    model: Any,
+    scene: Any,
+    out_dir: str | Path,
+    *,
+    block_size: int = 512,
+    jobs: int = 1,
+    scheduler: str | Any | None = None,
+    boundary: str | Path | None = None,
+    scheme: Any = "study",
+    conversion: Any = None,
+    target_name: str | None = None,
+    target_unit: str | None = None,
+    model_name: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    figure: bool = True,
+) -> MapResult:
+    """Map salinity over a scene, block by block, and write COGs, class areas and a figure.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        ``IndexFeatures -> regressor`` pipeline taking reflectance by band role.
+    scene : Scene or path
+        The scene (see :func:`saltmap.scene.open_scene`); a path is opened with defaults.
+    out_dir : path
+        Output folder; the files are listed in :class:`MapOutputs`.
+    block_size : int, default=512
+        Side of the square blocks in pixels; memory grows with its square.
+    jobs : int, default=1
+        Local worker processes.
+    scheduler : str or distributed.Client, optional
+        Address of a Dask distributed scheduler (``"tcp://host:8786"``) on whose
+        workers the blocks run; saltmap must be installed there.
+    boundary : path, optional
+        Polygon file in any CRS; pixels outside are left without data.
+    scheme : str or ClassScheme, default="study"
+        Class scheme, see :func:`plan_classes`.
+    conversion : SaltConversion, optional
+        EC to salt content, needed for a g/kg scheme on an EC model.
+    target_name, target_unit : str, optional
+        What the model predicts, from its metadata; written in the COG tags.
+    model_name : str, optional
+        Written in the COG tags.
+    overwrite : bool, default=False
+        Replace existing outputs.
+    progress : bool, default=True
+        Show a progress bar.
+    figure : bool, default=True
+        Draw the class map figure.
+
+    Raises
+    ------
+    MissingBandError
+        If the scene lacks a band the model reads.
+    BoundaryError
+        If the boundary cannot be read or does not overlap the scene.
+    UnitError
+        If the class scheme needs a conversion that was not given.
+    OutputExistsError
+        If an output exists and ``overwrite`` is False.
+
+    All of these are raised before any file is written.
+    """
+    import rasterio
+
+    started = time.perf_counter()
+    if isinstance(scene, str | Path):
+        from saltmap.scene import open_scene
+
+        scene = open_scene(scene)
+    outputs = MapOutputs.in_folder(out_dir)
+
+    # Every check before the first byte is written.
+    bands = model_bands(model)
+    check_roles(bands, scene.roles, f"the scene {scene.source}")
+    plan = plan_classes(scheme, target_name, target_unit, conversion)
+    geoms = None
+    if boundary is not None:
+        geoms = read_boundary(boundary, scene.crs, _scene_bounds(scene))
+    pixel_km2 = pixel_area_km2(scene.transform, scene.crs)
+    existing = [str(p) for p in outputs.all() if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{', '.join(existing)} already exist(s); pass overwrite=True (--overwrite) to "
+            "replace them, or choose another output folder"
+        )
+    if block_size < 16:
+        raise ValueError(f"block_size must be at least 16 pixels, got {block_size}")
+
+    windows = scene.block_windows(block_size)
+    todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
+    job = BlockJob(model=copy.deepcopy(model), scene=scene, plan=plan, boundary=geoms)
+
+    check_output_folder(out_dir)
+    # First stage: private tiled GeoTIFFs; only the COGs get the final names.
+    tmp_sal = temp_path_for(outputs.salinity, token="blocks")
+    tmp_cls = temp_path_for(outputs.classes, token="blocks")
+    tags = {
+        "target": target_name or "unknown",
+        "unit": target_unit or "unknown",
+        "model": model_name or type(model[-1]).__name__,
+        "bands": ",".join(bands),
+        "scene": str(scene.source),
+        "software": "saltmap",
+    }
+    base = {
+        "driver": "GTiff",
+        "width": scene.width,
+        "height": scene.height,
+        "count": 1,
+        "crs": scene.crs,
+        "transform": scene.transform,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    counts = np.zeros(256, dtype=np.int64)
+    n_valid = 0
+    try:
+        with (
+            rasterio.Env(GDAL_CACHEMAX=128),
+            rasterio.open(tmp_sal, "w", **base, dtype="float32", nodata=SALINITY_NODATA) as sal,
+            rasterio.open(tmp_cls, "w", **base, dtype="uint8", nodata=CLASS_NODATA) as cls,
+            _progress(progress, len(windows), f"mapping {scene.source}") as advance,
+        ):
+            for window in skipped:
+                shape = (int(window.height), int(window.width))
+                sal.write(_empty_salinity(shape), 1, window=window)
+                cls.write(np.zeros(shape, np.uint8), 1, window=window)
+                advance()
+            for window, values, codes in run_blocks(job, todo, jobs=jobs, scheduler=scheduler):
+                sal.write(values, 1, window=window)
+                cls.write(codes, 1, window=window)
+                counts += np.bincount(codes.ravel(), minlength=256)
+                n_valid += int(np.isfinite(values).sum())
+                advance()
+            _describe(sal, cls, tags, plan)
+        _to_cog(tmp_sal, outputs.salinity, resampling="average", predictor=3)
+        _to_cog(tmp_cls, outputs.classes, resampling="nearest", predictor=1)
+    finally:
+        tmp_sal.unlink(missing_ok=True)
+        tmp_cls.unlink(missing_ok=True)
+
+    areas = class_area_table(counts, plan.labels, pixel_km2)
+    atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
+    atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
+    if figure:
+        draw_class_map(
+            outputs.classes,
+            outputs.figure,
+            plan,
+            title=_figure_title(tags, plan),
+            percent=list(areas["percent"]),
+        )
+    return MapResult(
+        outputs=outputs,
+        areas=areas,
+        n_pixels=scene.width * scene.height,
+        n_valid=n_valid,
+        n_blocks=len(windows),
+        seconds=time.perf_counter() - started,
+        target_name=target_name,
+        target_unit=target_unit,
+        scheme=plan.description,
+    )
+
+
+def _scene_bounds(scene: Any) -> tuple[float, float, float, float]:
+    from rasterio.transform import array_bounds
+
+    return array_bounds(scene.height, scene.width, scene.transform)  # west, south, east, north
+
+
+def _split_by_boundary(
+    windows: Sequence[Window], geoms: Sequence[Any] | None, transform: Any
+) -> tuple[list[Window], list[Window]]:
+    """Windows to compute and windows entirely outside the boundary (left as no data)."""
+    if not geoms:
+        return list(windows), []
+    import shapely
+    from rasterio.windows import bounds as window_bounds
+
+    area = geoms[0]
+    shapely.prepare(area)
+    todo, skipped = [], []
+    for w in windows:
+        box = shapely.box(*window_bounds(w, transform))
+        (todo if area.intersects(box) else skipped).append(w)
+    return todo, skipped
+
+
+def _describe(sal: Any, cls: Any, tags: Mapping[str, str], plan: ClassPlan) -> None:
+    unit = tags["unit"]
+    sal.update_tags(**tags)
+    sal.set_band_description(1, f"{tags['target']} ({unit})")
+    sal.update_tags(1, units=unit)
+    cls.update_tags(**tags, scheme=plan.description)
+    cls.update_tags(1, **{f"class_{i}": label for i, label in enumerate(plan.labels, start=1)})
+    cls.update_tags(1, class_names="|".join(plan.labels), nodata_code=str(CLASS_NODATA))
+    cls.set_band_description(1, f"salinity class ({plan.description})")
+    cls.write_colormap(1, plan.scheme.colour_table())
+
+
+def _figure_title(tags: Mapping[str, str], plan: ClassPlan) -> str:
+    s = plan.scheme
+    return (
+        f"Soil salinity classes ({s.name}, {s.quantity} in {s.unit}) from {tags['model']} "
+        f"predicting {tags['target']} ({tags['unit']})"
+    )
+
+
+@contextlib.contextmanager
+def _progress(show: bool, total: int, what: str) -> Iterator[Callable[[], None]]:
+    if not show:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("blocks"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda: bar.advance(task)
+
+
+def read_classes_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.ndarray, Any]:
+    """Read the class COG decimated to at most ``max_pixels`` on its longer side.
+
+    Returns the codes and their ``(left, right, bottom, top)`` extent; the COG's
+    overviews make this cheap whatever the scene size.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    try:
+        with rasterio.open(path) as src:
+            factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
+            shape = (max(1, src.height // factor), max(1, src.width // factor))
+            codes = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+            b = src.bounds
+            crs = src.crs
+    except rasterio.errors.RasterioIOError as err:
+        raise InputFileError(f"cannot read the class map {path}: {err}") from err
+    return codes, ((b.left, b.right, b.bottom, b.top), crs)
+
+
+def draw_class_map(
+    classes_path: Path,
+    figure_path: Path,
+    plan: ClassPlan,
+    *,
+    title: str,
+    percent: list[float] | None = None,
+) -> Path:
+    """Draw the class COG as the study's figure 6 and save it as PNG."""
+    import matplotlib.pyplot as plt
+
+    from saltmap.plots import class_map_figure
+
+    codes, (extent, crs) = read_classes_overview(classes_path)
+    fig = class_map_figure(
+        codes,
+        extent,
+        labels=plan.labels,
+        colours=plan.colours,
+        crs=crs,
+        title=title,
+        percent=percent,
+    )
+    try:
+        return atomic_savefig(fig, figure_path, dpi=150, bbox_inches="tight")
+    finally:
+        plt.close(fig)

@@ -1,0 +1,241 @@
+"""Tests of saltmap.mapping on the real Patagonia scene with a model trained on Odisha.
+
+The model is the study's stacking regressor kept small (few trees) so the tests stay
+fast; it is trained on the real Odisha samples (Landsat reflectance) and applied to
+the real Sentinel-2 scene, which works because both share band roles.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from rasterio.windows import Window
+
+from saltmap import mapping, salinity
+from saltmap.datasets import patagonia_scene, xinjiang_lab_sheet
+from saltmap.errors import BoundaryError, MissingBandError, OutputExistsError, UnitError
+from saltmap.models import make_model
+from saltmap.samples import odisha
+from saltmap.scene import open_scene
+
+SMALL = {"RF__n_estimators": 15, "XGBoost__n_estimators": 15, "MLP__max_iter": 300}
+EC = {"target_name": "EC", "target_unit": "µS/cm"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    samples = odisha()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs convergence notes of the small MLP
+        return make_model("Stacking", indices="novel", params=SMALL, random_state=0).fit(
+            samples.reflectance, samples.target
+        )
+
+
+@pytest.fixture(scope="module")
+def scene():
+    # The README of the data explains why this cut has no BOA offset.
+    return open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+
+
+@pytest.fixture(scope="module")
+def conversion():
+    return salinity.fit_lab_sheet(xinjiang_lab_sheet()).conversion
+
+
+@pytest.fixture(scope="module")
+def mapped(model, scene, conversion, tmp_path_factory):
+    out = tmp_path_factory.mktemp("map")
+    # 128 does not divide 300 x 200: edge blocks are partial.
+    result = mapping.map_scene(
+        model, scene, out, block_size=128, conversion=conversion, progress=False, **EC
+    )
+    return result
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def test_outputs_are_cogs_with_metadata(mapped, scene):
+    out = mapped.outputs
+    for path in out.all():
+        assert path.exists(), path
+    with rasterio.open(out.salinity) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
+        assert (src.crs, src.transform, src.shape) == (
+            scene.crs,
+            scene.transform,
+            (scene.height, scene.width),
+        )
+        assert src.tags()["unit"] == "µS/cm" and src.tags()["target"] == "EC"
+        assert src.tags()["model"]
+    with rasterio.open(out.classes) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.dtypes[0] == "uint8" and src.nodata == 0
+        assert src.colormap(1)[1][:3] == (0x1A, 0x98, 0x50)  # the study scheme's first colour
+        assert src.tags(1)["class_names"].split("|") == list(salinity.STUDY.labels)
+    assert "paletteEntry" in out.style.read_text()
+
+
+def test_mapped_pixel_equals_model_on_that_pixel_as_a_sample(mapped, model, scene):
+    values = read(mapped.outputs.salinity)
+    whole = scene.read()
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero(np.isfinite(values))
+    pick = rng.choice(rows.size, size=8, replace=False)
+    for r, c in zip(rows[pick], cols[pick], strict=True):
+        sample = pd.DataFrame([whole[:, r, c]], columns=list(scene.roles)).astype(float)
+        expected = model.predict(sample)[0]
+        assert values[r, c] == pytest.approx(expected, rel=1e-6)
+
+
+def test_blockwise_map_equals_whole_scene_prediction(mapped, model, scene):
+    whole = mapping.predict_block(model, scene.read(), scene.roles)
+    np.testing.assert_allclose(read(mapped.outputs.salinity), whole, rtol=1e-6, equal_nan=True)
+    assert mapped.n_valid == np.isfinite(whole).sum() > 0
+
+
+def test_classes_and_areas_follow_the_scheme(mapped, conversion):
+    values = read(mapped.outputs.salinity)
+    codes = read(mapped.outputs.classes)
+    salt = conversion.to_salt(values.astype(float), ec_unit="µS/cm")
+    np.testing.assert_array_equal(codes, salinity.classify(salt, "study"))
+    areas = pd.read_csv(mapped.outputs.areas)
+    assert list(areas["class"]) == list(salinity.STUDY.labels)
+    counts = np.bincount(codes.ravel(), minlength=6)[1:]
+    np.testing.assert_array_equal(areas["pixels"], counts)
+    # 10 m pixels: 1e-4 km² each.
+    np.testing.assert_allclose(areas["area_km2"], counts * 1e-4)
+    assert areas["percent"].sum() == pytest.approx(100.0)
+
+
+def test_predict_block_leaves_pixels_without_a_needed_band_empty(model, scene):
+    block = scene.read(window=Window(0, 0, 40, 30))
+    roles = list(scene.roles)
+    block[roles.index("S1"), 3, 4] = np.nan  # novel indices read S1
+    block[roles.index("S2"), 5, 6] = np.nan  # ... but not S2
+    out = mapping.predict_block(model, block, roles, chunk_rows=97)
+    assert out.dtype == np.float32 and out.shape == (30, 40)
+    assert np.isnan(out[3, 4])
+    assert np.isfinite(out[5, 6])
+    assert np.isfinite(out).sum() == 30 * 40 - 1
+    # chunking does not change a value
+    again = mapping.predict_block(model, block, roles)
+    np.testing.assert_array_equal(out, again)
+
+
+def test_two_processes_give_the_same_map(mapped, model, scene, conversion, tmp_path):
+    result = mapping.map_scene(
+        model,
+        scene,
+        tmp_path,
+        block_size=128,
+        jobs=2,
+        conversion=conversion,
+        progress=False,
+        figure=False,
+        **EC,
+    )
+    np.testing.assert_array_equal(read(result.outputs.salinity), read(mapped.outputs.salinity))
+    np.testing.assert_array_equal(read(result.outputs.classes), read(mapped.outputs.classes))
+
+
+def test_dask_cluster_gives_the_same_map(mapped, model, scene, conversion, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        result = mapping.map_scene(
+            model,
+            scene,
+            tmp_path,
+            block_size=128,
+            scheduler=cluster.scheduler_address,
+            conversion=conversion,
+            progress=False,
+            figure=False,
+            **EC,
+        )
+    np.testing.assert_array_equal(read(result.outputs.salinity), read(mapped.outputs.salinity))
+    np.testing.assert_array_equal(read(result.outputs.classes), read(mapped.outputs.classes))
+
+
+def test_boundary_in_another_crs_clips_the_map(mapped, model, scene, conversion, tmp_path):
+    # A synthetic polygon in longitude/latitude over part of the real scene.
+    lonlat = shapely.Polygon(
+        [(-67.652, -47.850), (-67.636, -47.848), (-67.632, -47.858), (-67.650, -47.860)]
+    )
+    boundary = tmp_path / "area.geojson"
+    gpd.GeoDataFrame(geometry=[lonlat], crs="EPSG:4326").to_file(boundary)
+    result = mapping.map_scene(
+        model,
+        scene,
+        tmp_path / "out",
+        block_size=128,
+        boundary=boundary,
+        conversion=conversion,
+        progress=False,
+        **EC,
+    )
+    clipped = read(result.outputs.salinity)
+    full = read(mapped.outputs.salinity)
+    # Independent check: pixel centres inside the polygon, projected with shapely/pyproj.
+    utm = gpd.GeoSeries([lonlat], crs="EPSG:4326").to_crs(scene.crs).iloc[0]
+    cols, rows = np.meshgrid(np.arange(scene.width) + 0.5, np.arange(scene.height) + 0.5)
+    x, y = scene.transform * (cols, rows)
+    inside = shapely.contains_xy(utm, x, y)
+    assert 0 < inside.sum() < inside.size
+    np.testing.assert_array_equal(np.isfinite(clipped), inside & np.isfinite(full))
+    np.testing.assert_array_equal(clipped[inside], full[inside])
+    assert (read(result.outputs.classes)[~inside] == 0).all()
+    areas = pd.read_csv(result.outputs.areas)
+    assert areas["pixels"].sum() == (inside & np.isfinite(full)).sum()
+
+
+def test_errors_come_before_any_output(model, scene, conversion, tmp_path):
+    out = tmp_path / "out"
+    far = tmp_path / "far.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(10, 50, 11, 51)], crs="EPSG:4326").to_file(far)
+    with pytest.raises(BoundaryError, match="does not overlap"):
+        mapping.map_scene(model, scene, out, boundary=far, conversion=conversion, **EC)
+    four = open_scene(patagonia_scene(), scaling="sentinel2-l2a", bands=["B", "G", "R", "N"])
+    with pytest.raises(MissingBandError, match="S1"):
+        mapping.map_scene(model, four, out, conversion=conversion, **EC)
+    with pytest.raises(UnitError, match="conversion"):
+        mapping.map_scene(model, scene, out, scheme="study", **EC)
+    with pytest.raises(UnitError, match="unit"):
+        mapping.map_scene(model, scene, out, scheme="fao-ec")
+    assert not out.exists()
+
+
+def test_existing_outputs_are_kept_without_overwrite(model, scene, tmp_path):
+    kw = {"block_size": 256, "scheme": "fao-ec", "progress": False, "figure": False, **EC}
+    first = mapping.map_scene(model, scene, tmp_path, **kw)
+    before = first.outputs.salinity.stat().st_mtime_ns
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        mapping.map_scene(model, scene, tmp_path, **kw)
+    assert first.outputs.salinity.stat().st_mtime_ns == before
+    second = mapping.map_scene(model, scene, tmp_path, overwrite=True, **kw)
+    assert second.outputs.salinity.stat().st_mtime_ns >= before
+    # fao-ec classes EC in dS/m: the µS/cm predictions are converted by a unit factor.
+    codes = read(second.outputs.classes)
+    values = read(second.outputs.salinity)
+    np.testing.assert_array_equal(codes, salinity.classify(values, "fao-ec", unit="µS/cm"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_user_thresholds_are_in_the_model_unit(model):
+    plan = mapping.plan_classes("1000, 3000", "EC", "µS/cm")
+    assert plan.scheme.thresholds == (1000.0, 3000.0)
+    codes = mapping.classify_block(np.array([np.nan, 999.0, 1000.0, 5000.0]), plan.scheme,
+                                   plan.convert)  # fmt: skip
+    np.testing.assert_array_equal(codes, [0, 1, 2, 3])
