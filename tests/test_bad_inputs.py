@@ -1,0 +1,614 @@
+"""Bad inputs: each row of docs/bad-inputs.md that is not checked elsewhere.
+
+Every test feeds saltmap one thing a soil scientist's files really contain (a censored EC
+value, a blank line, a boundary without CRS, a model file from somewhere else) and checks
+that saltmap says what is wrong and how to fix it, or reports the row and carries on.
+Test names start with the row id of the table (``s01``, ``c03``, ...).
+
+The files are synthetic, built in tmp folders, often from the real Odisha samples or the
+real Patagonia bands. Tests marked ``xfail(strict=True)`` state how saltmap SHOULD behave
+where the code does not yet; each names the module to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pickle
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from saltmap.datasets import odisha_samples, patagonia_scene
+from saltmap.errors import (
+    BoundaryError,
+    ConfigError,
+    InputFileError,
+    MissingBandError,
+    MissingColumnError,
+    ModelFileError,
+    OutputExistsError,
+    OutputWriteError,
+    SaltmapError,
+    SampleDataError,
+    SceneError,
+    UnitError,
+)
+from saltmap.samples import odisha, read_samples
+
+GOOD_BANDS = "0.05,0.08,0.09,0.20,0.25,0.18"
+HEADER = "id,EC,Blue,Green,Red,NIR,SWIR1,SWIR2,lon,lat"
+
+
+def _csv(tmp_path: Path, *rows: str, header: str = HEADER, name: str = "s.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _row(sid: str, ec: str, bands: str = GOOD_BANDS, lon: str = "86.4", lat: str = "20.2"):
+    return f"{sid},{ec},{bands},{lon},{lat}"
+
+
+def _reasons(samples) -> dict[int, str]:
+    return dict(zip(samples.rejected["row"], samples.rejected["reason"], strict=True))
+
+
+@pytest.fixture(scope="module")
+def real_samples():
+    return odisha()
+
+
+@pytest.fixture(scope="module")
+def plsr(real_samples):
+    """A small real model: PLSR on the novel indices of the Odisha samples (fast to fit)."""
+    models = pytest.importorskip("saltmap.models")
+    return models.make_model("PLSR", indices="novel").fit(
+        real_samples.reflectance, real_samples.target
+    )
+
+
+# ============================================================================ samples
+
+
+def test_s01_non_numeric_and_censored_ec_are_rejected_with_the_cell(tmp_path):
+    path = _csv(tmp_path, _row("a", "510"), _row("b", "n.d."), _row("c", "<0.5"))
+    got = read_samples(path, target="EC")
+    assert got.table.index.tolist() == ["a"]
+    reasons = _reasons(got)
+    assert "target EC value 'n.d.' is not a number" in reasons[3]
+    assert "'<0.5' is not a number (a censored value: enter a number)" in reasons[4]
+
+
+def test_s03_ambiguous_thousands_or_decimal_comma_is_not_guessed(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        f"id;EC;Blue;Green;Red;NIR;SWIR1;SWIR2\na;1.5;{GOOD_BANDS.replace(',', ';')}\n"
+        f'b;"1,234";{GOOD_BANDS.replace(",", ";")}\n'
+    )
+    got = read_samples(path, target="EC")
+    assert got.table.index.tolist() == ["a"]
+    assert "'1,234' is ambiguous" in _reasons(got)[3]
+    assert "write 1.234 or 1234" in _reasons(got)[3]
+
+
+def test_s05_empty_id_is_rejected_not_invented(tmp_path):
+    got = read_samples(_csv(tmp_path, _row("a", "510"), _row("", "520")), target="EC", id="id")
+    assert got.table.index.tolist() == ["a"]
+    assert "id id is empty" in _reasons(got)[3]
+
+
+def test_s09_no_recognisable_band_columns_says_how_to_map_them(tmp_path):
+    path = _csv(tmp_path, "a,510,0.1,0.2", header="id,EC,b_one,b_two")
+    with pytest.raises(MissingColumnError, match="--band B=Blue"):
+        read_samples(path, target="EC")
+
+
+def test_s13_unknown_crs_is_a_config_error(tmp_path):
+    path = _csv(tmp_path, _row("a", "510"), header=HEADER.replace("lon,lat", "x,y"))
+    with pytest.raises(ConfigError, match=r"EPSG:12345678.*not understood"):
+        read_samples(path, target="EC", crs="EPSG:12345678")
+
+
+def test_s15_coordinates_in_another_crs_than_declared_are_rejected(tmp_path):
+    """lon/lat degrees declared as UTM 45N metres land outside that zone."""
+    path = _csv(
+        tmp_path,
+        _row("a", "510", lon="86.4", lat="20.2"),
+        header=HEADER.replace("lon,lat", "x,y"),
+    )
+    got = read_samples(path, target="EC", crs="EPSG:32645")
+    assert len(got) == 0
+    assert "outside the bounds of EPSG:32645" in _reasons(got)[2]
+
+
+def test_s16_empty_file_is_an_input_file_error(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(InputFileError, match=r"empty\.csv"):
+        read_samples(tmp_path / "empty.csv", target="EC")
+
+
+def test_s17_header_only_file_has_no_rows(tmp_path):
+    with pytest.raises(InputFileError, match="has no rows"):
+        read_samples(_csv(tmp_path), target="EC")
+
+
+def test_s18_first_row_with_extra_fields_is_refused_not_shifted(tmp_path):
+    """pandas would take the first two columns as an index and shift EC onto Blue."""
+    path = _csv(tmp_path, _row("a", "510") + ",9,9", _row("b", "520"))
+    with pytest.raises(InputFileError, match="more fields than the header"):
+        read_samples(path, target="EC")
+
+
+def test_s18b_later_row_with_extra_fields_names_the_line(tmp_path):
+    path = _csv(tmp_path, _row("a", "510"), _row("b", "520") + ",9")
+    with pytest.raises(InputFileError, match="line 3"):
+        read_samples(path, target="EC")
+
+
+def test_s19_blank_line_keeps_row_numbers_as_in_the_file(tmp_path):
+    path = _csv(tmp_path, _row("a", "510"), "", _row("b", "high"))
+    got = read_samples(path, target="EC")
+    reasons = _reasons(got)
+    assert "target EC value 'high' is not a number" in reasons[4]  # line 4 of the file
+    assert "target EC is empty" in reasons[3]  # the blank line is reported, not hidden
+    assert got.table.index.tolist() == ["a"]
+
+
+def test_s20_xlsx_number_beyond_float_range_is_an_input_file_error(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["id", "EC", "Blue", "Green", "Red", "NIR", "SWIR1", "SWIR2"])
+    book.active.append(["a", 1.7976931348623155e308, 0.05, 0.08, 0.09, 0.2, 0.25, 0.18])
+    book.save(tmp_path / "huge.xlsx")
+    with pytest.raises(InputFileError, match=r"huge\.xlsx"):
+        read_samples(tmp_path / "huge.xlsx", target="EC")
+
+
+def test_s21_unknown_target_unit_lists_the_accepted_ones(tmp_path):
+    with pytest.raises(UnitError, match=r"'ppm'.*dS/m"):
+        read_samples(_csv(tmp_path, _row("a", "510")), target="EC", target_unit="ppm")
+
+
+def test_s23_latin1_file_is_read_with_the_bad_bytes_replaced(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(f"{HEADER},site\n{_row('a', '510')},Périphérie\n".encode("latin-1"))
+    got = read_samples(path, target="EC")
+    assert got.table.index.tolist() == ["a"]
+    assert got.table.loc["a", "site"].startswith("P")
+    assert got.table.loc["a", "target"] == 510.0
+
+
+def test_s24_zero_and_negative_reflectance_give_nan_indices_counted_by_screening(tmp_path):
+    from saltmap.indices import compute_indices
+    from saltmap.screening import screen
+
+    rows = [
+        _row(f"p{i}", str(500 + 40 * i), f"0.05,0.{i + 1},0.09,0.2,0.25,0.18") for i in range(8)
+    ]
+    rows.append(_row("zero_g", "900", "0.05,0,0.09,0.2,0.25,0.18"))
+    rows.append(_row("neg_b", "950", "-0.04,0.08,0.09,0.2,0.25,0.18"))
+    got = read_samples(_csv(tmp_path, *rows), target="EC")
+    assert len(got) == 10  # such reflectance is legal input, not a rejected row
+    values = compute_indices(got.reflectance, "novel")
+    assert np.isnan(values.loc["zero_g", "SAI"])  # G·N·S1 = 0
+    assert not np.isinf(values.to_numpy()).any()
+    table = screen(got, "novel").set_index("index")
+    assert table.loc["SAI", "n_undefined"] == 1 and table.loc["SAI", "n"] == 9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="evaluation/models: a sample whose index is undefined (G=0 -> SAI NaN) reaches "
+    "PLSR/MLP and fails with scikit-learn's 'Input X contains NaN'; saltmap should reject the "
+    "row naming the sample and the index, or raise SampleDataError saying so",
+)
+def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
+    evaluation = pytest.importorskip("saltmap.evaluation")
+    table = real_samples.table.copy()
+    first = table.index[0]
+    table.loc[first, "G"] = 0.0
+    samples = dataclasses.replace(real_samples, table=table)
+    with pytest.raises(SampleDataError) as err:
+        evaluation.evaluate_study(
+            samples, models=["PLSR"], feature_sets={"N-SI": "novel"}, protocols=["repeated"],
+            quick=True, n_trials=0, baseline=False, n_jobs=1,
+        )  # fmt: skip
+    assert str(first) in str(err.value) and "SAI" in str(err.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="evaluation: a constant target is evaluated and reported as R² NaN and RPIQ inf; "
+    "evaluate_study should raise SampleDataError('target is constant') as screening does",
+)
+def test_s27_constant_target_in_evaluation_is_an_error(real_samples):
+    evaluation = pytest.importorskip("saltmap.evaluation")
+    table = real_samples.table.copy()
+    table["target"] = 500.0
+    with pytest.raises(SampleDataError, match="constant"):
+        evaluation.evaluate_study(
+            dataclasses.replace(real_samples, table=table), models=["PLSR"],
+            feature_sets={"N-SI": "novel"}, protocols=["study"], quick=True, n_trials=0,
+            baseline=False, n_jobs=1,
+        )  # fmt: skip
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="evaluation: 4 samples with 5-fold repeated CV raise scikit-learn's ValueError "
+    "'Cannot have number of splits n_splits=5 greater than the number of samples'; should be "
+    "SampleDataError naming the sample count, the folds and the fix",
+)
+def test_s28_fewer_samples_than_folds_is_a_sample_data_error(real_samples):
+    evaluation = pytest.importorskip("saltmap.evaluation")
+    small = dataclasses.replace(real_samples, table=real_samples.table.iloc[:4])
+    with pytest.raises(SampleDataError, match="4 samples"):
+        evaluation.evaluate_study(
+            small, models=["PLSR"], feature_sets={"N-SI": "novel"}, protocols=["repeated"],
+            quick=True, n_trials=0, baseline=False, n_jobs=1,
+        )  # fmt: skip
+
+
+def test_s29_columns_file_with_unknown_key_names_it(tmp_path):
+    columns = tmp_path / "columns.toml"
+    columns.write_text('target = "EC"\ntarget_column = "EC"\n')
+    with pytest.raises(ConfigError, match="target_column"):
+        read_samples(_csv(tmp_path, _row("a", "510")), columns_file=columns)
+
+
+def test_s30_every_row_rejected_still_reports_every_row(tmp_path):
+    got = read_samples(_csv(tmp_path, _row("a", ""), _row("b", "x")), target="EC")
+    assert len(got) == 0 and len(got.rejected) == 2
+    from saltmap.screening import screen
+
+    with pytest.raises(SampleDataError):
+        screen(got, "novel")
+
+
+# ============================================================================ scenes
+
+
+def _band_folder(tmp_path: Path, replace: dict[str, bytes] | None = None) -> Path:
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    for band in sorted(patagonia_scene().glob("B*_*m.tif")):
+        if replace and band.name in replace:
+            (folder / band.name).write_bytes(replace[band.name])
+        else:
+            (folder / band.name).symlink_to(band)
+    return folder
+
+
+def test_c06_a_text_file_named_like_a_band_is_an_input_file_error(tmp_path):
+    from saltmap.scene import open_scene
+
+    folder = _band_folder(tmp_path, {"B04_10m.tif": b"id,EC\n1,2\n"})
+    with pytest.raises(InputFileError, match=r"B04_10m\.tif"):
+        open_scene(folder, scaling="sentinel2-l2a")
+
+
+def _zero_band(src: Path, dst: Path) -> None:
+    import rasterio
+
+    with rasterio.open(src) as ds:
+        profile = ds.profile
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(np.zeros((profile["height"], profile["width"]), profile["dtype"]), 1)
+
+
+def test_c10_nodata_at_every_point_reports_each_point_masked(tmp_path):
+    from saltmap.extract import extract_at_points
+    from saltmap.scene import open_scene
+
+    folder = _band_folder(tmp_path, {"B08_10m.tif": b""})
+    (folder / "B08_10m.tif").unlink()
+    _zero_band(patagonia_scene() / "B08_10m.tif", folder / "B08_10m.tif")  # DN 0 = no data
+    scene = open_scene(folder, scaling="sentinel2-l2a")
+    west, south, east, north = scene.bounds
+    points = pd.DataFrame(
+        {"x": np.linspace(west + 15, east - 15, 5), "y": np.linspace(south + 15, north - 15, 5)},
+        index=pd.Index([f"p{i}" for i in range(5)], name="id"),
+    )
+    table, report = extract_at_points(points, scene, crs=scene.crs.to_string())
+    assert len(table) == 0
+    assert (report["status"] == "masked").all()
+    assert report["reason"].str.len().gt(0).all()
+
+
+def test_c11_points_without_crs_are_refused(tmp_path):
+    from saltmap.extract import extract_at_points
+    from saltmap.scene import open_scene
+
+    scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+    points = pd.DataFrame({"x": [1.0], "y": [2.0]})
+    with pytest.raises(SampleDataError, match="crs"):
+        extract_at_points(points, scene)
+
+
+def test_c11b_samples_without_coordinates_cannot_be_placed(tmp_path):
+    from saltmap.extract import extract_at_points
+    from saltmap.scene import open_scene
+
+    header = "id,EC,Blue,Green,Red,NIR,SWIR1,SWIR2"
+    samples = read_samples(_csv(tmp_path, f"a,510,{GOOD_BANDS}", header=header), target="EC")
+    scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+    with pytest.raises(SampleDataError, match="no coordinates"):
+        extract_at_points(samples, scene)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mapping.predict_block: a pixel whose index is undefined (reflectance 0, e.g. "
+    "Sentinel-2 DN 1000 with the BOA offset) reaches the regressor as NaN; PLSR and the "
+    "Stacking model's MLP raise 'Input X contains NaN' and the whole map fails. Mask pixels "
+    "whose index features are not finite (NaN in the map), as for missing bands",
+)
+def test_c13_zero_reflectance_pixel_is_no_data_not_a_crash(plsr, real_samples):
+    mapping = pytest.importorskip("saltmap.mapping")
+    block = np.tile(real_samples.reflectance.to_numpy().T[:, :4, None], (1, 1, 2))
+    block[1, 0, 0] = 0.0  # G = 0: SAI undefined at this pixel
+    out = mapping.predict_block(plsr, block, real_samples.roles)
+    assert np.isnan(out[0, 0]) and np.isfinite(out).sum() == out.size - 1
+
+
+def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_path):
+    mapping = pytest.importorskip("saltmap.mapping")
+    from saltmap.scene import open_scene
+
+    four = open_scene(patagonia_scene(), scaling="sentinel2-l2a", bands=["B", "G", "R", "N"])
+    out = tmp_path / "map"
+    with pytest.raises(MissingBandError, match="S1"):
+        mapping.map_scene(plsr, four, out, scheme="fao-ec", target_name="EC",
+                          target_unit="µS/cm", progress=False)  # fmt: skip
+    assert not out.exists()
+
+
+# ============================================================================ boundaries
+
+
+def _boundary_call(path: Path):
+    mapping = pytest.importorskip("saltmap.mapping")
+    from saltmap.scene import open_scene
+
+    scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+    return mapping.read_boundary(path, scene.crs, tuple(scene.bounds))
+
+
+def test_b01_empty_boundary_is_refused(tmp_path):
+    import geopandas as gpd
+
+    empty = gpd.GeoDataFrame({"name": []}, geometry=gpd.GeoSeries([], crs=4326))
+    empty.to_file(tmp_path / "empty.gpkg")
+    with pytest.raises(BoundaryError, match="holds no polygon"):
+        _boundary_call(tmp_path / "empty.gpkg")
+
+
+def test_b02_boundary_of_points_is_refused(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    gpd.GeoDataFrame(geometry=[Point(-69, -45)], crs=4326).to_file(tmp_path / "pts.geojson")
+    with pytest.raises(BoundaryError, match=r"no polygon.*Point"):
+        _boundary_call(tmp_path / "pts.geojson")
+
+
+def test_b03_boundary_without_crs_is_refused(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)]).to_file(tmp_path / "nocrs.shp")
+    with pytest.raises(BoundaryError, match="no coordinate reference system"):
+        _boundary_call(tmp_path / "nocrs.shp")
+
+
+def test_b04_boundary_elsewhere_does_not_overlap(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    far = gpd.GeoDataFrame(geometry=[shapely.box(86, 20, 87, 21)], crs=4326)  # Odisha
+    far.to_file(tmp_path / "odisha.gpkg")
+    with pytest.raises(BoundaryError, match="does not overlap"):
+        _boundary_call(tmp_path / "odisha.gpkg")
+
+
+def test_b05_unreadable_boundary_file(tmp_path):
+    (tmp_path / "district.gpkg").write_bytes(b"not a geopackage")
+    with pytest.raises(BoundaryError, match="cannot read the boundary"):
+        _boundary_call(tmp_path / "district.gpkg")
+
+
+# ============================================================================ model files
+
+META = {"target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2"}
+
+
+def _rewrite(path: Path, header=None, model: bytes | None = None) -> None:
+    """Rewrite a model file's parts (a crafted or edited file)."""
+    modelfile = pytest.importorskip("saltmap.modelfile")
+    with zipfile.ZipFile(path) as archive:
+        old_header = json.loads(archive.read(modelfile.HEADER_NAME))
+        old_model = archive.read(modelfile.MODEL_NAME)
+    header = header(old_header) if header else old_header
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(modelfile.HEADER_NAME, json.dumps(header))
+        archive.writestr(modelfile.MODEL_NAME, old_model if model is None else model)
+
+
+@pytest.fixture
+def model_file(plsr, tmp_path):
+    modelfile = pytest.importorskip("saltmap.modelfile")
+    return modelfile.save_model(tmp_path / "ec.skops", plsr, metadata=META)
+
+
+def test_m01_model_file_that_would_run_code_is_refused_unrun(model_file):
+    import os
+
+    import skops.io as sio
+
+    from saltmap.modelfile import load_model
+
+    crafted = sio.dumps({"model": os.system})  # loading it would hand out os.system
+
+    def fix_checksum(header):
+        return {**header, "model_sha256": hashlib.sha256(crafted).hexdigest()}
+
+    _rewrite(model_file, header=fix_checksum, model=crafted)
+    with pytest.raises(ModelFileError, match=r"posix\.system|nt\.system") as err:
+        load_model(model_file)
+    assert "nothing in it was run" in str(err.value)
+
+
+class _Trap:
+    """A pickle payload: unpickling it would create a file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_m02_a_pickle_posing_as_a_model_is_never_unpickled(tmp_path):
+    modelfile = pytest.importorskip("saltmap.modelfile")
+    marker = tmp_path / "code-ran"
+    (tmp_path / "model.skops").write_bytes(pickle.dumps(_Trap(marker)))
+    with pytest.raises(ModelFileError, match="not a zip archive"):
+        modelfile.load_model(tmp_path / "model.skops")
+    assert not marker.exists()
+
+
+def test_m03_model_file_from_another_version_is_refused(model_file):
+    from saltmap.modelfile import load_model
+
+    def older(header):
+        return {**header, "versions": {**header["versions"], "scikit-learn": "1.2.2"}}
+
+    _rewrite(model_file, header=older)
+    with pytest.raises(ModelFileError, match=r"scikit-learn 1\.2\.2.*[Rr]etrain"):
+        load_model(model_file)
+
+
+def test_m03b_model_format_from_the_future_is_refused(model_file):
+    from saltmap.modelfile import load_model
+
+    _rewrite(model_file, header=lambda h: {**h, "format_version": 99})
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_model(model_file)
+
+
+def test_m04_edited_model_part_fails_its_checksum(model_file):
+    from saltmap.modelfile import MODEL_NAME, load_model
+
+    with zipfile.ZipFile(model_file) as archive:
+        part = bytearray(archive.read(MODEL_NAME))
+    part[-10] ^= 0xFF
+    _rewrite(model_file, model=bytes(part))
+    with pytest.raises(ModelFileError, match="checksum"):
+        load_model(model_file)
+
+
+def test_m05_truncated_model_file_is_refused(model_file):
+    from saltmap.modelfile import load_model
+
+    data = model_file.read_bytes()
+    model_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"ec\.skops"):
+        load_model(model_file)
+
+
+def test_m06_missing_model_file(tmp_path):
+    modelfile = pytest.importorskip("saltmap.modelfile")
+    with pytest.raises(ModelFileError, match=r"does not exist.*saltmap train"):
+        modelfile.load_model(tmp_path / "nope.skops")
+
+
+# ============================================================================ study files
+
+
+def _study(text: str, tmp_path: Path):
+    study = pytest.importorskip("saltmap.study")
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    return study.load_study(path)
+
+
+def _minimal_study(tmp_path: Path, extra: str = "") -> str:
+    samples = tmp_path / "samples.csv"
+    samples.write_text(Path(odisha_samples()).read_text())
+    return f'name = "t"\n{extra}\n[samples]\npath = "samples.csv"\ntarget = "EC"\n'
+
+
+def test_t01_unknown_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="colour"):
+        _study(_minimal_study(tmp_path, 'colour = "red"'), tmp_path)
+
+
+def test_t02_wrong_value_type_names_key_and_value(tmp_path):
+    with pytest.raises(ConfigError, match=r"seed = 'zero'"):
+        _study(_minimal_study(tmp_path, 'seed = "zero"'), tmp_path)
+
+
+def test_t03_samples_path_that_does_not_exist(tmp_path):
+    text = _minimal_study(tmp_path).replace("samples.csv", "gone.csv")
+    with pytest.raises(ConfigError, match=r"gone\.csv does not exist"):
+        _study(text, tmp_path)
+
+
+def test_t04_invalid_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        _study(_minimal_study(tmp_path) + "[samples\n", tmp_path)
+
+
+def test_t05_missing_study_file(tmp_path):
+    study = pytest.importorskip("saltmap.study")
+    with pytest.raises(InputFileError, match="saltmap init"):
+        study.load_study(tmp_path / "nope.toml")
+
+
+# ============================================================================ outputs
+
+
+def test_o04_existing_output_is_kept_without_overwrite(tmp_path):
+    from saltmap.extract import write_extracted
+
+    target = tmp_path / "extracted.csv"
+    target.write_text("keep\n")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        write_extracted(pd.DataFrame({"x": [1.0]}), target)
+    assert target.read_text() == "keep\n"
+
+
+def test_o05_map_into_a_file_instead_of_a_folder_fails_before_any_block(plsr, tmp_path):
+    mapping = pytest.importorskip("saltmap.mapping")
+    from saltmap.scene import open_scene
+
+    scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+    (tmp_path / "maps").write_text("I am a file")
+    with pytest.raises(OutputWriteError, match="maps"):
+        mapping.map_scene(plsr, scene, tmp_path / "maps", scheme="fao-ec", target_name="EC",
+                          target_unit="µS/cm", progress=False, figure=False)  # fmt: skip
+
+
+def test_every_error_is_a_saltmap_error_and_a_builtin():
+    """The table's error classes can be caught as saltmap errors or as the built-in."""
+    for cls, builtin in [
+        (InputFileError, OSError),
+        (OutputWriteError, OSError),
+        (MissingBandError, KeyError),
+        (SampleDataError, ValueError),
+        (SceneError, ValueError),
+        (BoundaryError, ValueError),
+        (ModelFileError, ValueError),
+        (ConfigError, ValueError),
+    ]:
+        assert issubclass(cls, SaltmapError) and issubclass(cls, builtin)
+
+
+warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
