@@ -269,3 +269,18 @@ def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples)
     )
     # "base" keeps only the full model: no fold models, no MAPIE object.
     assert back.intervals.fold_estimators_ == [] and back.intervals.mapie_ is None
+
+
+def test_trust_map_figure_draws_the_three_panels(trust, scene_pixels):
+    import matplotlib.pyplot as plt
+
+    from saltmap.plots import trust_map_figure
+
+    scene, refl = scene_pixels
+    got = trust_block(trust, refl[:, :60, :80], scene.roles)
+    fig = trust_map_figure(
+        got["di"], got["aoa"], got["width"], (0, 800, 0, 600), threshold=trust.aoa.threshold_
+    )
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "area of applicability" in titles and "dissimilarity index" in titles
+    plt.close(fig)

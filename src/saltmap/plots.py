@@ -514,9 +514,9 @@ def trust_map_figure(
                    fontsize=8, framealpha=0.85)  # fmt: skip
     axes[1].set_title("area of applicability", fontsize=10)
 
-    im = axes[2].imshow(np.where(aoa == 1, width, np.nan), extent=extent, cmap="magma_r")
+    im = axes[2].imshow(width, extent=extent, cmap="magma_r")
     outside = np.ma.masked_where(aoa != 0, np.ones_like(width))
-    axes[2].imshow(outside, extent=extent, cmap=ListedColormap(["#d9d9d9"]), alpha=0.9)
+    axes[2].imshow(outside, extent=extent, cmap=ListedColormap(["#d9d9d9"]), alpha=0.45)
     axes[2].contourf(np.linspace(extent[0], extent[1], aoa.shape[1]),
                      np.linspace(extent[3], extent[2], aoa.shape[0]), (aoa == 0).astype(float),
                      levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
@@ -525,6 +525,7 @@ def trust_map_figure(
     for ax in axes:
         ax.set_facecolor("#f7f7f7")
         ax.tick_params(labelsize=7)
+        ax.ticklabel_format(useOffset=False, style="plain")
     fig.suptitle(title or "How far to trust the map", fontsize=11)
     fig.tight_layout()
     return fig
