@@ -190,8 +190,9 @@ def test_boundary_in_another_crs_clips_the_map(mapped, model, scene, conversion,
     full = read(mapped.outputs.salinity)
     # Independent check: pixel centres inside the polygon, projected with shapely/pyproj.
     utm = gpd.GeoSeries([lonlat], crs="EPSG:4326").to_crs(scene.crs).iloc[0]
-    cols, rows = np.meshgrid(np.arange(scene.width) + 0.5, np.arange(scene.height) + 0.5)
-    x, y = scene.transform * (cols, rows)
+    rows, cols = np.mgrid[0 : scene.height, 0 : scene.width]
+    x, y = (np.asarray(v).reshape(rows.shape) for v in rasterio.transform.xy(
+        scene.transform, rows.ravel(), cols.ravel(), offset="center"))  # fmt: skip
     inside = shapely.contains_xy(utm, x, y)
     assert 0 < inside.sum() < inside.size
     np.testing.assert_array_equal(np.isfinite(clipped), inside & np.isfinite(full))
@@ -239,3 +240,34 @@ def test_user_thresholds_are_in_the_model_unit(model):
     codes = mapping.classify_block(np.array([np.nan, 999.0, 1000.0, 5000.0]), plan.scheme,
                                    plan.convert)  # fmt: skip
     np.testing.assert_array_equal(codes, [0, 1, 2, 3])
+
+
+def test_cli_map_writes_the_outputs(model, conversion, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.modelfile import save_model
+
+    model_file = save_model(
+        tmp_path / "m.skops",
+        model,
+        metadata={"target": "EC", "target_unit": "µS/cm", "scaling": "landsat-c2l2",
+                  "model": "Stacking"},
+    )  # fmt: skip
+    conv = salinity.save_conversion(conversion, tmp_path / "conv.toml")
+    scene_args = [str(model_file), str(patagonia_scene()), "--scaling", "sentinel2-l2a"]
+    runner = CliRunner()
+    out = tmp_path / "map"
+    refused = runner.invoke(app, ["map", *scene_args, "--out", str(out)])
+    assert refused.exit_code != 0
+    assert "conversion" in str(refused.exception) + refused.output
+    assert not out.exists()
+    done = runner.invoke(
+        app, ["map", *scene_args, "--out", str(out), "--conversion", str(conv),
+              "--block-size", "160"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "km²" in done.output
+    with rasterio.open(out / "salinity.tif") as src:
+        assert src.tags()["model"] == "Stacking" and src.tags()["unit"] == "µS/cm"
+    assert (out / "salinity_map.png").stat().st_size > 10_000

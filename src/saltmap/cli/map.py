@@ -1,0 +1,136 @@
+"""``saltmap map``: a salinity map of a scene from a saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from saltmap.cli import _options as opt
+
+
+def model_target(metadata: Any) -> tuple[str | None, str | None, str | None]:
+    """``(target name, target unit, model name)`` from a saved model's metadata."""
+
+    def get(*keys: str) -> str | None:
+        for key in keys:
+            value = (
+                metadata.get(key) if isinstance(metadata, dict) else getattr(metadata, key, None)
+            )
+            if value:
+                return str(value)
+        return None
+
+    return (
+        get("target_name", "target"),
+        get("target_unit", "unit"),
+        get("model_name", "model", "name"),
+    )
+
+
+def map_command(
+    model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="Model saved by train.")],
+    scene_source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCENE",
+            help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    boundary: Annotated[
+        Path | None,
+        typer.Option("--boundary", help="Polygon file (any CRS) to clip the map to."),
+    ] = None,
+    scheme: Annotated[
+        str,
+        typer.Option(
+            "--scheme",
+            help="Classes: study (salt content g/kg, needs --conversion for an EC model), "
+            "fao-ec (EC dS/m), fao2006-ec, or thresholds in the model's unit, e.g. 2,4,8,16.",
+        ),
+    ] = "study",
+    conversion: Annotated[
+        Path | None,
+        typer.Option("--conversion", help="EC -> salt content conversion (.toml or .json)."),
+    ] = None,
+    block_size: Annotated[
+        int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
+    ] = 512,
+    jobs: Annotated[int, typer.Option("--jobs", help="Local worker processes.")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
+    ] = None,
+    scaling: Annotated[
+        str | None,
+        typer.Option(
+            "--scaling",
+            help="Scene DN to reflectance: sentinel2-l2a (DN/10000), sentinel2-l2a-offset "
+            "((DN-1000)/10000), reflectance, or SCALE,OFFSET. A .SAFE or STAC item gives its own.",
+        ),
+    ] = None,
+    baseline: opt.Baseline = None,
+    bands: Annotated[
+        str | None,
+        typer.Option("--bands", help="Band names of a multiband raster in order, e.g. B02,B03,..."),
+    ] = None,
+    mask_water: Annotated[
+        bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
+    ] = False,
+    overwrite: bool = opt.OVERWRITE,
+) -> None:
+    """Map salinity over SCENE with MODEL, block by block.
+
+    Writes in OUT: salinity.tif (COG, the model's target and unit), salinity_classes.tif
+    (COG with colour table), salinity_classes.qml (QGIS style), class_areas.csv
+    (km² and % per class) and salinity_map.png.
+    """
+    from saltmap.cli import console
+    from saltmap.mapping import map_scene
+    from saltmap.modelfile import load_model
+    from saltmap.salinity import load_conversion
+    from saltmap.scene import open_scene
+
+    model, metadata = load_model(model_file)
+    target_name, target_unit, model_name = model_target(metadata)
+    scene = open_scene(
+        scene_source,
+        bands=[b.strip() for b in bands.split(",")] if bands else None,
+        scaling=scaling,
+        baseline=baseline,
+        mask_water=mask_water,
+    )
+    console.print(f"scene: {scene}", highlight=False)
+    result = map_scene(
+        model,
+        scene,
+        out,
+        block_size=block_size,
+        jobs=jobs,
+        scheduler=scheduler,
+        boundary=boundary,
+        scheme=scheme,
+        conversion=load_conversion(conversion) if conversion else None,
+        target_name=target_name,
+        target_unit=target_unit,
+        model_name=model_name or model_file.stem,
+        overwrite=overwrite,
+        progress=True,
+    )
+    console.print(
+        f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
+        f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}",
+        highlight=False,
+    )
+    areas = result.areas
+    for label, km2, pct in zip(areas["class"], areas["area_km2"], areas["percent"], strict=True):
+        console.print(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %", highlight=False)
+    for path in result.outputs.all():
+        if path.exists():
+            console.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("map")(map_command)
