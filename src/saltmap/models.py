@@ -733,3 +733,83 @@ class TunedModel(RegressorMixin, BaseEstimator):
             X = check_array(X, ensure_all_finite=False)
         validate_data(self, X, skip_check_array=True, reset=False)
         return np.asarray(self.model_.predict(X), dtype=float).ravel()
+
+
+# -- training and prediction on field samples ---------------------------------------------------
+
+
+def train_model(
+    samples: Any,
+    *,
+    model: str = "Stacking",
+    indices: str | list[str] = "novel",
+    log_target: bool = False,
+    budget: str = "default",
+    n_trials: int | None = None,
+    random_state: int = 0,
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Tune and fit a model on all usable rows of field samples.
+
+    Parameters
+    ----------
+    samples : Samples
+        From :func:`saltmap.samples.read_samples`.
+    model : str
+        One of :data:`MODEL_NAMES`.
+    indices, log_target, random_state
+        As in :func:`make_model`.
+    budget, n_trials
+        Tuning effort, see :class:`TunedModel`; ``n_trials=0`` fits the defaults.
+
+    Returns
+    -------
+    model : Pipeline
+        The fitted model; its input is reflectance by band role.
+    metadata : dict
+        What :func:`saltmap.modelfile.save_model` needs: target, unit, scaling,
+        the parameters, and a training summary. ``training.inner_cv_rmse`` is the
+        best tuning score, optimistic because it was selected; honest accuracy
+        comes from ``saltmap evaluate``.
+    """
+    y = samples.target.to_numpy(dtype=float)
+    if len(y) < 10:
+        raise SampleDataError(
+            f"{samples.source}: {len(y)} usable samples are too few to train a model; "
+            "at least 10 are needed (see the rejected-row report for rows set aside)"
+        )
+    tuned = TunedModel(
+        model, indices=indices, budget=budget, n_trials=n_trials, log_target=log_target,
+        random_state=random_state,
+    ).fit(samples.reflectance, y)  # fmt: skip
+    fitted = tuned.model_
+    scaling = samples.scaling
+    metadata = {
+        "model": model,
+        "params": tuned.best_params_,
+        "log_target": log_target,
+        "random_state": random_state,
+        "target": samples.target_name,
+        "target_unit": samples.target_unit,
+        "scaling": scaling.name,
+        "scaling_scale": scaling.scale,
+        "scaling_offset": scaling.offset,
+        "training": {
+            "source": str(samples.source),
+            "n": len(y),
+            "n_rejected": len(samples.rejected),
+            "target_min": float(np.min(y)),
+            "target_median": float(np.median(y)),
+            "target_max": float(np.max(y)),
+            "budget": budget,
+            "n_trials": get_budget(budget).n_trials if n_trials is None else n_trials,
+            "inner_cv_rmse": tuned.inner_cv_rmse_,
+            "tuning_seconds": round(tuned.tuning_seconds_, 2),
+        },
+    }
+    return fitted, metadata
+
+
+def predict_salinity(model: Pipeline, reflectance: pd.DataFrame, *, name: str) -> pd.Series:
+    """Predict salinity for rows of reflectance by band role, keeping their index."""
+    values = np.asarray(model.predict(reflectance), dtype=float).ravel()
+    return pd.Series(values, index=reflectance.index, name=name)

@@ -1,0 +1,84 @@
+"""``saltmap predict``: salinity from a saved model for samples' reflectance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from saltmap.atomic import atomic_to_csv
+from saltmap.cli import _options as opt
+from saltmap.modelfile import load_model
+from saltmap.models import predict_salinity
+
+
+def _scaling_of(metadata: dict) -> str:
+    name = metadata.get("scaling", "reflectance")
+    if name == "custom":
+        return f"{metadata['scaling_scale']},{metadata['scaling_offset']}"
+    return name
+
+
+def predict_command(
+    model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="Model from saltmap train.")],
+    samples_file: Annotated[
+        Path, typer.Argument(metavar="SAMPLES", help="Samples with band columns: CSV, XLSX, ...")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Predictions CSV to write.")],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Column of measured salinity; default: the model's."),
+    ] = None,
+    target_unit: Annotated[
+        str | None,
+        typer.Option(
+            "--target-unit", help="Unit of that column, converted to the model's; default: same."
+        ),
+    ] = None,
+    id_column: opt.IdColumn = None,
+    scaling: Annotated[
+        str | None,
+        typer.Option(
+            "--scaling",
+            help="Band values to reflectance (see saltmap train); default: the model's.",
+        ),
+    ] = None,
+    baseline: opt.Baseline = None,
+    band: opt.BandMap = None,
+    columns: opt.ColumnsFile = None,
+    overwrite: bool = opt.OVERWRITE,
+) -> None:
+    """Predict salinity for every usable sample with a saved model.
+
+    Writes id, the prediction (in the model's target unit) and, beside it, the
+    measured value of the samples file.
+    """
+    from saltmap.cli import console
+
+    opt.check_writable([out], overwrite)
+    model, metadata = load_model(model_file)
+    options = opt.SampleOptions(
+        target=target or metadata["target"],
+        target_unit=target_unit or metadata.get("target_unit"),
+        id_column=id_column,
+        scaling=scaling or _scaling_of(metadata),
+        baseline=baseline,
+        band=band,
+        columns=columns,
+    )
+    samples = options.read(samples_file, to_unit=metadata.get("target_unit"))
+    unit = metadata.get("target_unit") or ""
+    name = f"predicted_{metadata['target']}"
+    table = predict_salinity(model, samples.reflectance, name=name).to_frame()
+    table[f"measured_{samples.target_name}"] = samples.target
+    atomic_to_csv(table, out, overwrite=overwrite)
+    console.print(
+        f"{metadata.get('model', 'model')} predicted {metadata['target']} [{unit}] for "
+        f"{len(table)} samples; wrote {out}",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_command)
