@@ -308,8 +308,9 @@ def read_samples(
     conversion : SaltConversion, optional
         EC → salt content conversion; the target becomes salt content in g/kg.
     require_bands : bool
-        Reject rows without every band present in the file (True), or allow a
-        file with no band columns at all, for extraction from a scene (False).
+        Read the band columns and reject rows without every band (True), or
+        leave band columns unread, as other columns, because reflectance will
+        come from a scene (False, for extraction).
 
     Returns
     -------
@@ -336,7 +337,9 @@ def read_samples(
         path,
     )
     band_cols = _resolve_bands(raw, {**config.get("bands", {}), **(bands or {})}, path)
-    if require_bands and not band_cols:
+    if not require_bands:
+        band_cols = {}
+    elif not band_cols:
         raise MissingColumnError(
             f"{path.name} has no band columns that saltmap recognises; map them, for example "
             "--band B=Blue --band G=Green --band R=Red --band N=NIR --band S1=SWIR1 --band S2=SWIR2"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,7 @@ class SampleOptions:
     baseline: str | None = None
     band: list[str] | None = None
     columns: Path | None = None
+    read_bands: bool = True
 
     def read(self, path: Path, **kwargs: Any) -> Samples:
         """Read ``path`` with these options; print what was read and what was set aside."""
@@ -100,6 +102,7 @@ class SampleOptions:
             baseline=self.baseline,
             bands=parse_band_map(self.band),
             columns_file=self.columns,
+            require_bands=self.read_bands,
             **kwargs,
         )
         console.print(samples.summary())
@@ -124,27 +127,46 @@ _SAMPLE_PARAMETERS = {
 }
 
 
-def with_sample_options(command: Callable[..., Any]) -> Callable[..., Any]:
+_BAND_PARAMETERS = ("scaling", "baseline", "band")
+
+
+def with_sample_options(
+    command: Callable[..., Any] | None = None, *, bands: bool = True
+) -> Callable[..., Any]:
     """Give a command the shared sample-reading options.
 
     The command declares one parameter ``sample_options: SampleOptions``; the
     command line shows ``--target``, ``--target-unit``, ``--id``, ``--x``, ``--y``,
     ``--crs``, ``--scaling``, ``--baseline``, ``--band`` and ``--columns`` in its
-    place, so every verb that reads samples reads them the same way.
+    place, so every verb that reads samples reads them the same way. With
+    ``bands=False`` (a verb that takes reflectance from a scene) the band options
+    are left out, and band columns of the file are not read.
     """
+    if command is None:
+        return functools.partial(with_sample_options, bands=bands)
+    shown = {k: v for k, v in _SAMPLE_PARAMETERS.items() if bands or k not in _BAND_PARAMETERS}
     signature = inspect.signature(command)
-    kept = [p for p in signature.parameters.values() if p.name != "sample_options"]
+    # Typer reads the signature; string annotations (PEP 563) must be resolved here, or
+    # their typer.Option/Argument metadata would be lost.
+    hints = typing.get_type_hints(command, include_extras=True)
+    kept = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.name != "sample_options"
+    ]
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
-        for name, (kind, default) in _SAMPLE_PARAMETERS.items()
+        for name, (kind, default) in shown.items()
     ]
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in _SAMPLE_PARAMETERS if name in kwargs}
-        return command(*args, sample_options=SampleOptions(**given), **kwargs)
+        given = {name: kwargs.pop(name) for name in shown if name in kwargs}
+        options = SampleOptions(**given, read_bands=bands)
+        return command(*args, sample_options=options, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in kept + added}
     return wrapper
 
 

@@ -12,6 +12,7 @@ from saltmap.extract import extract_at_points, summary, write_extracted
 from saltmap.scene import open_scene
 
 
+@opt.with_sample_options(bands=False)
 def extract_command(
     samples_file: Annotated[
         Path, typer.Argument(help="Field samples with coordinates: CSV, XLSX, GPKG, ...")
@@ -45,21 +46,7 @@ def extract_command(
     mask_water: Annotated[
         bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
     ] = False,
-    target: opt.Target = "EC",
-    target_unit: opt.TargetUnit = None,
-    id_column: opt.IdColumn = None,
-    x: opt.XColumn = None,
-    y: opt.YColumn = None,
-    crs: opt.Crs = None,
-    sample_scaling: Annotated[
-        str,
-        typer.Option(
-            "--sample-scaling",
-            help="Scaling of band columns already in the sample file (they are replaced by "
-            "the scene's), e.g. landsat-c2l2.",
-        ),
-    ] = "reflectance",
-    columns: opt.ColumnsFile = None,
+    sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Extract scene reflectance at each sample point into a samples table.
@@ -80,20 +67,7 @@ def extract_command(
         mask_water=mask_water,
     )
     console.print(f"scene: {scene}", highlight=False)
-    samples = opt.load_samples(
-        samples_file,
-        target,
-        target_unit,
-        id_column,
-        x,
-        y,
-        crs,
-        sample_scaling,
-        None,
-        None,
-        columns,
-        require_bands=False,
-    )
+    samples = sample_options.read(samples_file)
     table, report = extract_at_points(samples, scene, window=window)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_extracted(table, out, overwrite=overwrite)
