@@ -612,3 +612,59 @@ def test_every_error_is_a_saltmap_error_and_a_builtin():
 
 
 warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+
+
+# ============================================================================ the table itself
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
+
+
+def _table_rows() -> list[list[str]]:
+    rows = []
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if (
+            line.startswith("| ")
+            and len(cells) == 4
+            and cells[0][:1].isupper()
+            and cells[0] != "id"
+        ):
+            rows.append(cells)
+    return rows
+
+
+def _test_refs(cell: str) -> list[tuple[Path, str]]:
+    refs = []
+    for ref in cell.replace("`", "").split(","):
+        file, _, name = ref.strip().partition("::")
+        file = "tests/test_bad_inputs.py" if file == "bad" else file
+        refs.append((DOC.parents[1] / file, name))
+    return refs
+
+
+def test_the_bad_inputs_table_has_30_rows_each_with_a_real_test():
+    rows = _table_rows()
+    assert len(rows) >= 30
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "row ids repeat"
+    for row_id, _, _, tests in rows:
+        refs = _test_refs(tests)
+        assert refs, row_id
+        for file, name in refs:
+            assert file.is_file(), f"{row_id}: {file} does not exist"
+            assert f"def {name}(" in file.read_text(encoding="utf-8"), f"{row_id}: no {name}"
+
+
+def test_xfail_rows_and_xfail_tests_agree():
+    """A row says **xfail** exactly when its test here is marked xfail; every row test has a row."""
+    tests = {n: f for n, f in globals().items() if n.startswith("test_") and callable(f)}
+    marked = {
+        n for n, f in tests.items() if any(m.name == "xfail" for m in getattr(f, "pytestmark", []))
+    }
+    rows = _table_rows()
+    in_table = {name for row in rows if "**xfail**" in row[1] for _, name in _test_refs(row[3])}
+    assert marked == in_table
+    referenced = {name for row in rows for _, name in _test_refs(row[3])}
+    # Row tests are named test_<letter><two digits>_...
+    row_tests = {n for n in tests if n[5:6].isalpha() and n[6:8].isdigit()}
+    assert row_tests <= referenced, f"tests of no row: {sorted(row_tests - referenced)}"
