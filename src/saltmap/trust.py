@@ -78,6 +78,15 @@ from saltmap.errors import ConfigError, ModelFileError, SampleDataError
 CHUNK_ROWS = 65_536
 #: Code of "no data" in the uint8 AOA raster (1 = inside, 0 = outside).
 AOA_NODATA = 255
+#: The rasters :func:`trust_block` returns, as mapping writes them: name ->
+#: (dtype, nodata, band description). ``{unit}`` is the target's unit.
+TRUST_LAYERS: dict[str, tuple[str, float, str]] = {
+    "lower": ("float32", float("nan"), "lower bound of the prediction interval ({unit})"),
+    "upper": ("float32", float("nan"), "upper bound of the prediction interval ({unit})"),
+    "width": ("float32", float("nan"), "width of the prediction interval ({unit})"),
+    "di": ("float32", float("nan"), "dissimilarity index (Meyer & Pebesma 2021)"),
+    "aoa": ("uint8", AOA_NODATA, "area of applicability (1 inside, 0 outside)"),
+}
 METHODS: tuple[str, ...] = ("base", "plus", "minmax")
 CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
 
