@@ -1,0 +1,78 @@
+"""``saltmap run``: run a study file end to end into a run folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+OUT = typer.Option("--out", help="Parent folder of the run folder <study>-<timestamp>/.")
+VERBOSE = typer.Option("--verbose", "-v", count=True, help="More log detail (-vv: debug).")
+QUIET = typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
+
+
+def log_level(verbose: int, quiet: bool) -> int:
+    """The logging level of ``-v``/``-q``: warnings with -q, info by default, debug with -v."""
+    if quiet:
+        return logging.WARNING
+    return logging.DEBUG if verbose else logging.INFO
+
+
+def console_logging(level: int) -> logging.Handler:
+    """Show saltmap's log lines on the terminal (rich), at ``level``; returns the handler."""
+    from rich.logging import RichHandler
+
+    from saltmap.cli import err_console
+
+    handler = RichHandler(
+        console=err_console, show_path=False, show_level=level <= logging.DEBUG, markup=False
+    )
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    logger = logging.getLogger("saltmap")
+    logger.addHandler(handler)
+    logger.setLevel(min(logger.level or logging.WARNING, level))
+    return handler
+
+
+def run_and_report(study_file: Path, out: Path, verbose: int, quiet: bool) -> None:
+    """Load, run and print where everything went (shared by ``run`` and ``demo``)."""
+    from saltmap.cli import console
+    from saltmap.study import load_study, run_study
+
+    level = log_level(verbose, quiet)
+    handler = console_logging(level)
+    try:
+        study = load_study(study_file)
+        result = run_study(study, out, progress=not quiet, log_level=min(level, logging.INFO))
+    finally:
+        logging.getLogger("saltmap").removeHandler(handler)
+    left_out = [s for s in result.steps if s.status == "skipped"]
+    for step in left_out:
+        console.print(f"  left out: {step.name} ({step.note})", highlight=False)
+    console.print(
+        f"[bold]run written to {result.folder}[/] in {result.seconds:.0f} s"
+        + (f"; report: {result.report}" if result.report else ""),
+        highlight=False,
+    )
+
+
+def run_command(
+    study_file: Annotated[Path, typer.Argument(help="The study file (TOML); see saltmap init.")],
+    out: Annotated[Path, OUT] = Path("runs"),
+    verbose: Annotated[int, VERBOSE] = 0,
+    quiet: Annotated[bool, QUIET] = False,
+) -> None:
+    """Run a study: screening, discovery, evaluation, final fit, maps and report.
+
+    Writes runs/<study>-<timestamp>/ with a copy of the study file, the software
+    versions and seeds (versions.json, run.json), tables (CSV and Markdown),
+    figures (PNG and SVG), maps (COG), the model file, run.log and report.html.
+    """
+    run_and_report(study_file, out, verbose, quiet)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)

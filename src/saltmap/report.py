@@ -1,0 +1,329 @@
+"""The run report: one self-contained HTML page built from plain tables and figure files.
+
+A report is data — a title, facts about the run, and sections holding tables
+(DataFrames), figures (image files) and notes — and :func:`render_report` turns
+it into a single HTML page: CSS inline, figures embedded as base64 PNG (or
+inline SVG), no scripts and no external URL, so it opens offline and can be
+mailed to a colleague. Nothing here computes science.
+
+:func:`markdown_table` writes the same tables as Markdown for the run folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from saltmap.errors import InputFileError
+
+
+@dataclass
+class Table:
+    """A table of the report.
+
+    Attributes
+    ----------
+    title : str
+        Heading, such as ``"Table 4. Model accuracy"``.
+    frame : DataFrame
+        The values; its index is dropped unless named.
+    caption : str
+        What the table shows and how to read it.
+    digits : int
+        Significant digits of floats.
+    formats : mapping
+        Column → format spec (``".2g"``) overriding ``digits``.
+    """
+
+    title: str
+    frame: pd.DataFrame
+    caption: str = ""
+    digits: int = 4
+    formats: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Figure:
+    """A figure of the report: an image file (PNG, JPEG or SVG) and its caption."""
+
+    title: str
+    path: Path
+    caption: str = ""
+
+
+@dataclass
+class Note:
+    """A paragraph of text (plain; escaped). ``kind`` ``"warning"`` draws it as a callout."""
+
+    text: str
+    kind: str = "text"
+
+
+@dataclass
+class Section:
+    """A titled part of the report holding tables, figures and notes in order."""
+
+    title: str
+    items: list[Table | Figure | Note] = field(default_factory=list)
+    intro: str = ""
+
+    def add(self, item: Table | Figure | Note) -> Section:
+        self.items.append(item)
+        return self
+
+
+@dataclass
+class Report:
+    """Everything on the page.
+
+    Attributes
+    ----------
+    title : str
+    subtitle : str
+    facts : mapping
+        Short label → value pairs shown at the top (samples, seed, versions, ...).
+    sections : list of Section
+    created : datetime
+    """
+
+    title: str
+    subtitle: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    sections: list[Section] = field(default_factory=list)
+    created: datetime = field(default_factory=datetime.now)
+
+    def section(self, title: str, intro: str = "") -> Section:
+        """Append a new section and return it."""
+        new = Section(title, intro=intro)
+        self.sections.append(new)
+        return new
+
+
+# -- values -------------------------------------------------------------------------------------
+
+
+def format_value(value: Any, digits: int = 4, spec: str | None = None) -> str:
+    """A cell as text: floats to ``digits`` significant digits, NaN as an en dash."""
+    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        if spec:
+            return format(float(value), spec)
+        if abs(value) >= 10 ** (digits - 1):
+            return f"{value:.0f}"
+        if value != 0 and abs(value) < 10 ** -(digits - 1):
+            return f"{value:.{digits - 2}e}"
+        return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits - 1}f}"
+    if spec and isinstance(value, int | np.integer):
+        return format(int(value), spec)
+    return str(value)
+
+
+def _frame_rows(table: Table) -> tuple[list[str], list[list[str]]]:
+    frame = table.frame
+    if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):
+        frame = frame.reset_index()
+    columns = [str(c) for c in frame.columns]
+    rows = [
+        [
+            format_value(v, table.digits, table.formats.get(c))
+            for c, v in zip(columns, row, strict=True)
+        ]
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    return columns, rows
+
+
+def markdown_table(table: Table | pd.DataFrame, digits: int = 4) -> str:
+    """The table as GitHub-flavoured Markdown (pipes in cells escaped)."""
+    if isinstance(table, pd.DataFrame):
+        table = Table("", table, digits=digits)
+    columns, rows = _frame_rows(table)
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    numeric = [pd.api.types.is_numeric_dtype(table.frame[c]) if c in table.frame else False
+               for c in columns]  # fmt: skip
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |"]
+    lines.append("|" + "|".join("---:" if n else ":---" for n in numeric) + "|")
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    if table.title:
+        text = f"**{table.title}**\n\n{text}"
+    if table.caption:
+        text += f"\n{table.caption}\n"
+    return text
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+
+_CSS = """
+:root { --ink: #1d2330; --muted: #5b6475; --rule: #d9dde5; --accent: #b5542a; --soft: #f5f6f8; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+       sans-serif; color: var(--ink); background: #fff; }
+main { max-width: 1120px; margin: 0 auto; padding: 28px 32px 64px; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 18px; padding-bottom: 10px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+.subtitle { color: var(--muted); margin: 0; }
+h2 { font-size: 20px; margin: 36px 0 8px; padding-bottom: 4px;
+     border-bottom: 1px solid var(--rule); }
+h3 { font-size: 16px; margin: 22px 0 6px; }
+p { margin: 6px 0 10px; }
+nav { background: var(--soft); padding: 10px 16px; border-radius: 6px; margin: 12px 0 8px; }
+nav ol { margin: 0; padding-left: 20px; columns: 2; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0;
+           font-size: 14px; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; margin: 6px 0 4px; }
+table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 9px; border-bottom: 1px solid var(--rule); text-align: left;
+         vertical-align: top; }
+th { background: var(--soft); font-weight: 600; position: sticky; top: 0; }
+td.num { text-align: right; white-space: nowrap; }
+tr:hover td { background: #fbf7f4; }
+figure { margin: 10px 0 18px; }
+figure img, figure svg { max-width: 100%; height: auto; border: 1px solid var(--rule);
+                         border-radius: 4px; }
+figcaption, .caption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+.note { margin: 8px 0; }
+.warning { border-left: 4px solid var(--accent); background: #fdf3ee; padding: 8px 12px;
+           border-radius: 4px; }
+footer { margin-top: 48px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--rule);
+         padding-top: 8px; }
+@media print { nav { display: none; } h2 { page-break-after: avoid; } }
+"""
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
+
+
+def _anchor(text: str, i: int) -> str:
+    slug = "".join(ch.lower() if ch.isalnum() else "-" for ch in text).strip("-")
+    return f"s{i}-{slug[:40]}"
+
+
+def embed_image(path: str | Path, alt: str = "") -> str:
+    """An ``<img>`` with the file inlined as a data URI, or the SVG itself inline."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputFileError(f"figure {path} for the report cannot be read: {err}") from err
+    suffix = path.suffix.lower()
+    if suffix == ".svg":
+        text = data.decode("utf-8")
+        start = text.find("<svg")
+        return text[start:] if start >= 0 else text
+    mime = _MIME.get(suffix)
+    if mime is None:
+        raise InputFileError(f"figure {path}: embed PNG, JPEG, GIF or SVG, not {suffix}")
+    encoded = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{encoded}">'
+
+
+def _table_html(table: Table) -> str:
+    columns, rows = _frame_rows(table)
+    frame = table.frame.reset_index() if table.frame.index.name else table.frame
+    numeric = {c for c in columns if c in frame and pd.api.types.is_numeric_dtype(frame[c])}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "\n".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{html.escape(v)}</td>'
+            if c in numeric
+            else f"<td>{html.escape(v)}</td>"
+            for c, v in zip(columns, row, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    caption = f'<p class="caption">{html.escape(table.caption)}</p>' if table.caption else ""
+    return (
+        f'<h3>{html.escape(table.title)}</h3>\n<div class="scroll"><table>\n<thead><tr>{head}'
+        f"</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>\n{caption}"
+    )
+
+
+def _figure_html(figure: Figure) -> str:
+    caption = html.escape(figure.caption)
+    return (
+        f"<h3>{html.escape(figure.title)}</h3>\n<figure>{embed_image(figure.path, figure.title)}"
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def _item_html(item: Table | Figure | Note) -> str:
+    if isinstance(item, Table):
+        return _table_html(item)
+    if isinstance(item, Figure):
+        return _figure_html(item)
+    css = "note warning" if item.kind == "warning" else "note"
+    return f'<p class="{css}">{html.escape(item.text)}</p>'
+
+
+def render_report(report: Report) -> str:
+    """The report as one self-contained HTML page (a string)."""
+    facts = "".join(
+        f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(format_value(v))}</dd>"
+        for k, v in report.facts.items()
+    )
+    toc, parts = [], []
+    for i, section in enumerate(report.sections, start=1):
+        anchor = _anchor(section.title, i)
+        toc.append(f'<li><a href="#{anchor}">{html.escape(section.title)}</a></li>')
+        intro = f"<p>{html.escape(section.intro)}</p>" if section.intro else ""
+        body = "\n".join(_item_html(item) for item in section.items)
+        parts.append(
+            f'<section id="{anchor}">\n<h2>{html.escape(section.title)}</h2>\n{intro}\n{body}\n'
+            "</section>"
+        )
+    subtitle = f'<p class="subtitle">{html.escape(report.subtitle)}</p>' if report.subtitle else ""
+    created = report.created.strftime("%Y-%m-%d %H:%M")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(report.title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{html.escape(report.title)}</h1>
+{subtitle}
+</header>
+<dl class="facts">{facts}</dl>
+<nav><strong>Contents</strong><ol>{"".join(toc)}</ol></nav>
+{"".join(parts)}
+<footer>Written by saltmap on {created}. This page is self-contained: every figure is embedded
+and it loads nothing from the network.</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def write_report(report: Report, path: str | Path) -> Path:
+    """Render ``report`` and write it to ``path`` (UTF-8)."""
+    path = Path(path)
+    path.write_text(render_report(report), encoding="utf-8")
+    return path
+
+
+def tables_in(sections: Sequence[Section]) -> list[Table]:
+    """Every table of the given sections, in order."""
+    return [item for s in sections for item in s.items if isinstance(item, Table)]

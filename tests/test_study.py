@@ -1,0 +1,301 @@
+"""Study files, the run folder and reruns.
+
+Validation is tested on small TOML texts; runs use the real shared data (Odisha
+samples, the Patagonia scene) with quick settings so that both runs of the
+rerun test stay within about a minute.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from saltmap import datasets
+from saltmap.cli import app
+from saltmap.errors import ConfigError, InputFileError, UnitError
+from saltmap.study import (
+    demo_study_path,
+    expand_path_text,
+    load_study,
+    run_study,
+    study_from_text,
+)
+
+runner = CliRunner()
+REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""")
+
+SAMPLES = """
+[samples]
+path = "${SALTMAP_DATA_DIR}/odisha-2024/samples.csv"
+target = "EC"
+target_unit = "uS/cm"
+id = "Name"
+x = "lon"
+y = "lat"
+crs = "EPSG:4326"
+scaling = "landsat-c2l2"
+"""
+
+# A quick but complete study: every step runs, on the real data.
+QUICK = f"""
+name = "quick"
+seed = 3
+{SAMPLES}
+[samples.salt_conversion]
+lab_sheet = "${{SALTMAP_DATA_DIR}}/xinjiang-ec-ssc/raw.xlsx"
+
+[[scenes]]
+name = "patagonia"
+path = "${{SALTMAP_DATA_DIR}}/patagonia-s2"
+scaling = "sentinel2-l2a"
+
+[discovery]
+folds = 2
+top = 5
+
+[models]
+names = ["PLSR"]
+final = "PLSR"
+
+[validation]
+protocols = ["study", "repeated"]
+repeats = 1
+baseline = false
+bootstrap = 100
+
+[tuning]
+budget = "quick"
+n_trials = 0
+
+[outputs]
+figure_formats = ["png", "svg"]
+"""
+
+
+def _problems(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        study_from_text(text, path="study.toml")
+    return str(info.value)
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def test_demo_study_points_at_the_shared_data():
+    study = load_study(demo_study_path())
+    data = datasets.data_dir()
+    assert study.config.samples.path == data / "odisha-2024" / "samples.csv"
+    assert Path(study.config.scenes[0].path) == data / "patagonia-s2"
+    assert study.config.samples.salt_conversion.lab_sheet == data / "xinjiang-ec-ssc" / "raw.xlsx"
+
+
+def test_data_dir_variable_works_when_unset(monkeypatch):
+    monkeypatch.delenv("SALTMAP_DATA_DIR", raising=False)
+    assert expand_path_text("${SALTMAP_DATA_DIR}/x") == f"{datasets.data_dir()}/x"
+
+
+def test_other_variables_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FIELD_DATA", "/srv/field")
+    assert expand_path_text("$FIELD_DATA/a.csv") == "/srv/field/a.csv"
+    monkeypatch.delenv("FIELD_DATA")
+    with pytest.raises(ValueError, match="FIELD_DATA"):
+        expand_path_text("${FIELD_DATA}/a.csv")
+
+
+def test_relative_paths_resolve_against_the_study_folder(tmp_path):
+    text = 'name = "x"\n[samples]\npath = "field/samples.csv"\n'
+    study = study_from_text(text, base=tmp_path, check_files=False)
+    assert study.config.samples.path == tmp_path / "field" / "samples.csv"
+    assert study.config.indices.sets == {"N-SI": "novel", "SI": "classic"}
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    message = _problems(f'name = "x"\nseeed = 2\n{SAMPLES}\n[modles]\nfinal = "RF"\n')
+    assert "unknown key 'seeed'" in message
+    assert "did you mean 'seed'?" in message
+    assert "unknown key 'modles'" in message
+    assert "did you mean 'models'?" in message
+
+
+def test_bad_values_name_the_key_the_value_and_what_is_accepted():
+    text = f"""name = "x"
+{SAMPLES.replace('"landsat-c2l2"', '"landsat"')}
+[models]
+names = ["Stacking", "GBM"]
+[validation]
+test_size = 1.5
+[classes]
+scheme = "soviet"
+"""
+    message = _problems(text)
+    assert "4 problem(s)" in message
+    assert "samples.scaling = 'landsat'" in message
+    assert "landsat-c2l2" in message  # the fix: the names it accepts
+    assert "models.names[1] = 'GBM'" in message
+    assert "'Stacking', 'XGBoost', 'RF', 'MLP' or 'PLSR'" in message
+    assert "validation.test_size = 1.5" in message
+    assert "less than 1" in message
+    assert "classes.scheme = 'soviet'" in message
+    assert "fao-ec" in message
+
+
+def test_unknown_index_in_a_feature_set():
+    message = _problems(f'name = "x"\n{SAMPLES}\n[indices]\nsets = {{A = "novel,XYZ"}}\n')
+    assert "indices.sets" in message
+    assert "unknown index 'XYZ'" in message
+
+
+def test_missing_file_is_named():
+    message = _problems('name = "x"\n[samples]\npath = "no/such/samples.csv"\n')
+    assert "samples.path = 'no/such/samples.csv'" in message
+    assert "does not exist" in message
+
+
+def test_missing_required_keys():
+    message = _problems('title = "no name, no samples"\n')
+    assert "missing key 'name'" in message
+    assert "missing key 'samples'" in message
+
+
+def test_salt_conversion_needs_exactly_one_source():
+    message = _problems(f'name = "x"\n{SAMPLES}\n[samples.salt_conversion]\nslope = 2.0\n')
+    assert "samples.salt_conversion" in message
+    assert "needs both slope and intercept" in message
+
+
+def test_discovered_sets_need_discovery():
+    text = f'name = "x"\n{SAMPLES}\n[indices]\nsets = {{D = "discovered:3"}}\n'
+    text += "[discovery]\nenabled = false\n"
+    assert "enable discovery" in _problems(text)
+
+
+def test_not_toml_and_missing_study_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_study(bad)
+    with pytest.raises(InputFileError, match="saltmap init"):
+        load_study(tmp_path / "none.toml")
+
+
+def test_init_writes_a_study_that_loads_and_refuses_to_clobber(tmp_path):
+    path = tmp_path / "study.toml"
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 0, result.output
+    study = load_study(path, check_files=False)
+    assert study.config.name == "my-study"
+    assert study.config.samples.path == tmp_path / "samples.csv"
+    path.write_text("# mine\n")
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code != 0
+    assert path.read_text() == "# mine\n"
+    assert runner.invoke(app, ["init", str(path), "--overwrite"]).exit_code == 0
+    assert "[samples]" in path.read_text()
+
+
+def test_classes_out_of_reach_fail_before_the_long_steps(tmp_path):
+    # EC target, g/kg classes, no conversion: stop at the samples step.
+    text = QUICK.split("[samples.salt_conversion]")[0] + QUICK.split('raw.xlsx"')[1]
+    study = study_from_text(text, base=tmp_path)
+    with pytest.raises(UnitError, match="conversion"):
+        run_study(study, folder=tmp_path / "run", progress=False)
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["incomplete_at"] == "samples"
+    assert [s["status"] for s in record["steps"]] == ["failed"]
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The quick study run twice: once by the command line, once by the API."""
+    base = tmp_path_factory.mktemp("study")
+    study_file = base / "quick.toml"
+    study_file.write_text(QUICK, encoding="utf-8")
+    out = base / "runs"
+    result = runner.invoke(app, ["run", str(study_file), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    (first,) = out.iterdir()
+    second = run_study(load_study(study_file), out, progress=False)
+    return first, second
+
+
+def test_run_folder_holds_everything(two_runs):
+    folder, _ = two_runs
+    assert folder.name.startswith("quick-")
+    for name in ("study.toml", "versions.json", "run.json", "run.log", "report.html"):
+        assert (folder / name).is_file(), name
+    assert (folder / "study.toml").read_text() == QUICK
+    versions = json.loads((folder / "versions.json").read_text())
+    assert {"saltmap", "numpy", "scikit-learn", "python"} <= set(versions)
+    record = json.loads((folder / "run.json").read_text())
+    assert record["seed"] == 3
+    assert "incomplete_at" not in record
+    statuses = {s["name"]: s["status"] for s in record["steps"]}
+    assert list(statuses) == ["samples", "screening", "discovery", "evaluation", "final fit",
+                              "maps", "report"]  # fmt: skip
+    assert set(statuses.values()) <= {"done", "skipped"}
+    for table in ("table2_indices", "table3_screening", "table4_study_split", "cv_honest",
+                  "table5_class_areas_patagonia"):  # fmt: skip
+        assert (folder / "tables" / f"{table}.csv").is_file(), table
+        assert (folder / "tables" / f"{table}.md").is_file(), table
+    for figure in ("figure3_spectral_response", "figure4_screening"):
+        assert (folder / "figures" / f"{figure}.png").is_file()
+        assert (folder / "figures" / f"{figure}.svg").is_file()
+    assert (folder / "figures" / "figure6_patagonia.png").is_file()
+    maps = folder / "maps" / "patagonia"
+    assert (maps / "salinity.tif").is_file() and (maps / "salinity_classes.tif").is_file()
+    log = (folder / "run.log").read_text()
+    assert "[4/7] evaluation" in log and "run finished" in log
+
+
+def test_report_is_self_contained(two_runs):
+    folder, _ = two_runs
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert REMOTE.search(page) is None
+    assert "<script" not in page and "<link" not in page
+    images = re.findall(r'src="data:image/png;base64,', page)
+    figures = list((folder / "figures").glob("*.png"))
+    assert len(images) == len(figures) >= 4
+    for title in ("Table 2.", "Table 3.", "Table 4.", "Table 5.", "Figure 3.", "Figure 4.",
+                  "Figure 6.", "Cross-validated accuracy", "Discovery optimism"):  # fmt: skip
+        assert title in page, title
+
+
+def test_rerun_gives_the_same_tables(two_runs):
+    first, second = two_runs
+    assert first != second.folder
+    names = sorted(p.name for p in (first / "tables").glob("*.csv"))
+    assert names == sorted(p.name for p in (second.folder / "tables").glob("*.csv"))
+    # run_steps holds wall times and versions nothing random: every other table must match.
+    for name in names:
+        if name == "run_steps.csv":
+            continue
+        a = pd.read_csv(first / "tables" / name)
+        b = pd.read_csv(second.folder / "tables" / name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
+
+
+def test_run_result_reads_tables_back(two_runs):
+    _, result = two_runs
+    table3 = result.table("table3_screening")
+    assert len(table3) == 21
+    assert result.step("evaluation").status == "done"
+    assert result.report == result.folder / "report.html"
+    with pytest.raises(KeyError, match="no table"):
+        result.table("nope")
+
+
+def test_existing_run_folder_is_refused(two_runs, tmp_path):
+    folder, _ = two_runs
+    copy = tmp_path / "copy.toml"
+    shutil.copy(folder / "study.toml", copy)
+    from saltmap.errors import OutputExistsError
+
+    with pytest.raises(OutputExistsError):
+        run_study(load_study(copy), folder=folder, progress=False)
