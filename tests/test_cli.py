@@ -77,7 +77,13 @@ def test_bad_band_option(bad):
     assert result.returncode == 2 and "ROLE=COLUMN" in result.stderr
 
 
-def test_demo_writes_its_run_folder(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+def test_demo_runs_the_shipped_study(tmp_path, monkeypatch):
+    # The demo is `saltmap run` on the packaged study (whole runs: tests/test_study.py).
+    import saltmap.cli.demo as demo_module
+    from saltmap.study import demo_study_path
+
+    calls = []
+    monkeypatch.setattr(demo_module, "run_and_report", lambda *args: calls.append(args))
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "-q"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "demo" / "screening.csv").exists()
+    assert calls == [(demo_study_path(), tmp_path / "demo", 0, True)]
