@@ -373,7 +373,7 @@ class Budget:
 # cores; see benchmarks/models_timing.py. "quick" is a faithful miniature for
 # tests and the demo.
 BUDGETS: dict[str, Budget] = {
-    "default": Budget(n_trials=12, cv=3, fixed={"RF": {"n_estimators": 100}}),
+    "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}),
     "quick": Budget(
         n_trials=3,
         cv=2,
