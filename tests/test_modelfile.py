@@ -6,6 +6,7 @@ by necessity: crafted here to prove that loading refuses them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 
 from saltmap import datasets
 from saltmap.cli import app
-from saltmap.errors import ModelFileError, OutputExistsError
+from saltmap.errors import ModelFileError, OutputExistsError, SampleDataError
 from saltmap.modelfile import (
     HEADER_NAME,
     MODEL_NAME,
@@ -240,3 +241,12 @@ def test_train_then_predict_on_odisha(tmp_path, samples):
     refused = runner.invoke(app, [*train, "--budget", "quick"])
     assert refused.exit_code != 0
     assert isinstance(refused.exception, OutputExistsError)
+
+
+def test_training_refuses_samples_with_undefined_indices(samples):
+    # GOSI is defined everywhere, SAI is not where G·N·S1 = 0: zero one sample's green.
+    broken = dataclasses.replace(samples, table=samples.table.copy())
+    first = broken.table.index[0]
+    broken.table.loc[first, "G"] = 0.0
+    with pytest.raises(SampleDataError, match=rf"{first}: SAI"):
+        train_model(broken, model="PLSR", n_trials=0)

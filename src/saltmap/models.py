@@ -777,6 +777,7 @@ def train_model(
             f"{samples.source}: {len(y)} usable samples are too few to train a model; "
             "at least 10 are needed (see the rejected-row report for rows set aside)"
         )
+    _check_defined(samples, indices)
     tuned = TunedModel(
         model, indices=indices, budget=budget, n_trials=n_trials, log_target=log_target,
         random_state=random_state,
@@ -807,6 +808,29 @@ def train_model(
         },
     }
     return fitted, metadata
+
+
+def _check_defined(samples: Any, indices: str | list[str]) -> None:
+    """Refuse samples where an index is undefined (NaN): the models cannot use them,
+    and filling them in would invent data."""
+    step = IndexFeatures(indices).fit(samples.reflectance)
+    features = pd.DataFrame(
+        step.transform(samples.reflectance), index=samples.reflectance.index,
+        columns=step.index_names_,
+    )  # fmt: skip
+    bad = features.isna()
+    if bad.any(axis=None):
+        rows = bad.any(axis=1)
+        where = "; ".join(
+            f"{sid}: {', '.join(bad.columns[bad.loc[sid]])}" for sid in bad.index[rows][:5]
+        )
+        raise SampleDataError(
+            f"{samples.source}: {int(rows.sum())} sample(s) have undefined index values "
+            f"({where}{' ...' if rows.sum() > 5 else ''}); an index is undefined where its "
+            "formula divides by zero or takes the root of a negative number. Remove those "
+            "samples or choose indices defined for them (`saltmap indices` lists where each "
+            "is undefined)"
+        )
 
 
 def predict_salinity(model: Pipeline, reflectance: pd.DataFrame, *, name: str) -> pd.Series:
