@@ -369,9 +369,11 @@ class Budget:
 
 
 # "default" keeps the issue's full evaluation (5 models x 2 feature sets, study
-# split + 5x5 repeated CV + spatial CV, ~106 samples) within 15 minutes on 2
-# cores; see benchmarks/models_timing.py. "quick" is a faithful miniature for
-# tests and the demo.
+# split + 5x5 repeated CV + spatial CV, ~106 samples) well within 15 minutes on 2
+# cores: all five tuned fits on one 74-row training set took 8.3 s of CPU, so the
+# 62 training sets take ~510 s on one core, ~260 s on two
+# (benchmarks/models_timing.py). "quick" is a faithful miniature for tests and
+# the demo (0.8 s of CPU per training set).
 BUDGETS: dict[str, Budget] = {
     "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}),
     "quick": Budget(
@@ -636,6 +638,9 @@ class TunedModel(RegressorMixin, BaseEstimator):
 
     Cloning it into every fold of a cross-validation puts the tuning inside the
     fold: the rows a fold is scored on never inform its hyperparameters.
+    Searches are remembered by their exact input (rows, seed, budget), so that
+    Stacking and the single models MLP, RF and XGBoost fitted on the same rows
+    share one search per learner; the results are the same as without.
 
     Parameters
     ----------
