@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -250,3 +252,26 @@ def test_training_refuses_samples_with_undefined_indices(samples):
     broken.table.loc[first, "G"] = 0.0
     with pytest.raises(SampleDataError, match=rf"{first}: SAI"):
         train_model(broken, model="PLSR", n_trials=0)
+
+
+def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_path):
+    # A discovered index is code registered at run time; its definition must travel
+    # with the model, or a new session could not compute it.
+    from saltmap import discovery
+
+    definition = {"name": "DSAVED1", "template": "ratio", "bands": ["S2", "B"]}
+    discovery.register_definitions([definition])
+    X, y = samples.reflectance, samples.target.to_numpy()
+    model = make_model("PLSR", indices=["SAI", "DSAVED1"]).fit(X, y)
+    path = save_model(tmp_path / "d.skops", model, metadata=META)
+    X.to_csv(tmp_path / "X.csv")
+    script = (
+        "import sys, pandas as pd; from saltmap.modelfile import load_model; "
+        "m, md = load_model(sys.argv[1]); "
+        "print(*m.predict(pd.read_csv(sys.argv[2], index_col=0)), sep='\\n')"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "X.csv")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(np.array(fresh.stdout.split(), dtype=float), model.predict(X))
