@@ -284,3 +284,10 @@ def test_trust_map_figure_draws_the_three_panels(trust, scene_pixels):
     titles = [ax.get_title() for ax in fig.axes]
     assert "area of applicability" in titles and "dissimilarity index" in titles
     plt.close(fig)
+
+
+def test_gamma_score_with_non_positive_predictions_says_what_to_do(samples):
+    X, y = samples
+    with pytest.raises(ConfigError, match="log_target"):
+        # Subtracting a large constant makes the real target partly negative.
+        ConformalIntervals(make_model("PLSR"), conformity_score="gamma").fit(X, y - 5000)

@@ -299,7 +299,16 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            mapie.fit_conformalize(X, y)
+            try:
+                mapie.fit_conformalize(X, y)
+            except ValueError as err:
+                if self.conformity_score == "gamma" and "negative" in str(err):
+                    raise ConfigError(
+                        "conformity_score='gamma' needs strictly positive predictions, but a "
+                        "fold model predicted a value <= 0; model the target on a log scale "
+                        "(log_target=True) or use conformity_score='absolute'"
+                    ) from err
+                raise
         inner = mapie._mapie_regressor  # MAPIE 1.x keeps the fitted v0 object here
         self.mapie_ = mapie
         self.estimator_ = inner.estimator_.single_estimator_
