@@ -299,3 +299,14 @@ def test_existing_run_folder_is_refused(two_runs, tmp_path):
 
     with pytest.raises(OutputExistsError):
         run_study(load_study(copy), folder=folder, progress=False)
+
+
+def test_the_api_is_importable_from_saltmap():
+    import saltmap
+    import saltmap.study
+
+    assert saltmap.load_study is saltmap.study.load_study
+    assert saltmap.run_study is saltmap.study.run_study
+    assert {"run_study", "load_study", "read_samples", "map_scene"} <= set(dir(saltmap))
+    with pytest.raises(AttributeError):
+        saltmap.no_such_function  # noqa: B018

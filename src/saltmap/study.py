@@ -446,6 +446,11 @@ class IntervalsConfig(_Section):
 
     enabled: bool = Field(True, description="write lower/upper/width rasters")
     level: float = Field(0.9, gt=0.5, lt=1, description="nominal coverage, e.g. 0.9")
+    coverage: list[Literal["repeated", "spatial"]] = Field(
+        ["repeated", "spatial"],
+        description="protocols on which the intervals' coverage is measured on held-out "
+        "samples (the folds of validation.protocols); [] to skip",
+    )
 
 
 class AOAConfig(_Section):
@@ -1163,6 +1168,8 @@ class _Runner:
         log.info("%s", samples.summary())
         for row in samples.rejected.itertuples():
             log.debug("rejected row %s (%s): %s", row.row, row.id, row.reason)
+        if len(samples.rejected):
+            log.info("%d rows set aside: see tables/rejected_samples.csv", len(samples.rejected))
         self._check_classes_early()
         sec = self.sec_samples
         sec.add(Note(samples.summary()))
@@ -1428,23 +1435,25 @@ class _Runner:
                 )
             )
             self.save_table("figure5_predictions", result.predictions, markdown=False)
-            figure5 = _stage("plots", "predicted_measured_figure") or _stage(
-                "plots", "plot_predicted_measured"
-            )
+            figure5 = _stage("plots", "prediction_figure")
             if figure5 is not None:
-                fig = figure5(result.predictions, table4=result.table4, unit=unit)
+                fig = figure5(
+                    result.predictions,
+                    result.table4,
+                    target_label=self.samples.target_name,
+                    unit=self.samples.target_unit,
+                )
                 self.sec_eval.add(
                     self.save_figure(
                         "figure5_predicted_measured",
                         fig,
                         "Figure 5. Predicted against measured",
-                        "Calibration and validation samples of the study split, 1:1 line, one "
-                        "panel "
-                        "per model.",
+                        "Calibration (open circles) and validation (filled triangles) samples of "
+                        "the study split, 1:1 line dashed; one panel per model and feature set.",
                     )
                 )
             else:
-                log.warning("figure 5 left out: no predicted-vs-measured figure in saltmap.plots")
+                log.warning("figure 5 left out: saltmap.plots has no prediction_figure")
         honest = result.honest
         if len(honest):
             self.sec_honest.add(
@@ -1579,6 +1588,68 @@ class _Runner:
                 random_state=self.cfg.seed,
             )
         log.info("intervals and AOA fitted (%s)", self.trust.info)
+        if self.cfg.intervals.enabled and self.cfg.intervals.coverage:
+            self._measure_coverage(model)
+
+    def _measure_coverage(self, model: Any) -> None:
+        """Coverage of the nominal interval on samples each interval never saw."""
+        evaluate_coverage = _stage("trust", "evaluate_coverage")
+        summarise = _stage("trust", "coverage_summary")
+        if evaluate_coverage is None or summarise is None:
+            log.warning("interval coverage left out: saltmap.trust cannot measure it")
+            return
+        from joblib import Parallel, delayed
+
+        X, y = self.samples.reflectance, self.samples.target.to_numpy(dtype=float)
+        rows, level = [], self.cfg.intervals.level
+        for protocol in self.cfg.intervals.coverage:
+            splits = self._splits(protocol)
+            if splits is None:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parts = Parallel(n_jobs=2)(
+                    delayed(evaluate_coverage)(
+                        model, X, y, [split], confidence=level, random_state=self.cfg.seed
+                    )
+                    for split in splits
+                )
+            folds = pd.concat(parts, ignore_index=True)
+            folds["repeat"] = np.arange(len(folds)) // 5
+            folds["fold"] = np.arange(len(folds)) % 5
+            rows.append({"protocol": protocol, "nominal": level, **summarise(folds)})
+        if rows:
+            self.sec_maps.add(
+                self.save_table(
+                    "interval_coverage",
+                    pd.DataFrame(rows),
+                    f"Coverage of the {level:.0%} prediction intervals on held-out samples",
+                    "Each outer fold fits the intervals on its training samples only and counts "
+                    "how many of its test samples fall inside. Random folds should come close to "
+                    "the nominal level; spatial folds show what to expect on new ground. The "
+                    "final model's hyperparameters (tuned on all samples) are reused, a mild "
+                    "optimism.",
+                    digits=3,
+                )
+            )
+
+    def _splits(self, protocol: str) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """The outer folds of a protocol, as the evaluation makes them (5 folds, seeded)."""
+        from sklearn.model_selection import RepeatedKFold
+
+        from saltmap.validation import SpatialBlockKFold, materialise_splits
+
+        X, y = self.samples.reflectance, self.samples.target.to_numpy(dtype=float)
+        seed, v = self.cfg.seed, self.cfg.validation
+        if protocol == "repeated":
+            cv = RepeatedKFold(n_splits=5, n_repeats=v.repeats, random_state=seed)
+            return materialise_splits(cv, X, y)
+        if self.samples.coords is None:
+            log.warning("spatial interval coverage left out: the samples have no coordinates")
+            return None
+        blocks = SpatialBlockKFold(5, coords=self.samples.coords, crs=self.samples.crs,
+                                   block_size=v.block_size, random_state=seed)  # fmt: skip
+        return materialise_splits(blocks, X, y)
 
     def step_maps(self) -> str | None:
         from saltmap.report import Note
