@@ -348,3 +348,103 @@ def test_atomic_directory(tmp_path):
     with atomic_directory(final, overwrite=True) as tmp:
         (tmp / "new.csv").write_text("x")
     assert _listing(tmp_path) == ["run-1"] and _listing(final) == ["new.csv"]
+
+
+# ---------------------------------------------------------------------------- resumable runs
+
+_BLOCKS = 12
+_RUN = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from saltmap.atomic import BlockStore
+
+    def block_values(i):
+        # Synthetic "prediction" of block i: deterministic, a few MB to write.
+        return np.random.default_rng(i).random((256, 256)).astype("float32")
+
+    def run(folder, key, delay):
+        store = BlockStore(folder, "salinity", key)
+        computed = 0
+        for i in range(N_BLOCKS):
+            if f"b{i:02d}" in store.done():
+                continue
+            store.save(f"b{i:02d}", salinity=block_values(i), classes=np.full((4, 4), i, "uint8"))
+            computed += 1
+            print(i, flush=True)
+            time.sleep(delay)
+        return store, computed
+
+    if __name__ == "__main__":
+        run(sys.argv[1], sys.argv[2], float(sys.argv[3]))
+    """
+).replace("N_BLOCKS", str(_BLOCKS))
+
+
+def _load_run_module(tmp_path):
+    """The run as a script for a child process, and its functions for this one."""
+    import runpy
+
+    script = tmp_path / "blockrun.py"
+    script.write_text(_RUN)
+    return script, runpy.run_path(str(script))  # not __main__: defines, does not run
+
+
+def test_killed_blockwise_run_resumes_from_finished_blocks_with_the_same_values(tmp_path):
+    from saltmap.atomic import BlockStore, fingerprint
+
+    script, run = _load_run_module(tmp_path)
+    key = fingerprint(b"model bytes", "scene", {"block_size": 256})
+    out = tmp_path / "killed"
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(out), key, "0.3"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        finished = [child.stdout.readline() for _ in range(4)]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert len(finished) == 4 and child.returncode == -signal.SIGKILL
+    stored = BlockStore(out, "salinity", key, keep_others=True).done()
+    assert 4 <= len(stored) < _BLOCKS  # killed mid-way
+
+    # Started again with the same arguments: only the missing blocks are computed.
+    store, computed = run["run"](out, key, 0.0)
+    assert computed == _BLOCKS - len(stored)
+    resumed = {b: store.load(b) for b in sorted(store.done())}
+    # An uninterrupted run elsewhere gives the same values, block for block.
+    fresh, all_computed = run["run"](tmp_path / "fresh", key, 0.0)
+    assert all_computed == _BLOCKS and len(resumed) == _BLOCKS
+    for name, arrays in resumed.items():
+        again = fresh.load(name)
+        assert arrays.keys() == again.keys()
+        for k in arrays:
+            np.testing.assert_array_equal(arrays[k], again[k])
+    store.clear()
+    assert _listing(out) == []
+
+
+def test_other_arguments_start_afresh_and_remove_the_old_work(tmp_path):
+    from saltmap.atomic import BlockStore, fingerprint
+
+    first = BlockStore(tmp_path, "salinity", fingerprint("model-a"))
+    first.save("b00", salinity=np.zeros(3))
+    (first.path / ".b01.partial-99999-deadbeef.npz").write_bytes(b"half a block")
+    assert first.done() == {"b00"}  # a half-written block is never taken as finished
+    second = BlockStore(tmp_path, "salinity", fingerprint("model-b"))
+    assert second.done() == set()
+    assert not first.path.exists()
+    assert fingerprint("model-a") == fingerprint("model-a") != fingerprint("model-b")
+
+
+def test_fingerprint_sees_a_file_edited_in_place(tmp_path):
+    from saltmap.atomic import fingerprint
+
+    model = tmp_path / "model.skops"
+    model.write_bytes(b"one")
+    before = fingerprint(model, {"jobs": 2, "block": 512})
+    os.utime(model, ns=(1, 1))
+    assert fingerprint(model, {"block": 512, "jobs": 2}) != before  # mtime changed
+    with pytest.raises(TypeError, match="fingerprint"):
+        fingerprint(object())

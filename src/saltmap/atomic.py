@@ -46,6 +46,23 @@ To refuse clobbering, pass ``overwrite=False`` (raises
 a long computation rather than after it, call :func:`check_output_folder` first.
 Readers that list a folder should skip :func:`is_partial` names.
 
+Resumable runs
+--------------
+A long blockwise run (``saltmap map``) keeps each finished block in a
+:class:`BlockStore`: a hidden work folder beside the outputs whose name holds a
+:func:`fingerprint` of everything that decides the values (model file bytes,
+scene files, options). Killed and started again with the same arguments, the run
+finds the same folder, skips the blocks in :meth:`BlockStore.done`, and builds
+its outputs from the stored blocks; with other arguments it starts afresh::
+
+    store = BlockStore(out, "salinity", fingerprint(model_bytes, scene_files, options))
+    for window in windows:
+        name = f"r{window.row_off}-c{window.col_off}"
+        if name not in store.done():
+            store.save(name, salinity=values, classes=codes)
+    ...  # write the outputs from store.load(name) for each block, atomically
+    store.clear()
+
 References
 ----------
 .. [1] POSIX.1-2017, ``rename()``: "If the link named by the new argument
@@ -58,6 +75,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -65,6 +83,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from saltmap.errors import OutputExistsError, OutputWriteError, SaltmapError
 
@@ -397,3 +417,103 @@ def check_output_folder(folder: str | Path, *, create: bool = True) -> Path:
             f"{_hint(err, folder) or 'choose another folder'}"
         ) from err
     return folder
+
+
+# ---------------------------------------------------------------------------- resumable runs
+
+_BLOCK_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short, stable hash of what decides a run's values.
+
+    Parts may be bytes, strings, numbers, None, paths (hashed by resolved name, size and
+    modification time: a file edited in place changes the fingerprint), or lists, tuples
+    and dicts of these. Two runs with the same fingerprint compute the same blocks.
+    """
+    digest = hashlib.sha256()
+
+    def feed(part: Any) -> None:
+        if isinstance(part, bytes | bytearray | memoryview):
+            digest.update(b"b%d:" % len(part))
+            digest.update(part)
+        elif isinstance(part, Path):
+            stat = part.stat()
+            feed(f"path:{part.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+        elif isinstance(part, dict):
+            digest.update(b"d")
+            for key in sorted(part, key=str):
+                feed(str(key))
+                feed(part[key])
+        elif isinstance(part, list | tuple):
+            digest.update(b"l%d:" % len(part))
+            for item in part:
+                feed(item)
+        elif isinstance(part, str | int | float | bool) or part is None:
+            feed(f"{type(part).__name__}:{part!r}".encode())
+        else:
+            raise TypeError(f"cannot fingerprint {type(part).__name__}; give bytes or plain values")
+
+    for part in parts:
+        feed(part)
+    return digest.hexdigest()[:16]
+
+
+class BlockStore:
+    """Finished blocks of a long run, kept on disk so that a killed run can resume.
+
+    Each block is one ``.npz`` file written through :func:`atomic_output` into the
+    hidden folder ``.NAME.work-KEY`` inside ``folder``: a block file exists only when
+    it is complete, so :meth:`done` never lists a half-written block.
+
+    Parameters
+    ----------
+    folder : path
+        The output folder (created if needed).
+    name : str
+        What the run makes (``"salinity"``); names the work folder.
+    key : str
+        :func:`fingerprint` of the run's inputs and options. Work folders of the same
+        ``name`` with another key belong to runs with other arguments and are removed,
+        unless ``keep_others``.
+    keep_others : bool, default=False
+        Keep other keys' work folders (for concurrent runs into one folder).
+    """
+
+    def __init__(self, folder: str | Path, name: str, key: str, *, keep_others: bool = False):
+        if not (_BLOCK_NAME.match(name) and _BLOCK_NAME.match(key)):
+            raise ValueError(f"name and key must be letters, digits, '-' or '_': {name!r} {key!r}")
+        self.folder = check_output_folder(folder)
+        self.path = self.folder / f".{name}.work-{key}"
+        if not keep_others:
+            for other in self.folder.glob(f".{name}.work-*"):
+                if other != self.path:
+                    _remove(other)
+        try:
+            self.path.mkdir(exist_ok=True)
+        except OSError as err:
+            wrapped = _write_error(self.path, err)
+            if wrapped is None:
+                raise
+            raise wrapped from err
+
+    def done(self) -> set[str]:
+        """Names of the blocks already stored (complete files only)."""
+        return {p.stem for p in self.path.glob("*.npz") if not is_partial(p) and p.stem[:1] != "."}
+
+    def save(self, block: str, **arrays: np.ndarray) -> None:
+        """Store the arrays of a finished block, atomically."""
+        if not _BLOCK_NAME.match(block):
+            raise ValueError(f"block name {block!r} must be letters, digits, '-' or '_'")
+        with atomic_output(self.path / f"{block}.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+    def load(self, block: str) -> dict[str, np.ndarray]:
+        """The arrays of a stored block."""
+        with np.load(self.path / f"{block}.npz") as data:
+            return {k: data[k] for k in data.files}
+
+    def clear(self) -> None:
+        """Remove the work folder: call once the outputs are written."""
+        _remove(self.path)
