@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -36,6 +37,7 @@ from saltmap.errors import (
     OutputWriteError,
     SaltmapError,
     SampleDataError,
+    ScalingError,
     SceneError,
     UnitError,
 )
@@ -254,6 +256,12 @@ def test_s28_fewer_samples_than_folds_is_a_sample_data_error(real_samples):
             small, models=["PLSR"], feature_sets={"N-SI": "novel"}, protocols=["repeated"],
             quick=True, n_trials=0, baseline=False, n_jobs=1,
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("scaling", ["0,0", "nan,0", "1,inf", "0.0001"])
+def test_s34_degenerate_custom_scaling_is_refused(tmp_path, scaling):
+    with pytest.raises(ScalingError, match=re.escape(repr(scaling))):
+        read_samples(_csv(tmp_path, _row("a", "510")), target="EC", scaling=scaling)
 
 
 def test_s29_columns_file_with_unknown_key_names_it(tmp_path):

@@ -175,6 +175,13 @@ def scaling_from_name(name: str, baseline: str | None = None) -> Scaling:
             raise ScalingError(
                 f"scaling {name!r} is not 'SCALE,OFFSET' such as '0.0001,-0.1'"
             ) from err
+        # A zero or non-finite scale would turn every band into one constant or NaN,
+        # which no later check could tell from real data.
+        if not (np.isfinite(scale) and np.isfinite(offset)) or scale == 0:
+            raise ScalingError(
+                f"scaling {name!r} needs a finite, non-zero scale and a finite offset, "
+                "such as '0.0001,-0.1'"
+            )
         return Scaling(scale, offset)
     raise ScalingError(
         f"unknown scaling {name!r}; use one of {sorted([*NAMED_SCALINGS, 'sentinel2'])} "
