@@ -42,7 +42,7 @@ def find_chromium() -> str:
     sys.exit("no chromium found: install it with `apt-get install -y chromium` (as root)")
 
 
-def screenshot(report: Path, out: Path, width: int = 1280, height: int = 12000) -> Path:
+def screenshot(report: Path, out: Path, width: int = 1280, height: int = 16000) -> Path:
     """Render ``report`` at ``width`` × ``height`` CSS pixels into ``out`` (PNG)."""
     with tempfile.TemporaryDirectory() as profile:
         command = [
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("report", type=Path)
     parser.add_argument("--out", type=Path, default=Path("report.png"))
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=12000)
+    parser.add_argument("--height", type=int, default=16000)
     args = parser.parse_args()
     shot = screenshot(args.report, args.out, args.width, args.height)
     print(f"wrote {shot}")

@@ -1175,7 +1175,8 @@ class _Runner:
         sec.add(Note(samples.summary()))
         if self.conversion is not None:
             use = "the target before modelling" if convert_target else "the map's classes"
-            sec.add(Note(f"EC → salt content, applied to {use}: {self.conversion}"))
+            source = f" (from {self.conversion.source})" if self.conversion.source else ""
+            sec.add(Note(f"EC → salt content, applied to {use}: {self.conversion}{source}"))
         y = samples.target
         stats_ = pd.DataFrame(
             {
@@ -1334,6 +1335,8 @@ class _Runner:
             )
         )
         summary = found.summary()
+        shown = summary.T.reset_index()
+        shown.columns = ["measure", "value"]
         self.sec_discovery.add(
             self.save_table(
                 "discovery_optimism",
@@ -1342,6 +1345,7 @@ class _Runner:
                 "in_sample_abs_r: the best |r| of a search on all samples, as a study without "
                 "validation reports it; out_of_fold_mean_r: the fold winners' r on their fold's "
                 "unseen samples; optimism: the difference.",
+                shown=shown,
             )
         )
         self.save_table("discovery_folds", found.folds, markdown=False)
@@ -1529,7 +1533,10 @@ class _Runner:
             )
         )
         params = pd.DataFrame(
-            {"parameter": list(self.final_params), "value": map(str, self.final_params.values())}
+            {
+                "parameter": list(self.final_params),
+                "value": [_param_text(v) for v in self.final_params.values()],
+            }
         )
         if len(params):
             sec.add(self.save_table("final_model_parameters", params, "Tuned hyperparameters"))
@@ -1752,6 +1759,18 @@ class _Runner:
                     "its colour table, with a QGIS style beside it).",
                 )
             )
+        spread = _raster_percentiles(result.outputs.salinity)
+        if spread is not None:
+            y = self.samples.target
+            unit = self.samples.target_unit or ""
+            self.sec_maps.add(
+                Note(
+                    f"Predicted {self.samples.target_name} over {label}: median {spread[2]:.4g} "
+                    f"{unit}, 5th–95th percentile {spread[0]:.4g}–{spread[4]:.4g} (range "
+                    f"{spread[5]:.4g}–{spread[6]:.4g}); the training samples span "
+                    f"{y.min():.4g}–{y.max():.4g} {unit} (median {y.median():.4g})."
+                )
+            )
         summary = getattr(result, "trust", None)
         if summary is not None:
             row = summary.as_dict() if hasattr(summary, "as_dict") else dict(summary)
@@ -1779,10 +1798,13 @@ class _Runner:
                 formats={"seconds": ".1f"},
             )
         )
-        versions = pd.DataFrame(
-            {"package": list(self.versions), "version": list(self.versions.values())}
+        self.sec_run.add(
+            Note(
+                "Software: "
+                + ", ".join(f"{k} {v}" for k, v in self.versions.items())
+                + " (also in versions.json)."
+            )
         )
-        self.sec_run.add(self.save_table("versions", versions, "Software versions"))
         self.sec_run.add(
             Note(
                 f"Seed {self.cfg.seed}. The study file is copied to study.toml; rerunning it with "
@@ -1818,6 +1840,27 @@ class _Runner:
         facts["seed"] = self.cfg.seed
         facts["saltmap"] = self.versions.get("saltmap", "?")
         return facts
+
+
+def _raster_percentiles(path: Path) -> tuple[float, ...] | None:
+    """5, 25, 50, 75, 95th percentiles, min and max of a map, read from its overview."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            factor = max(1, max(src.width, src.height) // 2000)
+            values = src.read(1, out_shape=(src.height // factor, src.width // factor))
+    except rasterio.errors.RasterioError:
+        return None
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    q = np.percentile(values, [5, 25, 50, 75, 95])
+    return (*map(float, q), float(values.min()), float(values.max()))
+
+
+def _param_text(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _num(value: Any) -> str:
