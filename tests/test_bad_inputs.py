@@ -264,6 +264,15 @@ def test_s34_degenerate_custom_scaling_is_refused(tmp_path, scaling):
         read_samples(_csv(tmp_path, _row("a", "510")), target="EC", scaling=scaling)
 
 
+def test_s35_zero_or_negative_salinity_cannot_be_logged(real_samples):
+    models = pytest.importorskip("saltmap.models")
+    target = real_samples.target.to_numpy(copy=True)
+    target[3] = 0.0
+    model = models.make_model("PLSR", indices="novel", log_target=True)
+    with pytest.raises(SampleDataError, match="log10 of the target needs positive values"):
+        model.fit(real_samples.reflectance, target)
+
+
 def test_s29_columns_file_with_unknown_key_names_it(tmp_path):
     columns = tmp_path / "columns.toml"
     columns.write_text('target = "EC"\ntarget_column = "EC"\n')
@@ -376,6 +385,20 @@ def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_
         mapping.map_scene(plsr, four, out, scheme="fao-ec", target_name="EC",
                           target_unit="µS/cm", progress=False)  # fmt: skip
     assert not out.exists()
+
+
+def test_c15_scene_without_a_valid_pixel_is_mapped_as_empty_and_reported(plsr, tmp_path):
+    mapping = pytest.importorskip("saltmap.mapping")
+    from saltmap.scene import open_scene
+
+    folder = _band_folder(tmp_path, {"B08_10m.tif": b""})
+    (folder / "B08_10m.tif").unlink()
+    _zero_band(patagonia_scene() / "B08_10m.tif", folder / "B08_10m.tif")  # NIR all no data
+    scene = open_scene(folder, scaling="sentinel2-l2a")
+    result = mapping.map_scene(plsr, scene, tmp_path / "map", scheme="fao-ec", target_name="EC",
+                               target_unit="µS/cm", progress=False, figure=False)  # fmt: skip
+    assert result.n_valid == 0 and result.n_pixels == scene.width * scene.height
+    assert result.areas["pixels"].sum() == 0
 
 
 # ============================================================================ boundaries
