@@ -57,9 +57,13 @@ scaling = "sentinel2-l2a"
 folds = 2
 top = 5
 
+[indices]
+sets = {{ N-SI = "novel", D-SI = "discovered:2" }}
+
 [models]
 names = ["PLSR"]
 final = "PLSR"
+final_indices = "discovered:2"
 
 [validation]
 protocols = ["study", "repeated"]
@@ -285,6 +289,10 @@ def test_run_result_reads_tables_back(two_runs):
     _, result = two_runs
     table3 = result.table("table3_screening")
     assert len(table3) == 21
+    # Discovered indices reach the evaluation, the final model and its file.
+    assert list(result.table("table4_study_split")["feature_set"]) == ["N-SI", "D-SI"]
+    assert result.model_file == result.folder / "model" / "model.skops"
+    assert result.model_file.is_file()
     assert result.step("evaluation").status == "done"
     assert result.report == result.folder / "report.html"
     with pytest.raises(KeyError, match="no table"):

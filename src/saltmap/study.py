@@ -1387,6 +1387,15 @@ class _Runner:
     def _selections(self) -> list[str]:
         return [*self.cfg.indices.sets.values(), self.cfg.models.final_indices]
 
+    def _definitions(self) -> list[dict[str, Any]]:
+        """Definitions of the discovered indices, for worker processes (whose catalogue
+        lacks them: an index's computation does not travel with its name)."""
+        if not self.discovered:
+            return []
+        from saltmap.discovery import definitions
+
+        return definitions(self.discovered)
+
     def _resolve(self, selection: str) -> list[str]:
         from saltmap.discovery import resolve_with_discovered
 
@@ -1616,8 +1625,15 @@ class _Runner:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 parts = Parallel(n_jobs=2)(
-                    delayed(evaluate_coverage)(
-                        model, X, y, [split], confidence=level, random_state=self.cfg.seed
+                    delayed(_with_discovered)(
+                        self._definitions(),
+                        evaluate_coverage,
+                        model,
+                        X,
+                        y,
+                        [split],
+                        confidence=level,
+                        random_state=self.cfg.seed,
                     )
                     for split in splits
                 )
@@ -1689,7 +1705,10 @@ class _Runner:
             out_dir = self.folder / "maps" / sc.label
             options: dict[str, Any] = {
                 "block_size": self.cfg.outputs.block_size,
-                "jobs": self.cfg.outputs.jobs,
+                # Mapping workers would lack discovered indices: map them in this process.
+                "jobs": 1
+                if _uses_discovered(self.cfg.models.final_indices)
+                else self.cfg.outputs.jobs,
                 "boundary": sc.boundary or self.cfg.boundary,
                 "scheme": self.cfg.classes.build(),
                 "conversion": None if convert_target else self.conversion,
@@ -1840,6 +1859,15 @@ class _Runner:
         facts["seed"] = self.cfg.seed
         facts["saltmap"] = self.versions.get("saltmap", "?")
         return facts
+
+
+def _with_discovered(defs: list[dict[str, Any]], function: Callable[..., Any], *args, **kw):
+    """Call ``function`` after registering discovered indices (in a worker process)."""
+    if defs:
+        from saltmap.discovery import register_definitions
+
+        register_definitions(defs)
+    return function(*args, **kw)
 
 
 def _raster_percentiles(path: Path) -> tuple[float, ...] | None:
