@@ -232,9 +232,13 @@ def two_runs(tmp_path_factory):
 def test_run_folder_holds_everything(two_runs):
     folder, _ = two_runs
     assert folder.name.startswith("quick-")
-    for name in ("study.toml", "versions.json", "run.json", "run.log", "report.html"):
+    for name in ("study.toml", "study_resolved.json", "versions.json", "run.json", "run.log",
+                 "report.html"):  # fmt: skip
         assert (folder / name).is_file(), name
     assert (folder / "study.toml").read_text() == QUICK
+    resolved = json.loads((folder / "study_resolved.json").read_text())
+    assert resolved["samples"]["path"] == str(datasets.odisha_samples())
+    assert resolved["validation"]["test_size"] == 0.3  # defaults filled in
     versions = json.loads((folder / "versions.json").read_text())
     assert {"saltmap", "numpy", "scikit-learn", "python"} <= set(versions)
     record = json.loads((folder / "run.json").read_text())

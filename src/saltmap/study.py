@@ -1106,6 +1106,10 @@ class _Runner:
     def _provenance(self) -> None:
         target = self.folder / "study.toml"
         target.write_text(self.study.text, encoding="utf-8")
+        # Every key with its default filled in and every path resolved: what actually ran.
+        (self.folder / "study_resolved.json").write_text(
+            self.cfg.model_dump_json(indent=2) + "\n", encoding="utf-8"
+        )
         versions = package_versions()
         (self.folder / "versions.json").write_text(
             json.dumps(versions, indent=2) + "\n", encoding="utf-8"
