@@ -287,6 +287,7 @@ def evaluate_study(
         X, y, feature_sets, models, make, nested_selection=nested_selection, k=selection_k
     )
     splits: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    spatial_info: dict[str, Any] = {}
     if "study" in protocols:
         splits["study"] = [
             study_split(y, validation_fraction=validation_fraction, random_state=random_state)
@@ -308,6 +309,12 @@ def evaluate_study(
             random_state=random_state,
         )
         splits["spatial"] = materialise_splits(blocks, X, y)
+        spatial_info = {
+            "block_size_m": round(blocks.block_size_, 1),
+            "n_blocks": int(blocks.blocks_.max() + 1),
+            "metric_crs": blocks.crs_,
+            "spatial_fold_sizes": [len(test) for _, test in splits["spatial"]],
+        }
 
     tasks: list[_Task] = []
     for protocol, protocol_splits in splits.items():
@@ -389,6 +396,7 @@ def evaluate_study(
         "n_repeats": n_repeats,
         "validation_fraction": validation_fraction,
         "block_size": block_size,
+        **spatial_info,
         "nested_selection": nested_selection,
         "selection_k": selection_k,
         "n_boot": n_boot,

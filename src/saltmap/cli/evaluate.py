@@ -124,6 +124,12 @@ def evaluate_command(
     ):
         if frame is not None and not frame.empty:
             console.print(_rich_table(fmt(frame, unit), title))
+    if "block_size_m" in result.settings:
+        st = result.settings
+        console.print(
+            f"spatial CV: {st['n_blocks']} blocks of {st['block_size_m']:.0f} m "
+            f"({st['metric_crs']}), fold sizes {st['spatial_fold_sizes']}"
+        )
     console.print(f"{result.seconds:.0f} s; wrote {len(written)} files to {out}")
 
 
