@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from saltmap.atomic import atomic_write_text
 from saltmap.errors import InputFileError
 
 
@@ -320,8 +321,7 @@ and it loads nothing from the network.</footer>
 def write_report(report: Report, path: str | Path) -> Path:
     """Render ``report`` and write it to ``path`` (UTF-8)."""
     path = Path(path)
-    path.write_text(render_report(report), encoding="utf-8")
-    return path
+    return atomic_write_text(path, render_report(report))
 
 
 def tables_in(sections: Sequence[Section]) -> list[Table]:

@@ -66,6 +66,7 @@ from pydantic import (
     model_validator,
 )
 
+from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.errors import ConfigError, InputFileError, OutputExistsError
 
 MODEL_NAMES = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")
@@ -732,7 +733,7 @@ def write_example_study(path: str | Path, *, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it, or another path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(example_study_text(), encoding="utf-8")
+    atomic_write_text(path, example_study_text(), overwrite=True)
     return path
 
 
@@ -1023,10 +1024,10 @@ class _Runner:
         tables = self.folder / "tables"
         tables.mkdir(exist_ok=True)
         csv = tables / f"{name}.csv"
-        frame.to_csv(csv, index=frame.index.name is not None)
+        atomic_to_csv(frame, csv, index=frame.index.name is not None)
         table = Table(title or name, frame if shown is None else shown, caption, **kw)
         if markdown:
-            (tables / f"{name}.md").write_text(markdown_table(table), encoding="utf-8")
+            atomic_write_text(tables / f"{name}.md", markdown_table(table))
         self.tables[name] = csv
         return table
 
@@ -1105,15 +1106,13 @@ class _Runner:
 
     def _provenance(self) -> None:
         target = self.folder / "study.toml"
-        target.write_text(self.study.text, encoding="utf-8")
+        atomic_write_text(target, self.study.text)
         # Every key with its default filled in and every path resolved: what actually ran.
-        (self.folder / "study_resolved.json").write_text(
-            self.cfg.model_dump_json(indent=2) + "\n", encoding="utf-8"
+        atomic_write_text(
+            self.folder / "study_resolved.json", self.cfg.model_dump_json(indent=2) + "\n"
         )
         versions = package_versions()
-        (self.folder / "versions.json").write_text(
-            json.dumps(versions, indent=2) + "\n", encoding="utf-8"
-        )
+        atomic_write_text(self.folder / "versions.json", json.dumps(versions, indent=2) + "\n")
         self.versions = versions
 
     def _write_run_json(self, seconds: float, failed_or_pending: str | None) -> None:
@@ -1139,7 +1138,7 @@ class _Runner:
         }
         if failed_or_pending:
             record["incomplete_at"] = failed_or_pending
-        (self.folder / "run.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+        atomic_write_text(self.folder / "run.json", json.dumps(record, indent=2) + "\n")
 
     # -- steps: each returns None when done, or the reason it was left out --------------------
 
@@ -1752,8 +1751,7 @@ class _Runner:
         return None
 
     def _map_report(self, label: str, result: Any, trust_rows: list[dict]) -> None:
-        import shutil
-
+        from saltmap.atomic import atomic_write_bytes
         from saltmap.report import Figure, Note
 
         areas = result.areas
@@ -1771,7 +1769,7 @@ class _Runner:
             figures = self.folder / "figures"
             figures.mkdir(exist_ok=True)
             target = figures / f"figure6_{label}.png"
-            shutil.copyfile(figure, target)
+            atomic_write_bytes(target, figure.read_bytes())
             self.figures[f"figure6_{label}"] = target
             self.sec_maps.add(
                 Figure(
