@@ -270,6 +270,8 @@ def test_report_is_self_contained(two_runs):
     images = re.findall(r'src="data:image/png;base64,', page)
     figures = list((folder / "figures").glob("*.png"))
     assert len(images) == len(figures) >= 4
+    summary = page[page.index('id="s1-summary"') : page.index('id="s2-samples"')]
+    assert "pooled R²" in summary and "prediction intervals cover" in summary
     for title in ("Table 2.", "Table 3.", "Table 4.", "Table 5.", "Figure 3.", "Figure 4.",
                   "Figure 6.", "Cross-validated accuracy", "Discovery optimism"):  # fmt: skip
         assert title in page, title

@@ -971,11 +971,15 @@ class _Runner:
         self.discovered: list[str] = []
         self.final: Any = None
         self.final_params: dict[str, Any] = {}
+        self.highlights: list[str] = []
         self.trust: Any = None
         self.evaluation: Any = None
         title = self.cfg.title or f"saltmap study: {self.cfg.name}"
         self.report = Report(title=title, subtitle=self.cfg.description)
         r = self.report
+        self.sec_summary = r.section(
+            "Summary", "The numbers to quote, each from the section named beside it."
+        )
         self.sec_samples = r.section("Samples")
         self.sec_indices = r.section("Indices and spectral response (Table 2, Figure 3)")
         self.sec_screen = r.section("Screening (Table 3, Figure 4)")
@@ -1377,6 +1381,11 @@ class _Runner:
                 kind="warning" if found.optimism > 0.1 else "text",
             )
         )
+        self.highlights.append(
+            f"Index discovery ({found.in_sample.n_candidates} formulas): the best in-sample "
+            f"|r| = {found.best_abs_r:.3f} falls to r = {found.out_of_fold_r:.3f} on unseen "
+            f"samples (optimism {found.optimism:+.3f}; Index discovery)."
+        )
         k = max([_discovered_k(s) for s in self._selections()] + [d.top])
         self.discovered = register_discovered(found.in_sample.candidates(k))
         save_discovered(
@@ -1499,6 +1508,7 @@ class _Runner:
             # Wall times differ between reruns; the run's timings are in run.json.
             folds = result.folds.drop(columns=["seconds"], errors="ignore")
             self.save_table("cv_folds", folds, markdown=False)
+        self.highlights[0:0] = evaluation_highlights(result, unit)  # the headline goes first
         settings = {k: v for k, v in result.settings.items() if k != "feature_sets"}
         self.sec_honest.add(
             Note(
@@ -1645,6 +1655,15 @@ class _Runner:
             folds["fold"] = np.arange(len(folds)) % 5
             rows.append({"protocol": protocol, "nominal": level, **summarise(folds)})
         if rows:
+            self.highlights.append(
+                f"{level:.0%} prediction intervals cover "
+                + ", ".join(
+                    f"{r['coverage']:.1%} of held-out samples under {r['protocol']} CV"
+                    for r in rows
+                )
+                + f" (mean width {rows[0]['mean_width']:.4g} {self.samples.target_unit or ''}; "
+                "Maps)."
+            )
             self.sec_maps.add(
                 self.save_table(
                     "interval_coverage",
@@ -1797,6 +1816,11 @@ class _Runner:
             row = summary.as_dict() if hasattr(summary, "as_dict") else dict(summary)
             trust_rows.append({"scene": label, **row})
             share = row.get("share_inside_aoa")
+            if share is not None and share == share:
+                self.highlights.append(
+                    f"{share:.1%} of the valid pixels of {label} lie inside the model's area of "
+                    "applicability (Maps)."
+                )
             if share is not None and share == share and share < 0.5:
                 self.sec_maps.add(
                     Note(
@@ -1841,6 +1865,8 @@ class _Runner:
                     kind="warning",
                 )
             )
+        for line in self.highlights:
+            self.sec_summary.add(Note(line))
         self.report.facts = self._facts()
         self.report.sections = [s for s in self.report.sections if s.items]
         write_report(self.report, self.folder / "report.html")
@@ -1861,6 +1887,40 @@ class _Runner:
         facts["seed"] = self.cfg.seed
         facts["saltmap"] = self.versions.get("saltmap", "?")
         return facts
+
+
+def evaluation_highlights(result: Any, unit: str = "") -> list[str]:
+    """Sentences with the evaluation's headline numbers, for the report's summary."""
+    lines = []
+    t4 = result.table4
+    if len(t4):
+        best = t4.loc[t4["R2_v"].idxmax()]
+        lines.append(
+            f"On the study's single 70/30 split the best validation R² is {best['R2_v']:.2f} "
+            f"({best['model']}, {best['feature_set']}; RMSE {best['RMSE_v']:.4g} {unit}; "
+            "Table 4)."
+        )
+    honest = result.honest
+    for protocol, words in (("repeated", "repeated k-fold"), ("spatial", "spatial block")):
+        part = honest[honest["protocol"] == protocol] if len(honest) else honest
+        if len(part):  # the plain-forest reference is compared below, not ranked here
+            part = part[part["model"].isin(MODEL_NAMES)]
+        if len(part):
+            best = part.loc[part["R2_pooled"].idxmax()]
+            lines.append(
+                f"Under {words} CV the best pooled R² is {best['R2_pooled']:.2f} "
+                f"({best['model']}, {best['feature_set']}; fold mean {best['R2_mean']:.2f} "
+                f"± {best['R2_sd']:.2f}; Honest validation)."
+            )
+    comparison = result.baseline
+    if comparison is not None and len(comparison) and "verdict" in comparison:
+        counts = comparison["verdict"].value_counts()
+        lines.append(
+            f"Against a plain random forest on the same folds: {counts.get('better', 0)} of "
+            f"{len(comparison)} models have a clearly lower RMSE, {counts.get('worse', 0)} a "
+            "clearly higher one (paired bootstrap 95 % CI; Honest validation)."
+        )
+    return lines
 
 
 def _with_discovered(defs: list[dict[str, Any]], function: Callable[..., Any], *args, **kw):
