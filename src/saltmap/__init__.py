@@ -38,13 +38,20 @@ _API = {
     "render_report": "report",
 }
 __all__ = ["__version__", *_API]
+_MODULES = frozenset(
+    {"bands", "datasets", "discovery", "errors", "evaluation", "extract", "indices", "mapping",
+     "modelfile", "models", "plots", "report", "salinity", "samples", "scene", "screening",
+     "spectra", "study", "trust", "validation"}
+)  # fmt: skip
 
 
 def __getattr__(name: str):
-    if name in _API:
-        import importlib
+    import importlib
 
+    if name in _API:
         return getattr(importlib.import_module(f"saltmap.{_API[name]}"), name)
+    if name in _MODULES:  # saltmap.datasets.odisha_samples() without a separate import
+        return importlib.import_module(f"saltmap.{name}")
     raise AttributeError(f"module 'saltmap' has no attribute {name!r}")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 OUT = typer.Option("--out", help="Parent folder of the run folder <study>-<timestamp>/.")
-VERBOSE = typer.Option("--verbose", "-v", count=True, help="More log detail (-vv: debug).")
+VERBOSE = typer.Option("--verbose", "-v", count=True, help="Debug detail in the log and on screen.")
 QUIET = typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
 
 
