@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from saltmap.bands import ROLES, check_roles
 from saltmap.errors import UnknownIndexError
@@ -338,30 +338,46 @@ class IndexFeatures(TransformerMixin, BaseEstimator):
         self.index_names_ = resolve(self.indices)
         needed = required_bands(self.index_names_)
         if isinstance(X, pd.DataFrame):
+            # Columns are found by role name, so a samples table with more columns is fine.
             check_roles(needed, X.columns, "the training table")
             self.bands_ = tuple(r for r in ROLES if r in needed)
-        else:
-            self.bands_ = tuple(self.bands) if self.bands is not None else needed
-            check_roles(needed, self.bands_, "IndexFeatures(bands=...)")
-        self.n_features_in_ = len(self.bands_)
+            self.n_features_in_ = X.shape[1]
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            return self
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64)
+        self.bands_ = tuple(self.bands) if self.bands is not None else needed
+        check_roles(needed, self.bands_, "IndexFeatures(bands=...)")
+        self._check_width(X)
         return self
+
+    def _check_width(self, X: np.ndarray) -> None:
+        if X.shape[1] != len(self.bands_):
+            raise ValueError(
+                f"IndexFeatures expects {len(self.bands_)} columns ({', '.join(self.bands_)}), "
+                f"got an array of shape {X.shape}; pass a table with band-role columns or "
+                "set bands= to the array's column order"
+            )
 
     def _band_columns(self, X: Any) -> dict[str, np.ndarray]:
         if isinstance(X, pd.DataFrame):
             check_roles(self.bands_, X.columns, "the reflectance given")
             return {r: X[r].to_numpy(dtype=float) for r in self.bands_}
-        arr = np.asarray(X, dtype=float)
-        if arr.ndim != 2 or arr.shape[1] != len(self.bands_):
-            raise ValueError(
-                f"IndexFeatures expects {len(self.bands_)} columns ({', '.join(self.bands_)}), "
-                f"got an array of shape {arr.shape}"
-            )
-        return {r: arr[:, i] for i, r in enumerate(self.bands_)}
+        # A model fitted on a samples table predicts scene pixels given as an array in
+        # bands_ order, so the width is checked against bands_, not n_features_in_.
+        X = check_array(X, ensure_all_finite="allow-nan", dtype=np.float64)
+        self._check_width(X)
+        return {r: X[:, i] for i, r in enumerate(self.bands_)}
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "index_names_")
         cols = self._band_columns(X)
         return np.column_stack([get_index(n).compute(cols) for n in self.index_names_])
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Undefined reflectance (nodata) gives undefined indices: NaN in, NaN out.
+        tags.input_tags.allow_nan = True
+        return tags
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "index_names_")
