@@ -12,6 +12,7 @@ from saltmap.errors import (
     InputFileError,
     MissingColumnError,
     SaltmapError,
+    SampleDataError,
     ScalingError,
 )
 from saltmap.samples import odisha, read_samples
@@ -171,3 +172,11 @@ def test_data_dir_error_names_both_places(monkeypatch, tmp_path):
     message = str(info.value)
     assert "SALTMAP_DATA_DIR" in message and str(datasets.DEFAULT_DATA_DIR) in message
     assert isinstance(info.value, SaltmapError) and isinstance(info.value, FileNotFoundError)
+
+
+def test_samples_without_a_target_can_be_read_for_prediction(real):
+    got = read_samples(datasets.odisha_samples(), target=None, id="Name", scaling="landsat-c2l2")
+    assert "target" not in got.table and len(got) == len(real)
+    assert "EC" in got.table.columns  # kept as an ordinary column
+    with pytest.raises(SampleDataError, match="--target"):
+        got.target  # noqa: B018

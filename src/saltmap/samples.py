@@ -25,7 +25,7 @@ import pandas as pd
 
 from saltmap.bands import ROLES, Scaling, check_reflectance, role_of, scaling_from_name
 from saltmap.datasets import odisha_samples
-from saltmap.errors import ConfigError, InputFileError, MissingColumnError
+from saltmap.errors import ConfigError, InputFileError, MissingColumnError, SampleDataError
 from saltmap.salinity import convert_ec, normalise_unit, parse_numbers, unit_in_header
 
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"}
@@ -83,6 +83,11 @@ class Samples:
     @property
     def target(self) -> pd.Series:
         """The measured salinity, named after the target column."""
+        if "target" not in self.table:
+            raise SampleDataError(
+                f"{self.source.name} was read without a target column; name the column of "
+                "measured salinity (for example --target EC) to screen, evaluate or train"
+            )
         return self.table["target"].rename(self.target_name)
 
     @property
@@ -100,7 +105,7 @@ class Samples:
         unit = f" [{self.target_unit}]" if self.target_unit else ""
         return (
             f"{self.source.name}: {len(self)} usable samples, {len(self.rejected)} rejected; "
-            f"target {self.target_name}{unit}; bands {' '.join(self.roles) or 'none'}; "
+            f"target {self.target_name or 'none'}{unit}; bands {' '.join(self.roles) or 'none'}; "
             f"{self.scaling.describe()}"
         )
 
@@ -285,8 +290,9 @@ def read_samples(
     ----------
     path : path
         The sample file.
-    target : str
-        Column of measured salinity (EC or salt content).
+    target : str or None
+        Column of measured salinity (EC or salt content); None (and none in
+        ``columns_file``) reads samples without a target, for prediction.
     target_unit, to_unit : str, optional
         Unit of the target column (µS/cm, mS/cm, dS/m or g/kg; read from the
         column name, such as ``EC(ms cm-1)``, when not given) and the unit to
@@ -325,9 +331,7 @@ def read_samples(
         raise InputFileError(f"sample file {path} has no rows")
 
     target = target or config.get("target")
-    if target is None:
-        raise ConfigError("name the target column (for example --target EC)")
-    target_col = _require_column(raw, target, "target", path)
+    target_col = _require_column(raw, target, "target", path) if target else None
     id_col = _resolve_id(raw, id or config.get("id"), path)
     x_col, y_col, crs = _resolve_coords(
         raw,
@@ -360,11 +364,15 @@ def read_samples(
         table[role] = scaling.apply(dn.to_numpy())
         check_reflectance(table[role], f"{path.name} column {col}", scaling)
 
-    values, why = parse_numeric_column(raw[target_col])
-    _note(reasons, why.notna(), lambda i: f"target {target_col} value {why.iat[i]}")
-    _note(reasons, values.isna() & why.isna(), lambda i: f"target {target_col} is empty")
-    unit = target_unit or config.get("target_unit") or unit_in_header(target_col)
-    table["target"], target_name, unit = _convert_target(values, target, unit, to_unit, conversion)
+    target_name, unit = "", None
+    if target_col is not None:
+        values, why = parse_numeric_column(raw[target_col])
+        _note(reasons, why.notna(), lambda i: f"target {target_col} value {why.iat[i]}")
+        _note(reasons, values.isna() & why.isna(), lambda i: f"target {target_col} is empty")
+        unit = target_unit or config.get("target_unit") or unit_in_header(target_col)
+        table["target"], target_name, unit = _convert_target(
+            values, target_col, unit, to_unit, conversion
+        )
 
     if x_col and y_col:
         table["x"], _ = parse_numeric_column(raw[x_col])
