@@ -1635,21 +1635,29 @@ class _Runner:
             splits = self._splits(protocol)
             if splits is None:
                 continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                parts = Parallel(n_jobs=2)(
-                    delayed(_with_discovered)(
-                        self._definitions(),
-                        evaluate_coverage,
-                        model,
-                        X,
-                        y,
-                        [split],
-                        confidence=level,
-                        random_state=self.cfg.seed,
-                    )
-                    for split in splits
+            jobs = Parallel(n_jobs=2, return_as="generator")(
+                delayed(_with_discovered)(
+                    self._definitions(),
+                    evaluate_coverage,
+                    model,
+                    X,
+                    y,
+                    [split],
+                    confidence=level,
+                    random_state=self.cfg.seed,
                 )
+                for split in splits
+            )
+            parts = []
+            with (
+                warnings.catch_warnings(),
+                _progress_bar(self.progress, f"interval coverage, {protocol} CV") as tick,
+            ):
+                warnings.simplefilter("ignore")
+                for part in jobs:
+                    parts.append(part)
+                    if tick is not None:
+                        tick(len(parts), len(splits))
             folds = pd.concat(parts, ignore_index=True)
             folds["repeat"] = np.arange(len(folds)) // 5
             folds["fold"] = np.arange(len(folds)) % 5
