@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from saltmap import datasets
 from saltmap.cli import app
-from saltmap.errors import ConfigError, InputFileError, UnitError
+from saltmap.errors import ConfigError, InputFileError
 from saltmap.study import (
     demo_study_path,
     expand_path_text,
@@ -205,7 +205,7 @@ def test_classes_out_of_reach_fail_before_the_long_steps(tmp_path):
     # EC target, g/kg classes, no conversion: stop at the samples step.
     text = QUICK.split("[samples.salt_conversion]")[0] + QUICK.split('raw.xlsx"')[1]
     study = study_from_text(text, base=tmp_path)
-    with pytest.raises(UnitError, match="conversion"):
+    with pytest.raises(ConfigError, match=r"Add a samples\.salt_conversion table"):
         run_study(study, folder=tmp_path / "run", progress=False)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["incomplete_at"] == "samples"

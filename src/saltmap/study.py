@@ -1094,7 +1094,8 @@ class _Runner:
         except Exception as err:
             seconds = time.perf_counter() - t0
             self.steps.append(StepRecord(name, "failed", seconds, f"{type(err).__name__}: {err}"))
-            log.error("%s failed after %.1f s: %s", name, seconds, err)
+            # The command line prints the error itself: keep this line for run.log only.
+            log.error("%s failed after %.1f s: %s", name, seconds, err, extra={"console": False})
             self._write_run_json(float("nan"), name)
             raise
         seconds = time.perf_counter() - t0
@@ -1222,12 +1223,26 @@ class _Runner:
             self.cfg.samples.salt_conversion is not None
             and self.cfg.samples.salt_conversion.apply_to == "target"
         )
-        plan_classes(
-            self.cfg.classes.build(),
-            self.samples.target_name,
-            self.samples.target_unit,
-            None if convert_target else self.conversion,
-        )
+        from saltmap.errors import UnitError
+
+        scheme = self.cfg.classes.build()
+        try:
+            plan_classes(
+                scheme,
+                self.samples.target_name,
+                self.samples.target_unit,
+                None if convert_target else self.conversion,
+            )
+        except UnitError:
+            unit = self.samples.target_unit
+            raise ConfigError(
+                f"{self.study.path or 'the study'}: the maps' classes (classes.scheme = "
+                f"{scheme.name!r}, {scheme.quantity} in {scheme.unit}) cannot be reached from "
+                f"the target {self.samples.target_name} in {unit} without an EC → salt content "
+                "conversion. Add a samples.salt_conversion table (slope, intercept and ec_unit; "
+                "lab_sheet; or file), or choose a scheme on the target's quantity (scheme = "
+                f'"fao-ec" for EC), or thresholds in {unit} (thresholds = [...], unit = "{unit}")'
+            ) from None
 
     def step_screening(self) -> str | None:
         from saltmap.indices import catalogue_table, resolve

@@ -31,6 +31,8 @@ def console_logging(level: int) -> logging.Handler:
     )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    # Records meant for the run's log file only (the error itself is printed once, by main).
+    handler.addFilter(lambda record: getattr(record, "console", True))
     logger = logging.getLogger("saltmap")
     logger.addHandler(handler)
     logger.setLevel(min(logger.level or logging.WARNING, level))
