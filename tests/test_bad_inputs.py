@@ -205,12 +205,6 @@ def test_s24_zero_and_negative_reflectance_give_nan_indices_counted_by_screening
     assert table.loc["SAI", "n_undefined"] == 1 and table.loc["SAI", "n"] == 9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evaluation/models: a sample whose index is undefined (G=0 -> SAI NaN) reaches "
-    "PLSR/MLP and fails with scikit-learn's 'Input X contains NaN'; saltmap should reject the "
-    "row naming the sample and the index, or raise SampleDataError saying so",
-)
 def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
     evaluation = pytest.importorskip("saltmap.evaluation")
     table = real_samples.table.copy()
@@ -225,11 +219,6 @@ def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
     assert str(first) in str(err.value) and "SAI" in str(err.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evaluation: a constant target is evaluated and reported as R² NaN and RPIQ inf; "
-    "evaluate_study should raise SampleDataError('target is constant') as screening does",
-)
 def test_s27_constant_target_in_evaluation_is_an_error(real_samples):
     evaluation = pytest.importorskip("saltmap.evaluation")
     table = real_samples.table.copy()
@@ -242,12 +231,6 @@ def test_s27_constant_target_in_evaluation_is_an_error(real_samples):
         )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evaluation: 4 samples with 5-fold repeated CV raise scikit-learn's ValueError "
-    "'Cannot have number of splits n_splits=5 greater than the number of samples'; should be "
-    "SampleDataError naming the sample count, the folds and the fix",
-)
 def test_s28_fewer_samples_than_folds_is_a_sample_data_error(real_samples):
     evaluation = pytest.importorskip("saltmap.evaluation")
     small = dataclasses.replace(real_samples, table=real_samples.table.iloc[:4])

@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from saltmap.errors import SampleDataError
 from saltmap.indices import IndexFeatures, compute_indices, resolve
-from saltmap.models import MODEL_NAMES, TunedModel
+from saltmap.models import MODEL_NAMES, TunedModel, check_indices_defined
 from saltmap.validation import (
     CI_METRICS,
     CorrelationSelector,
@@ -200,6 +200,30 @@ def _samples_arrays(samples: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
+def _check_evaluable(
+    samples: Any,
+    y: np.ndarray,
+    feature_sets: Mapping[str, str],
+    n_splits: int,
+    protocols: Sequence[str],
+) -> None:
+    """Refuse, with the reason and the fix, samples no protocol can evaluate."""
+    if np.ptp(y) == 0:
+        raise SampleDataError(
+            f"{samples.source}: the target is constant ({y[0]:g} on all {len(y)} samples), so "
+            "there is nothing to model; check the target column (--target)"
+        )
+    folds = [p for p in protocols if p in ("repeated", "spatial")]
+    if folds and len(y) < 2 * n_splits:
+        raise SampleDataError(
+            f"{samples.source}: {len(y)} samples are too few for {n_splits}-fold "
+            f"cross-validation ({', '.join(folds)}); it needs at least {2 * n_splits} "
+            "(two per fold). Add samples, or evaluate with protocols=['study'] only"
+        )
+    for indices in feature_sets.values():
+        check_indices_defined(samples, indices)
+
+
 def evaluate_study(
     samples: Any,
     *,
@@ -276,6 +300,7 @@ def evaluate_study(
     if unknown:
         raise ValueError(f"unknown protocol(s) {sorted(unknown)}; choose from {PROTOCOLS}")
     X, y = _samples_arrays(samples)
+    _check_evaluable(samples, y, feature_sets, plan.n_splits, protocols)
 
     def make(name: str, indices: Any) -> TunedModel:
         return study_estimator(

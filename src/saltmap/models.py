@@ -782,7 +782,7 @@ def train_model(
             f"{samples.source}: {len(y)} usable samples are too few to train a model; "
             "at least 10 are needed (see the rejected-row report for rows set aside)"
         )
-    _check_defined(samples, indices)
+    check_indices_defined(samples, indices)
     tuned = TunedModel(
         model, indices=indices, budget=budget, n_trials=n_trials, log_target=log_target,
         random_state=random_state,
@@ -815,7 +815,7 @@ def train_model(
     return fitted, metadata
 
 
-def _check_defined(samples: Any, indices: str | list[str]) -> None:
+def check_indices_defined(samples: Any, indices: str | list[str]) -> None:
     """Refuse samples where an index is undefined (NaN): the models cannot use them,
     and filling them in would invent data."""
     step = IndexFeatures(indices).fit(samples.reflectance)
