@@ -75,6 +75,17 @@ def test_report_escapes_text_and_shows_tables(synthetic_figure):
     assert page.count("<section") == 1
 
 
+def test_consecutive_items_make_one_list():
+    report = Report("r")
+    section = report.section("s")
+    for text in ("one", "two"):
+        section.add(Note(text, kind="item"))
+    section.add(Note("after"))
+    page = render_report(report)
+    assert "<ul><li>one</li><li>two</li></ul>" in page
+    assert page.index("</ul>") < page.index('<p class="note">after</p>')
+
+
 def test_empty_sections_are_still_rendered_when_asked(synthetic_figure):
     report = Report("r")
     report.section("empty")

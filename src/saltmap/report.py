@@ -63,7 +63,8 @@ class Figure:
 
 @dataclass
 class Note:
-    """A paragraph of text (plain; escaped). ``kind`` ``"warning"`` draws it as a callout."""
+    """A paragraph of text (plain; escaped): ``kind`` ``"warning"`` draws it as a callout,
+    ``"item"`` as a bullet (consecutive items make one list)."""
 
     text: str
     kind: str = "text"
@@ -183,6 +184,8 @@ h2 { font-size: 20px; margin: 36px 0 8px; padding-bottom: 4px;
      border-bottom: 1px solid var(--rule); }
 h3 { font-size: 16px; margin: 22px 0 6px; }
 p { margin: 6px 0 10px; }
+ul { margin: 6px 0 10px; padding-left: 22px; }
+li { margin: 3px 0; }
 nav { background: var(--soft); padding: 10px 16px; border-radius: 6px; margin: 12px 0 8px; }
 nav ol { margin: 0; padding-left: 20px; columns: 2; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0;
@@ -275,6 +278,22 @@ def _item_html(item: Table | Figure | Note) -> str:
     return f'<p class="{css}">{html.escape(item.text)}</p>'
 
 
+def _items_html(items: Sequence[Table | Figure | Note]) -> str:
+    """HTML of a section's items; consecutive ``Note(kind="item")`` form one bullet list."""
+    parts: list[str] = []
+    bullets: list[str] = []
+    for item in [*items, None]:
+        if isinstance(item, Note) and item.kind == "item":
+            bullets.append(f"<li>{html.escape(item.text)}</li>")
+            continue
+        if bullets:
+            parts.append("<ul>" + "".join(bullets) + "</ul>")
+            bullets = []
+        if item is not None:
+            parts.append(_item_html(item))
+    return "\n".join(parts)
+
+
 def render_report(report: Report) -> str:
     """The report as one self-contained HTML page (a string)."""
     facts = "".join(
@@ -286,7 +305,7 @@ def render_report(report: Report) -> str:
         anchor = _anchor(section.title, i)
         toc.append(f'<li><a href="#{anchor}">{html.escape(section.title)}</a></li>')
         intro = f"<p>{html.escape(section.intro)}</p>" if section.intro else ""
-        body = "\n".join(_item_html(item) for item in section.items)
+        body = _items_html(section.items)
         parts.append(
             f'<section id="{anchor}">\n<h2>{html.escape(section.title)}</h2>\n{intro}\n{body}\n'
             "</section>"

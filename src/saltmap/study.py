@@ -1889,7 +1889,7 @@ class _Runner:
                 )
             )
         for line in self.highlights:
-            self.sec_summary.add(Note(line))
+            self.sec_summary.add(Note(line, kind="item"))
         self.report.facts = self._facts()
         self.report.sections = [s for s in self.report.sections if s.items]
         write_report(self.report, self.folder / "report.html")
