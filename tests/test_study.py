@@ -324,3 +324,31 @@ def test_the_api_is_importable_from_saltmap():
     assert {"run_study", "load_study", "read_samples", "map_scene"} <= set(dir(saltmap))
     with pytest.raises(AttributeError):
         saltmap.no_such_function  # noqa: B018
+
+
+def test_a_lean_study_with_a_boundary(tmp_path):
+    # Synthetic boundary (mechanics): the western half of the real Patagonia scene.
+    import geopandas as gpd
+    import rasterio
+    from shapely.geometry import box
+
+    with rasterio.open(datasets.patagonia_scene() / "B02_10m.tif") as src:
+        b, crs = src.bounds, src.crs
+    half = box(b.left, b.bottom, (b.left + b.right) / 2, b.top)
+    gpd.GeoDataFrame(geometry=[half], crs=crs).to_file(tmp_path / "west.geojson")
+    text = QUICK.replace("[discovery]\n", "[discovery]\nenabled = false\n")
+    text = text.replace('D-SI = "discovered:2"', 'SI = "classic"')
+    text = text.replace('final_indices = "discovered:2"', 'final_indices = "novel"')
+    text = text.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
+    text = text.replace("[outputs]\n", "[intervals]\nenabled = false\n[aoa]\nenabled = false\n"
+                        "[outputs]\n")  # fmt: skip
+    text = text.replace("seed = 3\n", 'seed = 3\nboundary = "west.geojson"\n')
+    study = study_from_text(text, base=tmp_path)
+    result = run_study(study, folder=tmp_path / "run", progress=False)
+    assert result.step("discovery").status == "skipped"
+    assert "enabled = false" in result.step("discovery").note
+    areas = result.table("table5_class_areas_patagonia")
+    assert 0 < areas["pixels"].sum() < 300 * 200
+    assert "interval_coverage" not in result.tables
+    log = (result.folder / "run.log").read_text()
+    assert "discovery left out of this run: discovery.enabled = false" in log
