@@ -123,11 +123,13 @@ def test_predict_block_leaves_pixels_without_a_needed_band_empty(model, scene):
     roles = list(scene.roles)
     block[roles.index("S1"), 3, 4] = np.nan  # novel indices read S1
     block[roles.index("S2"), 5, 6] = np.nan  # ... but not S2
+    block[roles.index("G"), 7, 8] = 0.0  # SAI = (G²-N²+S1²)/(G·N·S1) is undefined
     out = mapping.predict_block(model, block, roles, chunk_rows=97)
     assert out.dtype == np.float32 and out.shape == (30, 40)
     assert np.isnan(out[3, 4])
     assert np.isfinite(out[5, 6])
-    assert np.isfinite(out).sum() == 30 * 40 - 1
+    assert np.isnan(out[7, 8])
+    assert np.isfinite(out).sum() == 30 * 40 - 2
     # chunking does not change a value
     again = mapping.predict_block(model, block, roles)
     np.testing.assert_array_equal(out, again)

@@ -112,8 +112,9 @@ def predict_block(
     Returns
     -------
     ndarray of shape (rows, cols), float32
-        The model's prediction, NaN where any band the model reads is NaN or where
-        the model's own output is not finite.
+        The model's prediction, NaN where any band the model reads is NaN, where
+        an index the model reads is undefined for the pixel (see
+        :mod:`saltmap.indices`), or where the model's own output is not finite.
 
     Notes
     -----
@@ -135,9 +136,17 @@ def predict_block(
     valid = np.isfinite(pixels).all(axis=1)
     out = np.full(rows * cols, np.nan, dtype=np.float32)
     index = np.flatnonzero(valid)
+    # The pipeline's own steps, run as Pipeline.predict runs them, so that pixels
+    # whose indices are undefined (a zero denominator: NaN by the domain rule of
+    # saltmap.indices) can be left out rather than failing the whole block.
+    features, regressor = model[:-1], model[-1]
     for start in range(0, index.size, chunk_rows):
         take = index[start : start + chunk_rows]
-        out[take] = np.asarray(model.predict(pixels[take]), dtype=np.float32).ravel()
+        feats = features.transform(pixels[take])
+        defined = np.isfinite(feats).all(axis=1)
+        if defined.any():
+            pred = regressor.predict(feats[defined])
+            out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
     out[~np.isfinite(out)] = np.nan
     return out.reshape(rows, cols)
 
@@ -345,26 +354,28 @@ class BlockJob:
     plan: ClassPlan
     boundary: list[Any] | None = None
     chunk_rows: int = CHUNK_ROWS
+    gdal_cache_mb: int = 64
     _ready: bool = field(default=False, repr=False)
 
     def prepare(self) -> None:
         """Run inner models single-threaded: the parallelism is over blocks."""
         if not self._ready:
             _single_threaded(self.model)
-            with contextlib.suppress(Exception):
-                from threadpoolctl import threadpool_limits
-
-                threadpool_limits(1)
             self._ready = True
 
     def __call__(self, window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+        import rasterio
+
         self.prepare()
         inside = boundary_mask(self.boundary, window, self.scene.transform)
         if not inside.any():
             shape = inside.shape
             return window, _empty_salinity(shape), np.zeros(shape, np.uint8)
         bands = model_bands(self.model)
-        reflectance = self.scene.read(window=window, roles=bands)
+        # GDAL's block cache defaults to 5 % of RAM per process; blocks are read
+        # once, so a small cache keeps each worker's memory bounded by the block.
+        with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
+            reflectance = self.scene.read(window=window, roles=bands)
         reflectance[:, ~inside] = np.nan
         salinity = predict_block(self.model, reflectance, bands, chunk_rows=self.chunk_rows)
         return window, salinity, classify_block(salinity, self.plan.scheme, self.plan.convert)
@@ -407,7 +418,11 @@ _WORKER_JOB: BlockJob | None = None
 
 
 def _init_worker(payload: bytes) -> None:
+    from threadpoolctl import threadpool_limits
+
     global _WORKER_JOB
+    # One BLAS/OpenMP thread per worker process: the workers already fill the cores.
+    threadpool_limits(1)
     _WORKER_JOB = pickle.loads(payload)
     _WORKER_JOB.prepare()
 
@@ -441,9 +456,12 @@ def run_blocks(
     if scheduler is not None:
         yield from _run_dask(job, windows, scheduler, in_flight)
     elif jobs <= 1:
+        from threadpoolctl import threadpool_limits
+
         job.prepare()
-        for window in windows:
-            yield job(window)
+        with threadpool_limits(1):
+            for window in windows:
+                yield job(window)
     else:
         yield from _run_pool(job, windows, jobs, in_flight or 2 * jobs)
 
