@@ -40,6 +40,7 @@ def extract_at_points(
     window: int = 1,
     crs: str | None = None,
     block_size: int = 512,
+    covariates: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reflectance of a scene at sample points.
 
@@ -60,6 +61,11 @@ def extract_at_points(
     block_size : int
         Points are read block by block of the scene grid, this many pixels a side,
         so memory stays bounded however many points there are.
+    covariates : saltmap.covariates.CovariateRasters, optional
+        Covariate rasters sampled at each point's pixel as mapping reads them
+        (warped onto the scene grid); one column each, after ``n_pixels``. A
+        raster that does not cover the scene, or a name the samples already
+        have as a column, is an error before anything is read.
 
     Returns
     -------
@@ -77,6 +83,14 @@ def extract_at_points(
     if window < 1 or window % 2 == 0:
         raise SceneError(f"the extraction window must be an odd number of pixels, not {window}")
     frame, point_crs, target_name, target_unit = _points(samples_or_points, crs)
+    if covariates is not None:
+        taken = [n for n in covariates.paths if n in frame.columns or n in scene.roles]
+        if taken:
+            raise SampleDataError(
+                f"the samples already have column(s) {', '.join(taken)}; give the covariate "
+                "raster(s) another name (--covariate NEW_NAME=PATH)"
+            )
+        covariates.check(scene)
     x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
     sx, sy = _to_scene_crs(x, y, point_crs, scene)
     inv = ~scene.transform
@@ -106,6 +120,14 @@ def extract_at_points(
         }
     )
     table = _table(frame, values, counts, status, scene, target_name)
+    if covariates is not None:
+        from saltmap.covariates import covariates_at_points
+
+        ok = status == "ok"
+        extra = covariates_at_points(covariates, scene, row[ok], col[ok])
+        at = table.columns.get_loc("n_pixels") + 1
+        for i, name in enumerate(extra.columns):
+            table.insert(at + i, name, extra[name].to_numpy())
     table.attrs.update(
         crs=point_crs,
         target_name=target_name,

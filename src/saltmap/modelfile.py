@@ -55,6 +55,7 @@ REQUIRED_METADATA = ("target", "target_unit", "scaling")
 # from the parts of saltmap.models (every model, with and without log target);
 # test_modelfile checks that every model saltmap makes loads with exactly these.
 TRUSTED_TYPES: tuple[str, ...] = (
+    "saltmap.covariates.PredictorFeatures",
     "saltmap.indices.IndexFeatures",
     "saltmap.models.SerialMLPRegressor",
     "saltmap.models.log10_target",
@@ -101,14 +102,22 @@ def _jsonable(value: Any) -> Any:
 
 
 def model_features(model: Pipeline) -> dict[str, Any]:
-    """Index names and band roles a fitted saltmap pipeline reads."""
+    """Index names and band roles a fitted saltmap pipeline reads, and its covariates.
+
+    ``covariates`` (only for a model with covariates) maps each covariate name to
+    its kind (``numeric`` or ``categorical``) and, for a categorical one, the
+    levels it was trained with (``categories``) and those pooled as rare.
+    """
     step = model.named_steps.get("indices") if isinstance(model, Pipeline) else None
     if step is None or not hasattr(step, "index_names_"):
         raise ModelFileError(
             "only a fitted saltmap model (Pipeline with an 'indices' IndexFeatures step, "
             "from saltmap.models.make_model) can be saved"
         )
-    return {"indices": list(step.index_names_), "bands": list(step.bands_)}
+    features = {"indices": list(step.index_names_), "bands": list(step.bands_)}
+    if getattr(step, "covariates_", None):
+        features["covariates"] = step.covariates_
+    return features
 
 
 def _discovered_definitions(names: list[str]) -> list[dict[str, Any]]:

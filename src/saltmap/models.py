@@ -271,6 +271,7 @@ def make_model(
     log_target: bool = False,
     random_state: int = 0,
     params: Mapping[str, Any] | None = None,
+    covariates: Any = None,
 ) -> Pipeline:
     """A model from reflectance by band role to salinity.
 
@@ -292,6 +293,11 @@ def make_model(
         Hyperparameters by the names of :data:`DEFAULT_PARAMS` (for
         ``"Stacking"``: ``"<base>__<name>"`` and ``"meta_n_components"``),
         such as the output of :func:`tune_model`.
+    covariates : saltmap.covariates.Covariates, optional
+        Sample columns (or, for mapping, rasters) used as predictors beside the
+        indices. The first step is then a
+        :class:`~saltmap.covariates.PredictorFeatures` (still named ``"indices"``)
+        and the model's input is a table of band roles plus those columns.
 
     Returns
     -------
@@ -304,12 +310,33 @@ def make_model(
         regressor = TransformedTargetRegressor(
             regressor=regressor, func=log10_target, inverse_func=pow10_target
         )
-    features = "passthrough" if indices is None else IndexFeatures(indices)
+    if covariates:
+        # Imported here: saltmap.covariates builds models itself (covariate_gain).
+        from saltmap.covariates import PredictorFeatures
+
+        if indices is None:
+            raise ConfigError("a model with covariates needs index features (indices=None given)")
+        features = PredictorFeatures(
+            indices, covariates.numeric, covariates.categorical, covariates.min_count
+        )
+    else:
+        features = "passthrough" if indices is None else IndexFeatures(indices)
     return Pipeline([("indices", features), ("model", regressor)])
 
 
-def _n_features(indices: str | list[str] | None, X: Any) -> int:
-    return np.shape(X)[1] if indices is None else len(resolve(indices))
+def _n_features(indices: str | list[str] | None, X: Any, covariates: Any = None) -> int:
+    if indices is None:
+        return np.shape(X)[1]
+    return len(resolve(indices)) + (len(covariates.names) if covariates else 0)
+
+
+def _scored_rows(model: Pipeline, X: Any) -> np.ndarray:
+    """Rows a fitted model can score: with categorical covariates, those whose levels
+    its training rows had (see saltmap.covariates); all rows otherwise."""
+    step = model.named_steps["indices"]
+    if hasattr(step, "seen_rows"):
+        return step.seen_rows(X)
+    return np.ones(len(X), dtype=bool)
 
 
 # -- tuning ------------------------------------------------------------------------------------
@@ -439,8 +466,9 @@ def _tune_single(
     timeout: float | None,
     fixed: Mapping[str, Any],
     on_fold: FoldObserver | None,
+    covariates: Any = None,
 ) -> tuple[dict[str, Any], float]:
-    space = _space(name, _n_features(indices, X), fixed)
+    space = _space(name, _n_features(indices, X, covariates), fixed)
     if not space or n_trials <= 0:
         return dict(fixed), float("nan")
     folds = list(KFold(cv, shuffle=True, random_state=random_state).split(X))
@@ -462,10 +490,13 @@ def _tune_single(
                 log_target=log_target,
                 random_state=random_state,
                 params={**params, **fixed},
+                covariates=covariates,
             )
             model.fit(_take(X, fit_rows), y[fit_rows])
-            pred = np.asarray(model.predict(_take(X, score_rows)), dtype=float).ravel()
-            rmse = float(np.sqrt(np.mean((pred - y[score_rows]) ** 2)))
+            scored = _take(X, score_rows)
+            ok = _scored_rows(model, scored)
+            pred = np.asarray(model.predict(_take(scored, np.flatnonzero(ok))), float).ravel()
+            rmse = float(np.sqrt(np.mean((pred - y[score_rows][ok]) ** 2)))
             errors.append(rmse if np.isfinite(rmse) else np.inf)
         seen[key] = float(np.mean(errors))
         return seen[key]
@@ -495,6 +526,7 @@ def tune_model(
     budget: str | Budget = "default",
     fixed: Mapping[str, Any] | None = None,
     on_fold: FoldObserver | None = None,
+    covariates: Any = None,
 ) -> dict[str, Any]:
     """Tune a model's hyperparameters on the given (training) rows only.
 
@@ -530,6 +562,9 @@ def tune_model(
         inner fit with the row labels (DataFrame index, else positions) that the
         fit uses and that its score uses: an observer for tests and audits.
         Pass a plain function (not a bound method) so that cloning keeps it.
+    covariates : Covariates, optional
+        As in :func:`make_model`; inner folds score only rows whose categorical
+        levels their fit rows had.
 
     Returns
     -------
@@ -540,6 +575,7 @@ def tune_model(
     params, _ = _tune(
         name, X, y, indices=indices, n_trials=n_trials, cv=cv, random_state=random_state,
         log_target=log_target, timeout=timeout, budget=budget, fixed=fixed, on_fold=on_fold,
+        covariates=covariates,
     )  # fmt: skip
     return params
 
@@ -558,6 +594,7 @@ def _tune(
     budget: str | Budget,
     fixed: Mapping[str, Any] | None,
     on_fold: FoldObserver | None,
+    covariates: Any = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     _check_name(name)
     plan = get_budget(budget)
@@ -572,7 +609,7 @@ def _tune(
         )
     common = dict(
         X=X, y=y, indices=indices, n_trials=n_trials, cv=cv, random_state=random_state,
-        log_target=log_target, timeout=timeout, on_fold=on_fold,
+        log_target=log_target, timeout=timeout, on_fold=on_fold, covariates=covariates,
     )  # fmt: skip
     if name != "Stacking":
         held = {**plan.fixed.get(name, {}), **(fixed or {})}
@@ -606,7 +643,11 @@ def _fingerprint(X: Any, y: np.ndarray) -> str:
     digest = hashlib.sha256()
     if isinstance(X, pd.DataFrame):
         digest.update(repr(list(X.columns)).encode())
-    digest.update(np.ascontiguousarray(np.asarray(X, dtype=float)).tobytes())
+    if isinstance(X, pd.DataFrame) and any(X[c].dtype == object for c in X.columns):
+        # Categorical covariates are text: hash the table's values instead.
+        digest.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
+    else:
+        digest.update(np.ascontiguousarray(np.asarray(X, dtype=float)).tobytes())
     digest.update(np.ascontiguousarray(y, dtype=float).tobytes())
     return digest.hexdigest()
 
@@ -624,6 +665,7 @@ def _tune_cached(name: str, **kw: Any) -> tuple[dict[str, Any], float]:
         kw["random_state"],
         kw["log_target"],
         repr(sorted(kw["fixed"].items())),
+        repr(kw.get("covariates")),
     )
     if key not in _TUNING_CACHE:
         if len(_TUNING_CACHE) >= _TUNING_CACHE_SIZE:
@@ -663,6 +705,8 @@ class TunedModel(RegressorMixin, BaseEstimator):
         Parameters held at a value instead of tuned, see :func:`tune_model`.
     on_fold : callable, optional
         Observer of tuning's inner folds, see :func:`tune_model`.
+    covariates : Covariates, optional
+        Covariate columns used as predictors, see :func:`make_model`.
 
     Attributes
     ----------
@@ -688,6 +732,7 @@ class TunedModel(RegressorMixin, BaseEstimator):
         timeout: float | None = None,
         fixed: dict[str, Any] | None = None,
         on_fold: FoldObserver | None = None,
+        covariates: Any = None,
     ):
         self.name = name
         self.indices = indices
@@ -699,6 +744,7 @@ class TunedModel(RegressorMixin, BaseEstimator):
         self.timeout = timeout
         self.fixed = fixed
         self.on_fold = on_fold
+        self.covariates = covariates
 
     def fit(self, X: Any, y: Any) -> TunedModel:
         X, y = self._check_input(X, y)
@@ -707,6 +753,7 @@ class TunedModel(RegressorMixin, BaseEstimator):
             self.name, X, y, indices=self.indices, n_trials=self.n_trials, cv=self.cv,
             random_state=self.random_state, log_target=self.log_target, timeout=self.timeout,
             budget=self.budget, fixed=self.fixed, on_fold=self.on_fold,
+            covariates=self.covariates,
         )  # fmt: skip
         self.tuning_seconds_ = time.perf_counter() - start
         self.model_ = make_model(
@@ -715,6 +762,7 @@ class TunedModel(RegressorMixin, BaseEstimator):
             log_target=self.log_target,
             random_state=self.random_state,
             params=self.best_params_,
+            covariates=self.covariates,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -752,6 +800,7 @@ def train_model(
     budget: str = "default",
     n_trials: int | None = None,
     random_state: int = 0,
+    covariates: Any = None,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Tune and fit a model on all usable rows of field samples.
 
@@ -765,6 +814,9 @@ def train_model(
         As in :func:`make_model`.
     budget, n_trials
         Tuning effort, see :class:`TunedModel`; ``n_trials=0`` fits the defaults.
+    covariates : saltmap.covariates.Covariates, optional
+        Sample columns used as predictors beside the indices; the fitted model
+        then reads band roles plus these columns (see :mod:`saltmap.covariates`).
 
     Returns
     -------
@@ -783,10 +835,16 @@ def train_model(
             "at least 10 are needed (see the rejected-row report for rows set aside)"
         )
     check_indices_defined(samples, indices)
+    X = samples.reflectance
+    if covariates:
+        from saltmap.covariates import check_covariates_defined, predictor_table
+
+        X = predictor_table(samples, covariates)
+        check_covariates_defined(X, covariates, samples.source)
     tuned = TunedModel(
         model, indices=indices, budget=budget, n_trials=n_trials, log_target=log_target,
-        random_state=random_state,
-    ).fit(samples.reflectance, y)  # fmt: skip
+        random_state=random_state, covariates=covariates or None,
+    ).fit(X, y)  # fmt: skip
     fitted = tuned.model_
     scaling = samples.scaling
     metadata = {
@@ -812,6 +870,10 @@ def train_model(
             "tuning_seconds": round(tuned.tuning_seconds_, 2),
         },
     }
+    if covariates:
+        metadata["training"]["covariate_ranges"] = {
+            name: [float(X[name].min()), float(X[name].max())] for name in covariates.numeric
+        }
     return fitted, metadata
 
 

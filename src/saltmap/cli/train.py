@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from saltmap.cli import _options as opt
+from saltmap.covariates import Covariates
 from saltmap.modelfile import save_model
 from saltmap.models import BUDGETS, MODEL_NAMES, train_model
 
@@ -34,6 +35,27 @@ def train_command(
         int | None,
         typer.Option("--trials", help="Optuna trials per learner (0: untuned defaults)."),
     ] = None,
+    covariate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--covariate", help="Numeric sample column used as a predictor too (repeatable)."
+        ),
+    ] = None,
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--categorical",
+            help="Categorical sample column used as a predictor, one-hot encoded (repeatable).",
+        ),
+    ] = None,
+    min_count: Annotated[
+        int | None,
+        typer.Option(
+            "--min-count",
+            help="Pool categorical levels seen fewer times into one 'infrequent' level "
+            "(unseen levels then join it; without it they are refused).",
+        ),
+    ] = None,
     seed: int = opt.SEED,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
@@ -48,14 +70,16 @@ def train_command(
 
     opt.check_writable([out], overwrite)
     samples = sample_options.read(samples_file)
+    covariates = Covariates(covariate or (), categorical or (), min_count)
     fitted, metadata = train_model(
         samples, model=model, indices=indices, log_target=log_target, budget=budget,
-        n_trials=trials, random_state=seed,
+        n_trials=trials, random_state=seed, covariates=covariates or None,
     )  # fmt: skip
     save_model(out, fitted, metadata=metadata, overwrite=overwrite)
     training = metadata["training"]
+    predictors = [*fitted.named_steps["indices"].index_names_, *covariates.names]
     console.print(
-        f"{model} on {', '.join(fitted.named_steps['indices'].index_names_)}: "
+        f"{model} on {', '.join(predictors)}: "
         f"{training['n']} samples, tuned in {training['tuning_seconds']} s "
         f"({training['n_trials']} trials per learner)",
         highlight=False,

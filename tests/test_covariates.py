@@ -1,0 +1,283 @@
+"""Tests of covariates as predictors (saltmap.covariates).
+
+Science tests use the real Odisha samples (``Dist_Sea`` numeric 1-5, ``Land_cover``
+categorical) and the real Patagonia scene. Rasters and lines built here are
+synthetic and named so: they test mechanics (alignment, coverage, distances), not
+salinity.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from pyproj import Transformer
+from rasterio.transform import from_origin
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+from shapely.geometry import LineString
+from sklearn.base import clone
+
+from saltmap.covariates import (
+    CovariateRasters,
+    Covariates,
+    PredictorFeatures,
+    UnseenLevelError,
+    distance_to_features,
+    level_text,
+    model_covariates,
+    predict_block,
+    predictor_table,
+    terrain,
+    write_covariate,
+)
+from saltmap.datasets import patagonia_scene
+from saltmap.errors import ConfigError, MissingColumnError, SampleDataError, SceneError
+from saltmap.modelfile import load_model, save_model
+from saltmap.models import make_model, train_model
+from saltmap.samples import odisha
+from saltmap.scene import open_scene
+
+BOTH = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
+SMALL_RF = {"n_estimators": 20}
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return odisha()
+
+
+@pytest.fixture(scope="module")
+def table(samples):
+    return predictor_table(samples, BOTH)
+
+
+def test_spec_refuses_overlaps_band_roles_and_blanks():
+    with pytest.raises(ConfigError, match="both numeric and categorical"):
+        Covariates(numeric=["a"], categorical=["a"])
+    with pytest.raises(ConfigError, match="band roles"):
+        Covariates(numeric=["N"])
+    with pytest.raises(ConfigError, match="unique"):
+        Covariates(numeric=["a", "a"])
+    assert not Covariates()
+    assert Covariates(numeric="Dist_Sea").kinds == {"Dist_Sea": "numeric"}
+
+
+def test_levels_compare_as_text():
+    assert list(level_text([3, 3.0, "3", " 3.0 ", np.nan, None, "Rice"])) == [
+        "3", "3", "3", "3", None, None, "Rice",
+    ]  # fmt: skip
+
+
+def test_no_covariates_keeps_the_plain_pipeline():
+    plain = make_model("RF")
+    same = make_model("RF", covariates=Covariates())
+    assert [n for n, _ in same.steps] == [n for n, _ in plain.steps] == ["indices", "model"]
+    assert type(same.named_steps["indices"]).__name__ == "IndexFeatures"
+
+
+def test_predictors_are_indices_then_numeric_then_one_hot(samples, table):
+    step = PredictorFeatures("novel", ("Dist_Sea",), ("Land_cover",)).fit(table)
+    out = step.transform(table)
+    levels = sorted(set(level_text(samples.table["Land_cover"].to_numpy())))
+    assert list(step.feature_names_out_[:5]) == ["SAI", "TRSI", "SBCI", "GOSI", "Dist_Sea"]
+    assert out.shape == (len(table), 5 + len(levels))
+    np.testing.assert_array_equal(out[:, 4], pd.to_numeric(samples.table["Dist_Sea"]))
+    # one-hot: exactly one level column is 1 in every row
+    np.testing.assert_array_equal(out[:, 5:].sum(axis=1), 1.0)
+    assert step.covariates_["Land_cover"]["categories"] == levels
+    assert step.columns_ == [*step.bands_, "Dist_Sea", "Land_cover"]
+
+
+def test_unseen_level_is_an_error_naming_it(table):
+    step = PredictorFeatures("novel", ("Dist_Sea",), ("Land_cover",)).fit(table)
+    odd = table.copy()
+    odd.loc[odd.index[0], "Land_cover"] = "Salt pan (synthetic level)"
+    with pytest.raises(UnseenLevelError, match=r"Salt pan \(synthetic level\)") as err:
+        step.transform(odd)
+    assert str(odd.index[0]) in str(err.value)
+    assert list(step.seen_rows(odd)) == [False] + [True] * (len(odd) - 1)
+
+
+def test_min_count_pools_rare_and_unseen_levels(table):
+    step = PredictorFeatures("novel", (), ("Land_cover",), min_count=5).fit(table)
+    info = step.covariates_["Land_cover"]
+    counts = table["Land_cover"].value_counts()
+    assert set(info["pooled"]) == set(counts.index[counts < 5])
+    odd = table.copy()
+    odd.loc[odd.index[0], "Land_cover"] = "Salt pan (synthetic level)"
+    rare = counts.index[counts < 5][0]
+    odd.loc[odd.index[1], "Land_cover"] = rare
+    out = step.transform(odd)
+    # the unseen level and a rare level land in the same pooled column
+    np.testing.assert_array_equal(out[0, 4:], out[1, 4:])
+    assert out[0, -1] == 1.0
+
+
+def test_missing_column_and_non_numeric_values_are_errors(samples, table):
+    with pytest.raises(MissingColumnError, match="Salt_Crust"):
+        predictor_table(samples, Covariates(numeric=["Salt_Crust"]))
+    with pytest.raises(SampleDataError, match="not numbers"):
+        predictor_table(samples, Covariates(numeric=["Land_cover"]))
+    step = PredictorFeatures("novel", ("Dist_Sea",), ()).fit(table)
+    with pytest.raises(SampleDataError, match="covariate"):
+        step.transform(table[["B", "G", "R", "N", "S1", "S2"]].to_numpy())
+
+
+@pytest.mark.parametrize("name", ["RF", "PLSR", "Stacking"])
+def test_models_with_covariates_save_load_and_predict_the_same(samples, table, tmp_path, name):
+    params = {
+        "RF": SMALL_RF,
+        "PLSR": {},
+        "Stacking": {"RF__n_estimators": 5, "XGBoost__n_estimators": 5, "MLP__max_iter": 20},
+    }[name]
+    model = make_model(name, covariates=BOTH, params=params, log_target=True)
+    model.fit(table, samples.target)
+    assert clone(model).get_params()["indices__categorical"] == ("Land_cover",)
+    path = save_model(tmp_path / "m.skops", model, metadata={
+        "target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2",
+    })  # fmt: skip
+    loaded, meta = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(table), model.predict(table))
+    assert meta["covariates"]["Dist_Sea"] == {"kind": "numeric"}
+    assert meta["covariates"]["Land_cover"]["kind"] == "categorical"
+    assert model_covariates(loaded) == model_covariates(model)
+
+
+def test_train_model_with_covariates_tunes_inside_and_records_them(samples):
+    model, meta = train_model(samples, model="RF", budget="quick", covariates=BOTH)
+    assert set(model_covariates(model)) == {"Dist_Sea", "Land_cover"}
+    assert meta["training"]["covariate_ranges"]["Dist_Sea"] == [1.0, 5.0]
+
+
+# --------------------------------------------------------------------------- rasters and maps
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+
+
+def _synthetic_lonlat_raster(path, scene, values_of, *, shrink=0.0, dtype="float32", res=0.0005):
+    """A synthetic EPSG:4326 raster around the scene (coarser than 10 m), value = f(lon, lat)."""
+    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
+    west, south, east, north = west - 0.01, south - 0.01, east + 0.01, north + 0.01
+    if shrink:
+        east = west + (east - west) * shrink
+    width, height = int(np.ceil((east - west) / res)), int(np.ceil((north - south) / res))
+    transform = from_origin(west, north, res, res)
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    lon, lat = transform * (cols, rows)
+    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype=dtype,
+                   crs="EPSG:4326", transform=transform)  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values_of(lon, lat).astype(dtype), 1)
+    return path
+
+
+def _pixel_lonlat(scene, rows, cols):
+    xs, ys = scene.transform * (np.asarray(cols) + 0.5, np.asarray(rows) + 0.5)
+    return Transformer.from_crs(scene.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+
+
+def test_numeric_raster_is_warped_bilinear_onto_the_scene_grid(scene, tmp_path):
+    # A plane in lon/lat: bilinear resampling reproduces it exactly inside the raster.
+    def plane(lon, lat):
+        return 1000 * (lon + 68) + 500 * (lat + 48)
+
+    path = _synthetic_lonlat_raster(tmp_path / "synthetic_plane.tif", scene, plane)
+    rasters = CovariateRasters({"plane": path})
+    rasters.check(scene)
+    window = Window(40, 30, 50, 60)
+    block = rasters.read(scene, window)["plane"]
+    assert block.shape == (60, 50) and block.dtype == np.float32
+    rows, cols = np.array([0, 17, 59]), np.array([0, 33, 49])
+    lon, lat = _pixel_lonlat(scene, rows + 30, cols + 40)
+    np.testing.assert_allclose(block[rows, cols], plane(np.asarray(lon), np.asarray(lat)),
+                               atol=1e-3)  # fmt: skip
+
+
+def test_raster_not_covering_the_scene_is_an_error_before_reading(scene, tmp_path):
+    path = _synthetic_lonlat_raster(
+        tmp_path / "synthetic_half.tif", scene, lambda lon, lat: lon * 0, shrink=0.4
+    )
+    with pytest.raises(SceneError, match="does not cover the scene"):
+        CovariateRasters({"half": path}).check(scene)
+
+
+def test_model_covariate_without_raster_is_an_error(samples, table):
+    model = make_model("RF", covariates=BOTH, params=SMALL_RF).fit(table, samples.target)
+    with pytest.raises(ConfigError, match="Land_cover"):
+        CovariateRasters.for_model(model, {"Dist_Sea": "synthetic.tif"})
+
+
+def test_unseen_raster_level_is_flagged_not_predicted(samples, table):
+    # Dist_Sea as a categorical covariate: the samples have levels 1..5.
+    cov = Covariates(categorical=["Dist_Sea"])
+    X = predictor_table(samples, cov)
+    model = make_model("RF", covariates=cov, params=SMALL_RF).fit(X, samples.target)
+    reflectance = np.repeat(samples.reflectance.to_numpy().T[:, :4, None], 3, axis=2)
+    codes = np.array([[1, 2, 9], [3, 4, 9], [5, 1, 2], [np.nan, 2, 3]], dtype=np.float32)
+    roles = list(samples.reflectance.columns)
+    salinity, n_unseen = predict_block(model, reflectance, roles, {"Dist_Sea": codes})
+    assert n_unseen == 2
+    assert np.isnan(salinity[:, 2][:2]).all() and np.isnan(salinity[3, 0])
+    # every other pixel is the model's prediction for that pixel taken as a sample
+    row = pd.DataFrame({r: [reflectance[i, 2, 1]] for i, r in enumerate(roles)})
+    row["Dist_Sea"] = "1"
+    assert salinity[2, 1] == np.float32(model.predict(row)[0])
+    with pytest.raises(UnseenLevelError):
+        model.predict(row.assign(Dist_Sea="9"))
+
+
+def test_distance_to_synthetic_line_matches_shapely(scene, tmp_path):
+    # A synthetic line across the scene, in EPSG:4326 (the scene is UTM 19S).
+    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
+    line = LineString([(west - 0.001, south + 0.3 * (north - south)),
+                       (east + 0.001, south + 0.8 * (north - south))])  # fmt: skip
+    path = tmp_path / "synthetic_line.gpkg"
+    gpd.GeoDataFrame({"name": ["synthetic"]}, geometry=[line], crs="EPSG:4326").to_file(path)
+    distance = distance_to_features(path, scene, margin=500)
+    assert distance.shape == scene.shape and np.isfinite(distance).all()
+    line_utm = gpd.GeoSeries([line], crs="EPSG:4326").to_crs(scene.crs).iloc[0]
+    rows, cols = np.array([0, 50, 120, 199, 199]), np.array([0, 150, 20, 299, 0])
+    xs, ys = scene.transform * (cols + 0.5, rows + 0.5)
+    exact = shapely.distance(shapely.points(xs, ys), line_utm)
+    half_diagonal = np.hypot(*scene.res) / 2
+    np.testing.assert_allclose(distance[rows, cols], exact, atol=half_diagonal + 1e-3)
+    assert distance.max() > 100  # the line does not cover the scene
+
+
+def test_far_features_are_measured_exactly(scene, tmp_path):
+    _, south, east, north = scene.bounds
+    line = LineString([(east + 20_000, south), (east + 20_000, north)])  # synthetic, outside
+    path = tmp_path / "synthetic_far_line.geojson"
+    gpd.GeoDataFrame(geometry=[line], crs=scene.crs).to_file(path)
+    distance = distance_to_features(path, scene, margin=100)
+    xs, _ = scene.transform * (np.arange(scene.width) + 0.5, np.zeros(scene.width))
+    np.testing.assert_allclose(distance[0], east + 20_000 - xs, rtol=1e-6)
+
+
+def test_terrain_from_a_synthetic_tilted_dem(scene, tmp_path):
+    # A synthetic DEM sloping 2 m per 100 m eastwards in UTM: slope = atan(0.02).
+    west, south, east, north = scene.bounds
+    res = 30.0
+    transform = from_origin(west - 300, north + 300, res, res)
+    width, height = int((east - west + 600) / res), int((north - south + 600) / res)
+    xs, _ = transform * (np.arange(width) + 0.5, np.zeros(width))
+    dem = np.tile(0.02 * (xs - west) + 100, (height, 1)).astype("float32")
+    path = tmp_path / "synthetic_dem.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=1,
+                       dtype="float32", crs=scene.crs, transform=transform) as dst:  # fmt: skip
+        dst.write(dem, 1)
+    elevation, slope = terrain(path, scene)
+    centre_x = (scene.transform * (150.5, 0))[0]
+    assert elevation[100, 150] == pytest.approx(0.02 * (centre_x - west) + 100, abs=1e-2)
+    np.testing.assert_allclose(slope[1:-1, 1:-1], np.degrees(np.arctan(0.02)), atol=1e-3)
+    out = write_covariate(tmp_path / "slope.tif", slope, scene, description="slope", unit="deg")
+    with rasterio.open(out) as src:
+        assert src.crs == scene.crs and src.transform == scene.transform
+        np.testing.assert_array_equal(src.read(1), slope)
