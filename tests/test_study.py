@@ -326,6 +326,25 @@ def test_the_api_is_importable_from_saltmap():
         saltmap.no_such_function  # noqa: B018
 
 
+def _lean(text: str) -> str:
+    """The quick study without discovery, intervals, AOA and cross-validation."""
+    text = text.replace("[discovery]\n", "[discovery]\nenabled = false\n")
+    text = text.replace('D-SI = "discovered:2"', 'SI = "classic"')
+    text = text.replace('final_indices = "discovered:2"', 'final_indices = "novel"')
+    text = text.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
+    lean = "[intervals]\nenabled = false\n[aoa]\nenabled = false\n[outputs]\n"
+    return text.replace("[outputs]\n", lean)
+
+
+def test_target_converted_to_salt_content_before_modelling(tmp_path):
+    text = _lean(QUICK).replace('raw.xlsx"\n', 'raw.xlsx"\napply_to = "target"\n', 1)
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=False)
+    assert list(result.table("samples_summary").columns) == ["statistic", "salt content (g/kg)"]
+    page = result.report.read_text(encoding="utf-8")
+    assert "applied to the target before modelling" in page
+    assert "Figure 6." in page
+
+
 def test_a_lean_study_with_a_boundary(tmp_path):
     # Synthetic boundary (mechanics): the western half of the real Patagonia scene.
     import geopandas as gpd
@@ -336,13 +355,7 @@ def test_a_lean_study_with_a_boundary(tmp_path):
         b, crs = src.bounds, src.crs
     half = box(b.left, b.bottom, (b.left + b.right) / 2, b.top)
     gpd.GeoDataFrame(geometry=[half], crs=crs).to_file(tmp_path / "west.geojson")
-    text = QUICK.replace("[discovery]\n", "[discovery]\nenabled = false\n")
-    text = text.replace('D-SI = "discovered:2"', 'SI = "classic"')
-    text = text.replace('final_indices = "discovered:2"', 'final_indices = "novel"')
-    text = text.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
-    text = text.replace("[outputs]\n", "[intervals]\nenabled = false\n[aoa]\nenabled = false\n"
-                        "[outputs]\n")  # fmt: skip
-    text = text.replace("seed = 3\n", 'seed = 3\nboundary = "west.geojson"\n')
+    text = _lean(QUICK).replace("seed = 3\n", 'seed = 3\nboundary = "west.geojson"\n')
     study = study_from_text(text, base=tmp_path)
     result = run_study(study, folder=tmp_path / "run", progress=False)
     assert result.step("discovery").status == "skipped"

@@ -1005,6 +1005,17 @@ class _Runner:
         self.sec_maps = r.section("Maps (Table 5, Figure 6) and how far to trust them")
         self.sec_run = r.section("Run provenance")
 
+    @property
+    def target_is_converted(self) -> bool:
+        """The target becomes salt content before modelling (salt_conversion.apply_to)."""
+        conversion = self.cfg.samples.salt_conversion
+        return conversion is not None and conversion.apply_to == "target"
+
+    @property
+    def class_conversion(self) -> Any:
+        """The EC → salt conversion the maps' classes need (None once the target is salt)."""
+        return None if self.target_is_converted else self.conversion
+
     # -- outputs ----------------------------------------------------------------------------
 
     def save_table(
@@ -1155,7 +1166,7 @@ class _Runner:
         if s.salt_conversion is not None:
             self.conversion = s.salt_conversion.build()
             log.info("EC → salt content: %s", self.conversion)
-        convert_target = s.salt_conversion is not None and s.salt_conversion.apply_to == "target"
+        convert_target = self.target_is_converted
         samples = read_samples(
             s.path,
             target=s.target,
@@ -1219,10 +1230,6 @@ class _Runner:
         plan_classes = _stage("mapping", "plan_classes")
         if plan_classes is None:
             return
-        convert_target = (
-            self.cfg.samples.salt_conversion is not None
-            and self.cfg.samples.salt_conversion.apply_to == "target"
-        )
         from saltmap.errors import UnitError
 
         scheme = self.cfg.classes.build()
@@ -1231,7 +1238,7 @@ class _Runner:
                 scheme,
                 self.samples.target_name,
                 self.samples.target_unit,
-                None if convert_target else self.conversion,
+                self.class_conversion,
             )
         except UnitError:
             unit = self.samples.target_unit
@@ -1734,10 +1741,6 @@ class _Runner:
         if self.final is None:
             return "no final model"
         accepted = inspect.signature(map_scene).parameters
-        convert_target = (
-            self.cfg.samples.salt_conversion is not None
-            and self.cfg.samples.salt_conversion.apply_to == "target"
-        )
         trust_rows = []
         for sc in self.cfg.scenes:
             scene = open_scene(
@@ -1756,7 +1759,7 @@ class _Runner:
                 else self.cfg.outputs.jobs,
                 "boundary": sc.boundary or self.cfg.boundary,
                 "scheme": self.cfg.classes.build(),
-                "conversion": None if convert_target else self.conversion,
+                "conversion": self.class_conversion,
                 "target_name": self.samples.target_name,
                 "target_unit": self.samples.target_unit,
                 "model_name": self.cfg.models.final,
