@@ -252,10 +252,9 @@ def test_run_folder_holds_everything(two_runs):
                   "table5_class_areas_patagonia"):  # fmt: skip
         assert (folder / "tables" / f"{table}.csv").is_file(), table
         assert (folder / "tables" / f"{table}.md").is_file(), table
-    for figure in ("figure3_spectral_response", "figure4_screening"):
+    for figure in ("figure3_spectral_response", "figure4_screening", "figure6_patagonia"):
         assert (folder / "figures" / f"{figure}.png").is_file()
         assert (folder / "figures" / f"{figure}.svg").is_file()
-    assert (folder / "figures" / "figure6_patagonia.png").is_file()
     maps = folder / "maps" / "patagonia"
     assert (maps / "salinity.tif").is_file() and (maps / "salinity_classes.tif").is_file()
     log = (folder / "run.log").read_text()

@@ -1796,8 +1796,7 @@ class _Runner:
         return None
 
     def _map_report(self, label: str, result: Any, trust_rows: list[dict]) -> None:
-        from saltmap.atomic import atomic_write_bytes
-        from saltmap.report import Figure, Note
+        from saltmap.report import Note
 
         areas = result.areas
         self.sec_maps.add(
@@ -1809,20 +1808,38 @@ class _Runner:
                 digits=4,
             )
         )
-        figure = result.outputs.figure
-        if figure.exists():
-            figures = self.folder / "figures"
-            figures.mkdir(exist_ok=True)
-            target = figures / f"figure6_{label}.png"
-            atomic_write_bytes(target, figure.read_bytes())
-            self.figures[f"figure6_{label}"] = target
+        read_overview = _stage("mapping", "read_classes_overview")
+        plan_classes = _stage("mapping", "plan_classes")
+        if read_overview is not None and plan_classes is not None:
+            from saltmap.plots import class_map_figure
+
+            # Redrawn from the class COG so that figure 6 comes in every figure format.
+            plan = plan_classes(
+                self.cfg.classes.build(),
+                self.samples.target_name,
+                self.samples.target_unit,
+                self.class_conversion,
+            )
+            codes, (extent, crs) = read_overview(result.outputs.classes)
+            scheme = plan.scheme
+            fig = class_map_figure(
+                codes,
+                extent,
+                labels=plan.labels,
+                colours=plan.colours,
+                crs=crs,
+                title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
+                f"from {self.cfg.models.final}, {label}",
+                percent=list(areas["percent"]),
+            )
             self.sec_maps.add(
-                Figure(
+                self.save_figure(
+                    f"figure6_{label}",
+                    fig,
                     f"Figure 6. Salinity classes, {label}",
-                    target,
                     f"{result.n_valid} valid pixels of {result.n_pixels}; mapped in "
-                    f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map carries "
-                    "its colour table, with a QGIS style beside it).",
+                    f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map "
+                    "carries its colour table, with a QGIS style beside it).",
                 )
             )
         spread = _raster_percentiles(result.outputs.salinity)
