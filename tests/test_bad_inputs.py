@@ -343,13 +343,6 @@ def test_c11b_samples_without_coordinates_cannot_be_placed(tmp_path):
         extract_at_points(samples, scene)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mapping.predict_block: a pixel whose index is undefined (reflectance 0, e.g. "
-    "Sentinel-2 DN 1000 with the BOA offset) reaches the regressor as NaN; PLSR and the "
-    "Stacking model's MLP raise 'Input X contains NaN' and the whole map fails. Mask pixels "
-    "whose index features are not finite (NaN in the map), as for missing bands",
-)
 def test_c13_zero_reflectance_pixel_is_no_data_not_a_crash(plsr, real_samples):
     mapping = pytest.importorskip("saltmap.mapping")
     block = np.tile(real_samples.reflectance.to_numpy().T[:, :4, None], (1, 1, 2))
