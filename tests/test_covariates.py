@@ -26,6 +26,7 @@ from saltmap.covariates import (
     Covariates,
     PredictorFeatures,
     UnseenLevelError,
+    covariate_gain,
     distance_to_features,
     level_text,
     model_covariates,
@@ -281,3 +282,105 @@ def test_terrain_from_a_synthetic_tilted_dem(scene, tmp_path):
     with rasterio.open(out) as src:
         assert src.crs == scene.crs and src.transform == scene.transform
         np.testing.assert_array_equal(src.read(1), slope)
+
+
+def _synthetic_line_file(scene, path):
+    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
+    line = LineString([(west - 0.001, south + 0.3 * (north - south)),
+                       (east + 0.001, south + 0.8 * (north - south))])  # fmt: skip
+    gpd.GeoDataFrame({"name": ["synthetic"]}, geometry=[line], crs="EPSG:4326").to_file(path)
+    return path
+
+
+def test_patagonia_mapped_end_to_end_with_a_computed_distance_covariate(samples, scene, tmp_path):
+    # Distance to a synthetic line, turned into a synthetic 1-5 distance class so that a
+    # model trained on Odisha's Dist_Sea can read it: mechanics, not salinity.
+    line = _synthetic_line_file(scene, tmp_path / "synthetic_line.gpkg")
+    distance = distance_to_features(line, scene)
+    classes = np.clip(1 + distance // 300, 1, 5).astype(np.float32)
+    raster = write_covariate(tmp_path / "synthetic_dist_class.tif", classes, scene,
+                             description="synthetic distance class")  # fmt: skip
+    cov = Covariates(numeric=["Dist_Sea"])
+    model = make_model("RF", covariates=cov, params=SMALL_RF)
+    model.fit(predictor_table(samples, cov), samples.target)
+    rasters = CovariateRasters.for_model(model, {"Dist_Sea": raster})
+    rasters.check(scene)
+    salinity = np.full(scene.shape, np.nan, dtype=np.float32)
+    for window in scene.block_windows(128):
+        block, n_unseen = predict_block(
+            model, scene.read(window), scene.roles, rasters.read(scene, window)
+        )
+        assert n_unseen == 0
+        rows, cols = window.toslices()
+        salinity[rows, cols] = block
+    valid = np.isfinite(scene.read()).all(axis=0)
+    assert np.isfinite(salinity[valid]).all() and np.isnan(salinity[~valid]).all()
+    # a mapped pixel equals the model's prediction for that pixel taken as a sample
+    reflectance = scene.read()
+    for r, c in [(10, 10), (150, 250), (199, 0)]:
+        row = pd.DataFrame({role: [reflectance[i, r, c]] for i, role in enumerate(scene.roles)})
+        row["Dist_Sea"] = classes[r, c]
+        assert salinity[r, c] == np.float32(model.predict(row)[0])
+    # the covariate changes the map: both distance classes near and far are present
+    assert len(np.unique(classes)) == 5
+
+
+def test_cli_distance_extract_and_evaluate_covariates(scene, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.datasets import odisha_samples
+
+    runner = CliRunner()
+    line = _synthetic_line_file(scene, tmp_path / "synthetic_line.gpkg")
+    dist = tmp_path / "synthetic_dist.tif"
+    args = ["covariates", "distance", str(line), str(patagonia_scene()), "--out", str(dist)]
+    result = runner.invoke(app, [*args, "--scaling", "sentinel2-l2a"])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(dist) as src:
+        np.testing.assert_array_equal(src.read(1), distance_to_features(line, scene))
+    # extract samples the covariate at the points as mapping reads it
+    xs, ys = scene.transform * (np.array([20.5, 150.5, 280.5]), np.array([10.5, 100.5, 190.5]))
+    points = tmp_path / "synthetic_points.csv"
+    pd.DataFrame({"id": ["p1", "p2", "p3"], "x": xs, "y": ys, "EC": [1.0, 2.0, 3.0]}).to_csv(
+        points, index=False
+    )
+    out = tmp_path / "synthetic_extracted.csv"
+    result = runner.invoke(app, [
+        "extract", str(points), str(patagonia_scene()), "--out", str(out), "--x", "x", "--y", "y",
+        "--crs", str(scene.crs), "--scaling", "sentinel2-l2a", "--covariate", f"dist={dist}",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    with rasterio.open(dist) as src:
+        expected = src.read(1)[[10, 100, 190], [20, 150, 280]]
+    np.testing.assert_allclose(table["dist"], expected, rtol=1e-6)
+    # evaluate-covariates on the real Odisha samples, a tiny run
+    result = runner.invoke(app, [
+        "evaluate-covariates", str(odisha_samples()), "--target", "EC", "--target-unit", "uS/cm",
+        "--id", "Name", "--scaling", "landsat-c2l2", "--covariate", "Dist_Sea",
+        "--categorical", "Land_cover", "--models", "PLSR", "--splits", "3", "--repeats", "1",
+        "--out-dir", str(tmp_path / "gain"),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "gain" / "covariate_gain_summary.csv")
+    assert list(summary["predictors"]) == ["indices", "indices+covariates"]
+    importance = pd.read_csv(tmp_path / "gain" / "covariate_gain_importance.csv")
+    assert {"Dist_Sea", "Land_cover", "SAI"} <= set(importance["predictor"])
+
+
+def test_covariate_gain_uses_the_same_rows_for_both_and_flags_unseen_levels(samples):
+    from sklearn.model_selection import KFold
+
+    cv = KFold(3, shuffle=True, random_state=1)
+    gain = covariate_gain(samples, BOTH, models=["PLSR"], cv=cv, n_repeats=2, n_boot=200)
+    # Land_cover has levels of one sample: their test fold cannot predict them
+    singles = (samples.table["Land_cover"].value_counts() == 1).sum()
+    assert gain.n_flagged >= singles
+    folds = gain.folds
+    without = folds[folds.predictors == "indices"]["n"].to_numpy()
+    with_cov = folds[folds.predictors == "indices+covariates"]["n"].to_numpy()
+    np.testing.assert_array_equal(without, with_cov)
+    assert without.sum() == len(samples.target) - gain.n_flagged
+    row = gain.summary.set_index("predictors").loc["indices+covariates"]
+    assert row["dR2_ci_low"] <= row["dR2"] <= row["dR2_ci_high"]

@@ -764,17 +764,26 @@ def predict_block(
     Returns
     -------
     salinity : ndarray (rows, cols), float32
-        NaN where a band or covariate has no data, where a categorical level was
-        never seen in training, or where the model's output is not finite.
+        NaN where a band or covariate has no data, where an index is undefined,
+        where a categorical level was never seen in training, or where the model's
+        output is not finite. Every other pixel equals ``model.predict`` of that
+        pixel's row of :func:`assemble_predictors`.
     n_unseen : int
         Pixels left out because of an unseen categorical level.
     """
     predictors = assemble_predictors(model, reflectance, roles, covariate_blocks)
     out = np.full(predictors.valid.size, np.nan, dtype=np.float32)
     index = np.flatnonzero(predictors.valid)
+    # The pipeline's steps run as Pipeline.predict runs them, so that pixels whose
+    # indices are undefined (NaN by the domain rule) are left out, as saltmap.mapping does.
+    features, regressor = model[:-1], model[-1]
     for start in range(0, index.size, chunk_rows):
         take = index[start : start + chunk_rows]
-        out[take] = np.asarray(model.predict(predictors.table.iloc[take]), np.float32).ravel()
+        feats = features.transform(predictors.table.iloc[take])
+        defined = np.isfinite(feats).all(axis=1)
+        if defined.any():
+            pred = regressor.predict(feats[defined])
+            out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
     out[~np.isfinite(out)] = np.nan
     return out.reshape(reflectance.shape[1:]), int(predictors.unseen.sum())
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from saltmap.cli import _options as opt
+from saltmap.cli.covariates import covariate_rasters
 from saltmap.extract import extract_at_points, summary, write_extracted
 from saltmap.scene import open_scene
 
@@ -46,6 +47,21 @@ def extract_command(
     mask_water: Annotated[
         bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
     ] = False,
+    covariate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--covariate",
+            help="NAME=RASTER: a numeric covariate raster (any CRS) sampled at the points "
+            "as mapping reads it (bilinear on the scene grid); repeatable.",
+        ),
+    ] = None,
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--categorical",
+            help="NAME=RASTER: a categorical covariate raster (nearest); repeatable.",
+        ),
+    ] = None,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
@@ -68,7 +84,8 @@ def extract_command(
     )
     console.print(f"scene: {scene}", highlight=False)
     samples = sample_options.read(samples_file)
-    table, report = extract_at_points(samples, scene, window=window)
+    rasters = covariate_rasters(covariate, categorical)
+    table, report = extract_at_points(samples, scene, window=window, covariates=rasters)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_extracted(table, out, overwrite=overwrite)
     report.to_csv(report_path, index=False)
