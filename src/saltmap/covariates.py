@@ -185,8 +185,19 @@ def level_text(values: Any) -> np.ndarray:
 
     Missing values (None, NaN, empty text) become None.
     """
+    # Each distinct value is converted once: a map block has few levels, many pixels.
+    codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object)), sort=False)
+    text = _level_text_each(np.asarray(uniques, dtype=object))
+    out = np.empty(len(codes), dtype=object)
+    present = codes >= 0
+    out[present] = text[codes[present]]
+    out[~present] = None
+    return out
+
+
+def _level_text_each(values: np.ndarray) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(np.asarray(values, dtype=object)):
+    for i, v in enumerate(values):
         if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)):
             out[i] = None
             continue
@@ -358,9 +369,8 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
             info = self.covariates_[name]
             if info["pooled"]:
                 continue
-            levels = level_text(X[name].to_numpy())
-            known = set(info["categories"])
-            out[name] = [lv is not None and lv not in known for lv in levels]
+            levels = pd.Series(level_text(X[name].to_numpy()), index=X.index)
+            out[name] = levels.notna() & ~levels.isin(info["categories"])
         return out
 
     def seen_rows(self, X: pd.DataFrame) -> np.ndarray:
@@ -740,11 +750,11 @@ def assemble_predictors(
             values = block.reshape(-1)
             if values.dtype != object:
                 values = _levels_of_codes(values, {})
-            present = values != None  # noqa: E711 (elementwise on an object array)
+            levels = pd.Series(values)
+            present = levels.notna().to_numpy()
             valid &= present
             if not meta.get("pooled"):
-                known = np.isin(values, np.asarray(meta["categories"], dtype=object))
-                unseen |= present & ~known
+                unseen |= present & ~levels.isin(meta["categories"]).to_numpy()
         data[name] = values
     unseen &= valid
     valid &= ~unseen
