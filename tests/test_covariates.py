@@ -384,3 +384,46 @@ def test_covariate_gain_uses_the_same_rows_for_both_and_flags_unseen_levels(samp
     assert without.sum() == len(samples.target) - gain.n_flagged
     row = gain.summary.set_index("predictors").loc["indices+covariates"]
     assert row["dR2_ci_low"] <= row["dR2"] <= row["dR2_ci_high"]
+
+
+def test_cli_train_with_covariates_saves_them_in_the_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.datasets import odisha_samples
+
+    out = tmp_path / "rf_cov.skops"
+    result = CliRunner().invoke(app, [
+        "train", str(odisha_samples()), "--target", "EC", "--target-unit", "uS/cm", "--id",
+        "Name", "--scaling", "landsat-c2l2", "--model", "RF", "--trials", "0", "--budget",
+        "quick", "--covariate", "Dist_Sea", "--categorical", "Land_cover", "--out", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Dist_Sea, Land_cover" in result.output
+    model, meta = load_model(out)
+    assert meta["covariates"]["Land_cover"]["kind"] == "categorical"
+    assert model_covariates(model) == meta["covariates"]
+
+
+def test_cli_terrain_writes_elevation_and_slope(scene, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+
+    # A synthetic DEM in EPSG:4326 (heights = a plane in lon/lat), coarser than the scene.
+    dem = _synthetic_lonlat_raster(tmp_path / "synthetic_dem.tif", scene,
+                                   lambda lon, lat: 50 + 2000 * (lat + 48), res=0.0003)  # fmt: skip
+    out_dir = tmp_path / "terrain"
+    result = CliRunner().invoke(app, [
+        "covariates", "terrain", str(dem), str(patagonia_scene()), "--out-dir", str(out_dir),
+        "--scaling", "sentinel2-l2a",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    elevation, slope = terrain(dem, scene)
+    with rasterio.open(out_dir / "slope.tif") as src:
+        np.testing.assert_array_equal(src.read(1), slope)
+    with rasterio.open(out_dir / "elevation.tif") as src:
+        np.testing.assert_array_equal(src.read(1), elevation)
+    # 2000 m per degree of latitude is ~0.018 m/m northwards: a gentle, constant slope
+    inner = slope[2:-2, 2:-2]
+    assert np.degrees(np.arctan(2000 / 111_500)) == pytest.approx(np.median(inner), rel=0.02)
