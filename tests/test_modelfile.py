@@ -275,3 +275,29 @@ def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_pat
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     np.testing.assert_allclose(np.array(fresh.stdout.split(), dtype=float), model.predict(X))
+
+
+def test_trust_part_round_trips_and_is_checked(samples, tmp_path):
+    from saltmap.modelfile import load_trust
+    from saltmap.trust import fit_trust
+
+    X, y = samples.reflectance, samples.target.to_numpy()
+    model = make_model("PLSR", indices="novel").fit(X, y)
+    trust = fit_trust(make_model("PLSR", indices="novel"), X, y, weights=None)
+    meta = {"target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2"}
+    with_trust = save_model(tmp_path / "t.skops", model, metadata=meta, trust=trust)
+    back = load_trust(with_trust)
+    pixels = X[list(trust.bands)].to_numpy()
+    np.testing.assert_array_equal(
+        back.aoa.dissimilarity(back.features(pixels)),
+        trust.aoa.dissimilarity(trust.features(pixels)),
+    )
+    assert load_trust(save_model(tmp_path / "plain.skops", model, metadata=meta)) is None
+    # A trust part swapped for another (checksum not updated) is refused.
+    forged = tmp_path / "forged.skops"
+    with zipfile.ZipFile(with_trust) as src, zipfile.ZipFile(forged, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, data + b"\0" if item == "trust.skops" else data)
+    with pytest.raises(ModelFileError, match="checksum"):
+        load_trust(forged)

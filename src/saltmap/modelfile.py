@@ -49,6 +49,7 @@ FORMAT = "saltmap-model"
 FORMAT_VERSION = 1
 HEADER_NAME = "saltmap-model.json"
 MODEL_NAME = "model.skops"
+TRUST_NAME = "trust.skops"
 REQUIRED_METADATA = ("target", "target_unit", "scaling")
 
 # Types a saltmap model is made of, beyond those skops trusts by default. Built
@@ -65,6 +66,14 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.utils._bunch.Bunch",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBRegressor",
+)
+
+# The prediction intervals and area of applicability saved beside a model
+# (saltmap.trust), on top of the model's own types.
+TRUST_TYPES: tuple[str, ...] = (
+    "saltmap.trust.AreaOfApplicability",
+    "saltmap.trust.ConformalIntervals",
+    "saltmap.trust.TrustModel",
 )
 
 RETRAIN = "retrain the model with this saltmap (`saltmap train SAMPLES --out MODEL`)"
@@ -131,6 +140,7 @@ def save_model(
     model: Pipeline,
     *,
     metadata: Mapping[str, Any],
+    trust: Any = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a fitted model and its metadata to ``path``.
@@ -147,6 +157,9 @@ def save_model(
         reflectance scaling of the training samples); usually also ``model``,
         ``params`` and ``training`` (n, target range, CV metrics). The index
         names and band roles are taken from the model itself.
+    trust : saltmap.trust.TrustModel, optional
+        Prediction intervals and area of applicability fitted for the model;
+        stored as a part of its own, read back with :func:`load_trust`.
     overwrite : bool
         Replace an existing file.
 
@@ -163,11 +176,13 @@ def save_model(
         )
     features = model_features(model)
     data = sio.dumps(model)
+    trust_data = sio.dumps(trust) if trust is not None else None
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": library_versions(),
         "model_sha256": hashlib.sha256(data).hexdigest(),
+        "trust_sha256": hashlib.sha256(trust_data).hexdigest() if trust_data else None,
         "metadata": _jsonable(
             {
                 **metadata,
@@ -180,6 +195,8 @@ def save_model(
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(HEADER_NAME, json.dumps(header, indent=2, ensure_ascii=False))
             archive.writestr(MODEL_NAME, data)
+            if trust_data is not None:
+                archive.writestr(TRUST_NAME, trust_data)
     return path
 
 
@@ -249,34 +266,55 @@ def load_model(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
     """
     path = Path(path)
     header = read_header(path)
+    metadata = dict(header.get("metadata") or {})
+    _register_discovered(path, metadata.get("discovered_indices") or [])
+    model = _load_part(path, MODEL_NAME, header.get("model_sha256"), TRUSTED_TYPES)
+    if not isinstance(model, Pipeline) or "indices" not in model.named_steps:
+        raise ModelFileError(f"{path} does not hold a saltmap model pipeline; {RETRAIN}")
+    metadata["versions"] = header.get("versions")
+    return model, metadata
+
+
+def load_trust(path: str | Path) -> Any:
+    """Load the prediction intervals and area of applicability saved with a model.
+
+    Returns the :class:`saltmap.trust.TrustModel`, or None when the file has none.
+    The same refusals as :func:`load_model` apply.
+    """
+    path = Path(path)
+    header = read_header(path)
+    if not header.get("trust_sha256"):
+        return None
+    _register_discovered(path, (header.get("metadata") or {}).get("discovered_indices") or [])
+    return _load_part(path, TRUST_NAME, header["trust_sha256"], TRUSTED_TYPES + TRUST_TYPES)
+
+
+def _load_part(path: Path, name: str, sha256: str | None, trusted: tuple[str, ...]) -> Any:
+    """Read one skops part of a model file: checksum first, then only trusted types."""
     with zipfile.ZipFile(path) as archive:
-        data = archive.read(MODEL_NAME)
-    if hashlib.sha256(data).hexdigest() != header.get("model_sha256"):
+        if name not in archive.namelist():
+            raise ModelFileError(f"{path} lacks its part {name}; {RETRAIN}")
+        data = archive.read(name)
+    if hashlib.sha256(data).hexdigest() != sha256:
         raise ModelFileError(
-            f"{path}: the model part does not match its checksum (the file was damaged or "
+            f"{path}: the {name} part does not match its checksum (the file was damaged or "
             f"edited); {RETRAIN}"
         )
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as err:
         raise ModelFileError(f"{path}: the model part cannot be read ({err}); {RETRAIN}") from err
-    foreign = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    foreign = sorted(set(untrusted) - set(trusted))
     if foreign:
         raise ModelFileError(
             f"{path} names type(s) a saltmap model is not made of: {', '.join(foreign)}. "
             f"It was not loaded, and nothing in it was run. Use only model files saltmap wrote; "
             f"{RETRAIN}"
         )
-    metadata = dict(header.get("metadata") or {})
-    _register_discovered(path, metadata.get("discovered_indices") or [])
     try:
-        model = sio.loads(data, trusted=[t for t in TRUSTED_TYPES if t in untrusted])
+        return sio.loads(data, trusted=[t for t in trusted if t in untrusted])
     except Exception as err:
-        raise ModelFileError(f"{path}: the model cannot be rebuilt ({err}); {RETRAIN}") from err
-    if not isinstance(model, Pipeline) or "indices" not in model.named_steps:
-        raise ModelFileError(f"{path} does not hold a saltmap model pipeline; {RETRAIN}")
-    metadata["versions"] = header.get("versions")
-    return model, metadata
+        raise ModelFileError(f"{path}: {name} cannot be rebuilt ({err}); {RETRAIN}") from err
 
 
 def _register_discovered(path: Path, defs: list[dict[str, Any]]) -> None:
