@@ -259,6 +259,11 @@ def test_run_folder_holds_everything(two_runs):
     assert (maps / "salinity.tif").is_file() and (maps / "salinity_classes.tif").is_file()
     log = (folder / "run.log").read_text()
     assert "[4/7] evaluation" in log and "run finished" in log
+    trust = pd.read_csv(folder / "tables" / "trust_summary.csv")
+    assert trust["valid_pixels"].iloc[0] == 300 * 200
+    assert 0 <= trust["share_inside_aoa"].iloc[0] <= 1
+    coverage = pd.read_csv(folder / "tables" / "interval_coverage.csv")
+    assert list(coverage["protocol"]) == ["repeated", "spatial"]
 
 
 def test_report_is_self_contained(two_runs):

@@ -68,6 +68,7 @@ from pydantic import (
 
 from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.errors import ConfigError, InputFileError, OutputExistsError
+from saltmap.report import Figure, Note, Report, Table, markdown_table, write_report
 
 MODEL_NAMES = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")
 PROTOCOLS = ("study", "repeated", "spatial")
@@ -955,7 +956,6 @@ class _Runner:
     """One run: the folder, what has been made so far, and the report being built."""
 
     def __init__(self, study: Study, folder: Path, *, progress: bool):
-        from saltmap.report import Report
 
         self.study = study
         self.cfg = study.config
@@ -1034,7 +1034,6 @@ class _Runner:
         ``shown`` is a compact version for the report and the Markdown file (the CSV
         keeps every column); ``markdown=False`` for data tables only read by programs.
         """
-        from saltmap.report import Table, markdown_table
 
         tables = self.folder / "tables"
         tables.mkdir(exist_ok=True)
@@ -1049,7 +1048,6 @@ class _Runner:
     def save_figure(self, name: str, fig: Any, title: str, caption: str = "") -> Any:
         """Write ``figures/<name>.<fmt>`` for each configured format; return a report Figure."""
         from saltmap.plots import save_figure
-        from saltmap.report import Figure
 
         figures = self.folder / "figures"
         figures.mkdir(exist_ok=True)
@@ -1159,7 +1157,6 @@ class _Runner:
     # -- steps: each returns None when done, or the reason it was left out --------------------
 
     def step_samples(self) -> str | None:
-        from saltmap.report import Note
         from saltmap.samples import read_samples
 
         s = self.cfg.samples
@@ -1254,7 +1251,6 @@ class _Runner:
     def step_screening(self) -> str | None:
         from saltmap.indices import catalogue_table, resolve
         from saltmap.plots import plot_screening, spectral_response_figure
-        from saltmap.report import Note
         from saltmap.screening import screen
         from saltmap.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
 
@@ -1330,7 +1326,6 @@ class _Runner:
         return None
 
     def step_discovery(self) -> str | None:
-        from saltmap.report import Note
 
         d = self.cfg.discovery
         if not d.enabled:
@@ -1436,7 +1431,6 @@ class _Runner:
         return resolve_with_discovered(selection)
 
     def step_evaluation(self) -> str | None:
-        from saltmap.report import Note
 
         evaluate_study = _stage("evaluation", "evaluate_study")
         if evaluate_study is None:
@@ -1542,7 +1536,6 @@ class _Runner:
         return None
 
     def step_final_fit(self) -> str | None:
-        from saltmap.report import Note
         from saltmap.validation import regression_metrics
 
         train_model = _stage("models", "train_model")
@@ -1589,7 +1582,6 @@ class _Runner:
         return None
 
     def _save_model(self, fitted: Any, metadata: dict[str, Any]) -> None:
-        from saltmap.report import Note
 
         save_model = _stage("modelfile", "save_model")
         if save_model is None:
@@ -1727,7 +1719,6 @@ class _Runner:
         return materialise_splits(blocks, X, y)
 
     def step_maps(self) -> str | None:
-        from saltmap.report import Note
 
         if not self.cfg.outputs.maps:
             return "outputs.maps = false"
@@ -1774,6 +1765,9 @@ class _Runner:
             result = map_scene(self.final, scene, out_dir, **options)
             self.maps[sc.label] = out_dir
             self._map_report(sc.label, result, trust_rows)
+            if self.trust is not None and "trust" not in accepted:
+                # This build's mapping writes no trust layers: measure them over the scene here.
+                trust_rows.append(self._trust_over_scene(scene, result, sc.label))
         if trust_rows:
             self.sec_maps.add(
                 self.save_table(
@@ -1795,8 +1789,72 @@ class _Runner:
             )
         return None
 
+    def _trust_over_scene(self, scene: Any, result: Any, label: str) -> dict[str, Any]:
+        """Intervals, DI and AOA of every mapped pixel, block by block (memory bounded by the
+        block), summarised, with a decimated picture for the trust figure."""
+        import rasterio
+
+        from saltmap.plots import trust_map_figure
+        from saltmap.trust import TrustSummary, trust_block
+
+        trust, summary = self.trust, TrustSummary()
+        step = max(1, -(-max(scene.width, scene.height) // 1000))
+        shape = (-(-scene.height // step), -(-scene.width // step))
+        picture = {k: np.full(shape, np.nan, np.float32) for k in ("di", "width")}
+        picture["aoa"] = np.full(shape, 255, np.uint8)
+        with rasterio.open(result.outputs.salinity) as salinity:
+            for window in scene.block_windows(self.cfg.outputs.block_size):
+                reflectance = scene.read(window, roles=trust.bands)
+                prediction = salinity.read(1, window=window)
+                block = trust_block(trust, reflectance, trust.bands, prediction=prediction)
+                summary.add(block)
+                r0, c0 = int(window.row_off), int(window.col_off)
+                dr, dc = (-r0) % step, (-c0) % step  # first rows/cols on the picture's grid
+                for key, target in picture.items():
+                    part = block[key][dr::step, dc::step]
+                    top, left = (r0 + dr) // step, (c0 + dc) // step
+                    target[top : top + part.shape[0], left : left + part.shape[1]] = part
+        b = scene.bounds
+        unit = self.samples.target_unit or ""
+        fig = trust_map_figure(
+            picture["di"],
+            picture["aoa"],
+            picture["width"],
+            (b.left, b.right, b.bottom, b.top),
+            threshold=float(trust.aoa.threshold_),
+            width_label=f"{self.cfg.intervals.level:.0%} interval width ({unit})",
+            title=f"How far to trust the map of {label}",
+        )
+        self.sec_maps.add(
+            self.save_figure(
+                f"trust_{label}",
+                fig,
+                f"Area of applicability and interval width, {label}",
+                "Left: dissimilarity index (DI) of each pixel's predictors to the training "
+                "samples, with the AOA threshold; middle: inside (green) or outside the area of "
+                "applicability; right: width of the prediction interval, hatched outside the AOA.",
+            )
+        )
+        row = {"scene": label, **summary.as_dict(), "aoa_threshold": float(trust.aoa.threshold_)}
+        share = row["share_inside_aoa"]
+        if share == share:
+            self.highlights.append(
+                f"{share:.1%} of the valid pixels of {label} lie inside the model's area of "
+                f"applicability; median interval width {row['median_interval_width']:.4g} "
+                f"{unit} (Maps)."
+            )
+            if share < 0.5:
+                self.sec_maps.add(
+                    Note(
+                        f"Only {share:.1%} of the valid pixels of {label} lie inside the area of "
+                        "applicability: the model was trained on samples unlike most of this "
+                        "scene, so read its map there as an extrapolation.",
+                        kind="warning",
+                    )
+                )
+        return row
+
     def _map_report(self, label: str, result: Any, trust_rows: list[dict]) -> None:
-        from saltmap.report import Note
 
         areas = result.areas
         self.sec_maps.add(
@@ -1876,7 +1934,6 @@ class _Runner:
                 )
 
     def step_report(self) -> str | None:
-        from saltmap.report import Note, write_report
 
         self.sec_run.add(
             self.save_table(
