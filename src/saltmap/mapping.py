@@ -701,6 +701,15 @@ def map_scene(
         If an output exists and ``overwrite`` is False.
 
     All of these are raised before any file is written.
+
+    Notes
+    -----
+    With ``jobs > 1`` the workers are started with the ``spawn`` method, which
+    re-imports the calling script: a script calling :func:`map_scene` needs the
+    usual ``if __name__ == "__main__":`` guard (the ``saltmap`` command has it).
+    The model is sent to each worker once; inner models run single-threaded,
+    because the blocks already use every core. Pixels whose band values are
+    missing, or whose indices are undefined (a zero denominator), get no value.
     """
     import rasterio
 
