@@ -250,6 +250,10 @@ def test_distance_to_synthetic_line_matches_shapely(scene, tmp_path):
     half_diagonal = np.hypot(*scene.res) / 2
     np.testing.assert_allclose(distance[rows, cols], exact, atol=half_diagonal + 1e-3)
     assert distance.max() > 100  # the line does not cover the scene
+    # blocks with their own padded grids meet without seams
+    np.testing.assert_array_equal(
+        distance_to_features(path, scene, margin=500, block_size=64), distance
+    )
 
 
 def test_far_features_are_measured_exactly(scene, tmp_path):

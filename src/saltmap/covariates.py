@@ -836,18 +836,20 @@ def read_vector(path: str | Path, crs: Any) -> Any:
 
 
 def distance_to_features(
-    vector: str | Path, scene: Any, *, margin: float = 5_000.0, chunk: int = 1_000_000
+    vector: str | Path, scene: Any, *, margin: float = 5_000.0, block_size: int = 1024
 ) -> np.ndarray:
     """Distance in metres from each pixel centre of the scene grid to the nearest feature.
 
-    The features (lines or polygons, any CRS) are rasterised (all touched cells)
-    onto the scene grid padded by ``margin`` on every side, and the Euclidean
-    distance transform of the empty cells [3]_ gives each pixel's distance to the
-    nearest burnt cell, in metres (pixel size as sampling). Inside a polygon the
-    distance is 0. Rasterising moves a feature by at most half a pixel diagonal
-    (7.1 m at 10 m), the error bound of these distances. Where the nearest burnt
-    cell is farther than ``margin``, a feature outside the padded grid could be
-    nearer, so those pixels are measured exactly with shapely instead.
+    Block by block, the features (lines or polygons, any CRS) near a block are
+    rasterised (all touched cells) onto the block's grid padded by ``margin`` on
+    every side, and the Euclidean distance transform of the empty cells [3]_
+    gives each pixel's distance to the nearest burnt cell, in metres (pixel size
+    as sampling). Inside a polygon the distance is 0. Rasterising moves a feature
+    by at most half a pixel diagonal (7.1 m at 10 m), the error bound of these
+    distances. Where the nearest burnt cell is farther than ``margin`` a feature
+    outside the padded block could be nearer, so those pixels are measured exactly
+    (shapely's STRtree nearest-feature query) instead. Memory is bounded by the
+    padded block, not the scene (besides the output).
 
     Parameters
     ----------
@@ -856,48 +858,86 @@ def distance_to_features(
     scene : Scene
         Gives the grid (projected CRS in metres).
     margin : float, default=5000
-        Padding of the grid in metres; larger pads cost memory, smaller ones more
-        exact (slower) measurements for far pixels.
-    chunk : int
-        Pixels measured exactly at once.
+        Padding of each block in metres: a larger one costs memory and time per
+        block, a smaller one more exact measurements of far pixels.
+    block_size : int, default=1024
+        Side of the blocks in pixels.
 
     Returns
     -------
     ndarray (rows, cols), float32
     """
     import shapely
-    from affine import Affine
-    from rasterio.features import rasterize
-    from scipy.ndimage import distance_transform_edt
 
     res_x, res_y = _projected_grid(scene, "distance to features")
-    geoms = read_vector(vector, scene.crs)
+    geoms = np.asarray(read_vector(vector, scene.crs))
+    trees = (shapely.STRtree(geoms), shapely.STRtree(_segments(geoms)))
     pad = max(1, int(np.ceil(margin / min(res_x, res_y))))
-    height, width = scene.height + 2 * pad, scene.width + 2 * pad
-    transform = scene.transform * Affine.translation(-pad, -pad)
-    west, south, east, north = scene.bounds
+    out = np.empty(scene.shape, dtype=np.float32)
+    for window in scene.block_windows(block_size):
+        rows, cols = window.toslices()
+        out[rows, cols] = _block_distance(scene, window, geoms, trees, pad, (res_x, res_y))
+    return out
+
+
+def _segments(geoms: np.ndarray) -> np.ndarray:
+    """Every straight segment of the lines and polygon rings, for nearest-segment queries.
+
+    A pixel measured exactly lies outside every polygon (inside, its own cell is
+    burnt), so its distance to a polygon is the distance to the polygon's rings.
+    """
+    import shapely
+
+    lines = [shapely.boundary(g) if g.geom_type.endswith("Polygon") else g for g in geoms]
+    parts = shapely.get_parts(shapely.get_parts(np.asarray(lines, dtype=object)))
+    segments = []
+    for part in parts:
+        coords = shapely.get_coordinates(part)
+        if len(coords) >= 2:
+            segments.append(shapely.linestrings(np.stack([coords[:-1], coords[1:]], axis=1)))
+    return np.concatenate(segments)
+
+
+def _block_distance(
+    scene: Any,
+    window: Any,
+    geoms: np.ndarray,
+    trees: tuple[Any, Any],
+    pad: int,
+    res: tuple[float, float],
+) -> np.ndarray:
+    import shapely
+    from affine import Affine
+    from rasterio.features import rasterize
+    from rasterio.windows import bounds as window_bounds
+    from scipy.ndimage import distance_transform_edt
+
+    res_x, res_y = res
+    height, width = int(window.height), int(window.width)
+    transform = scene.window_transform(window)
+    west, south, east, north = window_bounds(window, scene.transform)
     box = shapely.box(
         west - pad * res_x, south - pad * res_y, east + pad * res_x, north + pad * res_y
     )
-    near = [g for g in shapely.intersection(np.asarray(geoms), box) if not g.is_empty]
-    distance = np.full(scene.shape, np.inf)
+    near = [g for g in shapely.intersection(geoms[trees[0].query(box)], box) if not g.is_empty]
+    distance = np.full((height, width), np.inf)
     if near:
         burnt = rasterize(
-            ((g, 1) for g in near), out_shape=(height, width), transform=transform,
-            all_touched=True, dtype="uint8",
+            ((g, 1) for g in near), out_shape=(height + 2 * pad, width + 2 * pad),
+            transform=transform * Affine.translation(-pad, -pad), all_touched=True, dtype="uint8",
         )  # fmt: skip
         edt = distance_transform_edt(burnt == 0, sampling=(res_y, res_x))
-        distance = edt[pad : pad + scene.height, pad : pad + scene.width]
+        distance = edt[pad : pad + height, pad : pad + width]
     far = np.flatnonzero(distance.reshape(-1) > pad * min(res_x, res_y))
     if far.size:
-        union = shapely.union_all(np.asarray(geoms))
+        r, c = np.divmod(far, width)
+        xs, ys = transform * (c + 0.5, r + 0.5)
+        pairs, exact = trees[1].query_nearest(
+            shapely.points(xs, ys), return_distance=True, all_matches=False
+        )
         flat = distance.reshape(-1)
-        for start in range(0, far.size, chunk):
-            take = far[start : start + chunk]
-            rows, cols = np.divmod(take, scene.width)
-            xs, ys = scene.transform * (cols + 0.5, rows + 0.5)
-            flat[take] = shapely.distance(shapely.points(xs, ys), union)
-        distance = flat.reshape(scene.shape)
+        flat[far[pairs[0]]] = exact
+        distance = flat.reshape(height, width)
     return distance.astype(np.float32)
 
 
