@@ -1775,9 +1775,10 @@ class _Runner:
                     pd.DataFrame(trust_rows),
                     f"Prediction intervals ({self.cfg.intervals.level:.0%}) and area of "
                     "applicability",
-                    "share_inside_aoa: valid pixels whose predictors are as close to the training "
+                    "Inside the AOA: valid pixels whose predictors are as close to the training "
                     "samples as cross-validation met (Meyer & Pebesma 2021); outside it the map "
                     "extrapolates and its intervals do not hold.",
+                    shown=_trust_shown(pd.DataFrame(trust_rows)),
                 )
             )
         elif self.trust is None:
@@ -2047,6 +2048,18 @@ def _raster_percentiles(path: Path) -> tuple[float, ...] | None:
         return None
     q = np.percentile(values, [5, 25, 50, 75, 95])
     return (*map(float, q), float(values.min()), float(values.max()))
+
+
+def _trust_shown(trust: pd.DataFrame) -> pd.DataFrame:
+    """The trust summary as the report shows it: the AOA share in percent."""
+    shown = trust.copy()
+    if "share_inside_aoa" in shown:
+        shown.insert(
+            shown.columns.get_loc("share_inside_aoa"),
+            "inside AOA (%)",
+            [f"{100 * v:.2f}" for v in shown.pop("share_inside_aoa")],
+        )
+    return shown
 
 
 def _param_text(value: Any) -> str:
