@@ -43,12 +43,19 @@ Rasters for mapping
     model needs has no raster or a raster does not cover the scene.
 
 Mapping hook (the contract)
-    For one block, :func:`assemble_predictors` takes the block's reflectance
-    ``(n_roles, rows, cols)``, its roles and ``CovariateRasters.read(scene,
-    window)`` and returns a :class:`Predictors`: the table in the model's input
-    columns (one row per pixel, row-major) and a ``valid`` mask (every band and
-    covariate defined and every level known). :func:`predict_block` predicts the
-    valid rows and returns the salinity block and the count of unseen-level pixels.
+    Before any output: ``rasters = CovariateRasters.for_model(model, {name: path})``
+    (error if the model reads a covariate without a raster) and
+    ``rasters.check(scene)`` (error if a raster is unreadable or does not cover
+    the scene). ``model_covariates(model)`` is ``{}`` for a model without
+    covariates, which keeps the plain path. Per block (window):
+    ``blocks = rasters.read(scene, window)`` (a picklable object; it opens its
+    files lazily in each worker/thread), then
+    ``salinity, n_unseen = predict_block(model, reflectance, roles, blocks)`` with
+    the block's reflectance ``(n_roles, rows, cols)`` as ``Scene.read`` gives it.
+    It is built on the pure :func:`assemble_predictors`, which returns a
+    :class:`Predictors`: the table in the model's input columns (one row per
+    pixel, row-major), a ``valid`` mask (every band and covariate defined, every
+    level known) and the ``unseen`` mask of flagged pixels.
 
 Derived covariates
     :func:`distance_to_features` (distance in metres from each pixel of the scene
@@ -1107,6 +1114,7 @@ def _gain_fold(
     params: Mapping[str, Any],
     random_state: int,
     n_repeats: int,
+    log_target: bool = False,
 ) -> dict[str, Any]:
     import time
     import warnings
@@ -1126,7 +1134,7 @@ def _gain_fold(
             start = time.perf_counter()
             with_cov = make_model(
                 name, indices=indices, covariates=covariates, params=params.get(name),
-                random_state=random_state,
+                random_state=random_state, log_target=log_target,
             ).fit(X1.iloc[train], y[train])  # fmt: skip
             fitted[name] = (with_cov, time.perf_counter() - start)
             seen = with_cov.named_steps["indices"].seen_rows(X1.iloc[test])
@@ -1134,8 +1142,9 @@ def _gain_fold(
         for name in names:
             start = time.perf_counter()
             without = make_model(
-                name, indices=indices, params=params.get(name), random_state=random_state
-            ).fit(X0.iloc[train], y[train])
+                name, indices=indices, params=params.get(name), random_state=random_state,
+                log_target=log_target,
+            ).fit(X0.iloc[train], y[train])  # fmt: skip
             pred0 = np.asarray(without.predict(X0.iloc[kept]), dtype=float).ravel()
             seconds0 = time.perf_counter() - start
             with_cov, seconds1 = fitted[name]
@@ -1174,6 +1183,7 @@ def covariate_gain(
     n_repeats: int = 10,
     n_boot: int = 2000,
     n_jobs: int | None = None,
+    log_target: bool = False,
 ) -> CovariateGain:
     """Score the same models with and without covariates on the same folds.
 
@@ -1209,6 +1219,8 @@ def covariate_gain(
         Bootstrap draws of the CIs.
     n_jobs : int, optional
         Folds in parallel (joblib).
+    log_target : bool, default=False
+        Model log10 of the target (both variants); scores stay in the target's unit.
 
     Returns
     -------
@@ -1238,7 +1250,7 @@ def covariate_gain(
     out = Parallel(n_jobs=n_jobs)(
         delayed(_gain_fold)(
             list(models), X0, X1, y, train, test, covariates, indices, dict(params or {}),
-            random_state, n_repeats,
+            random_state, n_repeats, log_target,
         )
         for train, test in splits
     )  # fmt: skip
@@ -1273,6 +1285,7 @@ def covariate_gain(
         "n_repeats": n_repeats,
         "n_boot": n_boot,
         "n_samples": len(y),
+        "log_target": log_target,
     }
     return CovariateGain(
         summary=pd.DataFrame(rows),

@@ -147,6 +147,9 @@ def evaluate_covariates_command(
         str, typer.Option("--models", help="Comma-separated model names (untuned defaults).")
     ] = "RF",
     indices: Annotated[str, typer.Option("--indices", help="Index features.")] = "novel",
+    log_target: Annotated[
+        bool, typer.Option("--log-target", help="Model log10 of the target (skewed salinity).")
+    ] = False,
     splits: Annotated[int, typer.Option("--splits", help="Folds per repeat.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", help="Repeats of the k-fold.")] = 5,
     out_dir: Annotated[
@@ -176,7 +179,7 @@ def evaluate_covariates_command(
     cv = RepeatedKFold(n_splits=splits, n_repeats=repeats, random_state=seed)
     gain = covariate_gain(
         samples, spec, models=[m.strip() for m in models.split(",")], indices=indices, cv=cv,
-        random_state=seed, n_jobs=jobs,
+        random_state=seed, n_jobs=jobs, log_target=log_target,
     )  # fmt: skip
     for row in gain.summary.itertuples():
         line = (
