@@ -30,6 +30,7 @@ from saltmap.covariates import (
     distance_to_features,
     level_text,
     model_covariates,
+    model_input,
     predict_block,
     predictor_table,
     terrain,
@@ -146,6 +147,7 @@ def test_models_with_covariates_save_load_and_predict_the_same(samples, table, t
     assert meta["covariates"]["Dist_Sea"] == {"kind": "numeric"}
     assert meta["covariates"]["Land_cover"]["kind"] == "categorical"
     assert model_covariates(loaded) == model_covariates(model)
+    assert model_input(loaded, samples).columns.tolist() == table.columns.tolist()
 
 
 def test_train_model_with_covariates_tunes_inside_and_records_them(samples):

@@ -471,6 +471,23 @@ def predictor_table(samples: Any, covariates: Covariates | None) -> pd.DataFrame
     return out
 
 
+def model_input(model: Any, samples: Any) -> pd.DataFrame:
+    """The table a fitted model predicts samples from: reflectance, plus its covariates.
+
+    For a model without covariates this is ``samples.reflectance``; otherwise the
+    covariate columns of the samples are added (an error names a missing one).
+    """
+    info = model_covariates(model)
+    if not info:
+        return samples.reflectance
+    kinds = {n: v["kind"] for n, v in info.items()}
+    spec = Covariates(
+        [n for n, k in kinds.items() if k == NUMERIC],
+        [n for n, k in kinds.items() if k == CATEGORICAL],
+    )
+    return predictor_table(samples, spec)
+
+
 def check_covariates_defined(table: pd.DataFrame, covariates: Covariates, source: Any) -> None:
     """Refuse training rows where a covariate is missing; filling them would invent data."""
     bad = table[list(covariates.names)].isna()
