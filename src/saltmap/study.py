@@ -1976,7 +1976,7 @@ class _Runner:
     def _facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"study": self.cfg.name}
         if self.study.path:
-            facts["study file"] = str(self.study.path)
+            facts["study file"] = _shown_path(self.study.path)
         if self.samples is not None:
             facts["samples"] = f"{len(self.samples)} usable, {len(self.samples.rejected)} set aside"
             facts["target"] = _label(self.samples)
@@ -2048,6 +2048,16 @@ def _raster_percentiles(path: Path) -> tuple[float, ...] | None:
         return None
     q = np.percentile(values, [5, 25, 50, 75, 95])
     return (*map(float, q), float(values.min()), float(values.max()))
+
+
+def _shown_path(path: Path) -> str:
+    """A path as a reader of the report knows it: inside saltmap, or from the working folder."""
+    path = Path(path).resolve()
+    package = Path(__file__).resolve().parent
+    for base, prefix in ((package, "saltmap/"), (Path.cwd(), "")):
+        if path.is_relative_to(base):
+            return prefix + str(path.relative_to(base))
+    return str(path)
 
 
 def _trust_shown(trust: pd.DataFrame) -> pd.DataFrame:
