@@ -436,3 +436,53 @@ def test_cli_terrain_writes_elevation_and_slope(scene, tmp_path):
     # 2000 m per degree of latitude is ~0.018 m/m northwards: a gentle, constant slope
     inner = slope[2:-2, 2:-2]
     assert np.degrees(np.arctan(2000 / 111_500)) == pytest.approx(np.median(inner), rel=0.02)
+
+
+def test_map_scene_with_a_covariate_raster_equals_the_block_hook(samples, scene, tmp_path):
+    from saltmap.mapping import map_scene
+
+    line = _synthetic_line_file(scene, tmp_path / "synthetic_line.gpkg")
+    classes = np.clip(1 + distance_to_features(line, scene) // 300, 1, 5).astype(np.float32)
+    raster = write_covariate(tmp_path / "synthetic_dist_class.tif", classes, scene,
+                             description="synthetic distance class")  # fmt: skip
+    cov = Covariates(numeric=["Dist_Sea"])
+    model = make_model("RF", covariates=cov, params=SMALL_RF)
+    model.fit(predictor_table(samples, cov), samples.target)
+    kw = {"scheme": "fao-ec", "target_unit": "uS/cm", "target_name": "EC", "progress": False,
+          "figure": False}  # fmt: skip
+    with pytest.raises(ConfigError, match="Dist_Sea"):
+        map_scene(model, scene, tmp_path / "none", **kw)
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+    result = map_scene(model, scene, tmp_path / "map", block_size=64,
+                       covariates={"Dist_Sea": raster}, **kw)  # fmt: skip
+    with rasterio.open(result.outputs.salinity) as src:
+        mapped = src.read(1)
+    rasters = CovariateRasters.for_model(model, {"Dist_Sea": raster})
+    direct, _ = predict_block(model, scene.read(), scene.roles, rasters.read(scene))
+    np.testing.assert_array_equal(mapped, direct)
+
+
+def test_cli_map_with_a_covariate(scene, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.datasets import odisha_samples
+
+    runner = CliRunner()
+    model_file = tmp_path / "rf_dist.skops"
+    result = runner.invoke(app, [
+        "train", str(odisha_samples()), "--target", "EC", "--target-unit", "uS/cm", "--id",
+        "Name", "--scaling", "landsat-c2l2", "--model", "RF", "--trials", "0", "--budget",
+        "quick", "--covariate", "Dist_Sea", "--out", str(model_file),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    raster = write_covariate(tmp_path / "synthetic_const3.tif",
+                             np.full(scene.shape, 3, np.float32), scene,
+                             description="synthetic constant class")  # fmt: skip
+    args = ["map", str(model_file), str(patagonia_scene()), "--scaling", "sentinel2-l2a",
+            "--scheme", "fao-ec"]  # fmt: skip
+    missing = runner.invoke(app, [*args, "--out", str(tmp_path / "no")])
+    assert missing.exit_code != 0 and "Dist_Sea" in str(missing.exception)
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "map"),
+                                 "--covariate", f"Dist_Sea={raster}"])  # fmt: skip
+    assert result.exit_code == 0, result.output

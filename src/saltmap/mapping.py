@@ -355,6 +355,7 @@ class BlockJob:
     boundary: list[Any] | None = None
     chunk_rows: int = CHUNK_ROWS
     gdal_cache_mb: int = 64
+    covariates: Any = None
     _ready: bool = field(default=False, repr=False)
 
     def prepare(self) -> None:
@@ -376,8 +377,17 @@ class BlockJob:
         # once, so a small cache keeps each worker's memory bounded by the block.
         with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
             reflectance = self.scene.read(window=window, roles=bands)
+            covariates = self.covariates and self.covariates.read(self.scene, window)
         reflectance[:, ~inside] = np.nan
-        salinity = predict_block(self.model, reflectance, bands, chunk_rows=self.chunk_rows)
+        if not covariates:
+            salinity = predict_block(self.model, reflectance, bands, chunk_rows=self.chunk_rows)
+        else:
+            # Pixels with a categorical level the model never saw are left without a value.
+            from saltmap.covariates import predict_block as predict_with_covariates
+
+            salinity, _ = predict_with_covariates(
+                self.model, reflectance, bands, covariates, chunk_rows=self.chunk_rows
+            )
         return window, salinity, classify_block(salinity, self.plan.scheme, self.plan.convert)
 
 
@@ -654,6 +664,7 @@ def map_scene(
     overwrite: bool = False,
     progress: bool = True,
     figure: bool = True,
+    covariates: Mapping[str, str | Path] | None = None,
 ) -> MapResult:
     """Map salinity over a scene, block by block, and write COGs, class areas and a figure.
 
@@ -688,6 +699,12 @@ def map_scene(
         Show a progress bar.
     figure : bool, default=True
         Draw the class map figure.
+    covariates : mapping, optional
+        ``{name: raster path}`` for a model trained with covariates
+        (:mod:`saltmap.covariates`): each raster, in any CRS and resolution, is read
+        on the scene grid block by block. Pixels whose categorical level the model
+        never saw are left without a value. A covariate without a raster, or a
+        raster that does not cover the scene, is an error before any output.
 
     Raises
     ------
@@ -723,6 +740,7 @@ def map_scene(
     # Every check before the first byte is written.
     bands = model_bands(model)
     check_roles(bands, scene.roles, f"the scene {scene.source}")
+    rasters = _covariate_rasters(model, covariates, scene)
     plan = plan_classes(scheme, target_name, target_unit, conversion)
     geoms = None
     if boundary is not None:
@@ -739,7 +757,9 @@ def map_scene(
 
     windows = scene.block_windows(block_size)
     todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
-    job = BlockJob(model=copy.deepcopy(model), scene=scene, plan=plan, boundary=geoms)
+    job = BlockJob(
+        model=copy.deepcopy(model), scene=scene, plan=plan, boundary=geoms, covariates=rasters
+    )
 
     check_output_folder(out_dir)
     # First stage: private tiled GeoTIFFs; only the COGs get the final names.
@@ -813,6 +833,22 @@ def map_scene(
         target_unit=target_unit,
         scheme=plan.description,
     )
+
+
+def _covariate_rasters(model: Any, paths: Mapping[str, Any] | None, scene: Any) -> Any:
+    """The model's covariate rasters, checked against the scene (None for a model without)."""
+    from saltmap.covariates import CovariateRasters, model_covariates
+
+    if not model_covariates(model):
+        if paths:
+            raise ModelFileError(
+                f"covariate raster(s) {', '.join(paths)} were given, but the model was trained "
+                "without covariates; leave them out or train with --covariate"
+            )
+        return None
+    rasters = CovariateRasters.for_model(model, paths or {})
+    rasters.check(scene)
+    return rasters
 
 
 def _scene_bounds(scene: Any) -> tuple[float, float, float, float]:

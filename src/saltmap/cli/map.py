@@ -79,6 +79,14 @@ def map_command(
     mask_water: Annotated[
         bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
     ] = False,
+    covariate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--covariate",
+            help="NAME=RASTER for each covariate the model was trained with (any CRS and "
+            "resolution; kinds come from the model); repeatable.",
+        ),
+    ] = None,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Map salinity over SCENE with MODEL, block by block.
@@ -88,6 +96,7 @@ def map_command(
     (km² and % per class) and salinity_map.png.
     """
     from saltmap.cli import console
+    from saltmap.cli.covariates import parse_named_paths
     from saltmap.mapping import map_scene
     from saltmap.modelfile import load_model
     from saltmap.salinity import load_conversion
@@ -118,6 +127,7 @@ def map_command(
         model_name=model_name or model_file.stem,
         overwrite=overwrite,
         progress=True,
+        covariates=parse_named_paths(covariate, "--covariate"),
     )
     console.print(
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
