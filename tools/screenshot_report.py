@@ -6,10 +6,10 @@ Usage::
 
 Chromium comes from Debian's packages (``apt-get install chromium``). The page
 is opened from disk with networking features off, so the shot also shows that
-the report needs nothing from the network. The height is measured first (a
-``--dump-dom`` pass that reads ``document.body.scrollHeight`` is not possible
-without scripts in the page, so the window is made tall and the blank bottom
-is cropped away with Pillow when it is installed).
+the report needs nothing from the network. Headless Chromium cannot size the
+window to the page, so the window is made tall (``--height``, CSS pixels) and the
+blank bottom is cropped with Pillow when it is installed; a page taller than the
+window is cut at its height.
 """
 
 from __future__ import annotations
