@@ -486,3 +486,52 @@ def test_cli_map_with_a_covariate(scene, tmp_path):
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "map"),
                                  "--covariate", f"Dist_Sea={raster}"])  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_map_scene_flags_unseen_raster_levels_and_refuses_a_raster_of_no_known_level(
+    samples, scene, tmp_path
+):
+    from saltmap.mapping import map_scene
+
+    cov = Covariates(categorical=["Soil_Type"])
+    model = make_model("RF", covariates=cov, params=SMALL_RF)
+    model.fit(predictor_table(samples, cov), samples.target)
+    known = model_covariates(model)["Soil_Type"]["categories"][0]
+    codes = np.ones(scene.shape, np.float32)
+    codes[:50] = 7  # synthetic code 7: a soil type the samples do not have
+    raster = write_covariate(tmp_path / "synthetic_soil_codes.tif", codes, scene,
+                             description="synthetic soil codes")  # fmt: skip
+    kw = {"scheme": "fao-ec", "target_unit": "uS/cm", "target_name": "EC", "progress": False,
+          "figure": False}  # fmt: skip
+    # codes 1 and 7 are no training level: a legend is missing, refused before output
+    with pytest.raises(ConfigError, match="labels"):
+        map_scene(model, scene, tmp_path / "none", covariates={"Soil_Type": raster}, **kw)
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+    rasters = CovariateRasters({"Soil_Type": raster}, labels={"Soil_Type": {1: known}})
+    with pytest.warns(UserWarning, match="15,000 pixel"):
+        result = map_scene(model, scene, tmp_path / "map", covariates=rasters, **kw)
+    with rasterio.open(result.outputs.salinity) as src:
+        mapped = src.read(1)
+    assert np.isnan(mapped[:50]).all()
+    valid = np.isfinite(scene.read()).all(axis=0)
+    assert np.isfinite(mapped[50:][valid[50:]]).all()
+    # the same from the command line, the legend as a CSV
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+
+    model_file = save_model(tmp_path / "rf_soil.skops", model, metadata={
+        "target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2",
+    })  # fmt: skip
+    legend = tmp_path / "synthetic_legend.csv"
+    pd.DataFrame({"value": [1], "level": [known]}).to_csv(legend, index=False)
+    args = ["map", str(model_file), str(patagonia_scene()), "--scaling", "sentinel2-l2a",
+            "--scheme", "fao-ec", "--covariate", f"Soil_Type={raster}"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "cli_none")])
+    assert refused.exit_code != 0 and "--labels" in str(refused.exception)
+    done = CliRunner().invoke(
+        app, [*args, "--out", str(tmp_path / "cli_map"), "--labels", f"Soil_Type={legend}"]
+    )
+    assert done.exit_code == 0, done.output
+    with rasterio.open(tmp_path / "cli_map" / result.outputs.salinity.name) as src:
+        np.testing.assert_array_equal(src.read(1), mapped)

@@ -638,6 +638,67 @@ class CovariateRasters:
             with _open_raster(path, name) as src:
                 _check_covers(src, scene, f"covariate raster {name!r}")
 
+    def unseen_levels(
+        self, scene: Any, model: Any, block_size: int = 1024
+    ) -> dict[str, dict[str, int]]:
+        """Pixels per categorical level of the rasters that ``model`` was not trained with.
+
+        Read block by block on the scene grid (nearest), before mapping, so that a
+        code/label mismatch is caught before any output. Levels pooled as rare
+        (``min_count``) are not unseen.
+
+        Returns
+        -------
+        dict
+            ``{name: {level: pixel count}}`` for covariates with unseen levels, plus
+            the count of pixels with a known level under ``"__known__"``.
+        """
+        from collections import Counter
+
+        info = model_covariates(model)
+        out: dict[str, dict[str, int]] = {}
+        for name, meta in info.items():
+            if meta["kind"] != CATEGORICAL or meta.get("pooled") or name not in self.paths:
+                continue
+            known = set(meta["categories"])
+            counts: Counter[str] = Counter()
+            for window in scene.block_windows(block_size):
+                values = self._reader(name, scene).read(1, window=window, out_dtype="float32")
+                codes, n = np.unique(values[np.isfinite(values)], return_counts=True)
+                for level, k in zip(
+                    _levels_of_codes(codes, self.labels.get(name, {})), n, strict=True
+                ):
+                    counts[level] += int(k)
+            unseen = {lv: k for lv, k in counts.items() if lv is not None and lv not in known}
+            if unseen:
+                out[name] = dict(sorted(unseen.items(), key=lambda kv: -kv[1]))
+                out[name]["__known__"] = sum(
+                    k for lv, k in counts.items() if lv is not None and lv in known
+                )
+        return out
+
+    def check_levels(self, scene: Any, model: Any) -> dict[str, dict[str, int]]:
+        """Refuse rasters whose levels the model knows none of; return the unseen counts.
+
+        A categorical raster none of whose pixels has a training level is almost
+        surely coded differently from the samples (numbers for names): an error that
+        asks for ``labels``. Otherwise the unseen pixels are returned, to be flagged.
+        """
+        unseen = self.unseen_levels(scene, model)
+        for name, counts in unseen.items():
+            known = counts.pop("__known__")
+            if known == 0:
+                levels = model_covariates(model)[name]["categories"]
+                raise ConfigError(
+                    f"covariate raster {name!r} ({self.paths[name]}) has no pixel with a level "
+                    f"the model was trained with: its values are "
+                    f"{', '.join(map(repr, list(counts)[:8]))}, the training levels "
+                    f"{', '.join(map(repr, levels[:8]))}. Give the raster's legend as labels "
+                    f"(saltmap map --labels {name}=legend.csv with columns value,level; "
+                    "CovariateRasters(..., labels={name: {code: level}}) in Python)"
+                )
+        return unseen
+
     def _reader(self, name: str, scene: Any) -> Any:
         # One open dataset and warped VRT per thread and scene grid: GDAL handles
         # must not be shared between threads.

@@ -699,12 +699,14 @@ def map_scene(
         Show a progress bar.
     figure : bool, default=True
         Draw the class map figure.
-    covariates : mapping, optional
-        ``{name: raster path}`` for a model trained with covariates
+    covariates : mapping or CovariateRasters, optional
+        ``{name: raster path}`` (or a :class:`~saltmap.covariates.CovariateRasters`
+        with ``labels`` for coded categorical rasters) for a model trained with covariates
         (:mod:`saltmap.covariates`): each raster, in any CRS and resolution, is read
         on the scene grid block by block. Pixels whose categorical level the model
-        never saw are left without a value. A covariate without a raster, or a
-        raster that does not cover the scene, is an error before any output.
+        never saw are left without a value and counted in a warning. A covariate
+        without a raster, a raster that does not cover the scene, or a categorical
+        raster with no training level at all is an error before any output.
 
     Raises
     ------
@@ -837,8 +839,13 @@ def map_scene(
 
 def _covariate_rasters(model: Any, paths: Mapping[str, Any] | None, scene: Any) -> Any:
     """The model's covariate rasters, checked against the scene (None for a model without)."""
+    import warnings
+
     from saltmap.covariates import CovariateRasters, model_covariates
 
+    labels = None
+    if isinstance(paths, CovariateRasters):  # with labels for coded categorical rasters
+        paths, labels = paths.paths, paths.labels
     if not model_covariates(model):
         if paths:
             raise ModelFileError(
@@ -846,8 +853,15 @@ def _covariate_rasters(model: Any, paths: Mapping[str, Any] | None, scene: Any) 
                 "without covariates; leave them out or train with --covariate"
             )
         return None
-    rasters = CovariateRasters.for_model(model, paths or {})
+    rasters = CovariateRasters.for_model(model, paths or {}, labels=labels)
     rasters.check(scene)
+    for name, counts in rasters.check_levels(scene, model).items():
+        warnings.warn(
+            f"covariate {name!r}: {sum(counts.values()):,} pixel(s) have level(s) the model was "
+            f"not trained with ({', '.join(f'{lv!r}: {n:,}' for lv, n in counts.items())}); "
+            "they are left without a value",
+            stacklevel=3,
+        )
     return rasters
 
 

@@ -33,6 +33,28 @@ def parse_named_paths(items: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
+def read_labels(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """``--labels NAME=legend.csv`` -> ``{NAME: {code: level}}``; the CSV has columns
+    ``value`` and ``level`` (a categorical raster's legend)."""
+    import pandas as pd
+
+    from saltmap.errors import InputFileError
+
+    out = {}
+    for name, path in parse_named_paths(items, "--labels").items():
+        try:
+            legend = pd.read_csv(path, dtype=str)
+        except OSError as err:
+            raise InputFileError(f"--labels {name}: cannot read {path}: {err}") from err
+        if not {"value", "level"} <= set(legend.columns):
+            raise ConfigError(
+                f"--labels {name}: {path} needs columns 'value' and 'level' (raster code and the "
+                f"level it stands for in the samples), it has {', '.join(legend.columns)}"
+            )
+        out[name] = dict(zip(legend["value"], legend["level"], strict=True))
+    return out
+
+
 def covariate_rasters(
     numeric: list[str] | None, categorical: list[str] | None
 ) -> CovariateRasters | None:

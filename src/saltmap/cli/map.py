@@ -87,6 +87,14 @@ def map_command(
             "resolution; kinds come from the model); repeatable.",
         ),
     ] = None,
+    labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--labels",
+            help="NAME=LEGEND.csv (columns value,level): the training level of each code of a "
+            "categorical covariate raster; repeatable.",
+        ),
+    ] = None,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Map salinity over SCENE with MODEL, block by block.
@@ -96,7 +104,8 @@ def map_command(
     (km² and % per class) and salinity_map.png.
     """
     from saltmap.cli import console
-    from saltmap.cli.covariates import parse_named_paths
+    from saltmap.cli.covariates import parse_named_paths, read_labels
+    from saltmap.covariates import CovariateRasters
     from saltmap.mapping import map_scene
     from saltmap.modelfile import load_model
     from saltmap.salinity import load_conversion
@@ -127,7 +136,9 @@ def map_command(
         model_name=model_name or model_file.stem,
         overwrite=overwrite,
         progress=True,
-        covariates=parse_named_paths(covariate, "--covariate"),
+        covariates=CovariateRasters(
+            parse_named_paths(covariate, "--covariate"), labels=read_labels(labels)
+        ),
     )
     console.print(
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
