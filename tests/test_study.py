@@ -97,8 +97,12 @@ def test_demo_study_points_at_the_shared_data():
     assert study.config.samples.salt_conversion.lab_sheet == data / "xinjiang-ec-ssc" / "raw.xlsx"
 
 
-def test_data_dir_variable_works_when_unset(monkeypatch):
+def test_data_dir_variable_works_when_unset(monkeypatch, tmp_path):
+    # The default folder sits beside the clone; point it at a synthetic one so the
+    # test does not depend on where the repository was cloned.
     monkeypatch.delenv("SALTMAP_DATA_DIR", raising=False)
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_DIR", tmp_path)
+    assert datasets.data_dir() == tmp_path
     assert expand_path_text("${SALTMAP_DATA_DIR}/x") == f"{datasets.data_dir()}/x"
 
 
