@@ -346,7 +346,9 @@ def boundary_mask(geoms: Sequence[Any] | None, window: Window, transform: Any) -
 class BlockJob:
     """Everything a worker needs to map a block: shipped to each worker once.
 
-    Calling it with a window returns ``(window, salinity, classes)``.
+    Calling it with a window returns ``(window, salinity, classes, trust)``; ``trust``
+    is the :func:`saltmap.trust.trust_block` result of the block (None without a
+    trust model), computed here so it runs in the worker beside the prediction.
     """
 
     model: Any
@@ -356,6 +358,8 @@ class BlockJob:
     chunk_rows: int = CHUNK_ROWS
     gdal_cache_mb: int = 64
     covariates: Any = None
+    trust: Any = None
+    exclude_outside_aoa: bool = False
     _ready: bool = field(default=False, repr=False)
 
     def prepare(self) -> None:
@@ -364,35 +368,61 @@ class BlockJob:
             _single_threaded(self.model)
             self._ready = True
 
-    def __call__(self, window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+    def __call__(self, window: Window) -> BlockResult:
         import rasterio
 
         self.prepare()
         inside = boundary_mask(self.boundary, window, self.scene.transform)
         if not inside.any():
             shape = inside.shape
-            return window, _empty_salinity(shape), np.zeros(shape, np.uint8)
+            empty = _empty_trust(shape) if self.trust is not None else None
+            return window, _empty_salinity(shape), np.zeros(shape, np.uint8), empty
         bands = model_bands(self.model)
+        roles = bands if self.trust is None else tuple(dict.fromkeys([*bands, *self.trust.bands]))
         # GDAL's block cache defaults to 5 % of RAM per process; blocks are read
         # once, so a small cache keeps each worker's memory bounded by the block.
         with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
-            reflectance = self.scene.read(window=window, roles=bands)
+            reflectance = self.scene.read(window=window, roles=roles)
             covariates = self.covariates and self.covariates.read(self.scene, window)
         reflectance[:, ~inside] = np.nan
         if not covariates:
-            salinity = predict_block(self.model, reflectance, bands, chunk_rows=self.chunk_rows)
+            salinity = predict_block(self.model, reflectance, roles, chunk_rows=self.chunk_rows)
         else:
             # Pixels with a categorical level the model never saw are left without a value.
             from saltmap.covariates import predict_block as predict_with_covariates
 
             salinity, _ = predict_with_covariates(
-                self.model, reflectance, bands, covariates, chunk_rows=self.chunk_rows
+                self.model, reflectance, roles, covariates, chunk_rows=self.chunk_rows
             )
-        return window, salinity, classify_block(salinity, self.plan.scheme, self.plan.convert)
+        classes = classify_block(salinity, self.plan.scheme, self.plan.convert)
+        if self.trust is None:
+            return window, salinity, classes, None
+        from saltmap.trust import trust_block
+
+        layers = trust_block(
+            self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
+            **({"covariates": covariates} if covariates else {}),
+        )  # fmt: skip
+        if self.exclude_outside_aoa:
+            classes[layers["aoa"] == 0] = CLASS_NODATA
+        return window, salinity, classes, layers
 
 
 def _empty_salinity(shape: tuple[int, int]) -> np.ndarray:
     return np.full(shape, np.nan, dtype=np.float32)
+
+
+def _empty_trust(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    from saltmap.trust import TRUST_LAYERS
+
+    return {
+        name: np.full(shape, nodata, dtype=dtype)
+        for name, (dtype, nodata, _) in TRUST_LAYERS.items()
+    }
+
+
+#: What a block job yields: window, salinity, class codes and the trust layers (or None).
+BlockResult = tuple[Window, np.ndarray, np.ndarray, "dict[str, np.ndarray] | None"]
 
 
 def _single_threaded(model: Any) -> None:
@@ -437,12 +467,12 @@ def _init_worker(payload: bytes) -> None:
     _WORKER_JOB.prepare()
 
 
-def _run_block(window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+def _run_block(window: Window) -> BlockResult:
     assert _WORKER_JOB is not None, "worker was not initialised"
     return _WORKER_JOB(window)
 
 
-def _run_block_with(job: BlockJob, window: Window) -> tuple[Window, np.ndarray, np.ndarray]:
+def _run_block_with(job: BlockJob, window: Window) -> BlockResult:
     return job(window)
 
 
@@ -453,7 +483,7 @@ def run_blocks(
     jobs: int = 1,
     scheduler: str | Any | None = None,
     in_flight: int | None = None,
-) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+) -> Iterator[BlockResult]:
     """Map ``windows`` with ``job`` and yield results as blocks finish (in any order).
 
     With ``jobs == 1`` and no scheduler the blocks run in this process; with
@@ -478,7 +508,7 @@ def run_blocks(
 
 def _run_pool(
     job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int
-) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+) -> Iterator[BlockResult]:
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     # spawn: a fresh interpreter per worker, safe whatever threads the parent runs.
     context = multiprocessing.get_context("spawn")
@@ -496,7 +526,7 @@ def _run_pool(
 
 def _run_dask(
     job: BlockJob, windows: Sequence[Window], scheduler: Any, in_flight: int | None
-) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+) -> Iterator[BlockResult]:
     from distributed import Client, as_completed
 
     own = not isinstance(scheduler, Client)
@@ -534,18 +564,33 @@ def _take(it: Iterator[Window], n: int) -> list[Window]:
 # -------------------------------------------------------------------- outputs
 
 
+#: File of each trust layer (keys of :data:`saltmap.trust.TRUST_LAYERS`).
+TRUST_FILES: dict[str, str] = {
+    "lower": "salinity_lower.tif",
+    "upper": "salinity_upper.tif",
+    "width": "salinity_width.tif",
+    "di": "dissimilarity.tif",
+    "aoa": "aoa.tif",
+}
+
+
 @dataclass(frozen=True)
 class MapOutputs:
-    """Files written by :func:`map_scene` in its output folder."""
+    """Files written by :func:`map_scene` in its output folder.
+
+    ``trust`` maps each trust layer to its COG; it is empty when the map is made
+    without a trust model.
+    """
 
     salinity: Path
     classes: Path
     style: Path
     areas: Path
     figure: Path
+    trust: dict[str, Path] = field(default_factory=dict)
 
     @classmethod
-    def in_folder(cls, out_dir: str | Path) -> MapOutputs:
+    def in_folder(cls, out_dir: str | Path, *, trust: bool = False) -> MapOutputs:
         out = Path(out_dir)
         return cls(
             salinity=out / "salinity.tif",
@@ -553,10 +598,12 @@ class MapOutputs:
             style=out / "salinity_classes.qml",
             areas=out / "class_areas.csv",
             figure=out / "salinity_map.png",
+            trust={name: out / file for name, file in TRUST_FILES.items()} if trust else {},
         )
 
     def all(self) -> list[Path]:
-        return [self.salinity, self.classes, self.style, self.areas, self.figure]
+        return [self.salinity, self.classes, *self.trust.values(), self.style, self.areas,
+                self.figure]  # fmt: skip
 
 
 @dataclass
@@ -572,6 +619,10 @@ class MapResult:
     target_name: str | None
     target_unit: str | None
     scheme: str
+    #: Share of valid pixels inside the AOA and median interval width (None without trust).
+    trust: Any = None
+    #: Whether the classes and class areas leave out pixels outside the AOA.
+    excluded_outside_aoa: bool = False
 
     @property
     def pixels_per_second(self) -> float:
@@ -665,6 +716,8 @@ def map_scene(
     progress: bool = True,
     figure: bool = True,
     covariates: Mapping[str, str | Path] | None = None,
+    trust: Any = None,
+    exclude_outside_aoa: bool = False,
 ) -> MapResult:
     """Map salinity over a scene, block by block, and write COGs, class areas and a figure.
 
@@ -707,6 +760,18 @@ def map_scene(
         never saw are left without a value and counted in a warning. A covariate
         without a raster, a raster that does not cover the scene, or a categorical
         raster with no training level at all is an error before any output.
+    trust : TrustModel, optional
+        Intervals and area of applicability of ``model``
+        (:func:`saltmap.trust.fit_trust`, :func:`saltmap.modelfile.load_trust`).
+        Each block's :func:`saltmap.trust.trust_block` runs in the worker beside
+        its prediction, and the layers of :data:`TRUST_FILES` are written as COGs
+        (dtype, no-data and description of :data:`saltmap.trust.TRUST_LAYERS`);
+        the result's ``trust`` holds the share of valid pixels inside the AOA and
+        the median interval width, and the figure greys pixels outside the AOA.
+    exclude_outside_aoa : bool, default=False
+        With ``trust``: pixels outside the AOA get class 0 (no data) and are left
+        out of the class areas (the CSV says so in its ``scope`` column). The
+        salinity COG keeps their values.
 
     Raises
     ------
@@ -737,11 +802,18 @@ def map_scene(
         from saltmap.scene import open_scene
 
         scene = open_scene(scene)
-    outputs = MapOutputs.in_folder(out_dir)
+    outputs = MapOutputs.in_folder(out_dir, trust=trust is not None)
+    if exclude_outside_aoa and trust is None:
+        raise ValueError(
+            "exclude_outside_aoa needs a trust model (trust=...) that defines the AOA; "
+            "train with `saltmap train` (which fits one) or saltmap.trust.fit_trust"
+        )
 
     # Every check before the first byte is written.
     bands = model_bands(model)
     check_roles(bands, scene.roles, f"the scene {scene.source}")
+    if trust is not None:
+        check_roles(trust.bands, scene.roles, f"the scene {scene.source}")
     rasters = _covariate_rasters(model, covariates, scene)
     plan = plan_classes(scheme, target_name, target_unit, conversion)
     geoms = None
@@ -760,13 +832,15 @@ def map_scene(
     windows = scene.block_windows(block_size)
     todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
     job = BlockJob(
-        model=copy.deepcopy(model), scene=scene, plan=plan, boundary=geoms, covariates=rasters
-    )
+        model=copy.deepcopy(model), scene=scene, plan=plan, boundary=geoms, covariates=rasters,
+        trust=copy.deepcopy(trust), exclude_outside_aoa=exclude_outside_aoa,
+    )  # fmt: skip
 
     check_output_folder(out_dir)
     # First stage: private tiled GeoTIFFs; only the COGs get the final names.
     tmp_sal = temp_path_for(outputs.salinity, token="blocks")
     tmp_cls = temp_path_for(outputs.classes, token="blocks")
+    tmp_trust = {name: temp_path_for(path, token="blocks") for name, path in outputs.trust.items()}
     tags = {
         "target": target_name or "unknown",
         "unit": target_unit or "unknown",
@@ -788,32 +862,68 @@ def map_scene(
     }
     counts = np.zeros(256, dtype=np.int64)
     n_valid = 0
+    summary = None
+    if trust is not None:
+        from saltmap.trust import TrustSummary
+
+        summary = TrustSummary()
     try:
-        with (
-            rasterio.Env(GDAL_CACHEMAX=128),
-            rasterio.open(tmp_sal, "w", **base, dtype="float32", nodata=SALINITY_NODATA) as sal,
-            rasterio.open(tmp_cls, "w", **base, dtype="uint8", nodata=CLASS_NODATA) as cls,
-            _progress(progress, len(windows), f"mapping {scene.source}") as advance,
-        ):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=128))
+            sal = stack.enter_context(
+                rasterio.open(tmp_sal, "w", **base, dtype="float32", nodata=SALINITY_NODATA)
+            )
+            cls = stack.enter_context(
+                rasterio.open(tmp_cls, "w", **base, dtype="uint8", nodata=CLASS_NODATA)
+            )
+            layers_out = {
+                name: stack.enter_context(rasterio.open(tmp, "w", **base, **_layer_profile(name)))
+                for name, tmp in tmp_trust.items()
+            }
+            advance = stack.enter_context(
+                _progress(progress, len(windows), f"mapping {scene.source}")
+            )
             for window in skipped:
                 shape = (int(window.height), int(window.width))
                 sal.write(_empty_salinity(shape), 1, window=window)
                 cls.write(np.zeros(shape, np.uint8), 1, window=window)
+                for name, layer in _empty_trust(shape).items() if layers_out else ():
+                    layers_out[name].write(layer, 1, window=window)
                 advance()
-            for window, values, codes in run_blocks(job, todo, jobs=jobs, scheduler=scheduler):
+            for window, values, codes, layers in run_blocks(
+                job, todo, jobs=jobs, scheduler=scheduler
+            ):
                 sal.write(values, 1, window=window)
                 cls.write(codes, 1, window=window)
+                if layers is not None:
+                    for name, dst in layers_out.items():
+                        dst.write(layers[name], 1, window=window)
+                    summary.add(layers)
                 counts += np.bincount(codes.ravel(), minlength=256)
                 n_valid += int(np.isfinite(values).sum())
                 advance()
             _describe(sal, cls, tags, plan)
+            if layers_out:
+                _describe_trust(layers_out, tags, trust)
         _to_cog(tmp_sal, outputs.salinity, resampling="average", predictor=3)
         _to_cog(tmp_cls, outputs.classes, resampling="nearest", predictor=1)
+        for name, tmp in tmp_trust.items():
+            categorical = name == "aoa"
+            _to_cog(tmp, outputs.trust[name], resampling="nearest" if categorical else "average",
+                    predictor=1 if categorical else 3)  # fmt: skip
     finally:
         tmp_sal.unlink(missing_ok=True)
         tmp_cls.unlink(missing_ok=True)
+        for tmp in tmp_trust.values():
+            tmp.unlink(missing_ok=True)
 
     areas = class_area_table(counts, plan.labels, pixel_km2)
+    if exclude_outside_aoa:
+        outside = summary.n_valid - summary.n_inside
+        areas["scope"] = (
+            f"valid pixels inside the area of applicability only; {outside} valid pixel(s) "
+            "outside it excluded"
+        )
     atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
     atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
     if figure:
@@ -823,6 +933,7 @@ def map_scene(
             plan,
             title=_figure_title(tags, plan),
             percent=list(areas["percent"]),
+            aoa_path=outputs.trust.get("aoa"),
         )
     return MapResult(
         outputs=outputs,
@@ -834,6 +945,8 @@ def map_scene(
         target_name=target_name,
         target_unit=target_unit,
         scheme=plan.description,
+        trust=summary,
+        excluded_outside_aoa=exclude_outside_aoa,
     )
 
 
@@ -901,6 +1014,26 @@ def _describe(sal: Any, cls: Any, tags: Mapping[str, str], plan: ClassPlan) -> N
     cls.write_colormap(1, plan.scheme.colour_table())
 
 
+def _layer_profile(name: str) -> dict[str, Any]:
+    from saltmap.trust import TRUST_LAYERS
+
+    dtype, nodata, _ = TRUST_LAYERS[name]
+    return {"dtype": dtype, "nodata": nodata}
+
+
+def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: Any) -> None:
+    from saltmap.trust import TRUST_LAYERS
+
+    info = {f"trust_{k}": str(v) for k, v in getattr(trust, "info", {}).items()}
+    info["aoa_threshold"] = repr(float(trust.aoa.threshold_))
+    for name, dst in layers.items():
+        _, _, description = TRUST_LAYERS[name]
+        dst.update_tags(**tags, **info)
+        dst.set_band_description(1, description.format(unit=tags["unit"]))
+        if name in ("lower", "upper", "width"):
+            dst.update_tags(1, units=tags["unit"])
+
+
 def _figure_title(tags: Mapping[str, str], plan: ClassPlan) -> str:
     s = plan.scheme
     return (
@@ -964,13 +1097,22 @@ def draw_class_map(
     *,
     title: str,
     percent: list[float] | None = None,
+    aoa_path: Path | None = None,
 ) -> Path:
-    """Draw the class COG as the study's figure 6 and save it as PNG."""
+    """Draw the class COG as the study's figure 6 and save it as PNG.
+
+    With ``aoa_path`` (the AOA COG) pixels outside the area of applicability are
+    greyed, read decimated exactly as the classes are.
+    """
     import matplotlib.pyplot as plt
 
     from saltmap.plots import class_map_figure
 
     codes, (extent, crs) = read_classes_overview(classes_path)
+    extra = {}
+    if aoa_path is not None:
+        aoa, _ = read_classes_overview(aoa_path)
+        extra["outside_aoa"] = aoa == 0
     fig = class_map_figure(
         codes,
         extent,
@@ -979,6 +1121,7 @@ def draw_class_map(
         crs=crs,
         title=title,
         percent=percent,
+        **extra,
     )
     try:
         return atomic_savefig(fig, figure_path, dpi=150, bbox_inches="tight")

@@ -16,6 +16,8 @@ matplotlib.use("Agg")  # saltmap draws files, never windows
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from saltmap.atomic import atomic_savefig
+
 # Colours of the index groups, shared by every figure that shows them.
 GROUP_COLOURS = {
     "classic": "#4c72b0",
@@ -33,7 +35,7 @@ def save_figure(
     written = []
     for fmt in formats:
         out = path.with_suffix(f".{fmt}")
-        fig.savefig(out, dpi=150, bbox_inches="tight")
+        atomic_savefig(fig, out, dpi=150, bbox_inches="tight")
         written.append(out)
     plt.close(fig)
     return written
@@ -94,6 +96,7 @@ def class_map_figure(
     crs=None,
     title: str | None = None,
     percent: list[float] | None = None,
+    outside_aoa=None,
 ) -> Figure:
     """Salinity class map like the study's figure 6.
 
@@ -110,6 +113,9 @@ def class_map_figure(
         eastings and northings (bottom and left).
     percent : list of float, optional
         Share of the mapped area per class, shown in the legend.
+    outside_aoa : 2-D array of bool, optional
+        True where a pixel lies outside the area of applicability (same shape as
+        ``codes``); drawn dark grey and hatched over the classes.
     """
     import numpy as np
     from matplotlib.colors import BoundaryNorm, ListedColormap
@@ -129,6 +135,13 @@ def class_map_figure(
         norm=BoundaryNorm(np.arange(0.5, k + 1.0), k),
         interpolation="nearest",
     )
+    if outside_aoa is not None:
+        outside = np.asarray(outside_aoa, dtype=bool)
+        grey = ListedColormap(["#6e6e6e"])
+        shown = np.ma.masked_where(~outside, outside.astype(float))
+        ax.imshow(shown, extent=extent, cmap=grey, alpha=0.65, interpolation="nearest")
+        ax.contourf(outside.astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"],
+                    extent=extent, origin="upper")  # fmt: skip
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
     ax.set_facecolor("#f2f2f2")  # no data shows as light grey
@@ -161,6 +174,9 @@ def class_map_figure(
         for label, p in zip(labels, percent if percent is not None else labels, strict=True)
     ]
     handles = [Patch(facecolor=c, edgecolor="#555555", lw=0.5) for c in colours]
+    if outside_aoa is not None:
+        handles.append(Patch(facecolor="#6e6e6e", alpha=0.65, hatch="////", edgecolor="#333333"))
+        names.append("outside the area of applicability")
     ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
               fontsize=8, title="salinity class", title_fontsize=9)  # fmt: skip
     import textwrap
