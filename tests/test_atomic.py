@@ -490,11 +490,5 @@ def test_direct_write_finder_sees_a_raw_write_and_accepts_an_atomic_one(tmp_path
     assert not _DIRECT_WRITE.search("atomic_to_csv(table, path, index=False)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8, atomic outputs: writers in samples, salinity, discovery, extract, plots, "
-    "evaluation, report, study and the CLI verbs still write under the final name; wire them "
-    "through saltmap.atomic (or mark a safe line '# atomic: why'), then remove this marker",
-)
 def test_every_writer_goes_through_atomic():
     assert _direct_writes() == []

@@ -53,6 +53,7 @@ from scipy import stats
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap import indices
+from saltmap.atomic import atomic_write_text
 from saltmap.bands import ROLES, check_roles
 from saltmap.errors import ConfigError, InputFileError, SampleDataError
 from saltmap.indices import SpectralIndex, safe_divide, safe_sqrt, undefined_to_nan
@@ -769,7 +770,7 @@ def save_discovered(
         entry = {"name": f"{prefix}{i}", **cand.to_dict(), "formula": cand.formula}
         entry |= {key: row[key] for key in ("r", "p", "ci_low", "ci_high", "n")}
         lines += ["", "[[index]]", *(f"{key} = {_toml_value(v)}" for key, v in entry.items())]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -34,6 +34,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import RepeatedKFold
 from sklearn.pipeline import Pipeline
 
+from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.errors import SampleDataError
 from saltmap.indices import IndexFeatures, compute_indices, resolve
 from saltmap.models import MODEL_NAMES, TunedModel, check_indices_defined
@@ -661,15 +662,15 @@ def write_evaluation(result: EvaluationResult, out: str | Path) -> list[Path]:
     ):
         if frame is None or frame.empty:
             continue
-        frame.to_csv(files[key], index=False)
-        files[f"{key}_md"].write_text(to_md(frame, unit), encoding="utf-8")
+        atomic_to_csv(frame, files[key], index=False)
+        atomic_write_text(files[f"{key}_md"], to_md(frame, unit))
         written += [files[key], files[f"{key}_md"]]
     for key, frame in (("folds", result.folds), ("predictions", result.predictions)):
         if not frame.empty:
-            frame.to_csv(files[key], index=False)
+            atomic_to_csv(frame, files[key], index=False)
             written.append(files[key])
     settings = {**result.settings, "seconds": round(result.seconds, 1)}
-    files["settings"].write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
+    atomic_write_text(files["settings"], json.dumps(settings, indent=2, default=str))
     written.append(files["settings"])
     if not result.predictions.empty:
         fig = prediction_figure(result.predictions, result.table4, target_label=target, unit=unit)

@@ -23,6 +23,7 @@ import pandas as pd
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
 
+from saltmap.atomic import atomic_output, atomic_to_csv
 from saltmap.bands import ROLES
 from saltmap.errors import InputFileError, OutputExistsError, SampleDataError, SceneError
 from saltmap.samples import Samples
@@ -281,16 +282,18 @@ def write_extracted(table: pd.DataFrame, path: str | Path, *, overwrite: bool = 
     if suffix == ".csv":
         if crs is not None and CRS.from_user_input(crs) == CRS.from_epsg(4326):
             out = out.rename(columns={"x": "lon", "y": "lat"})
-        out.to_csv(path, index=False)
+        atomic_to_csv(out, path, index=False, overwrite=overwrite)
         return path
     if suffix in (".gpkg", ".geojson"):
         import geopandas as gpd
 
         geometry = gpd.points_from_xy(out.pop("x"), out.pop("y"), crs=crs)
         gdf = gpd.GeoDataFrame(out, geometry=geometry)
-        if path.exists():
-            path.unlink()
-        gdf.to_file(path, driver="GPKG" if suffix == ".gpkg" else "GeoJSON")
+        # A fresh temporary file each time, so GPKG never appends a layer to an old file;
+        # the layer is named after the final file, not the temporary one.
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            driver = "GPKG" if suffix == ".gpkg" else "GeoJSON"
+            gdf.to_file(tmp, driver=driver, layer=path.stem)
         return path
     raise InputFileError(f"cannot write {path}: use a .csv, .gpkg or .geojson file name")
 

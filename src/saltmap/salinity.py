@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from saltmap.atomic import atomic_write_text
 from saltmap.errors import (
     ConfigError,
     InputFileError,
@@ -762,7 +763,7 @@ def save_conversion(conversion: SaltConversion, path: str | Path) -> Path:
         text = "\n".join(lines) + "\n"
     else:
         raise ConfigError(f"{path}: save a conversion as .toml or .json")
-    path.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)
     return path
 
 

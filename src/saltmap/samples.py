@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from saltmap.atomic import atomic_to_csv
 from saltmap.bands import ROLES, Scaling, check_reflectance, role_of, scaling_from_name
 from saltmap.datasets import odisha_samples
 from saltmap.errors import ConfigError, InputFileError, MissingColumnError, SampleDataError
@@ -112,7 +113,7 @@ class Samples:
     def save_rejected(self, path: str | Path) -> Path:
         """Write the rejected-row report as CSV and return its path."""
         path = Path(path)
-        self.rejected.to_csv(path, index=False)
+        atomic_to_csv(self.rejected, path, index=False)
         return path
 
 

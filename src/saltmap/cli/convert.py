@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from saltmap.atomic import atomic_to_csv
 from saltmap.cli._options import OVERWRITE, check_writable
 
 convert_app = typer.Typer(
@@ -92,7 +93,7 @@ def fit(
             )
 
     save_conversion(conv, out)
-    result.rejected.to_csv(rejected_csv, index=False)
+    atomic_to_csv(result.rejected, rejected_csv, index=False)
     console.print(f"wrote        {out}, {rejected_csv}", highlight=False)
     if figure:
         from saltmap.plots import salt_conversion_figure, save_figure

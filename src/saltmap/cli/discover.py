@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.discovery import METHODS, discover_cv, save_discovered
 from saltmap.plots import discovery_figure, save_figure
@@ -79,10 +80,10 @@ def discover_command(
     )
     found = report.in_sample
     out.mkdir(parents=True, exist_ok=True)
-    found.table.to_csv(outputs[0], index=False)
-    report.folds.to_csv(outputs[1], index=False)
+    atomic_to_csv(found.table, outputs[0], index=False)
+    atomic_to_csv(report.folds, outputs[1], index=False)
     summary = report.summary()
-    summary.to_csv(outputs[2], index=False)
+    atomic_to_csv(summary, outputs[2], index=False)
     label = samples.target_name + (f" ({samples.target_unit})" if samples.target_unit else "")
     meta = {
         "source": str(samples.source),

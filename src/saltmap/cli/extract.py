@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli.covariates import covariate_rasters
 from saltmap.extract import extract_at_points, summary, write_extracted
@@ -88,7 +89,7 @@ def extract_command(
     table, report = extract_at_points(samples, scene, window=window, covariates=rasters)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_extracted(table, out, overwrite=overwrite)
-    report.to_csv(report_path, index=False)
+    atomic_to_csv(report, report_path, index=False)
     counts = summary(report)
     console.print(
         f"{counts['ok']} point(s) extracted, {counts['outside']} outside the scene, "

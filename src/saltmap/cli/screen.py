@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.plots import plot_screening, save_figure
 from saltmap.screening import screen
@@ -32,7 +33,7 @@ def screen_command(
     samples = sample_options.read(samples_file)
     table = screen(samples, indices)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(outputs[0], index=False)
+    atomic_to_csv(table, outputs[0], index=False)
     label = (
         f"{samples.target_name} ({samples.target_unit})"
         if samples.target_unit

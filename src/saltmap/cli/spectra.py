@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.plots import save_figure, spectral_response_figure
 from saltmap.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
@@ -61,7 +62,7 @@ def spectra_command(
     used = sensor or sensor_of(samples.scaling)
     table = spectral_response(samples.reflectance, grouping.labels, sensor=used)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(outputs[0], index=False)
+    atomic_to_csv(table, outputs[0], index=False)
     fig = spectral_response_figure(
         table,
         colours=grouping.colours,
