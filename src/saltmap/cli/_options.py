@@ -170,27 +170,6 @@ def with_sample_options(
     return wrapper
 
 
-def load_samples(
-    path: Path,
-    target: str,
-    target_unit: str | None,
-    id_column: str | None,
-    x: str | None,
-    y: str | None,
-    crs: str | None,
-    scaling: str,
-    baseline: str | None,
-    band: list[str] | None,
-    columns: Path | None,
-    **kwargs: Any,
-) -> Samples:
-    """Read samples from the shared options (kept for verbs written before
-    :func:`with_sample_options`; prefer the decorator)."""
-    options = SampleOptions(target, target_unit, id_column, x, y, crs, scaling, baseline, band,
-                            columns)  # fmt: skip
-    return options.read(path, **kwargs)
-
-
 def report_rejected(samples: Samples, limit: int = 10) -> None:
     """Print the rows set aside, so none is dropped silently."""
     from saltmap.cli import console

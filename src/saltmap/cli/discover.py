@@ -14,6 +14,7 @@ from saltmap.discovery import METHODS, discover_cv, save_discovered
 from saltmap.plots import discovery_figure, save_figure
 
 
+@opt.with_sample_options
 def discover_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("discovery"),
@@ -33,16 +34,7 @@ def discover_command(
         float,
         typer.Option("--min-coverage", help="Drop formulas undefined on more than 1−this share."),
     ] = 0.9,
-    target: opt.Target = "EC",
-    target_unit: opt.TargetUnit = None,
-    id_column: opt.IdColumn = None,
-    x: opt.XColumn = None,
-    y: opt.YColumn = None,
-    crs: opt.Crs = None,
-    scaling: opt.ScalingName = "reflectance",
-    baseline: opt.Baseline = None,
-    band: opt.BandMap = None,
-    columns: opt.ColumnsFile = None,
+    sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     seed: int = opt.SEED,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
@@ -66,9 +58,7 @@ def discover_command(
              "discovered.toml", "discovery.png", "discovery.svg"]  # fmt: skip
     outputs = [out / n for n in names]
     opt.check_writable(outputs, overwrite)
-    samples = opt.load_samples(
-        samples_file, target, target_unit, id_column, x, y, crs, scaling, baseline, band, columns
-    )
+    samples = sample_options.read(samples_file)
     report = discover_cv(
         samples.reflectance,
         samples.target,

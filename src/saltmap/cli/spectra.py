@@ -13,6 +13,7 @@ from saltmap.plots import save_figure, spectral_response_figure
 from saltmap.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
 
 
+@opt.with_sample_options
 def spectra_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("spectra"),
@@ -31,16 +32,7 @@ def spectra_command(
             "--sensor", help="Wavelengths of landsat or sentinel2 (default: from --scaling)."
         ),
     ] = None,
-    target: opt.Target = "EC",
-    target_unit: opt.TargetUnit = None,
-    id_column: opt.IdColumn = None,
-    x: opt.XColumn = None,
-    y: opt.YColumn = None,
-    crs: opt.Crs = None,
-    scaling: opt.ScalingName = "reflectance",
-    baseline: opt.Baseline = None,
-    band: opt.BandMap = None,
-    columns: opt.ColumnsFile = None,
+    sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Mean reflectance by salinity class at the band wavelengths, raw and transformed.
@@ -53,9 +45,7 @@ def spectra_command(
     outputs = [out / "spectral_response.csv", out / "figure3_spectral_response.png",
                out / "figure3_spectral_response.svg"]  # fmt: skip
     opt.check_writable(outputs, overwrite)
-    samples = opt.load_samples(
-        samples_file, target, target_unit, id_column, x, y, crs, scaling, baseline, band, columns
-    )
+    samples = sample_options.read(samples_file)
     grouping = salinity_classes(
         samples.target, unit=samples.target_unit, scheme=classes, n_classes=n_classes
     )
