@@ -22,7 +22,7 @@ Then, in one run, it prints
 
 Usage::
 
-    .venv/bin/python benchmarks/map_tile.py [--jobs 2] [--block-size 1024] [--skip-full]
+    .venv/bin/python benchmarks/map_tile.py [--jobs 2] [--block-size 1024] [--skip-full] [--trust]
 """
 
 from __future__ import annotations
@@ -301,6 +301,11 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=2048)
     parser.add_argument("--skip-full", action="store_true", help="Only the crop and breakdown.")
     parser.add_argument("--out", type=Path, default=CACHE.parent / "map_tile_out")
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="Map with intervals, DI and AOA too (saltmap.trust.fit_trust on the Odisha samples).",
+    )
     args = parser.parse_args()
 
     from saltmap import mapping
@@ -333,6 +338,15 @@ def main() -> None:
 
     if args.skip_full:
         return
+    trust = None
+    if args.trust:
+        from saltmap.trust import fit_trust
+
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trust = fit_trust(model, samples.reflectance, samples.target)
+        print(f"\ntrust model (intervals + AOA) fitted in {time.perf_counter() - t0:.1f} s")
     with PeakRSS() as rss:
         result = mapping.map_scene(
             model,
@@ -346,6 +360,7 @@ def main() -> None:
             model_name="Stacking (N-SI, Odisha)",
             overwrite=True,
             progress=True,
+            trust=trust,
         )
     full_px = SIZE_10M**2
     speedup = (full_px / result.seconds) / (naive_px / naive_s)
@@ -369,6 +384,8 @@ def main() -> None:
         f"\n  crop equals naive predict: NaN pattern {'same' if same_nan else 'DIFFERENT'}, "
         f"max relative difference {rel:.2e} (float32 rounding ~6e-8)"
     )
+    if result.trust is not None:
+        print(f"  with trust layers: {result.trust.as_dict()}")
     print(f"load average after: {os.getloadavg()}")
     print(
         f"targets: < 600 s: {result.seconds < 600}; < 1.5 GiB: {rss.peak < 1.5 * 2**30}; "
