@@ -273,3 +273,142 @@ def test_cli_map_writes_the_outputs(model, conversion, tmp_path):
     with rasterio.open(out / "salinity.tif") as src:
         assert src.tags()["model"] == "Stacking" and src.tags()["unit"] == "µS/cm"
     assert (out / "salinity_map.png").stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------ trust layers
+# A small forest (20 trees) with its intervals and AOA fitted on the real Odisha samples,
+# mapped over the real Patagonia cut (300 x 200 px): the map model is the trust model's
+# full model, as `saltmap train` saves them.
+
+
+@pytest.fixture(scope="module")
+def rf_trust():
+    from saltmap.trust import fit_trust
+
+    samples = odisha()
+    model = make_model("RF", params={"n_estimators": 20}, random_state=0)
+    return fit_trust(model, samples.reflectance, samples.target.to_numpy(float), random_state=0)
+
+
+@pytest.fixture(scope="module")
+def trust_mapped(rf_trust, scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trust-map")
+    return mapping.map_scene(
+        rf_trust.intervals.estimator_, scene, out, block_size=128, scheme="fao-ec",
+        trust=rf_trust, progress=False, **EC,
+    )  # fmt: skip
+
+
+def read_layers(result):
+    return {name: read(path) for name, path in result.outputs.trust.items()}
+
+
+def test_trust_cogs_equal_a_direct_call_on_the_same_pixels(trust_mapped, rf_trust, scene):
+    from saltmap.trust import AOA_NODATA
+
+    layers = read_layers(trust_mapped)
+    assert set(layers) == set(mapping.TRUST_FILES)
+    values = read(trust_mapped.outputs.salinity)
+    valid = np.isfinite(values)
+    assert valid.sum() > 50_000
+    # Direct: every valid pixel as a sample, through the trust model's own calls.
+    refl = scene.read()
+    table = pd.DataFrame(refl.reshape(len(scene.roles), -1).T, columns=list(scene.roles))
+    rows = table[valid.ravel()][list(rf_trust.bands)]
+    pred, lower, upper = rf_trust.intervals.predict_interval(rows)
+    di = rf_trust.aoa.dissimilarity(rf_trust.features(rows.to_numpy()))
+    np.testing.assert_allclose(values[valid], pred, rtol=1e-5)
+    np.testing.assert_allclose(layers["lower"][valid], lower, rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(layers["upper"][valid], upper, rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(layers["width"][valid], upper - lower, rtol=1e-5)
+    np.testing.assert_allclose(layers["di"][valid], di, rtol=1e-4)
+    # AOA: DI against the threshold; float32 pixels may only flip a DI at the threshold.
+    threshold = rf_trust.aoa.threshold_
+    flipped = layers["aoa"][valid] != (di <= threshold)
+    assert np.all(np.abs(di[flipped] - threshold) <= 1e-4 * threshold)
+    assert {0, 1} <= set(np.unique(layers["aoa"][valid]))  # both occur on this scene
+    # Pixels without a prediction have no trust value either.
+    for name in ("lower", "upper", "width", "di"):
+        assert np.isnan(layers[name][~valid]).all(), name
+    assert (layers["aoa"][~valid] == AOA_NODATA).all()
+
+
+def test_trust_cogs_have_their_dtype_nodata_and_description(trust_mapped, rf_trust, scene):
+    from saltmap.trust import TRUST_LAYERS
+
+    for name, path in trust_mapped.outputs.trust.items():
+        assert path.name == mapping.TRUST_FILES[name]
+        dtype, nodata, description = TRUST_LAYERS[name]
+        with rasterio.open(path) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG", name
+            assert src.dtypes[0] == dtype, name
+            assert np.isnan(src.nodata) if np.isnan(nodata) else src.nodata == nodata, name
+            assert src.descriptions[0] == description.format(unit="µS/cm"), name
+            assert (src.crs, src.transform, src.shape) == (
+                scene.crs, scene.transform, (scene.height, scene.width),
+            )  # fmt: skip
+            tags = src.tags()
+            assert float(tags["aoa_threshold"]) == rf_trust.aoa.threshold_
+            assert tags["trust_confidence"] == "0.9" and tags["unit"] == "µS/cm"
+            if name in ("lower", "upper", "width"):
+                assert src.tags(1)["units"] == "µS/cm"
+    aoa = read(trust_mapped.outputs.trust["aoa"])
+    assert set(np.unique(aoa)) <= {0, 1, 255}
+    assert trust_mapped.outputs.figure.stat().st_size > 10_000
+
+
+def test_map_result_reports_aoa_share_and_median_width(trust_mapped):
+    layers = read_layers(trust_mapped)
+    aoa = layers["aoa"]
+    summary = trust_mapped.trust
+    assert summary.n_valid == np.sum(aoa != 255) == trust_mapped.n_valid
+    assert summary.share_inside_aoa == pytest.approx(np.mean(aoa[aoa != 255] == 1))
+    assert 0 < summary.share_inside_aoa < 1
+    assert summary.median_width == pytest.approx(np.nanmedian(layers["width"]), rel=2e-3)
+
+
+def test_exclude_outside_aoa_leaves_those_pixels_out_of_classes_and_areas(
+    trust_mapped, rf_trust, scene, tmp_path
+):
+    result = mapping.map_scene(
+        rf_trust.intervals.estimator_, scene, tmp_path, block_size=128, scheme="fao-ec",
+        trust=rf_trust, exclude_outside_aoa=True, progress=False, figure=False, **EC,
+    )  # fmt: skip
+    aoa = read(trust_mapped.outputs.trust["aoa"])
+    every = read(trust_mapped.outputs.classes)
+    codes = read(result.outputs.classes)
+    np.testing.assert_array_equal(codes, np.where(aoa == 0, 0, every))
+    # The salinity and trust layers are those of the map without exclusion.
+    np.testing.assert_array_equal(read(result.outputs.salinity),
+                                  read(trust_mapped.outputs.salinity))  # fmt: skip
+    for name, layer in read_layers(result).items():
+        np.testing.assert_array_equal(layer, read(trust_mapped.outputs.trust[name]))
+    areas = pd.read_csv(result.outputs.areas)
+    counts = np.bincount(codes.ravel(), minlength=len(areas) + 1)[1:]
+    np.testing.assert_array_equal(areas["pixels"], counts)
+    outside = int(np.sum(aoa == 0))
+    assert areas["scope"].nunique() == 1
+    assert f"{outside} valid pixel(s) outside it excluded" in areas["scope"].iloc[0]
+    assert "inside the area of applicability" in areas["scope"].iloc[0]
+    assert "scope" not in pd.read_csv(trust_mapped.outputs.areas).columns
+    assert result.excluded_outside_aoa and not trust_mapped.excluded_outside_aoa
+
+
+def test_exclude_outside_aoa_without_trust_is_an_error_before_output(model, scene, tmp_path):
+    from saltmap.errors import SaltmapError
+
+    out = tmp_path / "out"
+    with pytest.raises(SaltmapError, match="trust model"):
+        mapping.map_scene(model, scene, out, scheme="fao-ec", exclude_outside_aoa=True, **EC)
+    assert not out.exists()
+
+
+def test_two_processes_give_the_same_trust_layers(trust_mapped, rf_trust, scene, tmp_path):
+    result = mapping.map_scene(
+        rf_trust.intervals.estimator_, scene, tmp_path, block_size=128, scheme="fao-ec",
+        trust=rf_trust, jobs=2, progress=False, figure=False, **EC,
+    )  # fmt: skip
+    one = trust_mapped.outputs.salinity.parent
+    for path in (result.outputs.salinity, result.outputs.classes, *result.outputs.trust.values()):
+        np.testing.assert_array_equal(read(path), read(one / path.name), err_msg=path.name)
+    assert result.trust.as_dict() == trust_mapped.trust.as_dict()

@@ -49,6 +49,7 @@ from saltmap.atomic import (
 from saltmap.bands import check_roles
 from saltmap.errors import (
     BoundaryError,
+    ConfigError,
     InputFileError,
     ModelFileError,
     OutputExistsError,
@@ -781,6 +782,8 @@ def map_scene(
         If the boundary cannot be read or does not overlap the scene.
     UnitError
         If the class scheme needs a conversion that was not given.
+    ConfigError
+        If ``exclude_outside_aoa`` is asked for without ``trust``.
     OutputExistsError
         If an output exists and ``overwrite`` is False.
 
@@ -804,7 +807,7 @@ def map_scene(
         scene = open_scene(scene)
     outputs = MapOutputs.in_folder(out_dir, trust=trust is not None)
     if exclude_outside_aoa and trust is None:
-        raise ValueError(
+        raise ConfigError(
             "exclude_outside_aoa needs a trust model (trust=...) that defines the AOA; "
             "train with `saltmap train` (which fits one) or saltmap.trust.fit_trust"
         )
