@@ -675,3 +675,19 @@ def test_xfail_rows_and_xfail_tests_agree():
     # Row tests are named test_<letter><two digits>_...
     row_tests = {n for n in tests if n[5:6].isalpha() and n[6:8].isdigit()}
     assert row_tests <= referenced, f"tests of no row: {sorted(row_tests - referenced)}"
+
+
+@pytest.mark.parametrize("level", ["1.5", "90", "0"])
+def test_x04_train_level_outside_zero_one_is_refused_before_training(tmp_path, level):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+
+    out = tmp_path / "m.skops"
+    result = CliRunner().invoke(app, [
+        "train", str(odisha_samples()), "--target", "EC", "--target-unit", "uS/cm", "--id",
+        "Name", "--scaling", "landsat-c2l2", "--model", "RF", "--level", level, "--out", str(out),
+    ])  # fmt: skip
+    assert isinstance(result.exception, ConfigError)
+    assert f"--level {float(level)}" in str(result.exception) and "0.9" in str(result.exception)
+    assert not out.exists()

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -87,3 +88,41 @@ def test_demo_runs_the_shipped_study(tmp_path, monkeypatch):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "-q"])
     assert result.exit_code == 0, result.output
     assert calls == [(demo_study_path(), tmp_path / "demo", 0, True)]
+
+
+def _train(tmp_path, name, *extra):
+    out = tmp_path / name
+    args = ["train", str(datasets.odisha_samples()), *ODISHA_ARGS, "--model", "RF",
+            "--trials", "0", "--budget", "quick", "--out", str(out), *extra]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_train_saves_intervals_and_aoa_unless_told_not_to(tmp_path):
+    from saltmap.modelfile import load_model, load_trust
+    from saltmap.samples import odisha
+
+    samples = odisha()
+    path, output = _train(tmp_path, "rf.skops")
+    model, _ = load_model(path)
+    trust = load_trust(path)
+    assert trust.info["confidence"] == 0.9 and trust.bands == tuple(model[0].bands_)
+    assert "90% prediction intervals" in output and "area of applicability" in output
+    # Refitted with the saved model's parameters on the same rows: the same forest.
+    np.testing.assert_allclose(
+        trust.intervals.predict(samples.reflectance), model.predict(samples.reflectance)
+    )
+    narrower = load_trust(_train(tmp_path, "rf80.skops", "--level", "0.8")[0])
+    assert narrower.info["confidence"] == 0.8
+    width = np.diff(trust.intervals.quantiles_)[0]
+    assert np.diff(narrower.intervals.quantiles_)[0] < width
+    assert load_trust(_train(tmp_path, "plain.skops", "--no-trust")[0]) is None
+
+
+def test_train_with_covariates_says_it_saves_no_trust(tmp_path):
+    from saltmap.modelfile import load_trust
+
+    path, output = _train(tmp_path, "cov.skops", "--covariate", "Dist_Sea")
+    assert "no intervals or area of applicability" in " ".join(output.split())
+    assert load_trust(path) is None

@@ -4,12 +4,13 @@
 # command, and typer must see its annotations evaluated here, where their names live.
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from saltmap.cli import _options as opt
 from saltmap.covariates import Covariates
+from saltmap.errors import ConfigError
 from saltmap.modelfile import save_model
 from saltmap.models import BUDGETS, MODEL_NAMES, train_model
 
@@ -56,6 +57,19 @@ def train_command(
             "(unseen levels then join it; without it they are refused).",
         ),
     ] = None,
+    level: Annotated[
+        float,
+        typer.Option(
+            "--level", help="Confidence of the prediction intervals saved with the model."
+        ),
+    ] = 0.9,
+    no_trust: Annotated[
+        bool,
+        typer.Option(
+            "--no-trust",
+            help="Save the model without prediction intervals and area of applicability.",
+        ),
+    ] = False,
     seed: int = opt.SEED,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
@@ -63,19 +77,38 @@ def train_command(
     """Tune (Optuna, inner CV) and fit a model on all usable samples; save it.
 
     The model file holds the fitted model with its index features, band roles,
-    reflectance scaling, target and unit, and a training summary. Its accuracy is
-    measured by `saltmap evaluate`, not here.
+    reflectance scaling, target and unit, and a training summary. Unless --no-trust,
+    it also holds prediction intervals (cross-conformal, at --level) and the area of
+    applicability of the model, which `saltmap map` turns into trust layers. Its
+    accuracy is measured by `saltmap evaluate`, not here.
     """
     from saltmap.cli import console
 
     opt.check_writable([out], overwrite)
+    if not no_trust and not 0 < level < 1:
+        raise ConfigError(
+            f"--level {level} is not a confidence between 0 and 1 (exclusive); "
+            "give for example --level 0.9 for 90 % intervals"
+        )
     samples = sample_options.read(samples_file)
     covariates = Covariates(covariate or (), categorical or (), min_count)
     fitted, metadata = train_model(
         samples, model=model, indices=indices, log_target=log_target, budget=budget,
         n_trials=trials, random_state=seed, covariates=covariates or None,
     )  # fmt: skip
-    save_model(out, fitted, metadata=metadata, overwrite=overwrite)
+    trust = None
+    if covariates and not no_trust:
+        # saltmap.trust computes the dissimilarity index on index features only, so
+        # intervals and AOA fitted without the covariates would describe another model.
+        console.print(
+            "note: no intervals or area of applicability are saved for a model with "
+            "covariates (saltmap.trust does not handle covariates yet), so its map will "
+            "have salinity and classes only; train without --covariate/--categorical for them",
+            highlight=False,
+        )
+    elif not no_trust:
+        trust = _fit_trust(fitted, samples, level, seed)
+    save_model(out, fitted, metadata=metadata, trust=trust, overwrite=overwrite)
     training = metadata["training"]
     predictors = [*fitted.named_steps["indices"].index_names_, *covariates.names]
     console.print(
@@ -84,7 +117,34 @@ def train_command(
         f"({training['n_trials']} trials per learner)",
         highlight=False,
     )
+    if trust is not None:
+        console.print(_describe_trust(trust, metadata), highlight=False)
     console.print(f"wrote {out}")
+
+
+def _fit_trust(fitted: Any, samples: Any, level: float, seed: int) -> Any:
+    """Intervals and AOA of the fitted model: refitted with its parameters on the same rows."""
+    import warnings
+
+    from saltmap.trust import fit_trust
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence notes of the MLP's fold fits
+        return fit_trust(
+            fitted, samples.reflectance, samples.target.to_numpy(dtype=float),
+            confidence=level, random_state=seed,
+        )  # fmt: skip
+
+
+def _describe_trust(trust: Any, metadata: dict[str, Any]) -> str:
+    info = trust.info
+    q_low, q_up = trust.intervals.quantiles_
+    width = f"{q_up - q_low:.4g} {metadata.get('target_unit') or ''}".rstrip()
+    return (
+        f"{info['confidence']:.0%} prediction intervals (width {width}, from "
+        f"{info['n_folds']}-fold out-of-fold residuals) and area of applicability (DI "
+        f"threshold {trust.aoa.threshold_:.3g}) saved with the model"
+    )
 
 
 def register(app: typer.Typer) -> None:
