@@ -691,3 +691,26 @@ def test_x04_train_level_outside_zero_one_is_refused_before_training(tmp_path, l
     assert isinstance(result.exception, ConfigError)
     assert f"--level {float(level)}" in str(result.exception) and "0.9" in str(result.exception)
     assert not out.exists()
+
+
+def test_x05_exclude_outside_aoa_without_an_aoa_is_refused_before_output(tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.modelfile import save_model
+    from saltmap.models import make_model
+
+    samples = odisha()
+    model = make_model("RF", params={"n_estimators": 5}).fit(samples.reflectance, samples.target)
+    meta = {"target": "EC", "target_unit": "µS/cm", "scaling": "landsat-c2l2"}
+    plain = save_model(tmp_path / "plain.skops", model, metadata=meta)
+    out = tmp_path / "map"
+    args = ["map", str(plain), str(patagonia_scene()), "--scaling", "sentinel2-l2a",
+            "--scheme", "fao-ec", "--out", str(out), "--exclude-outside-aoa"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ModelFileError)
+    assert "plain.skops holds no area of applicability" in str(result.exception)
+    assert "saltmap train" in str(result.exception)
+    both = CliRunner().invoke(app, [*args, "--no-trust"])
+    assert isinstance(both.exception, ConfigError) and "--no-trust" in str(both.exception)
+    assert not out.exists()

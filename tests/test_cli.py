@@ -126,3 +126,62 @@ def test_train_with_covariates_says_it_saves_no_trust(tmp_path):
     path, output = _train(tmp_path, "cov.skops", "--covariate", "Dist_Sea")
     assert "no intervals or area of applicability" in " ".join(output.split())
     assert load_trust(path) is None
+
+
+def _boundary(tmp_path):
+    """A synthetic polygon in longitude/latitude over part of the real Patagonia cut."""
+    import geopandas as gpd
+    import shapely
+
+    area = shapely.Polygon(
+        [(-67.652, -47.850), (-67.636, -47.848), (-67.632, -47.858), (-67.650, -47.860)]
+    )
+    path = tmp_path / "area.geojson"
+    gpd.GeoDataFrame(geometry=[area], crs="EPSG:4326").to_file(path)
+    return path
+
+
+def test_train_then_map_writes_the_trust_layers(tmp_path):
+    import rasterio
+
+    model, _ = _train(tmp_path, "rf.skops")
+    area = _boundary(tmp_path)
+    args = ["map", str(model), str(datasets.patagonia_scene()), "--scaling", "sentinel2-l2a",
+            "--scheme", "fao-ec", "--block-size", "64", "--boundary", str(area)]  # fmt: skip
+    out = tmp_path / "map"
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "area of applicability:" in text and "median 90% prediction interval width" in text
+    names = ["salinity_lower", "salinity_upper", "salinity_width", "dissimilarity", "aoa"]
+    for name in names:
+        assert (out / f"{name}.tif").is_file(), name
+    with rasterio.open(out / "aoa.tif") as src:
+        aoa = src.read(1)
+    with rasterio.open(out / "salinity.tif") as src:
+        mapped = np.isfinite(src.read(1))
+    assert set(np.unique(aoa)) <= {0, 1, 255} and 0 in aoa and 255 in aoa
+    np.testing.assert_array_equal(aoa != 255, mapped)  # AOA known exactly where mapped
+    # Again, leaving pixels outside the AOA out of the classes.
+    again = runner.invoke(app, [*args, "--out", str(out), "--exclude-outside-aoa", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert "left out of the classes" in " ".join(again.output.split())
+    with rasterio.open(out / "salinity_classes.tif") as src:
+        assert not src.read(1)[aoa == 0].any()
+    assert "scope" in pd.read_csv(out / "class_areas.csv").columns
+
+
+def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
+    model, _ = _train(tmp_path, "plain.skops", "--no-trust")
+    out = tmp_path / "map"
+    result = runner.invoke(app, ["map", str(model), str(datasets.patagonia_scene()),
+                                 "--scaling", "sentinel2-l2a", "--scheme", "fao-ec",
+                                 "--out", str(out), "--block-size", "256"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "holds no prediction intervals or area of applicability" in text
+    assert "saltmap train" in text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "class_areas.csv", "salinity.tif", "salinity_classes.qml", "salinity_classes.tif",
+        "salinity_map.png",
+    ]  # fmt: skip

@@ -95,13 +95,30 @@ def map_command(
             "categorical covariate raster; repeatable.",
         ),
     ] = None,
+    no_trust: Annotated[
+        bool,
+        typer.Option(
+            "--no-trust", help="Leave out the intervals and AOA even if the model file has them."
+        ),
+    ] = False,
+    exclude_outside_aoa: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-outside-aoa",
+            help="Leave pixels outside the area of applicability out of the classes and "
+            "class areas (their salinity is still written).",
+        ),
+    ] = False,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Map salinity over SCENE with MODEL, block by block.
 
     Writes in OUT: salinity.tif (COG, the model's target and unit), salinity_classes.tif
     (COG with colour table), salinity_classes.qml (QGIS style), class_areas.csv
-    (km² and % per class) and salinity_map.png.
+    (km² and % per class) and salinity_map.png. When the model file holds prediction
+    intervals and the area of applicability (`saltmap train` saves them), also
+    salinity_lower.tif, salinity_upper.tif, salinity_width.tif, dissimilarity.tif and
+    aoa.tif (1 inside, 0 outside, 255 no data).
     """
     from saltmap.cli import console
     from saltmap.cli.covariates import parse_named_paths, read_labels
@@ -113,6 +130,7 @@ def map_command(
 
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
+    trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
     scene = open_scene(
         scene_source,
         bands=[b.strip() for b in bands.split(",")] if bands else None,
@@ -139,6 +157,8 @@ def map_command(
         covariates=CovariateRasters(
             parse_named_paths(covariate, "--covariate"), labels=read_labels(labels)
         ),
+        trust=trust,
+        exclude_outside_aoa=exclude_outside_aoa,
     )
     console.print(
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
@@ -148,9 +168,55 @@ def map_command(
     areas = result.areas
     for label, km2, pct in zip(areas["class"], areas["area_km2"], areas["percent"], strict=True):
         console.print(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %", highlight=False)
+    if result.trust is not None:
+        console.print(_trust_line(result, trust), highlight=False)
     for path in result.outputs.all():
         if path.exists():
             console.print(f"wrote {path}")
+
+
+def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> Any:
+    """The model file's intervals and AOA, None when left out or absent (said on screen)."""
+    from saltmap.cli import console
+    from saltmap.errors import ConfigError, ModelFileError
+    from saltmap.modelfile import load_trust
+
+    if no_trust:
+        if exclude_outside_aoa:
+            raise ConfigError(
+                "--exclude-outside-aoa needs the model's area of applicability, which "
+                "--no-trust leaves out; give only one of them"
+            )
+        return None
+    trust = load_trust(model_file)
+    if trust is None:
+        if exclude_outside_aoa:
+            raise ModelFileError(
+                f"{model_file} holds no area of applicability, so --exclude-outside-aoa cannot "
+                "be applied; retrain with `saltmap train` (without --no-trust), which saves "
+                "it, or leave out --exclude-outside-aoa"
+            )
+        console.print(
+            f"{model_file} holds no prediction intervals or area of applicability, so the map "
+            "has none; retrain with `saltmap train` (without --no-trust) to get them",
+            highlight=False,
+        )
+    return trust
+
+
+def _trust_line(result: Any, trust: Any) -> str:
+    summary = result.trust
+    unit = result.target_unit or ""
+    level = trust.info.get("confidence")
+    interval = f"{level:.0%} prediction interval" if level else "prediction interval"
+    line = (
+        f"area of applicability: {summary.share_inside_aoa:.1%} of {summary.n_valid:,} valid "
+        f"pixels inside; median {interval} width {summary.median_width:.4g} {unit}"
+    ).rstrip()
+    if result.excluded_outside_aoa:
+        outside = summary.n_valid - summary.n_inside
+        line += f"; {outside:,} pixels outside it left out of the classes and areas"
+    return line
 
 
 def register(app: typer.Typer) -> None:
