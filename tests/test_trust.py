@@ -291,3 +291,126 @@ def test_gamma_score_with_non_positive_predictions_says_what_to_do(samples):
     with pytest.raises(ConfigError, match="log_target"):
         # Subtracting a large constant makes the real target partly negative.
         ConformalIntervals(make_model("PLSR"), conformity_score="gamma").fit(X, y - 5000)
+
+
+# ------------------------------------------------------------------ models with covariates
+
+COVARIATES_BOTH = {"numeric": ["Dist_Sea"], "categorical": ["Land_cover"]}
+
+
+def _covariate_model_and_table(numeric=("Dist_Sea",), categorical=()):
+    from saltmap.covariates import Covariates, predictor_table
+
+    s = odisha()
+    cov = Covariates(numeric=list(numeric), categorical=list(categorical))
+    model = make_model("RF", params={"n_estimators": 20}, covariates=cov)
+    return model, predictor_table(s, cov), s.target.to_numpy(float)
+
+
+@pytest.fixture(scope="module")
+def cov_trust():
+    """Trust of an RF reading Odisha's Dist_Sea (numeric) and Land_cover (categorical)."""
+    model, X, y = _covariate_model_and_table(categorical=["Land_cover"])
+    return fit_trust(model, X, y, random_state=0), X, y
+
+
+def test_covariate_di_uses_every_predictor_and_is_zero_on_training_rows(cov_trust):
+    trust, X, _ = cov_trust
+    levels = sorted(set(X["Land_cover"]))
+    assert trust.feature_names[:5] == ("SAI", "TRSI", "SBCI", "GOSI", "Dist_Sea")
+    assert len(trust.feature_names) == 5 + len(levels)
+    # Each level's 0/1 column carries the covariate's weight (as CAST expands factors).
+    level_weights = trust.weights.iloc[5:]
+    assert np.all(level_weights == level_weights.iloc[0])
+    features = trust.features(X)
+    np.testing.assert_allclose(trust.aoa.dissimilarity(features), 0.0, atol=1e-12)
+    # Only the covariate moves: a training row 10 distance classes farther from the
+    # sea than any sample leaves the AOA, so the DI reads the covariate.
+    far = X.iloc[:1].assign(Dist_Sea=X["Dist_Sea"].max() + 10)
+    assert trust.aoa.dissimilarity(trust.features(far))[0] > trust.aoa.threshold_
+    # Rows whose level their fold's model lacked have no residual, and are counted.
+    scores = trust.intervals.conformity_scores_
+    assert trust.info["n_unscored"] == int(np.isnan(scores).sum()) > 0
+    assert np.isfinite(trust.intervals.quantiles_).all()
+
+
+def test_covariate_trust_saves_and_loads_through_the_model_file(cov_trust, tmp_path):
+    from saltmap.modelfile import load_model, load_trust, save_model
+
+    trust, X, _ = cov_trust
+    meta = {"target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2"}
+    path = save_model(tmp_path / "rf_cov.skops", trust.model, metadata=meta, trust=trust)
+    model, _ = load_model(path)
+    back = load_trust(path)
+    assert back.covariates.keys() == {"Dist_Sea", "Land_cover"}
+    np.testing.assert_array_equal(
+        back.aoa.dissimilarity(back.features(X)), trust.aoa.dissimilarity(trust.features(X))
+    )
+    np.testing.assert_array_equal(
+        back.intervals.predict_interval(X)[1], trust.intervals.predict_interval(X)[1]
+    )
+    np.testing.assert_array_equal(model.predict(X), trust.model.predict(X))
+
+
+def test_base_only_for_categorical_covariates_and_coverage_counts_flagged_rows():
+    model, X, y = _covariate_model_and_table(categorical=["Land_cover"])
+    with pytest.raises(ConfigError, match="method='base'"):
+        ConformalIntervals(model, method="plus").fit(X, y)
+    splits = materialise_splits(RepeatedKFold(n_splits=5, n_repeats=1, random_state=0), X, y)
+    folds = evaluate_coverage(model, X, y, splits)
+    assert list(folds["n"] + folds["n_flagged"]) == [len(test) for _, test in splits]
+    assert coverage_summary(folds)["n_flagged"] == folds["n_flagged"].sum() > 0
+
+
+def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct_call(
+    scene_pixels, tmp_path
+):
+    import geopandas as gpd
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window
+    from shapely.geometry import LineString
+
+    from saltmap.covariates import (
+        CovariateRasters,
+        distance_to_features,
+        predict_block,
+        write_covariate,
+    )
+
+    scene, refl = scene_pixels
+    # Distance to a synthetic line, as a synthetic 1-5 class a Dist_Sea model reads:
+    # mechanics of the block core, not salinity.
+    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
+    line = LineString([(west, south + 0.3 * (north - south)), (east, north)])
+    vector = tmp_path / "synthetic_line.gpkg"
+    gpd.GeoDataFrame(geometry=[line], crs="EPSG:4326").to_file(vector)
+    classes = np.clip(1 + distance_to_features(vector, scene) // 300, 1, 5).astype(np.float32)
+    raster = write_covariate(tmp_path / "synthetic_dist_class.tif", classes, scene,
+                             description="synthetic distance class")  # fmt: skip
+    model, X, y = _covariate_model_and_table()
+    trust = fit_trust(model, X, y, random_state=0)
+    rasters = CovariateRasters.for_model(trust.model, {"Dist_Sea": raster})
+    window = Window(100, 40, 120, 90)
+    rows, cols = window.toslices()
+    block = refl[:, rows, cols].copy()
+    block[:, :3, :7] = np.nan  # no data
+    covariates = rasters.read(scene, window)
+    with pytest.raises(ConfigError, match="Dist_Sea"):
+        trust_block(trust, block, scene.roles)
+    got = trust_block(trust, block, scene.roles, covariates=covariates, chunk_rows=500)
+    # Direct: the same pixels as a table of samples with their covariate.
+    table = pixel_table(scene, block).assign(Dist_Sea=covariates["Dist_Sea"].ravel())
+    ok = table.notna().all(axis=1).to_numpy()
+    _, lower, upper = trust.intervals.predict_interval(table[ok])
+    di = trust.aoa.dissimilarity(trust.features(table[ok]))
+    np.testing.assert_allclose(got["lower"].ravel()[ok], lower, rtol=1e-5)
+    np.testing.assert_allclose(got["upper"].ravel()[ok], upper, rtol=1e-5)
+    np.testing.assert_allclose(got["di"].ravel()[ok], di, rtol=1e-4)
+    assert np.isnan(got["di"].ravel()[~ok]).all() and (got["aoa"].ravel()[~ok] == AOA_NODATA).all()
+    np.testing.assert_array_equal(got["aoa"].ravel()[ok], di <= trust.aoa.threshold_)
+    assert len(np.unique(covariates["Dist_Sea"])) > 1  # the covariate varies in the window
+    # The map's own prediction gives the same bounds without running the model.
+    salinity, _ = predict_block(trust.model, block, scene.roles, covariates)
+    again = trust_block(trust, block, scene.roles, prediction=salinity, covariates=covariates)
+    np.testing.assert_allclose(again["lower"], got["lower"], rtol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(again["di"], got["di"])

@@ -18,6 +18,13 @@ data as outside the area of applicability (AOA), as the R package CAST does [5]_
 figures (share of valid pixels inside the AOA, median interval width).
 :func:`evaluate_coverage` measures the intervals' coverage on held-out samples.
 
+Models trained with covariates (:mod:`saltmap.covariates`) are handled alike:
+their input is reflectance plus the covariate columns, the DI's predictors are
+the indices, the numeric covariates and one column per categorical level, and
+:func:`trust_block` takes the covariate blocks of the window beside the
+reflectance. A fold model cannot predict a categorical level its fold lacked:
+those rows are left out of the conformity scores and of coverage, and counted.
+
 Which interval, and what it guarantees
 --------------------------------------
 ``method="base"`` (default) — "CV" in Barber et al. [1]_ (MAPIE's ``"base"``):
@@ -61,7 +68,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,24 +174,83 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 
 def _model_parts(model: Any) -> tuple[Any, Any]:
-    """``(IndexFeatures, regressor-on-indices)`` of a fitted saltmap model.
+    """``(predictor step, regressor-on-predictors)`` of a fitted saltmap model.
 
-    Accepts a fitted ``Pipeline([("indices", IndexFeatures), ...])`` and objects
-    that hold one in ``model_`` (:class:`saltmap.models.TunedModel`).
+    Accepts a fitted ``Pipeline([("indices", IndexFeatures), ...])``, the same with
+    a :class:`saltmap.covariates.PredictorFeatures` first step (a model trained
+    with covariates), and objects that hold either in ``model_``
+    (:class:`saltmap.models.TunedModel`).
     """
     from sklearn.pipeline import Pipeline
 
+    from saltmap.covariates import PredictorFeatures
     from saltmap.indices import IndexFeatures
 
     inner = getattr(model, "model_", model)
-    if isinstance(inner, Pipeline) and isinstance(inner.steps[0][1], IndexFeatures):
+    if isinstance(inner, Pipeline) and isinstance(
+        inner.steps[0][1], IndexFeatures | PredictorFeatures
+    ):
         first = inner.steps[0][1]
         if hasattr(first, "bands_"):
             return first, inner[1:]
     raise ModelFileError(
         f"{type(model).__name__} is not a fitted saltmap model (a Pipeline starting with a "
-        "fitted IndexFeatures step); train it with saltmap.models.make_model or `saltmap train`"
+        "fitted IndexFeatures or PredictorFeatures step); train it with "
+        "saltmap.models.make_model or `saltmap train`"
     )
+
+
+def _covariates_of(model: Any) -> dict[str, dict[str, Any]]:
+    """The covariates a fitted model reads (``{}`` for a model of indices only)."""
+    from saltmap.covariates import model_covariates
+
+    return model_covariates(getattr(model, "model_", model))
+
+
+def _categorical_of(estimator: Any) -> tuple[str, ...]:
+    """Categorical covariates of a (fitted or unfitted) saltmap model."""
+    inner = getattr(estimator, "model_", estimator)
+    steps = getattr(inner, "named_steps", None) or {}
+    first = steps.get("indices")
+    names = getattr(first, "categorical", None)
+    if names is None:  # an unfitted TunedModel holds its Covariates spec
+        names = getattr(getattr(estimator, "covariates", None), "categorical", ())
+    return tuple(names or ())
+
+
+def _seen_rows(model: Any, X: Any) -> np.ndarray:
+    """Rows whose categorical levels the fitted ``model`` knows (all rows without any)."""
+    step, _ = _model_parts(model)
+    if hasattr(step, "seen_rows") and step.categorical:
+        return step.seen_rows(X)
+    return np.ones(len(X), dtype=bool)
+
+
+class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
+    """A covariate model that predicts NaN for rows of a level it was not fitted with.
+
+    A fold model of cross-conformal fitting may lack a rare level that its held-out
+    rows have; it cannot predict them (:class:`saltmap.covariates.UnseenLevelError`).
+    Their residuals describe no prediction a map makes (the final model knows every
+    training level, and mapping leaves pixels of other levels empty), so they are
+    left out of the conformity scores, as :func:`saltmap.covariates.covariate_gain`
+    leaves them out of its scores.
+    """
+
+    def __init__(self, estimator: Any = None):
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any) -> _KnownLevelsOnly:
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        out = np.full(len(X), np.nan)
+        seen = _seen_rows(self.estimator_, X)
+        if seen.any():
+            out[seen] = _as_1d(self.estimator_.predict(_take(X, np.flatnonzero(seen))))
+        return out
 
 
 # --------------------------------------------------------------------------- intervals
@@ -203,7 +269,9 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
     ----------
     estimator : estimator
         A saltmap model (``IndexFeatures -> regressor`` pipeline, possibly with a
-        log target, or :class:`~saltmap.models.TunedModel`); it is cloned.
+        log target, or :class:`~saltmap.models.TunedModel`), with or without
+        covariates (:mod:`saltmap.covariates`); it is cloned. ``X`` is then what
+        the model reads: reflectance by band role, plus its covariate columns.
     confidence : float, default=0.9
         Nominal coverage of the interval.
     cv : int or splitter, default=5
@@ -236,6 +304,10 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
     quantiles_ : tuple of float
         ``(q_low, q_up)`` added to the prediction (``"absolute"``) or multiplying it
         as ``ŷ(1 + q)`` (``"gamma"``) by ``"base"``.
+    n_unscored_ : int
+        Training rows without a conformity score: with categorical covariates, rows
+        whose level their fold's model never saw (NaN in ``conformity_scores_``,
+        left out of the quantiles). Only ``method="base"`` is available then.
     mapie_ : mapie.regression.CrossConformalRegressor
         The fitted MAPIE object.
 
@@ -287,9 +359,19 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         self._check_params()
         y = _as_1d(y)
         self.folds_ = fold_ids(self.cv, X, y, groups, self.random_state)
+        categorical = _categorical_of(self.estimator)
+        if categorical and self.method != "base":
+            raise ConfigError(
+                f"method={self.method!r} predicts every pixel with every fold model, but a fold "
+                f"model cannot predict a level of {', '.join(categorical)} it never saw; use "
+                "method='base' for a model with categorical covariates"
+            )
+        estimator = clone(self.estimator)
+        if categorical:
+            estimator = _KnownLevelsOnly(estimator)
         # A PredefinedSplit pins MAPIE to exactly these folds, which the AOA reuses.
         mapie = CrossConformalRegressor(
-            clone(self.estimator),
+            estimator,
             confidence_level=self.confidence,
             conformity_score=self.conformity_score,
             method=self.method,
@@ -299,6 +381,10 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            if categorical:
+                # MAPIE's notes on the NaN predictions of unscored rows (counted below).
+                warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+                warnings.filterwarnings("ignore", ".*belongs to every resamplings", UserWarning)
             try:
                 mapie.fit_conformalize(X, y)
             except ValueError as err:
@@ -312,8 +398,12 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         inner = mapie._mapie_regressor  # MAPIE 1.x keeps the fitted v0 object here
         self.mapie_ = mapie
         self.estimator_ = inner.estimator_.single_estimator_
+        if categorical:  # the full model knows every training level: no wrapper needed
+            self.estimator_ = self.estimator_.estimator_
         self.fold_estimators_ = list(inner.estimator_.estimators_)
         self.conformity_scores_ = np.asarray(inner.conformity_scores_, dtype=float)
+        # Rows a fold model could not predict (a categorical level its fold lacked).
+        self.n_unscored_ = int(np.sum(~np.isfinite(self.conformity_scores_)))
         self.quantiles_ = self._score_quantiles(self.conformity_scores_)
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", None)
         return self
@@ -414,7 +504,8 @@ def evaluate_coverage(
     estimator : estimator
         A saltmap model (cloned).
     X, y
-        Reflectance by band role and the target.
+        What the model reads (reflectance by band role, plus its covariate
+        columns) and the target.
     splits : sequence of (train_idx, test_idx)
         Outer splits, e.g. from :func:`saltmap.validation.materialise_splits` with
         ``RepeatedKFold`` or ``SpatialBlockKFold``.
@@ -426,9 +517,10 @@ def evaluate_coverage(
     Returns
     -------
     DataFrame
-        One row per outer fold: ``repeat``, ``fold``, ``n``, ``covered`` (count),
-        ``coverage``, ``mean_width``, ``median_width``. Pooled figures:
-        :func:`coverage_summary`.
+        One row per outer fold: ``repeat``, ``fold``, ``n``, ``n_flagged`` (test
+        rows left out because their categorical level is missing from the fold's
+        training rows), ``covered`` (count), ``coverage``, ``mean_width``,
+        ``median_width``. Pooled figures: :func:`coverage_summary`.
     """
     y = _as_1d(y)
     per_repeat = n_splits_per_repeat or len(splits)
@@ -438,14 +530,20 @@ def evaluate_coverage(
             estimator, confidence=confidence, cv=cv, method=method,
             conformity_score=conformity_score, random_state=random_state,
         ).fit(_take(X, np.asarray(train)), y[train])  # fmt: skip
-        _, lower, upper = model.predict_interval(_take(X, np.asarray(test)))
-        inside = (y[test] >= lower) & (y[test] <= upper)
+        test = np.asarray(test)
+        # A test row of a categorical level absent from its training rows cannot be
+        # predicted; it is left out and counted (as covariate_gain does).
+        seen = _seen_rows(model.estimator_, _take(X, test))
+        kept = test[seen]
+        _, lower, upper = model.predict_interval(_take(X, kept))
+        inside = (y[kept] >= lower) & (y[kept] <= upper)
         width = upper - lower
         rows.append(
             {
                 "repeat": i // per_repeat,
                 "fold": i % per_repeat,
-                "n": len(test),
+                "n": len(kept),
+                "n_flagged": int(len(test) - len(kept)),
                 "covered": int(inside.sum()),
                 "coverage": float(inside.mean()),
                 "mean_width": float(np.nanmean(width)),
@@ -467,6 +565,7 @@ def coverage_summary(folds: pd.DataFrame) -> dict[str, float]:
         "mean_width": float(np.average(folds["mean_width"], weights=folds["n"])),
         "median_width": float(folds["median_width"].median()),
         "n_predictions": int(folds["n"].sum()),
+        "n_flagged": int(folds["n_flagged"].sum()) if "n_flagged" in folds else 0,
         "n_folds": len(folds),
     }
 
@@ -504,8 +603,9 @@ class AreaOfApplicability(BaseEstimator):
       left out of the reference set; CAST would fail on them.
     - without folds (``cv=None``) each training row's DI uses all *other* rows,
       which is what CAST does when it is given no CV folds.
-    - categorical predictors and the Mahalanobis variant are not implemented
-      (saltmap's predictors are continuous indices).
+    - the Mahalanobis variant is not implemented. Categorical covariates reach
+      this class already as 0/1 columns, one per level (:func:`fit_trust`), as
+      CAST's ``trainDI`` expands factors.
 
     Parameters
     ----------
@@ -670,12 +770,21 @@ class AreaOfApplicability(BaseEstimator):
 def importance_weights(
     model: Any, X: Any, y: Any, *, n_repeats: int = 10, random_state: int | None = 0
 ) -> pd.Series:
-    """Permutation importance of each index feature of a fitted saltmap model.
+    """Permutation importance of each predictor of a fitted saltmap model.
 
-    The index features are computed once; each is shuffled in turn and fed to the
-    model's regressor, and the mean decrease of R² over ``n_repeats`` shuffles is
-    its importance [6]_. Negative values (shuffling helped) are set to 0, as CAST
-    does with caret's importance.
+    The predictors are the index features and, for a model trained with
+    covariates, each covariate. They are computed once; each is shuffled in turn
+    and fed to the model (a categorical covariate as one column: all its one-hot
+    columns move together), and the mean decrease of R² over ``n_repeats``
+    shuffles is its importance [6]_. Rows where an index is undefined are left
+    out. Negative values (shuffling helped) are set to 0, as CAST does with
+    caret's importance.
+
+    Returns
+    -------
+    Series
+        One weight per predictor: the indices, then the covariates (numeric, then
+        categorical), as :func:`saltmap.covariates.covariate_gain` names them.
 
     References
     ----------
@@ -683,14 +792,50 @@ def importance_weights(
     """
     from sklearn.inspection import permutation_importance
 
-    index_step, regressor = _model_parts(model)
-    features = index_step.transform(X)
+    step, regressor = _model_parts(model)
     y = _as_1d(y)
-    ok = np.isfinite(features).all(axis=1)
-    result = permutation_importance(
-        regressor, features[ok], y[ok], n_repeats=n_repeats, random_state=random_state
-    )
-    return pd.Series(np.clip(result.importances_mean, 0, None), index=list(index_step.index_names_))
+    if not _covariates_of(model):
+        features = step.transform(X)
+        ok = np.isfinite(features).all(axis=1)
+        result = permutation_importance(
+            regressor, features[ok], y[ok], n_repeats=n_repeats, random_state=random_state
+        )
+        names = list(step.index_names_)
+    else:
+        # The covariate module's view of the model: one column per index and per covariate.
+        from saltmap.covariates import _OnPredictors, predictors_of
+
+        pipeline = getattr(model, "model_", model)
+        table = predictors_of(pipeline, X)
+        numeric = [*step.index_names_, *step.numeric]
+        ok = np.isfinite(table[numeric].to_numpy(dtype=float)).all(axis=1)
+        result = permutation_importance(
+            _OnPredictors(pipeline), table[ok], y[ok], n_repeats=n_repeats,
+            random_state=random_state,
+        )  # fmt: skip
+        names = list(table.columns)
+    return pd.Series(np.clip(result.importances_mean, 0, None), index=names)
+
+
+def _predictor_of_column(step: Any) -> list[str]:
+    """The predictor (index or covariate) behind each column the regressor reads.
+
+    A categorical covariate is one column per level kept in training (plus one for
+    pooled rare levels), as :class:`~saltmap.covariates.PredictorFeatures` encodes it.
+    """
+    names = list(step.index_names_)
+    info = getattr(step, "covariates_", None) or {}
+    names += [n for n in getattr(step, "numeric", ()) or ()]
+    for name in getattr(step, "categorical", ()) or ():
+        levels = info[name]
+        names += [name] * (len(levels["categories"]) + (1 if levels.get("pooled") else 0))
+    n_out = len(getattr(step, "feature_names_out_", step.index_names_))
+    if len(names) != n_out:  # pragma: no cover - guards against a change of the encoder
+        raise ModelFileError(
+            f"the model's predictor step makes {n_out} columns but saltmap expected "
+            f"{len(names)}; retrain the model with this saltmap"
+        )
+    return names
 
 
 # --------------------------------------------------------------------------- bundle
@@ -701,7 +846,10 @@ class TrustModel:
     """Intervals and area of applicability of one fitted model, ready for mapping.
 
     Built by :func:`fit_trust`; picklable (all parts are). ``bands`` are the band
-    roles the model reads, in the order :func:`trust_block` expects them.
+    roles the model reads, in the order :func:`trust_block` expects them;
+    ``feature_names`` are the DI's predictors: the indices, then (for a model
+    trained with covariates) the numeric covariates and one column per level of
+    each categorical one.
     """
 
     intervals: ConformalIntervals
@@ -712,16 +860,33 @@ class TrustModel:
 
     @property
     def weights(self) -> pd.Series:
-        """The DI weight of each predictor."""
+        """The DI weight of each predictor column."""
         return pd.Series(self.aoa.weights_, index=list(self.feature_names))
 
     @property
+    def model(self) -> Any:
+        """The model fitted on all rows (the intervals' centre)."""
+        return self.intervals.estimator_
+
+    @property
     def index_features(self) -> Any:
+        """The model's first step: IndexFeatures, or PredictorFeatures with covariates."""
         return _model_parts(self.intervals.estimator_)[0]
 
-    def features(self, pixels: np.ndarray) -> np.ndarray:
-        """The model's predictors (index features) of pixels given as (n, len(bands))."""
-        return self.index_features.transform(pixels)
+    @property
+    def covariates(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"kind", "categories", ...}}`` of the covariates the model reads."""
+        return _covariates_of(self.intervals.estimator_)
+
+    def features(self, X: Any) -> np.ndarray:
+        """The DI's predictors of rows of model input.
+
+        ``X`` is pixels given as (n, len(bands)) reflectance for a model of indices
+        only, or a table of band roles plus the covariate columns for a model
+        trained with covariates (unseen categorical levels are refused there; see
+        :func:`trust_block` for blocks, which leaves them out).
+        """
+        return np.asarray(self.index_features.transform(X), dtype=float)
 
 
 def fit_trust(
@@ -744,9 +909,12 @@ def fit_trust(
     ----------
     model : estimator
         The (unfitted or fitted) saltmap model; it is cloned and refitted on all
-        rows and on each fold with the same parameters.
+        rows and on each fold with the same parameters. It may read covariates
+        (:mod:`saltmap.covariates`).
     X : DataFrame
-        Reflectance by band role of the training samples.
+        The model's input on the training samples: reflectance by band role, plus
+        the covariate columns for a model with covariates
+        (:func:`saltmap.covariates.model_input`, ``predictor_table``).
     y : array-like
         The target.
     confidence, cv, method, conformity_score, random_state
@@ -754,7 +922,8 @@ def fit_trust(
         cross-validated DI.
     weights : "permutation", None or array-like, default="permutation"
         Predictor weights of the DI: the permutation importance of the full model
-        (:func:`importance_weights`), equal weights, or given ones.
+        (:func:`importance_weights`), equal weights, or given ones (one per
+        predictor: the indices, then the covariates).
     groups : array-like, optional
         Groups for a group splitter ``cv``.
     keep_fold_models : bool, default=False
@@ -765,21 +934,37 @@ def fit_trust(
     Returns
     -------
     TrustModel
+
+    Notes
+    -----
+    With covariates the DI uses every predictor the regressor reads: the indices,
+    the numeric covariates, and one 0/1 column per level of each categorical
+    covariate, each standardised over the training rows and weighted by its
+    covariate's importance (as CAST's ``trainDI`` expands factors into dummy
+    variables with the factor's weight [5]_).
     """
     intervals = ConformalIntervals(
         model, confidence=confidence, cv=cv, method=method,
         conformity_score=conformity_score, random_state=random_state,
     ).fit(X, y, groups=groups)  # fmt: skip
-    index_step, _ = _model_parts(intervals.estimator_)
-    names = tuple(index_step.index_names_)
+    step, _ = _model_parts(intervals.estimator_)
+    predictors = list(step.index_names_) + list(_covariates_of(intervals.estimator_))
+    columns = _predictor_of_column(step)
     if isinstance(weights, str) and weights == "permutation":
         w = importance_weights(intervals.estimator_, X, y, random_state=random_state)
     elif weights is None:
-        w = pd.Series(np.ones(len(names)), index=list(names))
+        w = pd.Series(np.ones(len(predictors)), index=predictors)
     else:
-        w = pd.Series(np.asarray(weights, dtype=float), index=list(names))
-    features = pd.DataFrame(index_step.transform(X), columns=list(names))
-    aoa = AreaOfApplicability(weights=w.to_numpy()).fit(features, folds=intervals.folds_)
+        values = np.asarray(weights, dtype=float).ravel()
+        if values.shape != (len(predictors),):
+            raise ConfigError(
+                f"weights must be {len(predictors)} numbers, one per predictor "
+                f"({', '.join(predictors)}), got {values.size}"
+            )
+        w = pd.Series(values, index=predictors)
+    names = tuple(str(n) for n in getattr(step, "feature_names_out_", step.index_names_))
+    features = pd.DataFrame(step.transform(X), columns=list(names))
+    aoa = AreaOfApplicability(weights=w[columns].to_numpy()).fit(features, folds=intervals.folds_)
     if method == "base" and not keep_fold_models:
         intervals.mapie_, intervals.fold_estimators_ = None, []
     info = {
@@ -789,7 +974,11 @@ def fit_trust(
         "n_samples": len(_as_1d(y)),
         "n_folds": int(intervals.folds_.max() + 1),
     }
-    return TrustModel(intervals, aoa, tuple(index_step.bands_), names, info)
+    covariates = _covariates_of(intervals.estimator_)
+    if covariates:
+        info["covariates"] = {name: meta["kind"] for name, meta in covariates.items()}
+        info["n_unscored"] = intervals.n_unscored_
+    return TrustModel(intervals, aoa, tuple(step.bands_), names, info)
 
 
 def trust_block(
@@ -798,6 +987,7 @@ def trust_block(
     roles: Sequence[str],
     *,
     prediction: np.ndarray | None = None,
+    covariates: Mapping[str, np.ndarray] | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, np.ndarray]:
     """Interval bounds, DI and AOA of every valid pixel of a block.
@@ -814,6 +1004,13 @@ def trust_block(
         rows, e.g. :func:`saltmap.mapping.predict_block`). With ``method="base"``
         the bounds are then computed without running any model; otherwise the full
         model predicts the pixels here.
+    covariates : mapping, optional
+        For a model trained with covariates: ``{name: (rows, cols) array}`` of
+        every covariate it reads on the same window, as
+        :meth:`saltmap.covariates.CovariateRasters.read` returns it (float for
+        numeric covariates, level text for categorical ones). Pixels where a
+        covariate has no data, or whose categorical level the model never saw, get
+        no trust values, as they get no salinity.
     chunk_rows : int
         Pixels processed at once; results do not depend on it.
 
@@ -823,6 +1020,12 @@ def trust_block(
         ``lower``, ``upper``, ``width``, ``di`` (float32, NaN where no data) and
         ``aoa`` (uint8: 1 inside, 0 outside, :data:`AOA_NODATA` where no data), each
         shaped (rows, cols).
+
+    Raises
+    ------
+    ConfigError
+        If the model reads covariates and ``covariates`` lacks one, or covariate
+        blocks are given for a model that reads none.
     """
     from saltmap.bands import check_roles
 
@@ -833,9 +1036,7 @@ def trust_block(
             f"got {reflectance.shape}"
         )
     _, rows, cols = reflectance.shape
-    planes = [list(roles).index(b) for b in trust.bands]
-    pixels = np.ascontiguousarray(reflectance[planes].reshape(len(planes), -1).T, np.float32)
-    valid = np.isfinite(pixels).all(axis=1)
+    rows_of, valid = _block_rows(trust, reflectance, roles, covariates)
     pred_flat = None
     if prediction is not None:
         pred_flat = np.asarray(prediction, dtype=np.float32).reshape(-1)
@@ -846,7 +1047,7 @@ def trust_block(
     index = np.flatnonzero(valid)
     for start in range(0, index.size, chunk_rows):
         take = index[start : start + chunk_rows]
-        chunk = pixels[take]
+        chunk = rows_of(take)
         given = None if pred_flat is None else pred_flat[take]
         _, lower, upper = trust.intervals.predict_interval(chunk, prediction=given)
         out["lower"][take] = lower
@@ -859,6 +1060,40 @@ def trust_block(
     result["width"] = result["upper"] - result["lower"]
     result["aoa"] = aoa.reshape(rows, cols)
     return result
+
+
+def _block_rows(
+    trust: TrustModel,
+    reflectance: np.ndarray,
+    roles: Sequence[str],
+    covariates: Mapping[str, np.ndarray] | None,
+) -> tuple[Callable[[np.ndarray], Any], np.ndarray]:
+    """The model input of a block's pixels, one row per pixel (row-major), and which
+    pixels have every input defined: ``(rows_of(index) -> input, valid)``."""
+    needed = trust.covariates
+    if not needed:
+        if covariates:
+            raise ConfigError(
+                f"covariate block(s) {', '.join(covariates)} were given, but the trust model's "
+                "model reads no covariates; fit the trust model on the model that maps"
+            )
+        planes = [list(roles).index(b) for b in trust.bands]
+        pixels = reflectance[planes].reshape(len(planes), -1).T
+        pixels = np.ascontiguousarray(pixels, np.float32)
+        return (lambda take: pixels[take]), np.isfinite(pixels).all(axis=1)
+    missing = [n for n in needed if n not in (covariates or {})]
+    if missing:
+        raise ConfigError(
+            f"the trust model's model reads covariate(s) {', '.join(missing)}, but no block "
+            "was given for them; pass covariates=CovariateRasters.read(scene, window) "
+            "(saltmap.covariates) for the same window"
+        )
+    from saltmap.covariates import assemble_predictors
+
+    # The same table, validity and unseen-level rule as the map's own prediction.
+    predictors = assemble_predictors(trust.model, reflectance, roles, covariates)
+    table = predictors.table
+    return (lambda take: table.iloc[take]), predictors.valid.copy()
 
 
 # ------------------------------------------------------------------ per-map figures
