@@ -8,7 +8,9 @@ blocks over local processes or a Dask distributed cluster, writes them into a
 tiled GeoTIFF and finally converts that into a Cloud-Optimized GeoTIFF.
 
 Memory is bounded by the block size and the number of blocks in flight, never by
-the scene size.
+the scene size. Each finished block is also kept in a work store in the output
+folder until the map is written, so a killed run started again with the same inputs
+continues where it stopped (:func:`map_scene`, ``resume``).
 
 References
 ----------
@@ -39,11 +41,14 @@ import pandas as pd
 from rasterio.windows import Window
 
 from saltmap.atomic import (
+    BlockStore,
     atomic_output,
     atomic_savefig,
     atomic_to_csv,
     atomic_write_text,
     check_output_folder,
+    clean_stale_partials,
+    fingerprint,
     temp_path_for,
 )
 from saltmap.bands import check_roles
@@ -624,6 +629,10 @@ class MapResult:
     trust: Any = None
     #: Whether the classes and class areas leave out pixels outside the AOA.
     excluded_outside_aoa: bool = False
+    #: Blocks taken from the work store of an interrupted run with the same inputs.
+    n_resumed: int = 0
+    #: Blocks computed by this run (the others were resumed or outside the boundary).
+    n_computed: int = 0
 
     @property
     def pixels_per_second(self) -> float:
@@ -719,6 +728,7 @@ def map_scene(
     covariates: Mapping[str, str | Path] | None = None,
     trust: Any = None,
     exclude_outside_aoa: bool = False,
+    resume: bool = True,
 ) -> MapResult:
     """Map salinity over a scene, block by block, and write COGs, class areas and a figure.
 
@@ -773,6 +783,18 @@ def map_scene(
         With ``trust``: pixels outside the AOA get class 0 (no data) and are left
         out of the class areas (the CSV says so in its ``scope`` column). The
         salinity COG keeps their values.
+    resume : bool, default=True
+        Keep each finished block in a work store inside ``out_dir`` (a hidden
+        ``.map.work-KEY`` folder, see :class:`saltmap.atomic.BlockStore`), so that
+        a run killed mid-way and started again with the same inputs continues from
+        its finished blocks and gives the same values. ``KEY`` is
+        :func:`block_store_key`: the model, scene (and its files' size and time),
+        trust model, boundary, covariates, class plan and block size; with other
+        inputs the run starts afresh and the old work is removed. The store is
+        removed once every output is written. Outputs a resumed run finds of its
+        own interrupted attempt do not need ``overwrite``; a finished map does.
+        The store takes about 5 bytes per pixel (22 with ``trust``) of disk while
+        the map runs, beside the first-stage GeoTIFFs.
 
     Raises
     ------
@@ -823,27 +845,38 @@ def map_scene(
     if boundary is not None:
         geoms = read_boundary(boundary, scene.crs, _scene_bounds(scene))
     pixel_km2 = pixel_area_km2(scene.transform, scene.crs)
-    existing = [str(p) for p in outputs.all() if p.exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(
-            f"{', '.join(existing)} already exist(s); pass overwrite=True (--overwrite) to "
-            "replace them, or choose another output folder"
-        )
     if block_size < 16:
         raise ValueError(f"block_size must be at least 16 pixels, got {block_size}")
-
-    windows = scene.block_windows(block_size)
-    todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
     job = BlockJob(
         model=copy.deepcopy(model), scene=scene, plan=plan, boundary=geoms, covariates=rasters,
         trust=copy.deepcopy(trust), exclude_outside_aoa=exclude_outside_aoa,
     )  # fmt: skip
+    key = block_store_key(job, block_size) if resume else None
+    existing = [str(p) for p in outputs.all() if p.exists()]
+    # Outputs beside the work store of these very inputs are this run's own, from an
+    # attempt killed while it wrote them: only a finished map (no store) needs overwrite.
+    own_work = key is not None and _store_path(out_dir, key).is_dir()
+    if existing and not overwrite and not own_work:
+        raise OutputExistsError(
+            f"{', '.join(existing)} already exist(s); pass overwrite=True (--overwrite) to "
+            "replace them, or choose another output folder"
+        )
+
+    windows = scene.block_windows(block_size)
+    todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
 
     check_output_folder(out_dir)
+    # A killed run leaves its first-stage GeoTIFFs behind; remove those of dead processes.
+    for path in outputs.all():
+        clean_stale_partials(out_dir, path.stem)
+    store = BlockStore(out_dir, STORE_NAME, key) if key is not None else None
+    stored = store.done() if store is not None else set()
+    resumed = [w for w in todo if block_name(w) in stored]
+    compute = [w for w in todo if block_name(w) not in stored]
     # First stage: private tiled GeoTIFFs; only the COGs get the final names.
-    tmp_sal = temp_path_for(outputs.salinity, token="blocks")
-    tmp_cls = temp_path_for(outputs.classes, token="blocks")
-    tmp_trust = {name: temp_path_for(path, token="blocks") for name, path in outputs.trust.items()}
+    tmp_sal = temp_path_for(outputs.salinity)
+    tmp_cls = temp_path_for(outputs.classes)
+    tmp_trust = {name: temp_path_for(path) for name, path in outputs.trust.items()}
     tags = {
         "target": target_name or "unknown",
         "unit": target_unit or "unknown",
@@ -883,9 +916,23 @@ def map_scene(
                 name: stack.enter_context(rasterio.open(tmp, "w", **base, **_layer_profile(name)))
                 for name, tmp in tmp_trust.items()
             }
-            advance = stack.enter_context(
-                _progress(progress, len(windows), f"mapping {scene.source}")
-            )
+            what = f"mapping {scene.source}"
+            if resumed:
+                what += f" ({len(resumed)} of {len(windows)} blocks resumed)"
+            advance = stack.enter_context(_progress(progress, len(windows), what))
+
+            def write(window: Window, values: np.ndarray, codes: np.ndarray, layers: Any) -> None:
+                nonlocal n_valid
+                sal.write(values, 1, window=window)
+                cls.write(codes, 1, window=window)
+                if layers:
+                    for name, dst in layers_out.items():
+                        dst.write(layers[name], 1, window=window)
+                    summary.add(layers)
+                counts[:] += np.bincount(codes.ravel(), minlength=256)
+                n_valid += int(np.isfinite(values).sum())
+                advance()
+
             for window in skipped:
                 shape = (int(window.height), int(window.width))
                 sal.write(_empty_salinity(shape), 1, window=window)
@@ -893,18 +940,16 @@ def map_scene(
                 for name, layer in _empty_trust(shape).items() if layers_out else ():
                     layers_out[name].write(layer, 1, window=window)
                 advance()
+            for window in resumed:
+                arrays = store.load(block_name(window))
+                write(window, arrays.pop("salinity"), arrays.pop("classes"), arrays)
             for window, values, codes, layers in run_blocks(
-                job, todo, jobs=jobs, scheduler=scheduler
+                job, compute, jobs=jobs, scheduler=scheduler
             ):
-                sal.write(values, 1, window=window)
-                cls.write(codes, 1, window=window)
-                if layers is not None:
-                    for name, dst in layers_out.items():
-                        dst.write(layers[name], 1, window=window)
-                    summary.add(layers)
-                counts += np.bincount(codes.ravel(), minlength=256)
-                n_valid += int(np.isfinite(values).sum())
-                advance()
+                if store is not None:  # stored first: a block is never half in the store
+                    store.save(block_name(window), salinity=values, classes=codes,
+                               **(layers or {}))  # fmt: skip
+                write(window, values, codes, layers)
             _describe(sal, cls, tags, plan)
             if layers_out:
                 _describe_trust(layers_out, tags, trust)
@@ -938,6 +983,8 @@ def map_scene(
             percent=list(areas["percent"]),
             aoa_path=outputs.trust.get("aoa"),
         )
+    if store is not None:
+        store.clear()
     return MapResult(
         outputs=outputs,
         areas=areas,
@@ -950,6 +997,8 @@ def map_scene(
         scheme=plan.description,
         trust=summary,
         excluded_outside_aoa=exclude_outside_aoa,
+        n_resumed=len(resumed),
+        n_computed=len(compute),
     )
 
 
@@ -979,6 +1028,83 @@ def _covariate_rasters(model: Any, paths: Mapping[str, Any] | None, scene: Any) 
             stacklevel=3,
         )
     return rasters
+
+
+#: Name of the work store of :func:`map_scene` (``.map.work-KEY`` in the output folder).
+STORE_NAME = "map"
+_STORE_VERSION = "saltmap map blocks 1"
+
+
+def block_name(window: Window) -> str:
+    """Name of a block in the work store: its row and column offsets."""
+    return f"r{int(window.row_off)}-c{int(window.col_off)}"
+
+
+def _store_path(out_dir: str | Path, key: str) -> Path:
+    # Where BlockStore(out_dir, STORE_NAME, key) keeps its blocks (saltmap.atomic).
+    return Path(out_dir) / f".{STORE_NAME}.work-{key}"
+
+
+def block_store_key(job: BlockJob, block_size: int) -> str:
+    """Fingerprint of everything that decides the values of the blocks of a map.
+
+    The pickled :class:`BlockJob` (the model, scene description, class plan,
+    boundary, covariate rasters, trust model and AOA exclusion, exactly as the
+    workers receive them), the block size, the saltmap version, and the size and
+    modification time of every scene and covariate file, so a file changed in
+    place starts the map afresh. The number of workers and the scheduler are left
+    out: they do not change a value.
+    """
+    from saltmap import __version__
+
+    scene = job.scene
+    files = [f.path for f in scene.files.values()]
+    if scene.scl is not None:
+        files.append(scene.scl.path)
+    if job.covariates is not None:
+        files.extend(job.covariates.paths.values())
+    return fingerprint(
+        _STORE_VERSION, __version__, stable_digest(job), int(block_size),
+        [_file_stamp(f) for f in files],
+    )  # fmt: skip
+
+
+def stable_digest(obj: Any) -> bytes:
+    """SHA-256 of ``obj`` pickled, the same in every process for equal objects.
+
+    Plain pickle bytes are not: a structured NumPy array (a decision tree's nodes)
+    carries padding bytes of uninitialised memory, and skops does not restore the
+    state of a random generator, so both differ between two loads of the same model
+    file. Structured arrays are digested field by field, and random generators are
+    left out: a fitted model does not draw from them to predict.
+    """
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()
+    _DigestPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return hashlib.sha256(buffer.getvalue()).digest()
+
+
+def _digested(*parts: Any) -> None:  # pragma: no cover
+    """Stand-in reconstructor named in digests; digests are never unpickled."""
+
+
+class _DigestPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.dtype.names:
+            fields = tuple((name, np.ascontiguousarray(obj[name])) for name in obj.dtype.names)
+            return _digested, (str(obj.dtype), obj.shape, fields)
+        if isinstance(obj, np.random.RandomState | np.random.Generator):
+            return _digested, ("random generator",)
+        return NotImplemented
+
+
+def _file_stamp(path: str) -> Path | str:
+    """The local file behind a raster path (a ``/vsizip/`` path: its zip), else the text."""
+    found = re.match(r"^(?:/vsizip/)?(.*?\.zip)(?:/|$)", str(path), flags=re.IGNORECASE)
+    local = Path(found[1] if found else path)
+    return local if local.is_file() else str(path)
 
 
 def _scene_bounds(scene: Any) -> tuple[float, float, float, float]:

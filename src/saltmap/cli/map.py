@@ -119,6 +119,9 @@ def map_command(
     intervals and the area of applicability (`saltmap train` saves them), also
     salinity_lower.tif, salinity_upper.tif, salinity_width.tif, dissimilarity.tif and
     aoa.tif (1 inside, 0 outside, 255 no data).
+
+    Finished blocks are kept in a hidden work folder in OUT until the map is done: a run
+    that was killed continues from them when started again with the same arguments.
     """
     from saltmap.cli import console
     from saltmap.cli.covariates import parse_named_paths, read_labels
@@ -160,6 +163,12 @@ def map_command(
         trust=trust,
         exclude_outside_aoa=exclude_outside_aoa,
     )
+    if result.n_resumed:
+        console.print(
+            f"resumed {result.n_resumed} of {result.n_blocks} blocks from an interrupted run "
+            f"with the same inputs; computed {result.n_computed}",
+            highlight=False,
+        )
     console.print(
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
         f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}",
