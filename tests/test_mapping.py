@@ -412,3 +412,98 @@ def test_two_processes_give_the_same_trust_layers(trust_mapped, rf_trust, scene,
     for path in (result.outputs.salinity, result.outputs.classes, *result.outputs.trust.values()):
         np.testing.assert_array_equal(read(path), read(one / path.name), err_msg=path.name)
     assert result.trust.as_dict() == trust_mapped.trust.as_dict()
+
+
+# ------------------------------------------------------------------ resumable runs
+
+
+def _stored_blocks(out):
+    return [p for p in out.glob(f".{mapping.STORE_NAME}.work-*/*.npz") if p.name[0] != "."]
+
+
+def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_trust, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.modelfile import save_model
+
+    meta = {"target": "EC", "target_unit": "µS/cm", "scaling": "landsat-c2l2", "model": "RF"}
+    model_file = save_model(tmp_path / "rf.skops", rf_trust.intervals.estimator_, metadata=meta,
+                            trust=rf_trust)  # fmt: skip
+    # 32-pixel blocks: 70 blocks over the 300 x 200 cut, each stored as it finishes.
+    args = ["map", str(model_file), str(patagonia_scene()), "--scaling", "sentinel2-l2a",
+            "--scheme", "fao-ec", "--block-size", "32"]  # fmt: skip
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", "from saltmap.cli import main; main()", *args, "--out", str(out)]
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_stored_blocks(out)) < 2:
+            assert child.poll() is None, (
+                f"the run ended before it was killed: {child.stderr.read()}"
+            )
+            assert time.monotonic() < deadline, "no block was stored within 60 s"
+            time.sleep(0.01)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    stored = len(_stored_blocks(out))
+    assert 2 <= stored < 70 and not (out / "salinity.tif").exists()
+
+    # Started again with the same arguments (no --overwrite): it continues.
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    found = re.search(
+        r"resumed (\d+) of (\d+) blocks .* computed (\d+)", " ".join(rerun.stdout.split())
+    )
+    assert found, rerun.stdout
+    assert (int(found[1]), int(found[2]), int(found[3])) == (stored, 70, 70 - stored)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # work store cleared
+
+    # An uninterrupted run gives the same files, pixel for pixel.
+    fresh = tmp_path / "fresh"
+    done = CliRunner().invoke(app, [*args, "--out", str(fresh)])
+    assert done.exit_code == 0, done.output
+    tifs = sorted(p.name for p in fresh.glob("*.tif"))
+    assert len(tifs) == 7 and tifs == sorted(p.name for p in out.glob("*.tif"))
+    for name in tifs:
+        np.testing.assert_array_equal(read(out / name), read(fresh / name), err_msg=name)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "class_areas.csv"),
+                                  pd.read_csv(fresh / "class_areas.csv"))  # fmt: skip
+
+
+def test_interrupted_map_needs_no_overwrite_but_a_finished_one_does(
+    rf_trust, scene, tmp_path, monkeypatch
+):
+    kw = {"block_size": 64, "scheme": "fao-ec", "trust": rf_trust, "progress": False,
+          "figure": False, **EC}  # fmt: skip
+    model = rf_trust.intervals.estimator_
+    real_to_cog = mapping._to_cog
+
+    def fail_after_salinity(tmp, final, **options):
+        real_to_cog(tmp, final, **options)
+        if final.name == "salinity.tif":
+            raise OSError("synthetic failure after the first COG")
+
+    monkeypatch.setattr(mapping, "_to_cog", fail_after_salinity)
+    with pytest.raises(OSError, match="synthetic"):
+        mapping.map_scene(model, scene, tmp_path, **kw)
+    monkeypatch.undo()
+    assert (tmp_path / "salinity.tif").exists() and len(_stored_blocks(tmp_path)) == 20
+    # Its own partial outputs do not stop the rerun; every block comes from the store.
+    resumed = mapping.map_scene(model, scene, tmp_path, **kw)
+    assert (resumed.n_resumed, resumed.n_computed, resumed.n_blocks) == (20, 0, 20)
+    assert _stored_blocks(tmp_path) == []
+    # A finished map needs overwrite; other arguments start afresh.
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        mapping.map_scene(model, scene, tmp_path, **kw)
+    again = mapping.map_scene(model, scene, tmp_path, overwrite=True, **{**kw, "block_size": 128})
+    assert (again.n_resumed, again.n_computed) == (0, 6)
