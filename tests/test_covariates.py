@@ -535,3 +535,35 @@ def test_map_scene_flags_unseen_raster_levels_and_refuses_a_raster_of_no_known_l
     assert done.exit_code == 0, done.output
     with rasterio.open(tmp_path / "cli_map" / result.outputs.salinity.name) as src:
         np.testing.assert_array_equal(src.read(1), mapped)
+
+
+def test_cli_predict_reads_the_covariates_from_the_samples(samples, table, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.datasets import odisha_samples
+
+    model = make_model("RF", covariates=BOTH, params=SMALL_RF).fit(table, samples.target)
+    model_file = save_model(tmp_path / "rf_both.skops", model, metadata={
+        "target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2",
+    })  # fmt: skip
+    out = tmp_path / "predicted.csv"
+    args = ["predict", str(model_file)]
+    done = CliRunner().invoke(
+        app, [*args, str(odisha_samples()), "--id", "Name", "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    predicted = pd.read_csv(out, index_col=0)
+    np.testing.assert_allclose(predicted["predicted_EC"], model.predict(table))
+    # The same samples without the Dist_Sea column: refused, the column named.
+    lacking = tmp_path / "samples_without_dist_sea.csv"
+    pd.read_csv(odisha_samples()).drop(columns=["Dist_Sea"]).to_csv(lacking, index=False)
+    refused = CliRunner().invoke(
+        app, [*args, str(lacking), "--id", "Name", "--out", str(tmp_path / "no.csv")]
+    )
+    assert refused.exit_code != 0
+    assert isinstance(refused.exception, MissingColumnError)
+    assert "'Dist_Sea'" in str(refused.exception) and "trained with covariate" in str(
+        refused.exception
+    )
+    assert not (tmp_path / "no.csv").exists()

@@ -1,14 +1,17 @@
-"""``saltmap predict``: salinity from a saved model for samples' reflectance."""
+"""``saltmap predict``: salinity from a saved model for samples' reflectance (and covariates)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
+from saltmap.covariates import model_covariates, model_input
+from saltmap.errors import MissingColumnError
 from saltmap.modelfile import load_model
 from saltmap.models import predict_salinity
 
@@ -18,6 +21,22 @@ def _scaling_of(metadata: dict) -> str:
     if name == "custom":
         return f"{metadata['scaling_scale']},{metadata['scaling_offset']}"
     return name
+
+
+def _model_input(model: Any, samples: Any) -> pd.DataFrame:
+    """What the model reads from the samples: reflectance, plus the covariates it was
+    trained with (an error names a covariate column the samples lack)."""
+    info = model_covariates(model)
+    missing = [name for name in info if name not in samples.table.columns]
+    if missing:
+        raise MissingColumnError(
+            f"{samples.source}: the model was trained with covariate(s) "
+            f"{', '.join(info)} and reads them from the samples, but column(s) "
+            f"{', '.join(map(repr, missing))} are missing (columns: "
+            f"{', '.join(map(str, samples.table.columns))}); add them with the same meaning "
+            "and unit as in training, or use a model trained without them"
+        )
+    return model_input(model, samples)
 
 
 def predict_command(
@@ -52,7 +71,8 @@ def predict_command(
     """Predict salinity for every usable sample with a saved model.
 
     Writes id, the prediction (in the model's target unit) and, beside it, the
-    measured value of the samples file.
+    measured value of the samples file. A model trained with covariates reads
+    them from the samples' columns of the same names.
     """
     from saltmap.cli import console
 
@@ -70,7 +90,7 @@ def predict_command(
     samples = options.read(samples_file, to_unit=metadata.get("target_unit"))
     unit = metadata.get("target_unit") or ""
     name = f"predicted_{metadata['target']}"
-    table = predict_salinity(model, samples.reflectance, name=name).to_frame()
+    table = predict_salinity(model, _model_input(model, samples), name=name).to_frame()
     table[f"measured_{samples.target_name}"] = samples.target
     atomic_to_csv(table, out, overwrite=overwrite)
     console.print(
