@@ -120,12 +120,17 @@ def test_train_saves_intervals_and_aoa_unless_told_not_to(tmp_path):
     assert load_trust(_train(tmp_path, "plain.skops", "--no-trust")[0]) is None
 
 
-def test_train_with_covariates_says_it_saves_no_trust(tmp_path):
-    from saltmap.modelfile import load_trust
+def test_train_with_covariates_saves_trust_over_every_predictor(tmp_path):
+    from saltmap.covariates import model_input
+    from saltmap.modelfile import load_model, load_trust
+    from saltmap.samples import odisha
 
-    path, output = _train(tmp_path, "cov.skops", "--covariate", "Dist_Sea")
-    assert "no intervals or area of applicability" in " ".join(output.split())
-    assert load_trust(path) is None
+    path, _ = _train(tmp_path, "cov.skops", "--covariate", "Dist_Sea")
+    model, _ = load_model(path)
+    trust = load_trust(path)
+    assert trust.feature_names[-1] == "Dist_Sea"
+    X = model_input(model, odisha())
+    np.testing.assert_allclose(trust.intervals.predict(X), model.predict(X))
 
 
 def _boundary(tmp_path):

@@ -96,18 +96,7 @@ def train_command(
         samples, model=model, indices=indices, log_target=log_target, budget=budget,
         n_trials=trials, random_state=seed, covariates=covariates or None,
     )  # fmt: skip
-    trust = None
-    if covariates and not no_trust:
-        # saltmap.trust computes the dissimilarity index on index features only, so
-        # intervals and AOA fitted without the covariates would describe another model.
-        console.print(
-            "note: no intervals or area of applicability are saved for a model with "
-            "covariates (saltmap.trust does not handle covariates yet), so its map will "
-            "have salinity and classes only; train without --covariate/--categorical for them",
-            highlight=False,
-        )
-    elif not no_trust:
-        trust = _fit_trust(fitted, samples, level, seed)
+    trust = None if no_trust else _fit_trust(fitted, samples, level, seed)
     save_model(out, fitted, metadata=metadata, trust=trust, overwrite=overwrite)
     training = metadata["training"]
     predictors = [*fitted.named_steps["indices"].index_names_, *covariates.names]
@@ -123,15 +112,20 @@ def train_command(
 
 
 def _fit_trust(fitted: Any, samples: Any, level: float, seed: int) -> Any:
-    """Intervals and AOA of the fitted model: refitted with its parameters on the same rows."""
+    """Intervals and AOA of the fitted model: refitted with its parameters on the same rows.
+
+    With covariates the rows are the model's whole input (reflectance and covariate
+    columns), and the AOA's dissimilarity covers the covariates too.
+    """
     import warnings
 
+    from saltmap.covariates import model_input
     from saltmap.trust import fit_trust
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence notes of the MLP's fold fits
         return fit_trust(
-            fitted, samples.reflectance, samples.target.to_numpy(dtype=float),
+            fitted, model_input(fitted, samples), samples.target.to_numpy(dtype=float),
             confidence=level, random_state=seed,
         )  # fmt: skip
 
