@@ -266,6 +266,13 @@ def test_run_folder_holds_everything(two_runs):
     trust = pd.read_csv(folder / "tables" / "trust_summary.csv")
     assert trust["valid_pixels"].iloc[0] == 300 * 200
     assert 0 <= trust["share_inside_aoa"].iloc[0] <= 1
+    # The trust layers are the map's own COGs; the summary and figure come from them.
+    import rasterio
+
+    with rasterio.open(maps / "aoa.tif") as src:
+        aoa = src.read(1)
+    assert trust["share_inside_aoa"].iloc[0] == pytest.approx((aoa == 1).sum() / (aoa != 255).sum())
+    assert (folder / "figures" / "trust_patagonia.png").is_file()
     coverage = pd.read_csv(folder / "tables" / "interval_coverage.csv")
     assert list(coverage["protocol"]) == ["repeated", "spatial"]
 
@@ -280,6 +287,8 @@ def test_report_is_self_contained(two_runs):
     assert len(images) == len(figures) >= 4
     summary = page[page.index('id="s1-summary"') : page.index('id="s2-samples"')]
     assert "pooled R²" in summary and "prediction intervals cover" in summary
+    assert "area of applicability; median interval width" in summary
+    assert "inside AOA (%)" in page and "Area of applicability and interval width" in page
     for title in ("Table 2.", "Table 3.", "Table 4.", "Table 5.", "Figure 3.", "Figure 4.",
                   "Figure 6.", "Cross-validated accuracy", "Discovery optimism"):  # fmt: skip
         assert title in page, title

@@ -10,8 +10,8 @@ key, the value and what would be accepted.
 
 :func:`run_study` runs the stages in order — samples → screening → discovery →
 evaluation → final fit → maps → report — into ``<out>/<study>-<timestamp>/``.
-Each stage is a call into its module; this module holds no science. A stage
-whose module is not part of this saltmap build is left out of the run, with a
+Each stage is a call into its module; this module holds no science. A step
+the study turns off (or that has nothing to do) is left out of the run, with a
 line in the log saying so.
 
 Paths in a study file are relative to the file's folder. ``${SALTMAP_DATA_DIR}``
@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
-import inspect
 import json
 import logging
 import math
@@ -856,14 +854,6 @@ def package_versions(names: Sequence[str] = RECORDED_PACKAGES) -> dict[str, str]
     return out
 
 
-def _stage(module: str, name: str) -> Any:
-    """A stage function if this saltmap build has it, else None (the step is left out)."""
-    try:
-        return getattr(importlib.import_module(f"saltmap.{module}"), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def _run_folder(out: Path, name: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = out / f"{name}-{stamp}"
@@ -887,8 +877,8 @@ def run_study(
     Steps, in order: samples → screening (Table 2, figure 3, Table 3, figure 4)
     → discovery → evaluation (Table 4, figure 5, repeated and spatial CV) →
     final fit (and the model file) → maps (COGs, Table 5, figure 6, intervals
-    and AOA) → report (``report.html``). A step whose stage is not part of this
-    saltmap build is left out with a line in the log.
+    and AOA) → report (``report.html``). A step the study turns off is left out
+    with a line in the log.
 
     Parameters
     ----------
@@ -1224,10 +1214,8 @@ class _Runner:
         """Fail before hours of work if the maps' classes cannot be reached from the target."""
         if not (self.cfg.outputs.maps and self.cfg.scenes):
             return
-        plan_classes = _stage("mapping", "plan_classes")
-        if plan_classes is None:
-            return
         from saltmap.errors import UnitError
+        from saltmap.mapping import plan_classes
 
         scheme = self.cfg.classes.build()
         try:
@@ -1331,10 +1319,7 @@ class _Runner:
         if not d.enabled:
             self.sec_discovery.add(Note("Index discovery was not enabled in this study."))
             return "discovery.enabled = false"
-        discover_cv = _stage("discovery", "discover_cv")
-        if discover_cv is None:
-            return "saltmap.discovery is not part of this build"
-        from saltmap.discovery import register_discovered, save_discovered
+        from saltmap.discovery import discover_cv, register_discovered, save_discovered
         from saltmap.plots import discovery_figure
 
         samples, label = self.samples, _label(self.samples)
@@ -1432,9 +1417,9 @@ class _Runner:
 
     def step_evaluation(self) -> str | None:
 
-        evaluate_study = _stage("evaluation", "evaluate_study")
-        if evaluate_study is None:
-            return "saltmap.evaluation is not part of this build"
+        from saltmap.evaluation import evaluate_study
+        from saltmap.plots import prediction_figure
+
         v, t = self.cfg.validation, self.cfg.tuning
         sets = {label: self._resolve(sel) for label, sel in self.cfg.indices.sets.items()}
         # Discovered indices live in this process's catalogue; worker processes lack them.
@@ -1476,25 +1461,21 @@ class _Runner:
                 )
             )
             self.save_table("figure5_predictions", result.predictions, markdown=False)
-            figure5 = _stage("plots", "prediction_figure")
-            if figure5 is not None:
-                fig = figure5(
-                    result.predictions,
-                    result.table4,
-                    target_label=self.samples.target_name,
-                    unit=self.samples.target_unit,
+            fig = prediction_figure(
+                result.predictions,
+                result.table4,
+                target_label=self.samples.target_name,
+                unit=self.samples.target_unit,
+            )
+            self.sec_eval.add(
+                self.save_figure(
+                    "figure5_predicted_measured",
+                    fig,
+                    "Figure 5. Predicted against measured",
+                    "Calibration (open circles) and validation (filled triangles) samples of "
+                    "the study split, 1:1 line dashed; one panel per model and feature set.",
                 )
-                self.sec_eval.add(
-                    self.save_figure(
-                        "figure5_predicted_measured",
-                        fig,
-                        "Figure 5. Predicted against measured",
-                        "Calibration (open circles) and validation (filled triangles) samples of "
-                        "the study split, 1:1 line dashed; one panel per model and feature set.",
-                    )
-                )
-            else:
-                log.warning("figure 5 left out: saltmap.plots has no prediction_figure")
+            )
         honest = result.honest
         if len(honest):
             self.sec_honest.add(
@@ -1536,11 +1517,9 @@ class _Runner:
         return None
 
     def step_final_fit(self) -> str | None:
+        from saltmap.models import train_model
         from saltmap.validation import regression_metrics
 
-        train_model = _stage("models", "train_model")
-        if train_model is None:
-            return "saltmap.models.train_model is not part of this build"
         m, t = self.cfg.models, self.cfg.tuning
         names = self._resolve(m.final_indices)
         with warnings.catch_warnings():
@@ -1582,12 +1561,8 @@ class _Runner:
         return None
 
     def _save_model(self, fitted: Any, metadata: dict[str, Any]) -> None:
+        from saltmap.modelfile import save_model
 
-        save_model = _stage("modelfile", "save_model")
-        if save_model is None:
-            log.warning("model file left out: saltmap.modelfile is not part of this build")
-            self.sec_final.add(Note("No model file: this saltmap build cannot save models."))
-            return
         folder = self.folder / "model"
         folder.mkdir(exist_ok=True)
         self.model_file = Path(save_model(folder / "model.skops", fitted, metadata=metadata))
@@ -1607,11 +1582,8 @@ class _Runner:
     def _fit_trust(self) -> None:
         if not (self.cfg.intervals.enabled or self.cfg.aoa.enabled):
             return
-        fit_trust = _stage("trust", "fit_trust")
-        if fit_trust is None:
-            log.warning("intervals and AOA left out: saltmap.trust is not part of this build")
-            return
         from saltmap.models import make_model
+        from saltmap.trust import fit_trust
 
         m = self.cfg.models
         model = make_model(
@@ -1636,12 +1608,10 @@ class _Runner:
 
     def _measure_coverage(self, model: Any) -> None:
         """Coverage of the nominal interval on samples each interval never saw."""
-        evaluate_coverage = _stage("trust", "evaluate_coverage")
-        summarise = _stage("trust", "coverage_summary")
-        if evaluate_coverage is None or summarise is None:
-            log.warning("interval coverage left out: saltmap.trust cannot measure it")
-            return
         from joblib import Parallel, delayed
+
+        from saltmap.trust import coverage_summary as summarise
+        from saltmap.trust import evaluate_coverage
 
         X, y = self.samples.reflectance, self.samples.target.to_numpy(dtype=float)
         rows, level = [], self.cfg.intervals.level
@@ -1719,20 +1689,17 @@ class _Runner:
         return materialise_splits(blocks, X, y)
 
     def step_maps(self) -> str | None:
+        from saltmap.mapping import map_scene
+        from saltmap.scene import open_scene
 
         if not self.cfg.outputs.maps:
             return "outputs.maps = false"
         if not self.cfg.scenes:
             self.sec_maps.add(Note("The study names no scene to map."))
             return "the study names no scene"
-        map_scene = _stage("mapping", "map_scene")
-        open_scene = _stage("scene", "open_scene")
-        if map_scene is None or open_scene is None:
-            return "saltmap.mapping is not part of this build"
         if self.final is None:
             return "no final model"
-        accepted = inspect.signature(map_scene).parameters
-        trust_rows = []
+        trust_rows: list[dict[str, Any]] = []
         for sc in self.cfg.scenes:
             scene = open_scene(
                 sc.path,
@@ -1742,32 +1709,30 @@ class _Runner:
                 mask_water=sc.mask_water,
             )
             out_dir = self.folder / "maps" / sc.label
-            options: dict[str, Any] = {
-                "block_size": self.cfg.outputs.block_size,
+            log.info("mapping %s (%d × %d pixels)", sc.label, scene.width, scene.height)
+            result = map_scene(
+                self.final,
+                scene,
+                out_dir,
+                block_size=self.cfg.outputs.block_size,
                 # Mapping workers would lack discovered indices: map them in this process.
-                "jobs": 1
+                jobs=1
                 if _uses_discovered(self.cfg.models.final_indices)
                 else self.cfg.outputs.jobs,
-                "boundary": sc.boundary or self.cfg.boundary,
-                "scheme": self.cfg.classes.build(),
-                "conversion": self.class_conversion,
-                "target_name": self.samples.target_name,
-                "target_unit": self.samples.target_unit,
-                "model_name": self.cfg.models.final,
-                "progress": self.progress,
-            }
-            if self.trust is not None and "trust" in accepted:
-                options["trust"] = self.trust
-                for key in ("exclude_outside_aoa", "aoa_exclude", "mask_outside_aoa"):
-                    if key in accepted:
-                        options[key] = self.cfg.aoa.exclude_from_areas
-            log.info("mapping %s (%d × %d pixels)", sc.label, scene.width, scene.height)
-            result = map_scene(self.final, scene, out_dir, **options)
+                boundary=sc.boundary or self.cfg.boundary,
+                scheme=self.cfg.classes.build(),
+                conversion=self.class_conversion,
+                target_name=self.samples.target_name,
+                target_unit=self.samples.target_unit,
+                model_name=self.cfg.models.final,
+                progress=self.progress,
+                trust=self.trust,
+                exclude_outside_aoa=self.trust is not None and self.cfg.aoa.exclude_from_areas,
+            )
             self.maps[sc.label] = out_dir
-            self._map_report(sc.label, result, trust_rows)
-            if self.trust is not None and "trust" not in accepted:
-                # This build's mapping writes no trust layers: measure them over the scene here.
-                trust_rows.append(self._trust_over_scene(scene, result, sc.label))
+            self._map_report(sc.label, result)
+            if result.trust is not None:
+                trust_rows.append(self._trust_report(sc.label, result))
         if trust_rows:
             self.sec_maps.add(
                 self.save_table(
@@ -1790,38 +1755,22 @@ class _Runner:
             )
         return None
 
-    def _trust_over_scene(self, scene: Any, result: Any, label: str) -> dict[str, Any]:
-        """Intervals, DI and AOA of every mapped pixel, block by block (memory bounded by the
-        block), summarised, with a decimated picture for the trust figure."""
-        import rasterio
-
+    def _trust_report(self, label: str, result: Any) -> dict[str, Any]:
+        """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated),
+        and its row of the trust summary (from the map's own per-pixel summary)."""
+        from saltmap.mapping import read_classes_overview
         from saltmap.plots import trust_map_figure
-        from saltmap.trust import TrustSummary, trust_block
 
-        trust, summary = self.trust, TrustSummary()
-        step = max(1, -(-max(scene.width, scene.height) // 1000))
-        shape = (-(-scene.height // step), -(-scene.width // step))
-        picture = {k: np.full(shape, np.nan, np.float32) for k in ("di", "width")}
-        picture["aoa"] = np.full(shape, 255, np.uint8)
-        with rasterio.open(result.outputs.salinity) as salinity:
-            for window in scene.block_windows(self.cfg.outputs.block_size):
-                reflectance = scene.read(window, roles=trust.bands)
-                prediction = salinity.read(1, window=window)
-                block = trust_block(trust, reflectance, trust.bands, prediction=prediction)
-                summary.add(block)
-                r0, c0 = int(window.row_off), int(window.col_off)
-                dr, dc = (-r0) % step, (-c0) % step  # first rows/cols on the picture's grid
-                for key, target in picture.items():
-                    part = block[key][dr::step, dc::step]
-                    top, left = (r0 + dr) // step, (c0 + dc) // step
-                    target[top : top + part.shape[0], left : left + part.shape[1]] = part
-        b = scene.bounds
+        trust = self.trust
+        layers = {}
+        for name in ("di", "aoa", "width"):
+            layers[name], (extent, _) = read_classes_overview(result.outputs.trust[name], 1000)
         unit = self.samples.target_unit or ""
         fig = trust_map_figure(
-            picture["di"],
-            picture["aoa"],
-            picture["width"],
-            (b.left, b.right, b.bottom, b.top),
+            layers["di"],
+            layers["aoa"],
+            layers["width"],
+            extent,
             threshold=float(trust.aoa.threshold_),
             width_label=f"{self.cfg.intervals.level:.0%} interval width ({unit})",
             title=f"How far to trust the map of {label}",
@@ -1833,10 +1782,15 @@ class _Runner:
                 f"Area of applicability and interval width, {label}",
                 "Left: dissimilarity index (DI) of each pixel's predictors to the training "
                 "samples, with the AOA threshold; middle: inside (green) or outside the area of "
-                "applicability; right: width of the prediction interval, hatched outside the AOA.",
+                "applicability; right: width of the prediction interval, hatched outside the "
+                f"AOA. The rasters are in maps/{label}/.",
             )
         )
-        row = {"scene": label, **summary.as_dict(), "aoa_threshold": float(trust.aoa.threshold_)}
+        row = {
+            "scene": label,
+            **result.trust.as_dict(),
+            "aoa_threshold": float(trust.aoa.threshold_),
+        }
         share = row["share_inside_aoa"]
         if share == share:
             self.highlights.append(
@@ -1855,7 +1809,9 @@ class _Runner:
                 )
         return row
 
-    def _map_report(self, label: str, result: Any, trust_rows: list[dict]) -> None:
+    def _map_report(self, label: str, result: Any) -> None:
+        from saltmap.mapping import plan_classes, read_classes_overview
+        from saltmap.plots import class_map_figure
 
         areas = result.areas
         self.sec_maps.add(
@@ -1867,40 +1823,35 @@ class _Runner:
                 digits=4,
             )
         )
-        read_overview = _stage("mapping", "read_classes_overview")
-        plan_classes = _stage("mapping", "plan_classes")
-        if read_overview is not None and plan_classes is not None:
-            from saltmap.plots import class_map_figure
-
-            # Redrawn from the class COG so that figure 6 comes in every figure format.
-            plan = plan_classes(
-                self.cfg.classes.build(),
-                self.samples.target_name,
-                self.samples.target_unit,
-                self.class_conversion,
+        # Redrawn from the class COG so that figure 6 comes in every figure format.
+        plan = plan_classes(
+            self.cfg.classes.build(),
+            self.samples.target_name,
+            self.samples.target_unit,
+            self.class_conversion,
+        )
+        codes, (extent, crs) = read_classes_overview(result.outputs.classes)
+        scheme = plan.scheme
+        fig = class_map_figure(
+            codes,
+            extent,
+            labels=plan.labels,
+            colours=plan.colours,
+            crs=crs,
+            title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
+            f"from {self.cfg.models.final}, {label}",
+            percent=list(areas["percent"]),
+        )
+        self.sec_maps.add(
+            self.save_figure(
+                f"figure6_{label}",
+                fig,
+                f"Figure 6. Salinity classes, {label}",
+                f"{result.n_valid} valid pixels of {result.n_pixels}; mapped in "
+                f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map "
+                "carries its colour table, with a QGIS style beside it).",
             )
-            codes, (extent, crs) = read_overview(result.outputs.classes)
-            scheme = plan.scheme
-            fig = class_map_figure(
-                codes,
-                extent,
-                labels=plan.labels,
-                colours=plan.colours,
-                crs=crs,
-                title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
-                f"from {self.cfg.models.final}, {label}",
-                percent=list(areas["percent"]),
-            )
-            self.sec_maps.add(
-                self.save_figure(
-                    f"figure6_{label}",
-                    fig,
-                    f"Figure 6. Salinity classes, {label}",
-                    f"{result.n_valid} valid pixels of {result.n_pixels}; mapped in "
-                    f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map "
-                    "carries its colour table, with a QGIS style beside it).",
-                )
-            )
+        )
         spread = _raster_percentiles(result.outputs.salinity)
         if spread is not None:
             y = self.samples.target
@@ -1913,26 +1864,6 @@ class _Runner:
                     f"{y.min():.4g}–{y.max():.4g} {unit} (median {y.median():.4g})."
                 )
             )
-        summary = getattr(result, "trust", None)
-        if summary is not None:
-            row = summary.as_dict() if hasattr(summary, "as_dict") else dict(summary)
-            trust_rows.append({"scene": label, **row})
-            share = row.get("share_inside_aoa")
-            if share is not None and share == share:
-                self.highlights.append(
-                    f"{share:.1%} of the valid pixels of {label} lie inside the model's area of "
-                    "applicability (Maps)."
-                )
-            if share is not None and share == share and share < 0.5:
-                self.sec_maps.add(
-                    Note(
-                        f"Only {share:.1%} of the valid pixels of {label} lie inside the area of "
-                        "applicability: the model was trained on samples unlike most of this "
-                        "scene, "
-                        "so read its map as an extrapolation.",
-                        kind="warning",
-                    )
-                )
 
     def step_report(self) -> str | None:
 
