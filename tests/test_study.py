@@ -80,9 +80,9 @@ figure_formats = ["png", "svg"]
 """
 
 
-def _problems(text: str) -> str:
+def _problems(text: str, check_files: bool = True) -> str:
     with pytest.raises(ConfigError) as info:
-        study_from_text(text, path="study.toml")
+        study_from_text(text, path="study.toml", check_files=check_files)
     return str(info.value)
 
 
@@ -382,3 +382,121 @@ def test_a_lean_study_with_a_boundary(tmp_path):
     assert "interval_coverage" not in result.tables
     log = (result.folder / "run.log").read_text()
     assert "discovery left out of this run: discovery.enabled = false" in log
+
+
+# -- covariates ---------------------------------------------------------------------------------
+
+COVARIATES = """
+[covariates]
+numeric = ["Dist_Sea"]
+categorical = ["Land_cover"]
+"""
+
+
+def test_covariate_keys_are_checked_against_the_covariates_and_scenes():
+    base = f'name = "x"\n{SAMPLES}\n'
+    scene = '[[scenes]]\nname = "p"\npath = "${SALTMAP_DATA_DIR}/patagonia-s2"\n'
+    rasters = '[covariates.rasters]\nDist_Se = "a.tif"\n'
+    message = _problems(base + COVARIATES + rasters, check_files=False)
+    assert "covariates.rasters names Dist_Se, which is not a covariate" in message
+    distance = '[covariates.distance]\nLand_cover = "coast.gpkg"\n'
+    message = _problems(base + COVARIATES + distance, check_files=False)
+    assert "Land_cover: a computed distance is a numeric covariate" in message
+    message = _problems(base + '[covariates]\nnumeric = ["N"]\n')
+    assert "band roles, not covariates" in message
+    # Maps need every covariate on every scene, checked before any work.
+    message = _problems(base + scene + COVARIATES)
+    assert "covariate(s) Dist_Sea, Land_cover" in message and "scene 'p'" in message
+    text = base + scene.replace("scenes]]\n", "scenes]]\ncovariates = {Dist_Sea = 'd.tif'}\n")
+    message = _problems(text + COVARIATES + "[outputs]\nmaps = false\n")
+    assert "d.tif does not exist" in message
+    study_from_text(base + scene + COVARIATES + "[outputs]\nmaps = false\n")
+
+
+def test_example_study_documents_covariates_that_validate():
+    from saltmap.study import example_study_text
+
+    lines = example_study_text().splitlines()
+    start = lines.index("# [covariates]")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        block.append(line.removeprefix("# ").removeprefix("#"))
+    text = f'name = "x"\n{SAMPLES}\n' + "\n".join(block) + "\n[outputs]\nmaps = false\n"
+    config = study_from_text(text, check_files=False).config.covariates
+    assert config.numeric and config.distance and config.spec.names
+
+
+def test_a_study_with_covariates_evaluates_fits_and_maps_with_them(tmp_path):
+    # Synthetic mechanics on the real data: Dist_Sea on the scene is the distance in metres
+    # to a synthetic line (Odisha's column is a 1-5 class), Land_cover a synthetic raster of
+    # code 1 whose legend names a real Odisha level.
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from rasterio.warp import transform_bounds
+    from shapely.geometry import LineString
+
+    from saltmap.covariates import (
+        CovariateRasters,
+        distance_to_features,
+        model_covariates,
+        predict_block,
+        write_covariate,
+    )
+    from saltmap.modelfile import load_model, load_trust
+    from saltmap.scene import open_scene
+
+    scene = open_scene(datasets.patagonia_scene(), scaling="sentinel2-l2a")
+    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
+    line = LineString([(west, south + 0.3 * (north - south)), (east, north)])
+    gpd.GeoDataFrame(geometry=[line], crs="EPSG:4326").to_file(tmp_path / "synthetic_line.gpkg")
+    write_covariate(tmp_path / "synthetic_land.tif", np.ones(scene.shape, np.float32), scene,
+                    description="synthetic land cover code")  # fmt: skip
+    text = _lean(QUICK).replace('protocols = ["study"]', 'protocols = ["study", "repeated"]')
+    text = text.replace("[intervals]\nenabled = false\n[aoa]\nenabled = false\n", "")
+    text += (
+        COVARIATES
+        + """
+[covariates.distance]
+Dist_Sea = "synthetic_line.gpkg"
+[covariates.rasters]
+Land_cover = "synthetic_land.tif"
+[covariates.labels.Land_cover]
+1 = "Fallow rice field"
+[intervals]
+coverage = ["repeated"]
+"""
+    )
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=False)
+    # Evaluation: the same model with and without them, and what each predictor adds.
+    gain = result.table("covariate_gain")
+    assert list(gain["predictors"]) == ["indices", "indices+covariates"]
+    assert set(gain["protocol"]) == {"repeated"} and gain["dR2_pooled"].notna().iloc[1]
+    importance = result.table("covariate_importance")
+    assert {"Dist_Sea", "Land_cover", "SAI"} <= set(importance["predictor"])
+    # The final model and its trust read them; both are in the model file.
+    model, _ = load_model(result.model_file)
+    assert set(model_covariates(model)) == {"Dist_Sea", "Land_cover"}
+    trust = load_trust(result.model_file)
+    assert set(trust.covariates) == {"Dist_Sea", "Land_cover"}
+    assert "Land_cover_Fallow rice field" in trust.feature_names
+    # The map: the distance computed on the scene grid, the map equal to the block hook.
+    distance = result.folder / "covariates" / "patagonia" / "Dist_Sea.tif"
+    with rasterio.open(distance) as src:
+        np.testing.assert_array_equal(
+            src.read(1), distance_to_features(tmp_path / "synthetic_line.gpkg", scene)
+        )
+    rasters = CovariateRasters(
+        {"Dist_Sea": distance, "Land_cover": tmp_path / "synthetic_land.tif"},
+        {"Dist_Sea": "numeric", "Land_cover": "categorical"},
+        labels={"Land_cover": {1: "Fallow rice field"}},
+    )
+    direct, _ = predict_block(model, scene.read(), scene.roles, rasters.read(scene))
+    with rasterio.open(result.maps["patagonia"] / "salinity.tif") as src:
+        np.testing.assert_array_equal(src.read(1), direct)
+    assert result.table("trust_summary")["valid_pixels"].iloc[0] == np.isfinite(direct).sum()
+    page = result.report.read_text(encoding="utf-8")
+    assert "With and without the covariates" in page and "Permutation importance" in page
+    assert "Dist_Sea (numeric), Land_cover (categorical)" in page

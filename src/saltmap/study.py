@@ -270,6 +270,9 @@ class SceneConfig(_Section):
     boundary: InputPath | None = Field(
         None, description="polygon file clipping this scene (default: the study's boundary)"
     )
+    covariates: dict[str, InputPath] = Field(
+        {}, description="covariate name → raster for this scene (overrides covariates.rasters)"
+    )
 
     @property
     def label(self) -> str:
@@ -460,6 +463,72 @@ class AOAConfig(_Section):
     exclude_from_areas: bool = Field(False, description="leave pixels outside the AOA unclassed")
 
 
+ModelName = Literal["Stacking", "XGBoost", "RF", "MLP", "PLSR"]
+
+
+class CovariatesConfig(_Section):
+    """Covariates beyond the spectrum (:mod:`saltmap.covariates`): sample columns used
+    as predictors beside the indices and, for the maps, where each comes from on a scene."""
+
+    numeric: list[str] = Field(
+        [], description="sample columns of continuous or ordinal covariates, e.g. Dist_Sea"
+    )
+    categorical: list[str] = Field(
+        [], description="sample columns of nominal covariates (one-hot encoded), e.g. Land_cover"
+    )
+    min_count: int | None = Field(
+        None, ge=1, description="pool categorical levels seen fewer times into one level"
+    )
+    evaluate: bool = Field(
+        True, description="score the models with and without the covariates on the same folds"
+    )
+    models: list[ModelName] | None = Field(
+        None, description="models of that comparison, untuned (default: the final model)"
+    )
+    rasters: dict[str, InputPath] = Field(
+        {}, description="covariate name → raster giving it on every scene (any CRS, resolution)"
+    )
+    distance: dict[str, InputPath] = Field(
+        {},
+        description="covariate name → vector file (lines or polygons): the distance in metres "
+        "to its features, computed on each scene's grid (the sample column must hold the same)",
+    )
+    labels: dict[str, dict[str, str]] = Field(
+        {}, description="categorical covariate → {raster code = level in the samples}"
+    )
+
+    @model_validator(mode="after")
+    def _known_names(self) -> CovariatesConfig:
+        try:
+            spec = self.spec
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        for key in ("rasters", "distance", "labels"):
+            unknown = sorted(set(getattr(self, key)) - set(spec.names))
+            if unknown:
+                raise ValueError(
+                    f"covariates.{key} names {', '.join(unknown)}, which is not a covariate; "
+                    f"covariates are {', '.join(spec.names) or 'none (add numeric = [...])'}"
+                )
+        both = sorted(set(self.rasters) & set(self.distance))
+        if both:
+            raise ValueError(f"{', '.join(both)}: give a raster or a distance, not both")
+        wrong = sorted(set(self.distance) - set(spec.numeric))
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: a computed distance is a numeric covariate")
+        wrong = sorted(set(self.labels) - set(spec.categorical))
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: labels are for categorical covariates")
+        return self
+
+    @property
+    def spec(self) -> Any:
+        """The :class:`~saltmap.covariates.Covariates` of this section (empty when none)."""
+        from saltmap.covariates import Covariates
+
+        return Covariates(self.numeric, self.categorical, self.min_count)
+
+
 class OutputsConfig(_Section):
     """What the run writes."""
 
@@ -491,6 +560,7 @@ class StudyConfig(_Section):
     classes: ClassesConfig = ClassesConfig()
     intervals: IntervalsConfig = IntervalsConfig()
     aoa: AOAConfig = AOAConfig()
+    covariates: CovariatesConfig = CovariatesConfig()
     outputs: OutputsConfig = OutputsConfig()
 
     @model_validator(mode="before")
@@ -525,7 +595,33 @@ class StudyConfig(_Section):
                 "an index set uses discovered indices but [discovery] enabled = false; "
                 "enable discovery or drop the discovered set"
             )
+        self._covariates_on_every_scene()
         return self
+
+    def _covariates_on_every_scene(self) -> None:
+        """Every covariate has a source on every scene to map: checked before any work."""
+        cov = self.covariates
+        names = cov.spec.names
+        for sc in self.scenes:
+            unknown = sorted(set(sc.covariates) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"scene {sc.label!r}: covariates {', '.join(unknown)} are not covariates of "
+                    f"the study (covariates.numeric / categorical: {', '.join(names) or 'none'})"
+                )
+            if not self.outputs.maps:
+                continue
+            missing = [
+                n for n in names if n not in sc.covariates and n not in cov.rasters
+                and n not in cov.distance
+            ]  # fmt: skip
+            if missing:
+                raise ValueError(
+                    f"the final model reads covariate(s) {', '.join(missing)}, but scene "
+                    f"{sc.label!r} has no raster for them: give covariates.rasters (or "
+                    "covariates.distance for a distance), or the scene's covariates table, or "
+                    "set outputs.maps = false"
+                )
 
 
 def _slug(text: str) -> str:
@@ -964,6 +1060,7 @@ class _Runner:
         self.highlights: list[str] = []
         self.trust: Any = None
         self.evaluation: Any = None
+        self.X: Any = None  # what the models read: reflectance, plus covariate columns
         title = self.cfg.title or f"saltmap study: {self.cfg.name}"
         self.report = Report(title=title, subtitle=self.cfg.description)
         r = self.report
@@ -985,6 +1082,12 @@ class _Runner:
             "spatial block k-fold (whole areas held out), as mean ± sd over folds with a "
             "bootstrap 95 % interval. Tuning runs inside each training fold.",
         )
+        self.sec_covariates = r.section(
+            "Covariates beyond the spectrum",
+            "The same models with and without the covariates, on the same folds as the "
+            "cross-validation above (untuned defaults, the final model's indices), and what "
+            "each predictor adds: the drop of R² on the test fold when it is shuffled.",
+        )
         self.sec_discovery = r.section(
             "Index discovery and its optimism",
             "Every two- and three-band formula of the study's forms, ranked by correlation; "
@@ -1000,6 +1103,12 @@ class _Runner:
         """The target becomes salt content before modelling (salt_conversion.apply_to)."""
         conversion = self.cfg.samples.salt_conversion
         return conversion is not None and conversion.apply_to == "target"
+
+    @property
+    def covariates(self) -> Any:
+        """The study's :class:`~saltmap.covariates.Covariates`, or None without any."""
+        spec = self.cfg.covariates.spec
+        return spec if spec else None
 
     @property
     def class_conversion(self) -> Any:
@@ -1171,6 +1280,13 @@ class _Runner:
             conversion=self.conversion if convert_target else None,
         )
         self.samples = samples
+        self.X = samples.reflectance
+        if self.covariates:
+            from saltmap.covariates import check_covariates_defined, predictor_table
+
+            # A missing or undefined covariate column stops the run here, not hours later.
+            self.X = predictor_table(samples, self.covariates)
+            check_covariates_defined(self.X, self.covariates, samples.source)
         log.info("%s", samples.summary())
         for row in samples.rejected.itertuples():
             log.debug("rejected row %s (%s): %s", row.row, row.id, row.reason)
@@ -1514,7 +1630,81 @@ class _Runner:
                 + f"; wall time {result.seconds:.0f} s."
             )
         )
+        if self.covariates and self.cfg.covariates.evaluate:
+            self._covariate_gain()
         return None
+
+    def _covariate_gain(self) -> None:
+        """What the covariates add: :func:`saltmap.covariates.covariate_gain` on the
+        evaluation's own repeated and spatial folds."""
+        from saltmap.covariates import covariate_gain
+
+        cov, v = self.cfg.covariates, self.cfg.validation
+        models = list(cov.models or [self.cfg.models.final])
+        protocols = [p for p in v.protocols if p != "study"] or ["repeated"]
+        discovered = _uses_discovered(self.cfg.models.final_indices)
+        n_boot = v.bootstrap or (300 if self.cfg.tuning.budget == "quick" else 2000)
+        summaries, importance, flagged = [], [], {}
+        for protocol in protocols:
+            splitter = self._splitter(protocol)
+            if splitter is None:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # MLP convergence notes
+                gain = covariate_gain(
+                    self.samples,
+                    self.covariates,
+                    models=models,
+                    indices=self._resolve(self.cfg.models.final_indices),
+                    cv=splitter,
+                    random_state=self.cfg.seed,
+                    n_boot=n_boot,
+                    # Worker processes would lack discovered indices.
+                    n_jobs=1 if discovered else 2,
+                    log_target=self.cfg.models.log_target,
+                )
+            summaries.append(gain.summary.assign(protocol=protocol))
+            importance.append(gain.importance.assign(protocol=protocol))
+            flagged[protocol] = gain.n_flagged
+        if not summaries:
+            return
+        summary = pd.concat(summaries, ignore_index=True)
+        summary = summary[["protocol", *[c for c in summary if c != "protocol"]]]
+        importance = pd.concat(importance, ignore_index=True)
+        importance = importance[["protocol", *[c for c in importance if c != "protocol"]]]
+        kinds = ", ".join(f"{n} ({k})" for n, k in self.covariates.kinds.items())
+        unit = self.samples.target_unit or ""
+        self.sec_covariates.add(
+            self.save_table(
+                "covariate_gain",
+                summary,
+                f"With and without the covariates {kinds}",
+                "Each fold fits every model twice, on the indices alone and with the covariates, "
+                "and scores both on the same held-out samples; Δ = with − without, with a paired "
+                f"bootstrap 95 % CI (an interval spanning 0: no demonstrated gain). RMSE in {unit}."
+                + _flagged_text(flagged),
+                shown=compact_gain_table(summary),
+            )
+        )
+        self.sec_covariates.add(
+            self.save_table(
+                "covariate_importance",
+                importance,
+                "Permutation importance of each predictor",
+                "Mean decrease of R² on each test fold when the predictor is shuffled (10 "
+                "shuffles per fold), mean ± sd over folds; a categorical covariate is shuffled "
+                "as one column. Near 0 or negative: the model does not need it.",
+                shown=compact_importance_table(importance),
+            )
+        )
+        for protocol, part in summary.groupby("protocol", sort=False):
+            for row in part[part["predictors"] != "indices"].itertuples():
+                self.highlights.append(
+                    f"Adding the covariates ({', '.join(self.covariates.names)}) to {row.model} "
+                    f"changes the pooled R² by {row.dR2_pooled:+.3f} "
+                    f"[{row.dR2_pooled_ci_low:+.3f}, {row.dR2_pooled_ci_high:+.3f}] under "
+                    f"{protocol} CV (Covariates)."
+                )
 
     def step_final_fit(self) -> str | None:
         from saltmap.models import train_model
@@ -1532,16 +1722,18 @@ class _Runner:
                 budget=t.budget,
                 n_trials=t.n_trials,
                 random_state=self.cfg.seed,
+                covariates=self.covariates,
             )
         self.final = fitted
         self.final_params = dict(metadata.get("params", {}))
         y = self.samples.target.to_numpy(dtype=float)
-        on_training = regression_metrics(y, fitted.predict(self.samples.reflectance))
+        on_training = regression_metrics(y, fitted.predict(self.X))
         sec = self.sec_final
         seconds = metadata.get("training", {}).get("tuning_seconds", float("nan"))
+        predictors = ", ".join([*names, *(self.covariates.names if self.covariates else ())])
         sec.add(
             Note(
-                f"{m.final} on {', '.join(names)}, tuned with the {t.budget} budget on all "
+                f"{m.final} on {predictors}, tuned with the {t.budget} budget on all "
                 f"{len(y)} samples ({seconds:.0f} s of tuning), then fitted on all of them. On "
                 f"its own training samples R² = {on_training['R2']:.3f}, RMSE = "
                 f"{on_training['RMSE']:.4g}: optimistic by construction; quote the "
@@ -1556,8 +1748,8 @@ class _Runner:
         )
         if len(params):
             sec.add(self.save_table("final_model_parameters", params, "Tuned hyperparameters"))
-        self._save_model(fitted, {**metadata, "study": self.cfg.name})
         self._fit_trust()
+        self._save_model(fitted, {**metadata, "study": self.cfg.name})
         return None
 
     def _save_model(self, fitted: Any, metadata: dict[str, Any]) -> None:
@@ -1565,8 +1757,15 @@ class _Runner:
 
         folder = self.folder / "model"
         folder.mkdir(exist_ok=True)
-        self.model_file = Path(save_model(folder / "model.skops", fitted, metadata=metadata))
-        reuse = f"`saltmap map {self.model_file.relative_to(self.folder)} SCENE`"
+        self.model_file = Path(
+            save_model(folder / "model.skops", fitted, metadata=metadata, trust=self.trust)
+        )
+        covariates = (
+            "".join(f" --covariate {n}=RASTER" for n in self.covariates.names)
+            if (self.covariates)
+            else ""
+        )
+        reuse = f"`saltmap map {self.model_file.relative_to(self.folder)} SCENE{covariates}`"
         if self.conversion is not None:
             from saltmap.salinity import save_conversion
 
@@ -1592,12 +1791,13 @@ class _Runner:
             log_target=m.log_target,
             random_state=self.cfg.seed,
             params=self.final_params,
+            covariates=self.covariates,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.trust = fit_trust(
                 model,
-                self.samples.reflectance,
+                self.X,
                 self.samples.target.to_numpy(dtype=float),
                 confidence=self.cfg.intervals.level,
                 random_state=self.cfg.seed,
@@ -1613,7 +1813,7 @@ class _Runner:
         from saltmap.trust import coverage_summary as summarise
         from saltmap.trust import evaluate_coverage
 
-        X, y = self.samples.reflectance, self.samples.target.to_numpy(dtype=float)
+        X, y = self.X, self.samples.target.to_numpy(dtype=float)
         rows, level = [], self.cfg.intervals.level
         for protocol in self.cfg.intervals.coverage:
             splits = self._splits(protocol)
@@ -1670,23 +1870,31 @@ class _Runner:
                 )
             )
 
-    def _splits(self, protocol: str) -> list[tuple[np.ndarray, np.ndarray]] | None:
-        """The outer folds of a protocol, as the evaluation makes them (5 folds, seeded)."""
+    def _splitter(self, protocol: str) -> Any:
+        """The outer folds of a protocol as the evaluation makes them (5 folds, seeded), or
+        None for a spatial protocol without sample coordinates."""
         from sklearn.model_selection import RepeatedKFold
 
-        from saltmap.validation import SpatialBlockKFold, materialise_splits
+        from saltmap.validation import SpatialBlockKFold
 
-        X, y = self.samples.reflectance, self.samples.target.to_numpy(dtype=float)
         seed, v = self.cfg.seed, self.cfg.validation
         if protocol == "repeated":
-            cv = RepeatedKFold(n_splits=5, n_repeats=v.repeats, random_state=seed)
-            return materialise_splits(cv, X, y)
+            return RepeatedKFold(n_splits=5, n_repeats=v.repeats, random_state=seed)
         if self.samples.coords is None:
-            log.warning("spatial interval coverage left out: the samples have no coordinates")
+            log.warning("spatial %s left out: the samples have no coordinates", protocol)
             return None
-        blocks = SpatialBlockKFold(5, coords=self.samples.coords, crs=self.samples.crs,
-                                   block_size=v.block_size, random_state=seed)  # fmt: skip
-        return materialise_splits(blocks, X, y)
+        return SpatialBlockKFold(5, coords=self.samples.coords, crs=self.samples.crs,
+                                 block_size=v.block_size, random_state=seed)  # fmt: skip
+
+    def _splits(self, protocol: str) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """The outer folds of a protocol, materialised (see :meth:`_splitter`)."""
+        from saltmap.validation import materialise_splits
+
+        splitter = self._splitter(protocol)
+        if splitter is None:
+            return None
+        X, y = self.samples.reflectance, self.samples.target.to_numpy(dtype=float)
+        return materialise_splits(splitter, X, y)
 
     def step_maps(self) -> str | None:
         from saltmap.mapping import map_scene
@@ -1726,6 +1934,7 @@ class _Runner:
                 target_unit=self.samples.target_unit,
                 model_name=self.cfg.models.final,
                 progress=self.progress,
+                covariates=self._scene_covariates(sc, scene),
                 trust=self.trust,
                 exclude_outside_aoa=self.trust is not None and self.cfg.aoa.exclude_from_areas,
             )
@@ -1754,6 +1963,31 @@ class _Runner:
                 )
             )
         return None
+
+    def _scene_covariates(self, sc: SceneConfig, scene: Any) -> Any:
+        """The covariate rasters of one scene (None without covariates): the scene's own,
+        else the study's, and distances computed on the scene's grid into the run folder."""
+        if not self.covariates:
+            return None
+        from saltmap.covariates import CovariateRasters, distance_to_features, write_covariate
+
+        cov = self.cfg.covariates
+        paths = {**cov.rasters, **sc.covariates}
+        folder = self.folder / "covariates" / sc.label
+        for name, vector in cov.distance.items():
+            if name in sc.covariates:
+                continue
+            log.info("covariate %s: distance to %s on the grid of %s", name, vector, sc.label)
+            distance = distance_to_features(vector, scene)
+            folder.mkdir(parents=True, exist_ok=True)
+            paths[name] = write_covariate(
+                folder / f"{_slug(name)}.tif",
+                distance,
+                scene,
+                description=f"distance to the features of {Path(vector).name}",
+                unit="m",
+            )
+        return CovariateRasters(paths, self.covariates.kinds, labels=cov.labels or None)
 
     def _trust_report(self, label: str, result: Any) -> dict[str, Any]:
         """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated),
@@ -1915,6 +2149,8 @@ class _Runner:
             facts["scenes"] = ", ".join(s.label for s in self.cfg.scenes)
         facts["models"] = ", ".join(self.cfg.models.names)
         facts["final model"] = f"{self.cfg.models.final} on {self.cfg.models.final_indices}"
+        if self.covariates:
+            facts["covariates"] = ", ".join(f"{n} ({k})" for n, k in self.covariates.kinds.items())
         facts["tuning"] = self.cfg.tuning.budget
         facts["seed"] = self.cfg.seed
         facts["saltmap"] = self.versions.get("saltmap", "?")
@@ -2051,6 +2287,65 @@ def compact_baseline_table(comparison: pd.DataFrame) -> pd.DataFrame:
             row["verdict"] = r["verdict"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _ci(value: Any, low: Any, high: Any, sign: str = "") -> str:
+    return f"{value:{sign}.3g} [{low:{sign}.3g}, {high:{sign}.3g}]"
+
+
+def compact_gain_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The with/without-covariates table as the report shows it (the CSV keeps every column)."""
+    rows = []
+    for _, r in summary.iterrows():
+        row = {
+            "protocol": r["protocol"],
+            "model": r["model"],
+            "predictors": r["predictors"],
+            "folds": int(r["n_folds"]),
+            "R² pooled": _ci(r["R2_pooled"], r["R2_pooled_ci_low"], r["R2_pooled_ci_high"]),
+            "RMSE": f"{_num(r['RMSE_mean'])} ± {_num(r['RMSE_sd'])}",
+        }
+        with_covariates = np.isfinite(r.get("dR2_pooled", np.nan))
+        row["Δ R² pooled"] = (
+            _ci(r["dR2_pooled"], r["dR2_pooled_ci_low"], r["dR2_pooled_ci_high"], "+")
+            if with_covariates
+            else "–"
+        )
+        row["Δ RMSE"] = (
+            _ci(r["dRMSE"], r["dRMSE_ci_low"], r["dRMSE_ci_high"], "+") if with_covariates else "–"
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compact_importance_table(importance: pd.DataFrame) -> pd.DataFrame:
+    """Permutation importance as the report shows it: most important first per model."""
+    ordered = importance.sort_values(
+        ["protocol", "model", "mean"], ascending=[True, True, False], kind="stable"
+    )
+    return pd.DataFrame(
+        {
+            "protocol": ordered["protocol"],
+            "model": ordered["model"],
+            "predictor": ordered["predictor"],
+            "decrease of R² when shuffled": [
+                f"{m:.3f} ± {sd:.3f}" for m, sd in zip(ordered["mean"], ordered["sd"], strict=True)
+            ],
+        }
+    )
+
+
+def _flagged_text(flagged: dict[str, int]) -> str:
+    """A caption's note on test rows left out for a categorical level their fold lacked."""
+    counts = {p: n for p, n in flagged.items() if n}
+    if not counts:
+        return ""
+    return (
+        " Test samples whose categorical level was absent from their training fold cannot be "
+        "predicted with the covariates; they are left out of both scores ("
+        + ", ".join(f"{n} predictions under {p} CV" for p, n in counts.items())
+        + ")."
+    )
 
 
 def _discovered_k(selection: str) -> int:
