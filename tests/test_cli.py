@@ -65,6 +65,13 @@ def test_errors_are_one_clear_line_without_traceback(tmp_path):
     assert "Traceback" in debug.stderr and "MissingColumnError" in debug.stderr
 
 
+def test_usage_errors_show_usage_without_traceback():
+    result = _saltmap("train", str(datasets.odisha_samples()))  # no --out
+    assert result.returncode == 2
+    assert "Missing option '--out'" in result.stderr and "saltmap train --help" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_missing_data_dir_is_explained(tmp_path):
     env = {**__import__("os").environ, datasets.ENV_VAR: str(tmp_path / "nowhere")}
     result = _saltmap("demo", "--out", str(tmp_path / "demo"), env=env)

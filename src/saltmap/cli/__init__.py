@@ -75,7 +75,9 @@ def main() -> None:
     except Exception as err:  # click usage errors arrive here in non-standalone mode
         import click
 
-        if isinstance(err, click.ClickException):
+        # Typer >= 0.23 raises its own vendored click's exceptions, which derive from
+        # TyperException and not from click.ClickException.
+        if isinstance(err, click.ClickException | typer.exceptions.TyperException):
             err.show()
             sys.exit(err.exit_code)
         raise
