@@ -61,7 +61,7 @@ _register_commands()
 def main() -> None:
     """Entry point of the ``saltmap`` console script."""
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="saltmap")
     except SaltmapError as err:
         if _state["debug"]:
             raise
