@@ -714,3 +714,127 @@ def test_x05_exclude_outside_aoa_without_an_aoa_is_refused_before_output(tmp_pat
     both = CliRunner().invoke(app, [*args, "--no-trust"])
     assert isinstance(both.exception, ConfigError) and "--no-trust" in str(both.exception)
     assert not out.exists()
+
+
+def _covariate_model(tmp_path, covariates):
+    """A small RF on the real Odisha samples and the given covariates, saved to a model file."""
+    from saltmap.covariates import predictor_table
+    from saltmap.modelfile import save_model
+    from saltmap.models import make_model
+
+    samples = odisha()
+    X = predictor_table(samples, covariates)
+    model = make_model("RF", params={"n_estimators": 5}, covariates=covariates)
+    model.fit(X, samples.target)
+    meta = {"target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2"}
+    return model, save_model(tmp_path / "cov.skops", model, metadata=meta), X
+
+
+def _scene():
+    from saltmap.scene import open_scene
+
+    return open_scene(patagonia_scene(), scaling="sentinel2-l2a")
+
+
+MAP_KW = {"scheme": "fao-ec", "target_name": "EC", "target_unit": "uS/cm", "progress": False,
+          "figure": False}  # fmt: skip
+
+
+def test_v01_predict_without_a_covariate_column_names_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.covariates import Covariates
+
+    _, model_file, _ = _covariate_model(tmp_path, Covariates(numeric=["Dist_Sea"]))
+    lacking = tmp_path / "no_dist_sea.csv"
+    pd.read_csv(odisha_samples()).drop(columns=["Dist_Sea"]).to_csv(lacking, index=False)
+    out = tmp_path / "predicted.csv"
+    result = CliRunner().invoke(
+        app, ["predict", str(model_file), str(lacking), "--id", "Name", "--out", str(out)]
+    )
+    assert isinstance(result.exception, MissingColumnError)
+    message = str(result.exception)
+    assert "trained with covariate(s) Dist_Sea" in message and "'Dist_Sea' are missing" in message
+    assert not out.exists()
+
+
+def test_v02_map_without_a_covariate_raster_is_refused_before_output(tmp_path):
+    from saltmap.covariates import Covariates
+    from saltmap.mapping import map_scene
+
+    model, _, _ = _covariate_model(tmp_path, Covariates(numeric=["Dist_Sea"]))
+    out = tmp_path / "map"
+    with pytest.raises(ConfigError, match=r"'Dist_Sea' but no raster was given.*--covariate"):
+        map_scene(model, _scene(), out, **MAP_KW)
+    with pytest.raises(InputFileError, match=r"covariate 'Dist_Sea': cannot open raster"):
+        map_scene(model, _scene(), out, covariates={"Dist_Sea": tmp_path / "gone.tif"}, **MAP_KW)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_v03_covariate_raster_not_covering_the_scene_is_refused(tmp_path):
+    import rasterio
+
+    from saltmap.covariates import Covariates
+    from saltmap.mapping import map_scene
+
+    model, _, _ = _covariate_model(tmp_path, Covariates(numeric=["Dist_Sea"]))
+    scene = _scene()
+    # A synthetic raster on the scene's grid covering only its western 100 columns.
+    profile = {"driver": "GTiff", "width": 100, "height": scene.height, "count": 1,
+               "dtype": "float32", "crs": scene.crs, "transform": scene.transform}  # fmt: skip
+    part = tmp_path / "synthetic_west_only.tif"
+    with rasterio.open(part, "w", **profile) as dst:
+        dst.write(np.full((scene.height, 100), 3, np.float32), 1)
+    out = tmp_path / "map"
+    with pytest.raises(SceneError, match=r"'Dist_Sea' .*does not cover the scene") as info:
+        map_scene(model, scene, out, covariates={"Dist_Sea": part}, **MAP_KW)
+    assert "synthetic_west_only.tif" in str(info.value) and "covers the whole scene" in str(
+        info.value
+    )
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_v04_unseen_categorical_level_in_samples_and_rasters(tmp_path):
+    import rasterio
+
+    from saltmap.covariates import CovariateRasters, Covariates, UnseenLevelError, write_covariate
+    from saltmap.mapping import map_scene
+    from saltmap.trust import AOA_NODATA, fit_trust
+
+    cov = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
+    model, _, X = _covariate_model(tmp_path, cov)
+    # Samples: a level no training row has is refused, with the known levels.
+    odd = X.iloc[:3].copy()
+    odd.iloc[1, odd.columns.get_loc("Land_cover")] = "Salt pan"
+    with pytest.raises(UnseenLevelError, match=r"'Land_cover' has level\(s\) 'Salt pan'") as info:
+        model.predict(odd)
+    assert isinstance(info.value, SampleDataError) and "min_count" in str(info.value)
+    # Rasters: code 7 (synthetic) is no training level; code 1 is given a real one.
+    scene = _scene()
+    codes = np.ones(scene.shape, np.float32)
+    codes[:50] = 7
+    land = write_covariate(tmp_path / "synthetic_land.tif", codes, scene, description="codes")
+    dist = write_covariate(tmp_path / "synthetic_dist.tif", np.full(scene.shape, 3, np.float32),
+                           scene, description="synthetic distance class")  # fmt: skip
+    paths = {"Dist_Sea": dist, "Land_cover": land}
+    with pytest.raises(ConfigError, match=r"--labels Land_cover=legend.csv"):
+        map_scene(model, scene, tmp_path / "none", covariates=paths, **MAP_KW)
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trust = fit_trust(model, X, odisha().target, random_state=0)
+    rasters = CovariateRasters(paths, labels={"Land_cover": {1: "Fallow rice field"}})
+    with pytest.warns(UserWarning, match=r"'Land_cover': 15,000 pixel\(s\) have level"):
+        result = map_scene(model, scene, tmp_path / "map", covariates=rasters, trust=trust,
+                           **MAP_KW)  # fmt: skip
+    with (
+        rasterio.open(result.outputs.salinity) as src,
+        rasterio.open(result.outputs.trust["aoa"]) as a,
+    ):
+        salinity, aoa = src.read(1), a.read(1)
+    assert np.isnan(salinity[:50]).all() and (aoa[:50] == AOA_NODATA).all()
+    valid = np.isfinite(scene.read()).all(axis=0)
+    assert (
+        np.isfinite(salinity[50:][valid[50:]]).all() and (aoa[50:][valid[50:]] != AOA_NODATA).all()
+    )
