@@ -3,7 +3,9 @@
 A study file is TOML. It names the field samples (with their column mapping,
 units and EC → salt content conversion), the scenes to map, the index sets, the
 models, the validation protocols, the tuning budget, the class scheme, the
-prediction-interval level, the area of applicability, the outputs and the seed.
+prediction-interval level, the area of applicability, the covariates beyond the
+spectrum (sample columns, and for the maps rasters or a computed distance), the
+outputs and the seed.
 :func:`load_study` reads and validates it (pydantic): a bad key, a bad value or a
 missing file is a :class:`~saltmap.errors.ConfigError` whose message names the
 key, the value and what would be accepted.
