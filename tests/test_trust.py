@@ -230,6 +230,9 @@ def test_trust_block_uses_the_map_prediction_and_marks_no_data(trust, scene_pixe
     lo, up = trust.intervals.bounds_from_prediction(pred[ok])
     np.testing.assert_allclose(got["lower"][ok], lo, rtol=1e-6)
     np.testing.assert_allclose(got["width"][ok], (up - lo), rtol=1e-5)
+    # "base" with absolute scores: one width everywhere, free of the bounds' float32 rounding.
+    q_low, q_up = trust.intervals.quantiles_
+    assert np.all(got["width"][ok] == np.float32(q_up - q_low))
 
 
 def test_trust_model_pickles_and_summary_counts(trust, scene_pixels):

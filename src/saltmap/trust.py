@@ -1043,7 +1043,7 @@ def trust_block(
         if pred_flat.size != rows * cols:
             raise ValueError(f"prediction has {pred_flat.size} pixels, the block {rows * cols}")
         valid &= np.isfinite(pred_flat)
-    out = {k: np.full(rows * cols, np.nan, np.float32) for k in ("lower", "upper", "di")}
+    out = {k: np.full(rows * cols, np.nan, np.float32) for k in ("lower", "upper", "width", "di")}
     index = np.flatnonzero(valid)
     for start in range(0, index.size, chunk_rows):
         take = index[start : start + chunk_rows]
@@ -1052,12 +1052,14 @@ def trust_block(
         _, lower, upper = trust.intervals.predict_interval(chunk, prediction=given)
         out["lower"][take] = lower
         out["upper"][take] = upper
+        # In float64, before rounding: a constant width stays constant (upper - lower of
+        # the float32 bounds would carry their rounding, ~1e-4 of the value).
+        out["width"][take] = np.asarray(upper, dtype=float) - np.asarray(lower, dtype=float)
         out["di"][take] = trust.aoa.dissimilarity(trust.features(chunk))
     aoa = np.full(rows * cols, AOA_NODATA, np.uint8)
     has_di = np.isfinite(out["di"])
     aoa[has_di] = (out["di"][has_di] <= trust.aoa.threshold_).astype(np.uint8)
     result = {k: v.reshape(rows, cols) for k, v in out.items()}
-    result["width"] = result["upper"] - result["lower"]
     result["aoa"] = aoa.reshape(rows, cols)
     return result
 
