@@ -194,6 +194,7 @@ def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
     assert "holds no prediction intervals or area of applicability" in text
     assert "saltmap train" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "class_areas.csv", "salinity.tif", "salinity_classes.qml", "salinity_classes.tif",
+        "class_areas.csv", "salinity.qml", "salinity.tif", "salinity_classes.qml",
+        "salinity_classes.tif",
         "salinity_map.png",
     ]  # fmt: skip

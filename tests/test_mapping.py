@@ -507,3 +507,28 @@ def test_interrupted_map_needs_no_overwrite_but_a_finished_one_does(
         mapping.map_scene(model, scene, tmp_path, **kw)
     again = mapping.map_scene(model, scene, tmp_path, overwrite=True, **{**kw, "block_size": 128})
     assert (again.n_resumed, again.n_computed) == (0, 6)
+
+
+def test_salinity_cog_has_a_qgis_default_stretch_over_its_2_to_98_percent(mapped):
+    import xml.etree.ElementTree as ET
+
+    style = mapped.outputs.salinity_style
+    assert style == mapped.outputs.salinity.with_suffix(".qml")  # QGIS's default-style name
+    values = read(mapped.outputs.salinity)
+    low, high = np.quantile(values[np.isfinite(values)], [0.02, 0.98])
+    renderer = ET.parse(style).getroot().find("pipe/rasterrenderer")
+    assert renderer.get("type") == "singlebandpseudocolor"
+    assert float(renderer.get("classificationMin")) == pytest.approx(low, rel=1e-5)
+    assert float(renderer.get("classificationMax")) == pytest.approx(high, rel=1e-5)
+    stops = [float(i.get("value")) for i in renderer.iter("item")]
+    assert stops == sorted(stops) and stops[0] < stops[-1]
+
+
+def test_stretch_style_of_a_map_without_valid_pixels_is_still_valid_xml():
+    import xml.etree.ElementTree as ET
+
+    from saltmap.mapping import qml_stretch_style
+
+    root = ET.fromstring(qml_stretch_style(float("nan"), float("nan"), 'µS/cm "x"'))
+    renderer = root.find("pipe/rasterrenderer")
+    assert float(renderer.get("classificationMin")) < float(renderer.get("classificationMax"))

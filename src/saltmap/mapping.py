@@ -594,6 +594,8 @@ class MapOutputs:
     areas: Path
     figure: Path
     trust: dict[str, Path] = field(default_factory=dict)
+    #: QGIS default style of the salinity COG: a colour ramp stretched over its 2–98 %.
+    salinity_style: Path | None = None
 
     @classmethod
     def in_folder(cls, out_dir: str | Path, *, trust: bool = False) -> MapOutputs:
@@ -605,10 +607,13 @@ class MapOutputs:
             areas=out / "class_areas.csv",
             figure=out / "salinity_map.png",
             trust={name: out / file for name, file in TRUST_FILES.items()} if trust else {},
+            # QGIS loads a .qml of the raster's own name as its default style.
+            salinity_style=out / "salinity.qml",
         )
 
     def all(self) -> list[Path]:
-        return [self.salinity, self.classes, *self.trust.values(), self.style, self.areas,
+        styles = [self.style] + ([self.salinity_style] if self.salinity_style else [])
+        return [self.salinity, self.classes, *self.trust.values(), *styles, self.areas,
                 self.figure]  # fmt: skip
 
 
@@ -679,6 +684,72 @@ def qml_style(labels: Sequence[str], colours: Sequence[str]) -> str:
         '<qgis version="3.28">\n  <pipe>\n'
         '    <rasterrenderer type="paletted" band="1" opacity="1" nodataColor="">\n'
         f"      <colorPalette>\n{entries}\n      </colorPalette>\n"
+        "    </rasterrenderer>\n  </pipe>\n</qgis>\n"
+    )
+
+
+#: Share of values left below and above the default stretch (QGIS's own cumulative cut).
+STRETCH_CUT = (0.02, 0.98)
+
+
+def salinity_stretch(
+    path: str | Path, cut: tuple[float, float] = STRETCH_CUT, max_pixels: int = 2048
+) -> tuple[float, float]:
+    """The 2nd and 98th percentiles of the valid values of a salinity COG.
+
+    Read decimated to at most ``max_pixels`` on the longer side (from the COG's
+    overviews, so cheap and bounded in memory whatever the scene size). Returns
+    ``(nan, nan)`` when the map has no valid pixel.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with rasterio.open(path) as src:
+        factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
+        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        values = src.read(1, out_shape=shape, resampling=Resampling.nearest, masked=True)
+    valid = values.compressed()
+    valid = valid[np.isfinite(valid)]
+    if valid.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(valid, cut)
+    return float(low), float(high)
+
+
+def qml_stretch_style(
+    low: float, high: float, unit: str | None = None, cmap: str = "YlOrBr", stops: int = 9
+) -> str:
+    """A QGIS pseudocolour style (``.qml``) stretching ``cmap`` from ``low`` to ``high``.
+
+    The limits are recorded as QGIS's own 2–98 % cumulative cut, so QGIS shows the
+    map as saltmap measured it and can recompute the same stretch for a new extent.
+    A map without valid pixels gets the range 0–1.
+    """
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+        low, high = (0.0, 1.0) if not np.isfinite(low) else (low, low + 1.0)
+    ramp = matplotlib.colormaps[cmap]
+    suffix = f" {escape(unit, {chr(34): '&quot;'})}" if unit else ""
+    items = "\n".join(
+        f'          <item value="{v:.6g}" label="{v:.4g}{suffix}" '
+        f'color="{to_hex(ramp(t))}" alpha="255"/>'
+        for t, v in zip(np.linspace(0, 1, stops), np.linspace(low, high, stops), strict=True)
+    )
+    lo, hi = STRETCH_CUT
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28">\n  <pipe>\n'
+        '    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" '
+        f'nodataColor="" classificationMin="{low:.6g}" classificationMax="{high:.6g}">\n'
+        "      <minMaxOrigin><limits>CumulativeCut</limits><extent>WholeRaster</extent>"
+        f"<statAccuracy>Estimated</statAccuracy><cumulativeCutLower>{lo}</cumulativeCutLower>"
+        f"<cumulativeCutUpper>{hi}</cumulativeCutUpper></minMaxOrigin>\n"
+        "      <rastershader>\n"
+        '        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" '
+        f'clip="0" minimumValue="{low:.6g}" maximumValue="{high:.6g}">\n'
+        f"{items}\n        </colorrampshader>\n      </rastershader>\n"
         "    </rasterrenderer>\n  </pipe>\n</qgis>\n"
     )
 
@@ -974,6 +1045,9 @@ def map_scene(
         )
     atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
     atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
+    if outputs.salinity_style is not None:
+        low, high = salinity_stretch(outputs.salinity)
+        atomic_write_text(outputs.salinity_style, qml_stretch_style(low, high, target_unit))
     if figure:
         draw_class_map(
             outputs.classes,
