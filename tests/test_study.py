@@ -292,6 +292,8 @@ def test_report_is_self_contained(two_runs):
     for title in ("Table 2.", "Table 3.", "Table 4.", "Table 5.", "Figure 3.", "Figure 4.",
                   "Figure 6.", "Cross-validated accuracy", "Discovery optimism"):  # fmt: skip
         assert title in page, title
+    # Figure 6 greys the pixels outside the AOA, as saltmap map's figure does.
+    assert "Hatched grey: outside the area of applicability" in page
 
 
 def test_rerun_gives_the_same_tables(two_runs):

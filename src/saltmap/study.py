@@ -2067,6 +2067,11 @@ class _Runner:
             self.class_conversion,
         )
         codes, (extent, crs) = read_classes_overview(result.outputs.classes)
+        # Greyed where the model extrapolates, as saltmap map draws it.
+        extra, aoa_path = {}, result.outputs.trust.get("aoa")
+        if aoa_path is not None:
+            aoa, _ = read_classes_overview(aoa_path)
+            extra["outside_aoa"] = aoa == 0
         scheme = plan.scheme
         fig = class_map_figure(
             codes,
@@ -2077,6 +2082,7 @@ class _Runner:
             title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
             f"from {self.cfg.models.final}, {label}",
             percent=list(areas["percent"]),
+            **extra,
         )
         self.sec_maps.add(
             self.save_figure(
@@ -2085,7 +2091,8 @@ class _Runner:
                 f"Figure 6. Salinity classes, {label}",
                 f"{result.n_valid} valid pixels of {result.n_pixels}; mapped in "
                 f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map "
-                "carries its colour table, with a QGIS style beside it).",
+                "carries its colour table, with a QGIS style beside it)."
+                + (" Hatched grey: outside the area of applicability." if extra else ""),
             )
         )
         spread = _raster_percentiles(result.outputs.salinity)
