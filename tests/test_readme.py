@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -19,8 +20,7 @@ def _python_blocks() -> list[str]:
 
 def test_readme_has_one_python_example_of_at_most_ten_statements():
     (block,) = _python_blocks()
-    statements = [line for line in block.splitlines() if line and not line.startswith(" ")]
-    assert len(statements) <= 10
+    assert len(ast.parse(block).body) <= 10
 
 
 def test_readme_python_example_maps_the_real_scene(tmp_path, monkeypatch, capsys):
