@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from saltmap import evaluation, mapping, modelfile, models, study
 from saltmap.datasets import odisha_samples, patagonia_scene
 from saltmap.errors import (
     BoundaryError,
@@ -69,7 +70,6 @@ def real_samples():
 @pytest.fixture(scope="module")
 def plsr(real_samples):
     """A small real model: PLSR on the novel indices of the Odisha samples (fast to fit)."""
-    models = pytest.importorskip("saltmap.models")
     return models.make_model("PLSR", indices="novel").fit(
         real_samples.reflectance, real_samples.target
     )
@@ -206,7 +206,6 @@ def test_s24_zero_and_negative_reflectance_give_nan_indices_counted_by_screening
 
 
 def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
-    evaluation = pytest.importorskip("saltmap.evaluation")
     table = real_samples.table.copy()
     first = table.index[0]
     table.loc[first, "G"] = 0.0
@@ -220,7 +219,6 @@ def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
 
 
 def test_s27_constant_target_in_evaluation_is_an_error(real_samples):
-    evaluation = pytest.importorskip("saltmap.evaluation")
     table = real_samples.table.copy()
     table["target"] = 500.0
     with pytest.raises(SampleDataError, match="constant"):
@@ -232,7 +230,6 @@ def test_s27_constant_target_in_evaluation_is_an_error(real_samples):
 
 
 def test_s28_fewer_samples_than_folds_is_a_sample_data_error(real_samples):
-    evaluation = pytest.importorskip("saltmap.evaluation")
     small = dataclasses.replace(real_samples, table=real_samples.table.iloc[:4])
     with pytest.raises(SampleDataError, match="4 samples"):
         evaluation.evaluate_study(
@@ -248,7 +245,6 @@ def test_s34_degenerate_custom_scaling_is_refused(tmp_path, scaling):
 
 
 def test_s35_zero_or_negative_salinity_cannot_be_logged(real_samples):
-    models = pytest.importorskip("saltmap.models")
     target = real_samples.target.to_numpy(copy=True)
     target[3] = 0.0
     model = models.make_model("PLSR", indices="novel", log_target=True)
@@ -344,7 +340,6 @@ def test_c11b_samples_without_coordinates_cannot_be_placed(tmp_path):
 
 
 def test_c13_zero_reflectance_pixel_is_no_data_not_a_crash(plsr, real_samples):
-    mapping = pytest.importorskip("saltmap.mapping")
     block = np.tile(real_samples.reflectance.to_numpy().T[:, :4, None], (1, 1, 2))
     block[1, 0, 0] = 0.0  # G = 0: SAI undefined at this pixel
     out = mapping.predict_block(plsr, block, real_samples.roles)
@@ -352,7 +347,6 @@ def test_c13_zero_reflectance_pixel_is_no_data_not_a_crash(plsr, real_samples):
 
 
 def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_path):
-    mapping = pytest.importorskip("saltmap.mapping")
     from saltmap.scene import open_scene
 
     four = open_scene(patagonia_scene(), scaling="sentinel2-l2a", bands=["B", "G", "R", "N"])
@@ -364,7 +358,6 @@ def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_
 
 
 def test_c15_scene_without_a_valid_pixel_is_mapped_as_empty_and_reported(plsr, tmp_path):
-    mapping = pytest.importorskip("saltmap.mapping")
     from saltmap.scene import open_scene
 
     folder = _band_folder(tmp_path, {"B08_10m.tif": b""})
@@ -381,7 +374,6 @@ def test_c15_scene_without_a_valid_pixel_is_mapped_as_empty_and_reported(plsr, t
 
 
 def _boundary_call(path: Path):
-    mapping = pytest.importorskip("saltmap.mapping")
     from saltmap.scene import open_scene
 
     scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
@@ -438,7 +430,6 @@ META = {"target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2"}
 
 def _rewrite(path: Path, header=None, model: bytes | None = None) -> None:
     """Rewrite a model file's parts (a crafted or edited file)."""
-    modelfile = pytest.importorskip("saltmap.modelfile")
     with zipfile.ZipFile(path) as archive:
         old_header = json.loads(archive.read(modelfile.HEADER_NAME))
         old_model = archive.read(modelfile.MODEL_NAME)
@@ -450,7 +441,6 @@ def _rewrite(path: Path, header=None, model: bytes | None = None) -> None:
 
 @pytest.fixture
 def model_file(plsr, tmp_path):
-    modelfile = pytest.importorskip("saltmap.modelfile")
     return modelfile.save_model(tmp_path / "ec.skops", plsr, metadata=META)
 
 
@@ -483,7 +473,6 @@ class _Trap:
 
 
 def test_m02_a_pickle_posing_as_a_model_is_never_unpickled(tmp_path):
-    modelfile = pytest.importorskip("saltmap.modelfile")
     marker = tmp_path / "code-ran"
     (tmp_path / "model.skops").write_bytes(pickle.dumps(_Trap(marker)))
     with pytest.raises(ModelFileError, match="not a zip archive"):
@@ -531,7 +520,6 @@ def test_m05_truncated_model_file_is_refused(model_file):
 
 
 def test_m06_missing_model_file(tmp_path):
-    modelfile = pytest.importorskip("saltmap.modelfile")
     with pytest.raises(ModelFileError, match=r"does not exist.*saltmap train"):
         modelfile.load_model(tmp_path / "nope.skops")
 
@@ -540,7 +528,6 @@ def test_m06_missing_model_file(tmp_path):
 
 
 def _study(text: str, tmp_path: Path):
-    study = pytest.importorskip("saltmap.study")
     path = tmp_path / "study.toml"
     path.write_text(text, encoding="utf-8")
     return study.load_study(path)
@@ -574,7 +561,6 @@ def test_t04_invalid_toml(tmp_path):
 
 
 def test_t05_missing_study_file(tmp_path):
-    study = pytest.importorskip("saltmap.study")
     with pytest.raises(InputFileError, match="saltmap init"):
         study.load_study(tmp_path / "nope.toml")
 
@@ -593,7 +579,6 @@ def test_o04_existing_output_is_kept_without_overwrite(tmp_path):
 
 
 def test_o05_map_into_a_file_instead_of_a_folder_fails_before_any_block(plsr, tmp_path):
-    mapping = pytest.importorskip("saltmap.mapping")
     from saltmap.scene import open_scene
 
     scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")

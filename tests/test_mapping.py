@@ -152,7 +152,8 @@ def test_two_processes_give_the_same_map(mapped, model, scene, conversion, tmp_p
 
 
 def test_dask_cluster_gives_the_same_map(mapped, model, scene, conversion, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:

@@ -345,6 +345,15 @@ def test_the_api_is_importable_from_saltmap():
         saltmap.no_such_function  # noqa: B018
 
 
+def test_every_public_name_and_module_resolves():
+    import saltmap
+
+    for name in saltmap.__all__:
+        assert getattr(saltmap, name) is not None, name
+    for module in saltmap._MODULES:
+        assert getattr(saltmap, module).__name__ == f"saltmap.{module}"
+
+
 def _lean(text: str) -> str:
     """The quick study without discovery, intervals, AOA and cross-validation."""
     text = text.replace("[discovery]\n", "[discovery]\nenabled = false\n")

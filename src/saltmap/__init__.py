@@ -35,13 +35,18 @@ _API = {
     "extract_at_points": "extract",
     "map_scene": "mapping",
     "fit_trust": "trust",
+    "load_trust": "modelfile",
+    "model_input": "covariates",
+    "covariate_gain": "covariates",
+    "distance_to_features": "covariates",
+    "terrain": "covariates",
     "render_report": "report",
 }
 __all__ = ["__version__", *_API]
 _MODULES = frozenset(
-    {"bands", "datasets", "discovery", "errors", "evaluation", "extract", "indices", "mapping",
-     "modelfile", "models", "plots", "report", "salinity", "samples", "scene", "screening",
-     "spectra", "study", "trust", "validation"}
+    {"atomic", "bands", "covariates", "datasets", "discovery", "errors", "evaluation", "extract",
+     "indices", "mapping", "modelfile", "models", "plots", "report", "salinity", "samples",
+     "scene", "screening", "spectra", "study", "trust", "validation"}
 )  # fmt: skip
 
 

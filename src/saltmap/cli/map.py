@@ -113,8 +113,9 @@ def map_command(
 ) -> None:
     """Map salinity over SCENE with MODEL, block by block.
 
-    Writes in OUT: salinity.tif (COG, the model's target and unit), salinity_classes.tif
-    (COG with colour table), salinity_classes.qml (QGIS style), class_areas.csv
+    Writes in OUT: salinity.tif (COG, the model's target and unit) with salinity.qml (its
+    QGIS style, stretched over the map's 2-98 %), salinity_classes.tif (COG with colour
+    table), salinity_classes.qml (QGIS style), class_areas.csv
     (km² and % per class) and salinity_map.png. When the model file holds prediction
     intervals and the area of applicability (`saltmap train` saves them), also
     salinity_lower.tif, salinity_upper.tif, salinity_width.tif, dissimilarity.tif and
