@@ -69,11 +69,18 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 # The prediction intervals and area of applicability saved beside a model
-# (saltmap.trust), on top of the model's own types.
+# (saltmap.trust), on top of the model's own types. Intervals by "plus"/"minmax"
+# keep their fitted MAPIE object, which predicts with the fold models.
 TRUST_TYPES: tuple[str, ...] = (
+    "mapie.conformity_scores.bounds.absolute.AbsoluteConformityScore",
+    "mapie.conformity_scores.bounds.gamma.GammaConformityScore",
+    "mapie.estimator.regressor.EnsembleRegressor",
+    "mapie.regression.regression.CrossConformalRegressor",
+    "mapie.regression.regression._MapieRegressor",
     "saltmap.trust.AreaOfApplicability",
     "saltmap.trust.ConformalIntervals",
     "saltmap.trust.TrustModel",
+    "sklearn.model_selection._split.PredefinedSplit",
 )
 
 RETRAIN = "retrain the model with this saltmap (`saltmap train SAMPLES --out MODEL`)"

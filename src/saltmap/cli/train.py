@@ -63,6 +63,24 @@ def train_command(
             "--level", help="Confidence of the prediction intervals saved with the model."
         ),
     ] = 0.9,
+    interval_method: Annotated[
+        str,
+        typer.Option(
+            "--interval-method",
+            help="base: the map's own prediction ± one conformal width (no extra cost; "
+            "coverage guaranteed only approximately); plus: CV+, a finite-sample guarantee "
+            "(≥ 1 - 2α, about the level in practice) for K+1 model predictions per pixel; "
+            "minmax: CV-minmax, ≥ the level, wider, same cost as plus.",
+        ),
+    ] = "base",
+    interval_score: Annotated[
+        str,
+        typer.Option(
+            "--interval-score",
+            help="absolute: |y - ŷ|, intervals of one width; gamma: (y - ŷ)/ŷ, intervals "
+            "proportional to the prediction (needs positive predictions, e.g. --log-target).",
+        ),
+    ] = "absolute",
     no_trust: Annotated[
         bool,
         typer.Option(
@@ -78,25 +96,27 @@ def train_command(
 
     The model file holds the fitted model with its index features, band roles,
     reflectance scaling, target and unit, and a training summary. Unless --no-trust,
-    it also holds prediction intervals (cross-conformal, at --level) and the area of
-    applicability of the model, which `saltmap map` turns into trust layers. Its
-    accuracy is measured by `saltmap evaluate`, not here.
+    it also holds prediction intervals (cross-conformal, at --level, by
+    --interval-method and --interval-score) and the area of applicability of the
+    model, which `saltmap map` turns into trust layers. Its accuracy is measured by
+    `saltmap evaluate`, not here.
     """
     from saltmap.cli import console
 
     opt.check_writable([out], overwrite)
-    if not no_trust and not 0 < level < 1:
-        raise ConfigError(
-            f"--level {level} is not a confidence between 0 and 1 (exclusive); "
-            "give for example --level 0.9 for 90 % intervals"
-        )
-    samples = sample_options.read(samples_file)
     covariates = Covariates(covariate or (), categorical or (), min_count)
+    if not no_trust:
+        _check_trust_options(level, interval_method, interval_score, covariates)
+    samples = sample_options.read(samples_file)
     fitted, metadata = train_model(
         samples, model=model, indices=indices, log_target=log_target, budget=budget,
         n_trials=trials, random_state=seed, covariates=covariates or None,
     )  # fmt: skip
-    trust = None if no_trust else _fit_trust(fitted, samples, level, seed)
+    trust = (
+        None
+        if no_trust
+        else _fit_trust(fitted, samples, level, seed, interval_method, interval_score)
+    )
     save_model(out, fitted, metadata=metadata, trust=trust, overwrite=overwrite)
     training = metadata["training"]
     predictors = [*fitted.named_steps["indices"].index_names_, *covariates.names]
@@ -111,7 +131,36 @@ def train_command(
     console.print(f"wrote {out}")
 
 
-def _fit_trust(fitted: Any, samples: Any, level: float, seed: int) -> Any:
+def _check_trust_options(level: float, method: str, score: str, covariates: Covariates) -> None:
+    """Refuse bad interval options before the (long) training, naming the fix."""
+    from saltmap.trust import CONFORMITY_SCORES, METHODS
+
+    if not 0 < level < 1:
+        raise ConfigError(
+            f"--level {level} is not a confidence between 0 and 1 (exclusive); "
+            "give for example --level 0.9 for 90 % intervals"
+        )
+    if method not in METHODS:
+        raise ConfigError(
+            f"--interval-method {method!r} is not an interval method; give one of "
+            f"{', '.join(METHODS)} (base is the default)"
+        )
+    if score not in CONFORMITY_SCORES:
+        raise ConfigError(
+            f"--interval-score {score!r} is not a conformity score; give one of "
+            f"{', '.join(CONFORMITY_SCORES)} (absolute is the default)"
+        )
+    if method != "base" and covariates.categorical:
+        # A fold model cannot predict a level its fold never saw; fit_trust refuses too,
+        # but only after the whole tuning.
+        raise ConfigError(
+            f"--interval-method {method} predicts every pixel with every fold model, which "
+            f"cannot predict a level of {', '.join(covariates.categorical)} its fold never "
+            "saw; use --interval-method base with --categorical"
+        )
+
+
+def _fit_trust(fitted: Any, samples: Any, level: float, seed: int, method: str, score: str) -> Any:
     """Intervals and AOA of the fitted model: refitted with its parameters on the same rows.
 
     With covariates the rows are the model's whole input (reflectance and covariate
@@ -126,16 +175,21 @@ def _fit_trust(fitted: Any, samples: Any, level: float, seed: int) -> Any:
         warnings.simplefilter("ignore")  # convergence notes of the MLP's fold fits
         return fit_trust(
             fitted, model_input(fitted, samples), samples.target.to_numpy(dtype=float),
-            confidence=level, random_state=seed,
+            confidence=level, method=method, conformity_score=score, random_state=seed,
         )  # fmt: skip
 
 
 def _describe_trust(trust: Any, metadata: dict[str, Any]) -> str:
     info = trust.info
     q_low, q_up = trust.intervals.quantiles_
-    width = f"{q_up - q_low:.4g} {metadata.get('target_unit') or ''}".rstrip()
+    if info["method"] != "base":  # CV+/minmax: each pixel's width comes from the fold models
+        width = f"{info['method']}, width varying per pixel"
+    elif info["conformity_score"] == "gamma":
+        width = f"base, width {q_up - q_low:.1%} of the prediction"
+    else:
+        width = f"base, width {q_up - q_low:.4g} {metadata.get('target_unit') or ''}".rstrip()
     return (
-        f"{info['confidence']:.0%} prediction intervals (width {width}, from "
+        f"{info['confidence']:.0%} prediction intervals ({width}, from "
         f"{info['n_folds']}-fold out-of-fold residuals) and area of applicability (DI "
         f"threshold {trust.aoa.threshold_:.3g}) saved with the model"
     )
