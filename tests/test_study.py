@@ -511,3 +511,48 @@ coverage = ["repeated"]
     page = result.report.read_text(encoding="utf-8")
     assert "With and without the covariates" in page and "Permutation importance" in page
     assert "Dist_Sea (numeric), Land_cover (categorical)" in page
+
+
+# -- interval method ----------------------------------------------------------------------------
+
+
+def test_interval_method_and_score_are_validated():
+    message = _problems(f'name = "x"\n{SAMPLES}\n[intervals]\nmethod = "cv+"\nscore = "rel"\n')
+    assert "intervals.method = 'cv+'" in message and "'base', 'plus' or 'minmax'" in message
+    assert "intervals.score = 'rel'" in message and "'absolute' or 'gamma'" in message
+    text = f'name = "x"\n{SAMPLES}\n[intervals]\nmethod = "plus"\n{COVARIATES}'
+    message = _problems(text + "[outputs]\nmaps = false\n")
+    assert "intervals.method = 'plus'" in message and "Land_cover" in message
+    default = study_from_text(f'name = "x"\n{SAMPLES}', check_files=False).config.intervals
+    assert (default.method, default.score) == ("base", "absolute")
+
+
+def test_example_study_documents_the_interval_method():
+    from saltmap.study import example_study_text
+
+    text = example_study_text()
+    intervals = study_from_text(text, check_files=False).config.intervals
+    assert (intervals.method, intervals.score) == ("base", "absolute")
+    lines = text.splitlines()
+    start = lines.index("[intervals]")
+    block = "\n".join(lines[start : lines.index("[aoa]")])
+    for said in ("reuses the map's prediction", "finite-sample guarantee", "K+1 model predictions",
+                 "gamma"):  # fmt: skip
+        assert said in block, said
+
+
+def test_the_study_interval_method_reaches_the_model_file(tmp_path):
+    # A small untuned RF on the real Odisha samples, no maps: only the trust model matters.
+    from saltmap.modelfile import load_trust
+
+    text = _lean(QUICK).replace('names = ["PLSR"]\nfinal = "PLSR"', 'names = ["RF"]\nfinal = "RF"')
+    text = text.replace("[intervals]\nenabled = false\n[aoa]\nenabled = false\n", "")
+    text = text.replace("[outputs]\n", "[outputs]\nmaps = false\nreport = false\n")
+    text += '[intervals]\nmethod = "plus"\nscore = "gamma"\ncoverage = ["repeated"]\n'
+    text = text.replace('protocols = ["study"]', 'protocols = ["study", "repeated"]')
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=False)
+    trust = load_trust(result.model_file)
+    assert (trust.info["method"], trust.info["conformity_score"]) == ("plus", "gamma")
+    assert len(trust.intervals.fold_estimators_) == trust.info["n_folds"]
+    coverage = result.table("interval_coverage")
+    assert list(coverage["protocol"]) == ["repeated"] and 0 < coverage["coverage"].iloc[0] <= 1

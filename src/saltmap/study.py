@@ -451,6 +451,17 @@ class IntervalsConfig(_Section):
 
     enabled: bool = Field(True, description="write lower/upper/width rasters")
     level: float = Field(0.9, gt=0.5, lt=1, description="nominal coverage, e.g. 0.9")
+    method: Literal["base", "plus", "minmax"] = Field(
+        "base",
+        description="base: the map's prediction ± one conformal width (no extra cost, coverage "
+        "approximate); plus: CV+, a finite-sample guarantee, K+1 model predictions per pixel; "
+        "minmax: guaranteed, wider, same cost as plus (see saltmap.trust)",
+    )
+    score: Literal["absolute", "gamma"] = Field(
+        "absolute",
+        description="conformity score: absolute (one width) or gamma (width proportional to "
+        "the prediction; needs positive predictions)",
+    )
     coverage: list[Literal["repeated", "spatial"]] = Field(
         ["repeated", "spatial"],
         description="protocols on which the intervals' coverage is measured on held-out "
@@ -598,6 +609,17 @@ class StudyConfig(_Section):
                 "enable discovery or drop the discovered set"
             )
         self._covariates_on_every_scene()
+        if (
+            self.intervals.enabled
+            and self.intervals.method != "base"
+            and self.covariates.categorical
+        ):
+            raise ValueError(
+                f"intervals.method = {self.intervals.method!r} predicts every pixel with every "
+                "fold model, which cannot predict a categorical level its fold never saw "
+                f'({", ".join(self.covariates.categorical)}); use intervals.method = "base" '
+                "with categorical covariates"
+            )
         return self
 
     def _covariates_on_every_scene(self) -> None:
@@ -1802,6 +1824,8 @@ class _Runner:
                 self.X,
                 self.samples.target.to_numpy(dtype=float),
                 confidence=self.cfg.intervals.level,
+                method=self.cfg.intervals.method,
+                conformity_score=self.cfg.intervals.score,
                 random_state=self.cfg.seed,
             )
         log.info("intervals and AOA fitted (%s)", self.trust.info)
@@ -1830,6 +1854,8 @@ class _Runner:
                     y,
                     [split],
                     confidence=level,
+                    method=self.cfg.intervals.method,
+                    conformity_score=self.cfg.intervals.score,
                     random_state=self.cfg.seed,
                 )
                 for split in splits
@@ -1953,7 +1979,9 @@ class _Runner:
                     "applicability",
                     "Inside the AOA: valid pixels whose predictors are as close to the training "
                     "samples as cross-validation met (Meyer & Pebesma 2021); outside it the map "
-                    "extrapolates and its intervals do not hold.",
+                    "extrapolates and its intervals do not hold. Intervals: method "
+                    f"{self.cfg.intervals.method!r}, {self.cfg.intervals.score} conformity "
+                    "score.",
                     shown=_trust_shown(pd.DataFrame(trust_rows)),
                 )
             )
