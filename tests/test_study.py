@@ -556,3 +556,45 @@ def test_the_study_interval_method_reaches_the_model_file(tmp_path):
     assert len(trust.intervals.fold_estimators_) == trust.info["n_folds"]
     coverage = result.table("interval_coverage")
     assert list(coverage["protocol"]) == ["repeated"] and 0 < coverage["coverage"].iloc[0] <= 1
+
+
+def test_discovery_and_final_fit_show_progress_unless_quiet(tmp_path, monkeypatch):
+    # The bars themselves are rich's; what is checked is that discovery reports each of its
+    # searches and the final fit's tuning and trust fit run under a spinner, and that
+    # progress=False (saltmap run -q) asks for neither to be shown.
+    import contextlib
+
+    import saltmap.study as study_module
+
+    calls = []
+
+    @contextlib.contextmanager
+    def bar(show, what):
+        ticks = []
+        calls.append(("bar", show, what, ticks))
+        yield (lambda done, total: ticks.append((done, total))) if show else None
+
+    @contextlib.contextmanager
+    def spinner(show, what):
+        calls.append(("spinner", show, what, None))
+        yield
+
+    monkeypatch.setattr(study_module, "_progress_bar", bar)
+    monkeypatch.setattr(study_module, "_spinner", spinner)
+    text = QUICK.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
+    text = text.replace("[outputs]\n", "[intervals]\ncoverage = []\n[outputs]\nmaps = false\n")
+    text = text.replace("[outputs]\n", "[outputs]\nreport = false\n")
+    study = study_from_text(text, base=tmp_path)
+    for progress in (True, False):
+        calls.clear()
+        result = run_study(study, folder=tmp_path / f"run-{progress}", progress=progress)
+        assert result.step("final fit").status == "done"
+        assert all(show is progress for _, show, _, _ in calls)
+        (ticks,) = [t for _, _, what, t in calls if what == "index discovery"]
+        spinners = [what for kind, _, what, _ in calls if kind == "spinner"]
+        assert len(spinners) == 2 and all(w.startswith("final fit:") for w in spinners)
+        assert "PLSR" in spinners[0] and "intervals" in spinners[1]
+        if progress:  # the search on all samples, then one per outer fold (2 folds)
+            assert ticks == [(0, 3), (1, 3), (2, 3), (3, 3)]
+        else:
+            assert ticks == []

@@ -1459,19 +1459,40 @@ class _Runner:
         if not d.enabled:
             self.sec_discovery.add(Note("Index discovery was not enabled in this study."))
             return "discovery.enabled = false"
-        from saltmap.discovery import discover_cv, register_discovered, save_discovered
+        from saltmap.discovery import (
+            discover_cv,
+            register_discovered,
+            save_discovered,
+            search_indices,
+        )
         from saltmap.plots import discovery_figure
 
         samples, label = self.samples, _label(self.samples)
-        found = discover_cv(
-            samples.reflectance,
-            samples.target,
-            n_splits=d.folds,
-            n_repeats=d.repeats,
-            random_state=self.cfg.seed,
-            method=d.method,
-            min_coverage=d.min_coverage,
-        )
+        # One search on all samples, then one per outer fold: each a step of the bar.
+        total, done = 1 + d.folds * d.repeats, 0
+        with _progress_bar(self.progress, "index discovery") as tick:
+
+            def search(reflectance: pd.DataFrame, target: np.ndarray) -> Any:
+                nonlocal done
+                found = search_indices(
+                    reflectance, target, method=d.method, min_coverage=d.min_coverage
+                )
+                done += 1
+                if tick is not None:
+                    tick(done, total)
+                return found
+
+            if tick is not None:
+                tick(0, total)
+            found = discover_cv(
+                samples.reflectance,
+                samples.target,
+                n_splits=d.folds,
+                n_repeats=d.repeats,
+                random_state=self.cfg.seed,
+                method=d.method,
+                search=search,
+            )
         ranked = found.in_sample.table
         self.sec_discovery.add(
             self.save_table(
@@ -1736,7 +1757,12 @@ class _Runner:
 
         m, t = self.cfg.models, self.cfg.tuning
         names = self._resolve(m.final_indices)
-        with warnings.catch_warnings():
+        # Tuning reports no steps (train_model takes no observer): a spinner with the time.
+        trials = "untuned" if t.n_trials == 0 else f"{t.budget} tuning budget"
+        with (
+            _spinner(self.progress, f"final fit: {m.final} on all samples ({trials})"),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")  # MLP convergence notes from every trial
             fitted, metadata = train_model(
                 self.samples,
@@ -1817,7 +1843,8 @@ class _Runner:
             params=self.final_params,
             covariates=self.covariates,
         )
-        with warnings.catch_warnings():
+        what = "final fit: prediction intervals and area of applicability"
+        with _spinner(self.progress, what), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.trust = fit_trust(
                 model,
@@ -2411,3 +2438,18 @@ def _progress_bar(show: bool, what: str) -> Iterator[Callable[[int, int], None] 
             bar.update(task, completed=done, total=total)
 
         yield tick
+
+
+@contextlib.contextmanager
+def _spinner(show: bool, what: str) -> Iterator[None]:
+    """A rich spinner with the elapsed time, for a step that reports no progress of its own."""
+    if not show:
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), "{task.description}", TimeElapsedColumn(), transient=True
+    ) as bar:
+        bar.add_task(what, total=None)
+        yield
