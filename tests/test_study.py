@@ -256,7 +256,8 @@ def test_run_folder_holds_everything(two_runs):
                   "table5_class_areas_patagonia"):  # fmt: skip
         assert (folder / "tables" / f"{table}.csv").is_file(), table
         assert (folder / "tables" / f"{table}.md").is_file(), table
-    for figure in ("figure3_spectral_response", "figure4_screening", "figure6_patagonia"):
+    for figure in ("figure3_spectral_response", "figure4_screening",
+                   "figure5_predicted_measured", "figure6_patagonia"):  # fmt: skip
         assert (folder / "figures" / f"{figure}.png").is_file()
         assert (folder / "figures" / f"{figure}.svg").is_file()
     maps = folder / "maps" / "patagonia"
@@ -290,10 +291,52 @@ def test_report_is_self_contained(two_runs):
     assert "area of applicability; median interval width" in summary
     assert "inside AOA (%)" in page and "Area of applicability and interval width" in page
     for title in ("Table 2.", "Table 3.", "Table 4.", "Table 5.", "Figure 3.", "Figure 4.",
-                  "Figure 6.", "Cross-validated accuracy", "Discovery optimism"):  # fmt: skip
+                  "Figure 5.", "Figure 6.", "Cross-validated accuracy",
+                  "Discovery optimism"):  # fmt: skip
         assert title in page, title
     # Figure 6 greys the pixels outside the AOA, as saltmap map's figure does.
     assert "Hatched grey: outside the area of applicability" in page
+
+
+def test_the_run_model_is_reused_by_predict_and_map(two_runs, tmp_path):
+    # The model file (with discovered indices D1, D2) and the salt conversion of the run,
+    # reused without retraining as the report says: the same numbers as the run's own.
+    import numpy as np
+    import rasterio
+
+    from saltmap.validation import regression_metrics
+
+    folder, _ = two_runs
+    model = folder / "model" / "model.skops"
+    conversion = folder / "model" / "salt_conversion.toml"
+    assert model.is_file() and conversion.is_file()
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(app, ["predict", str(model), str(datasets.odisha_samples()),
+                                 "--id", "Name", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 106 and table["predicted_EC"].notna().all()
+    # The report quotes the final model's fit on its own training samples: the same figures.
+    fit = regression_metrics(table["measured_EC"], table["predicted_EC"])
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"On its own training samples R² = {fit['R2']:.3f}, RMSE = {fit['RMSE']:.4g}" in page
+    maps = tmp_path / "map"
+    result = runner.invoke(app, ["map", str(model), str(datasets.patagonia_scene()),
+                                 "--scaling", "sentinel2-l2a", "--scheme", "study",
+                                 "--conversion", str(conversion), "--out", str(maps)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_maps = folder / "maps" / "patagonia"
+    for name in ("salinity", "salinity_classes", "salinity_lower", "salinity_upper",
+                 "salinity_width", "dissimilarity", "aoa"):  # fmt: skip
+        with (
+            rasterio.open(maps / f"{name}.tif") as mine,
+            rasterio.open(run_maps / f"{name}.tif") as run,
+        ):
+            np.testing.assert_array_equal(mine.read(), run.read(), err_msg=name)
+    areas = pd.read_csv(maps / "class_areas.csv")
+    run_areas = pd.read_csv(folder / "tables" / "table5_class_areas_patagonia.csv")
+    assert list(areas["pixels"]) == list(run_areas["pixels"])
+    assert areas["pixels"].sum() == 300 * 200
 
 
 def test_rerun_gives_the_same_tables(two_runs):
