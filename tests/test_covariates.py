@@ -204,6 +204,97 @@ def test_numeric_raster_is_warped_bilinear_onto_the_scene_grid(scene, tmp_path):
                                atol=1e-3)  # fmt: skip
 
 
+CODES = (3, 7, 12, 40)
+
+
+def _synthetic_coded_raster(path, scene, res=0.001):
+    """A synthetic land-cover raster in EPSG:4326 around the scene, ~75 x 110 m cells (the
+    scene has 10 m): codes 3, 7, 12, 40 laid so that every cell differs from its four
+    neighbours, where any blending of codes would show."""
+    west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
+    west, north = west - 0.01, north + 0.01
+    width = int(np.ceil((east + 0.01 - west) / res))
+    height = int(np.ceil((north - (south - 0.01)) / res))
+    rows, cols = np.mgrid[0:height, 0:width]
+    codes = np.array(CODES, dtype=np.uint8)[(3 * rows + cols) % len(CODES)]
+    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="uint8",
+                   crs="EPSG:4326", transform=from_origin(west, north, res, res))  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(codes, 1)
+    return path
+
+
+def _codes_at_pixel_centres(path, scene, rows, cols):
+    """The raster's code under each scene pixel centre, computed without GDAL's warper:
+    pyproj to longitude/latitude, rasterio's row/column index into the raster (floor). Also
+    how far each centre lies from its cell's edges, as a fraction of the cell."""
+    from rasterio.transform import rowcol
+
+    lon, lat = _pixel_lonlat(scene, rows, cols)
+    with rasterio.open(path) as src:
+        r, c = (np.asarray(v) for v in rowcol(src.transform, lon, lat))
+        fc, fr = ~src.transform * (np.asarray(lon), np.asarray(lat))
+        codes = src.read(1)[r, c]
+    margin = np.minimum.reduce([fc % 1, 1 - fc % 1, fr % 1, 1 - fr % 1])
+    return codes, margin
+
+
+def test_categorical_raster_is_read_nearest_onto_the_scene_grid(scene, tmp_path):
+    path = _synthetic_coded_raster(tmp_path / "synthetic_codes.tif", scene)
+    rasters = CovariateRasters({"land": path}, {"land": "categorical"})
+    rasters.check(scene)
+    levels = rasters.read(scene)["land"]
+    assert levels.shape == scene.shape
+    # Only the raster's own codes, never a blend of neighbouring ones; several of them.
+    seen = set(np.unique(levels.astype(str)))
+    assert seen <= {str(c) for c in CODES} and len(seen) >= 3
+    # Read as numeric (bilinear), the same raster does blend: the check above can fail.
+    blended = CovariateRasters({"land": path}).read(scene)["land"]
+    assert not np.isin(blended, CODES).all()
+    # Each pixel holds the code at its centre. Centres within 5 % of a cell edge are left
+    # out: GDAL's approximate transformer may put them in the neighbouring cell.
+    rows, cols = np.mgrid[0 : scene.height : 7, 0 : scene.width : 11]
+    rows, cols = rows.ravel(), cols.ravel()
+    expected, margin = _codes_at_pixel_centres(path, scene, rows, cols)
+    inside = margin > 0.05
+    assert inside.sum() > 0.8 * rows.size
+    np.testing.assert_array_equal(
+        levels[rows, cols][inside].astype(int), expected[inside].astype(int)
+    )
+
+
+def test_cli_extract_reads_a_categorical_raster_at_the_points(scene, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+
+    path = _synthetic_coded_raster(tmp_path / "synthetic_codes.tif", scene)
+    # Eight synthetic points at pixel centres well inside their raster cells (see above).
+    rows, cols = (g.ravel() for g in np.mgrid[3 : scene.height : 23, 5 : scene.width : 31])
+    expected, margin = _codes_at_pixel_centres(path, scene, rows, cols)
+    take = np.flatnonzero(margin > 0.1)[::7][:8]
+    rows, cols, expected = rows[take], cols[take], expected[take]
+    assert len(take) == 8 and len(set(expected)) >= 3
+    xs, ys = scene.transform * (cols + 0.5, rows + 0.5)
+    points = tmp_path / "synthetic_points.csv"
+    ids = [f"p{i}" for i in range(len(rows))]
+    pd.DataFrame({"id": ids, "x": xs, "y": ys, "EC": np.arange(1.0, 9.0)}).to_csv(
+        points, index=False
+    )
+    out = tmp_path / "synthetic_extracted.csv"
+    result = CliRunner().invoke(app, [
+        "extract", str(points), str(patagonia_scene()), "--out", str(out), "--x", "x", "--y", "y",
+        "--crs", str(scene.crs), "--scaling", "sentinel2-l2a", "--categorical", f"Land={path}",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"Land": str}).set_index("id").loc[ids]
+    assert set(table["Land"]) <= {str(c) for c in CODES}
+    assert list(table["Land"]) == [str(c) for c in expected]
+    # The same levels mapping reads on the scene grid.
+    grid = CovariateRasters({"Land": path}, {"Land": "categorical"}).read(scene)["Land"]
+    assert list(table["Land"]) == list(grid[rows, cols])
+
+
 def test_raster_not_covering_the_scene_is_an_error_before_reading(scene, tmp_path):
     path = _synthetic_lonlat_raster(
         tmp_path / "synthetic_half.tif", scene, lambda lon, lat: lon * 0, shrink=0.4
