@@ -88,6 +88,7 @@ RETRAIN = "retrain the model with this saltmap (`saltmap train SAMPLES --out MOD
 
 def library_versions() -> dict[str, str]:
     """Versions that decide whether a saved model computes the same numbers."""
+    import mapie
     import sklearn
     import skops
     import xgboost
@@ -97,6 +98,8 @@ def library_versions() -> dict[str, str]:
         "scikit-learn": sklearn.__version__,
         "xgboost": xgboost.__version__,
         "skops": skops.__version__,
+        # Recorded, not enforced: only CV+/minmax trust parts keep MAPIE objects.
+        "mapie": mapie.__version__,
     }
 
 
