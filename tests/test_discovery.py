@@ -265,3 +265,67 @@ def test_chunked_search_equals_one_block(real):
     whole = search_indices(reflectance, ec, method="spearman")
     chunked = search_indices(reflectance, ec, method="spearman", chunk_size=333)
     pd.testing.assert_frame_equal(whole.table, chunked.table)
+
+
+@pytest.fixture(scope="module")
+def saved_top3(real, tmp_path_factory):
+    """The best 3 indices found on the real Odisha samples, saved (not registered here)."""
+    reflectance, ec = real
+    found = search_indices(reflectance, ec)
+    path = save_discovered(found, tmp_path_factory.mktemp("disc") / "discovered.toml", k=3)
+    return path, found.table.head(3)
+
+
+def test_discovered_selection_works_in_a_fresh_session(saved_top3):
+    # The resolver is registered by saltmap.discovery; a fresh interpreter that never
+    # imports it must still expand "discovered:PATH:3" (indices.resolve imports it lazily).
+    import json
+    import subprocess
+    import sys
+
+    path, top = saved_top3
+    code = (
+        "import json, sys, saltmap\n"
+        "before = 'saltmap.discovery' in sys.modules\n"
+        f"table = saltmap.screen(saltmap.odisha(), {f'discovered:{path}:3'!r})\n"
+        "print(json.dumps({'before': before, 'r': dict(zip(table['index'], table['r']))}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["before"] is False
+    assert set(out["r"]) == {"D1", "D2", "D3"}
+    # Screening the saved indices gives back the correlations the search found.
+    for i, r in enumerate(top["r"], start=1):
+        assert out["r"][f"D{i}"] == pytest.approx(r, rel=1e-9)
+
+
+ODISHA_ARGS = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name",
+               "--scaling", "landsat-c2l2"]  # fmt: skip
+
+
+def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path, scratch_registry):
+    from typer.testing import CliRunner
+
+    from saltmap import datasets
+    from saltmap.cli import app
+    from saltmap.modelfile import load_model
+
+    path, top = saved_top3
+    runner = CliRunner()
+    samples_file = str(datasets.odisha_samples())
+    selection = f"discovered:{path}:3"
+    screened = runner.invoke(app, ["screen", samples_file, *ODISHA_ARGS, "--indices", selection,
+                                   "--out", str(tmp_path / "screen")])  # fmt: skip
+    assert screened.exit_code == 0, screened.output
+    table = pd.read_csv(tmp_path / "screen" / "screening.csv")
+    assert sorted(table["index"]) == ["D1", "D2", "D3"]
+    np.testing.assert_allclose(table.set_index("index").loc[["D1", "D2", "D3"], "r"], top["r"])
+    model_file = tmp_path / "model.skops"
+    trained = runner.invoke(app, ["train", samples_file, *ODISHA_ARGS, "--indices", selection,
+                                  "--model", "RF", "--trials", "0", "--budget", "quick",
+                                  "--no-trust", "--out", str(model_file)])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    model, metadata = load_model(model_file)
+    assert list(model.named_steps["indices"].index_names_) == ["D1", "D2", "D3"]
+    assert [d["name"] for d in metadata["discovered_indices"]] == ["D1", "D2", "D3"]

@@ -222,8 +222,14 @@ _EXTRA: dict[str, SpectralIndex] = {}
 
 # Index sets whose members are only known at run time, by prefix: ``"discovered:5"``
 # is expanded by ``SET_RESOLVERS["discovered"]("discovered:5")``. Later stages
-# register here, so this module never imports them.
+# register here, so this module never imports them at import time.
 SET_RESOLVERS: dict[str, Callable[[str], list[str]]] = {}
+
+# Run-time sets whose resolver lives in a later stage, by prefix, with the module that
+# registers it. :func:`resolve` imports that module on first use, so
+# ``screen(samples, "discovered:PATH:3")`` works in a fresh session; importing it here
+# at the top would be an import cycle (the module imports this one).
+LAZY_SET_MODULES: dict[str, str] = {"discovered": "saltmap.discovery"}
 
 
 def register(index: SpectralIndex) -> None:
@@ -244,6 +250,15 @@ def get_index(name: str) -> SpectralIndex:
     return found
 
 
+def _set_resolver(prefix: str) -> Callable[[str], list[str]] | None:
+    """The resolver of a run-time set, importing the stage that registers it if need be."""
+    if prefix not in SET_RESOLVERS and prefix in LAZY_SET_MODULES:
+        import importlib
+
+        importlib.import_module(LAZY_SET_MODULES[prefix])
+    return SET_RESOLVERS.get(prefix)
+
+
 def resolve(names: str | Iterable[str]) -> list[str]:
     """Expand set names (``classic``, ``novel``, ``study``, ``all``) and commas into index names.
 
@@ -259,7 +274,7 @@ def resolve(names: str | Iterable[str]) -> list[str]:
     for item in (i.strip() for i in items):
         if not item:
             continue
-        resolver = SET_RESOLVERS.get(item.partition(":")[0].lower())
+        resolver = _set_resolver(item.partition(":")[0].lower())
         if resolver is not None:
             out.extend(n for n in resolver(item) if n not in out)
             continue
