@@ -148,3 +148,50 @@ def test_cli_writes_the_tables_and_refuses_to_overwrite(tmp_path):
     assert "Table 4" in result.output
     again = runner.invoke(app, args)
     assert isinstance(again.exception, OutputExistsError)
+
+
+EVALUATE_FAST = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name", "--scaling",
+                 "landsat-c2l2", "--quick", "--models", "PLSR", "--trials", "0",
+                 "--protocols", "study,repeated", "--no-baseline"]  # fmt: skip
+
+
+def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path, monkeypatch):
+    from saltmap import discovery, indices
+
+    # Indices registered by this test vanish after it.
+    monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))
+    monkeypatch.setattr(discovery, "_DISCOVERED", dict(discovery._DISCOVERED))
+    found = discovery.search_indices(samples.reflectance, samples.target)
+    saved = discovery.save_discovered(found, tmp_path / "discovered.toml", k=5)
+    out = tmp_path / "eval"
+    args = ["evaluate", str(datasets.odisha_samples()), *EVALUATE_FAST, "--out", str(out),
+            "--set", f"D-SI=discovered:{saved}:2", "--set", "N-SI=novel"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table4 = pd.read_csv(evaluation_files(out)["table4"])
+    assert set(table4["feature_set"]) == {"D-SI", "N-SI"}
+    settings = evaluation_files(out)["settings"].read_text(encoding="utf-8")
+    assert f"discovered:{saved}:2" in settings
+    # The same set given to the library by its resolved names scores the same.
+    direct = evaluate_study(samples, feature_sets={"D-SI": ["D1", "D2"]}, quick=True,
+                            models=("PLSR",), n_trials=0, protocols=("study",),
+                            baseline=False, n_jobs=1)  # fmt: skip
+    mine = (
+        table4[table4["feature_set"] == "D-SI"].drop(columns="feature_set").reset_index(drop=True)
+    )
+    theirs = direct.table4.drop(columns="feature_set").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, theirs[mine.columns], check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [("D-SI", "NAME=SELECTION"), ("=novel", "NAME=SELECTION"), ("X=", "NAME=SELECTION"),
+     ("X=NOPE", "NOPE"), ("X=discovered:/no/such/discovered.toml:3", "does not exist")],
+)  # fmt: skip
+def test_cli_refuses_a_malformed_feature_set(value, named, tmp_path):
+    args = ["evaluate", str(datasets.odisha_samples()), *EVALUATE_FAST,
+            "--out", str(tmp_path), "--set", value]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert named in str(result.exception), result.output
+    assert not any(tmp_path.iterdir())  # refused before any work

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from saltmap.cli import _options as opt
+from saltmap.errors import SaltmapError
 
 
 def _names(text: str | None, what: str, known: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -21,6 +22,38 @@ def _names(text: str | None, what: str, known: tuple[str, ...]) -> tuple[str, ..
 
         raise ConfigError(f"--{what} {', '.join(unknown)} unknown; choose from {', '.join(known)}")
     return names
+
+
+def parse_feature_sets(items: list[str] | None) -> dict[str, str]:
+    """Turn ``["D-SI=discovered:out/discovered.toml:5"]`` into ``{"D-SI": "discovered:..."}``.
+
+    Without items, the study's two sets (N-SI = novel, SI = classic). Each
+    selection is resolved here, so a bad name or a missing discovered-index
+    file is reported before any samples are read or models fitted.
+    """
+    from saltmap.errors import ConfigError
+    from saltmap.evaluation import FEATURE_SETS
+    from saltmap.indices import resolve
+
+    if not items:
+        return dict(FEATURE_SETS)
+    sets: dict[str, str] = {}
+    for item in items:
+        # The selection may hold ':' (discovered:PATH:K), so only the first '=' splits.
+        label, sep, selection = (part.strip() for part in item.partition("="))
+        if not (sep and label and selection):
+            raise ConfigError(
+                f"--set {item!r} is not NAME=SELECTION; for example --set N-SI=novel or "
+                "--set D-SI=discovered:out/discovered.toml:5"
+            )
+        if label in sets:
+            raise ConfigError(f"--set names the feature set {label!r} twice; give each a new name")
+        try:
+            resolve(selection)
+        except SaltmapError as err:
+            raise type(err)(f"--set {item!r}: {err.args[0] if err.args else err}") from err
+        sets[label] = selection
+    return sets
 
 
 @opt.with_sample_options
@@ -67,11 +100,19 @@ def evaluate_command(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the plain random-forest comparison.")
     ] = False,
+    feature_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Feature set NAME=SELECTION, repeatable, e.g. --set D-SI=discovered:FILE:5 "
+            "(default: N-SI=novel and SI=classic).",
+        ),
+    ] = None,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     seed: int = opt.SEED,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
-    """Evaluate the study's five models on its two feature sets (N-SI, SI).
+    """Evaluate the study's five models on its two feature sets (N-SI, SI), or on --set ones.
 
     Writes table4.csv/.md (the study's calibration/validation split),
     honest.csv/.md (repeated and spatial block CV: mean ± sd and bootstrap 95 % CI),
@@ -94,12 +135,14 @@ def evaluate_command(
 
     chosen_models = _names(models, "models", MODEL_NAMES) or MODEL_NAMES
     chosen_protocols = _names(protocols, "protocols", PROTOCOLS) or PROTOCOLS
+    feature_sets = parse_feature_sets(feature_set)
     opt.check_writable(list(evaluation_files(out).values()), overwrite)
     samples = sample_options.read(samples_file)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("fitting training sets", total=None)
         result = evaluate_study(
             samples,
+            feature_sets=feature_sets,
             models=chosen_models,
             protocols=chosen_protocols,
             quick=quick,
