@@ -14,6 +14,7 @@ from saltmap.errors import (
     SaltmapError,
     SampleDataError,
     ScalingError,
+    UnitError,
 )
 from saltmap.samples import odisha, read_samples
 
@@ -88,6 +89,49 @@ def test_unit_conversion_to_ds_per_m(real):
     got = read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="dS/m")
     assert got.target_unit == "dS/m"
     np.testing.assert_allclose(got.target.to_numpy() * 1000, real.target.to_numpy())
+
+
+def test_columns_file_to_unit_converts_and_the_keyword_wins(real, tmp_path):
+    columns = tmp_path / "columns.toml"
+    columns.write_text(
+        'target = "EC"\ntarget_unit = "uS/cm"\nto_unit = "dS/m"\nid = "Name"\n'
+        'scaling = "landsat-c2l2"\n',
+        encoding="utf-8",
+    )
+    got = read_samples(datasets.odisha_samples(), target=None, columns_file=columns)
+    assert got.target_unit == "dS/m"
+    np.testing.assert_allclose(got.target.to_numpy(), real.target.to_numpy() / 1000)
+    kept = read_samples(
+        datasets.odisha_samples(), target=None, columns_file=columns, to_unit="mS/cm"
+    )
+    assert kept.target_unit == "mS/cm"
+    np.testing.assert_allclose(kept.target.to_numpy(), real.target.to_numpy() / 1000)
+    same = read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="uS/cm")
+    assert same.target_unit == "µS/cm"
+    np.testing.assert_array_equal(same.target.to_numpy(), real.target.to_numpy())
+
+
+def test_salt_content_needs_a_conversion(real):
+    from saltmap.salinity import SaltConversion
+
+    with pytest.raises(UnitError, match="conversion"):
+        read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="g/kg")
+    # SYNTHETIC conversion (salt = 0.64 × EC in dS/m), to check the mechanics only.
+    conv = SaltConversion(slope=0.64, intercept=0.0, ec_unit="dS/m")
+    salt = read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, conversion=conv)
+    assert (salt.target_name, salt.target_unit) == ("salt content", "g/kg")
+    np.testing.assert_allclose(salt.target.to_numpy(), 0.64 * real.target.to_numpy() / 1000)
+    with pytest.raises(UnitError, match="dS/m"):
+        read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="dS/m", conversion=conv)
+
+
+def test_to_unit_without_a_known_unit_is_refused(tmp_path):
+    # Synthetic sheet whose EC header carries no unit.
+    (tmp_path / "nounit.csv").write_text(
+        "id,EC,B,G,R,N,S1,S2,lon,lat\na,500,0.05,0.08,0.09,0.2,0.25,0.18,86.4,20.2\n"
+    )
+    with pytest.raises(UnitError, match="--target-unit"):
+        read_samples(tmp_path / "nounit.csv", target="EC", to_unit="dS/m")
 
 
 def test_decimal_commas_and_semicolons_are_read(tmp_path):

@@ -26,8 +26,14 @@ import pandas as pd
 from saltmap.atomic import atomic_to_csv
 from saltmap.bands import ROLES, Scaling, check_reflectance, role_of, scaling_from_name
 from saltmap.datasets import odisha_samples
-from saltmap.errors import ConfigError, InputFileError, MissingColumnError, SampleDataError
-from saltmap.salinity import convert_ec, normalise_unit, parse_numbers, unit_in_header
+from saltmap.errors import (
+    ConfigError,
+    InputFileError,
+    MissingColumnError,
+    SampleDataError,
+    UnitError,
+)
+from saltmap.salinity import convert_ec, normalise_unit, parse_numbers, quantity_of, unit_in_header
 
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"}
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb"}
@@ -297,7 +303,8 @@ def read_samples(
     target_unit, to_unit : str, optional
         Unit of the target column (µS/cm, mS/cm, dS/m or g/kg; read from the
         column name, such as ``EC(ms cm-1)``, when not given) and the unit to
-        convert it to.
+        convert it to (an EC unit; a salt content unit only with ``conversion``).
+        Either may come from ``columns_file``; a value given here wins.
     id, x, y : str, optional
         Columns of the sample id and coordinates. Detected when obvious; the
         geometry of a vector file gives x and y.
@@ -372,7 +379,7 @@ def read_samples(
         _note(reasons, values.isna() & why.isna(), lambda i: f"target {target_col} is empty")
         unit = target_unit or config.get("target_unit") or unit_in_header(target_col)
         table["target"], target_name, unit = _convert_target(
-            values, target_col, unit, to_unit, conversion
+            values, target_col, unit, to_unit or config.get("to_unit"), conversion, path
         )
 
     if x_col and y_col:
@@ -481,15 +488,36 @@ def _resolve_bands(raw: pd.DataFrame, given: dict[str, str], path: Path) -> dict
 
 
 def _convert_target(
-    values: pd.Series, name: str, unit: str | None, to_unit: str | None, conversion: Any
+    values: pd.Series,
+    name: str,
+    unit: str | None,
+    to_unit: str | None,
+    conversion: Any,
+    path: Path,
 ) -> tuple[pd.Series, str, str | None]:
     unit = normalise_unit(unit) if unit else None
+    to_unit = normalise_unit(to_unit) if to_unit else None
     if conversion is not None:
+        if to_unit and quantity_of(to_unit) != "salt content":
+            raise UnitError(
+                f"{path.name}: a salt conversion makes the target salt content (g/kg), but the "
+                f"unit to convert to is {to_unit}; drop the conversion or ask for g/kg"
+            )
         ec = convert_ec(values.to_numpy(), unit, conversion.ec_unit) if unit else values.to_numpy()
-        return pd.Series(conversion.to_salt(ec), index=values.index), "salt content", "g/kg"
-    if to_unit and unit and normalise_unit(to_unit) != unit:
+        salt = conversion.to_salt(ec)
+        if to_unit and to_unit != "g/kg":
+            salt = convert_ec(salt, "g/kg", to_unit)
+        return pd.Series(salt, index=values.index), "salt content", to_unit or "g/kg"
+    if to_unit and unit is None:
+        # Converting from an unknown unit would label the numbers wrongly.
+        raise UnitError(
+            f"{path.name}: the unit of target column {name!r} is unknown, so it cannot be "
+            f"converted to {to_unit}; give its unit (--target-unit, or target_unit in the "
+            "columns file)"
+        )
+    if to_unit and to_unit != unit:
         converted = convert_ec(values.to_numpy(), unit, to_unit)
-        return pd.Series(converted, index=values.index), name, normalise_unit(to_unit)
+        return pd.Series(converted, index=values.index), name, to_unit
     return values, name, unit
 
 
