@@ -224,3 +224,33 @@ def test_samples_without_a_target_can_be_read_for_prediction(real):
     assert "EC" in got.table.columns  # kept as an ordinary column
     with pytest.raises(SampleDataError, match="--target"):
         got.target  # noqa: B018
+
+
+def test_every_sample_verb_can_convert_the_target(tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.salinity import SaltConversion, save_conversion
+
+    runner = CliRunner()
+    args = ["screen", str(datasets.odisha_samples()), "--target", "EC", "--target-unit", "uS/cm",
+            "--id", "Name", "--scaling", "landsat-c2l2", "--indices", "study"]  # fmt: skip
+    plain = runner.invoke(app, [*args, "--out", str(tmp_path / "us")])
+    assert plain.exit_code == 0, plain.output
+    in_ds = runner.invoke(app, [*args, "--to-unit", "dS/m", "--out", str(tmp_path / "ds")])
+    assert in_ds.exit_code == 0, in_ds.output
+    assert "target EC [dS/m]" in " ".join(in_ds.output.split())
+    before = pd.read_csv(tmp_path / "us" / "screening.csv").set_index("index")
+    after = pd.read_csv(tmp_path / "ds" / "screening.csv").set_index("index")
+    # A unit factor changes no correlation.
+    np.testing.assert_allclose(after.loc[before.index, "r"], before["r"], rtol=1e-9)
+    # SYNTHETIC conversion, saved as `saltmap convert fit` saves one: salt content in g/kg.
+    conv = save_conversion(SaltConversion(0.64, 0.1, "dS/m"), tmp_path / "conversion.toml")
+    salt = runner.invoke(app, [*args, "--conversion", str(conv), "--out", str(tmp_path / "g")])
+    assert salt.exit_code == 0, salt.output
+    assert "target salt content [g/kg]" in " ".join(salt.output.split())
+    in_salt = pd.read_csv(tmp_path / "g" / "screening.csv").set_index("index")
+    np.testing.assert_allclose(in_salt.loc[before.index, "r"], before["r"], rtol=1e-9)
+    refused = runner.invoke(app, [*args, "--to-unit", "g/kg", "--out", str(tmp_path / "no")])
+    assert isinstance(refused.exception, UnitError)
+    assert "--conversion" in str(refused.exception)

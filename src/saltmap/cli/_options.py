@@ -35,6 +35,21 @@ Target = Annotated[str, typer.Option("--target", help="Column of measured salini
 TargetUnit = Annotated[
     str | None, typer.Option("--target-unit", help="Unit of the target: uS/cm, mS/cm, dS/m, g/kg.")
 ]
+ToUnit = Annotated[
+    str | None,
+    typer.Option(
+        "--to-unit",
+        help="Convert the target to this unit: uS/cm, mS/cm, dS/m (g/kg needs --conversion).",
+    ),
+]
+ConversionFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--conversion",
+        help="EC -> salt content conversion (.toml or .json from `saltmap convert fit`); "
+        "the target becomes salt content in g/kg.",
+    ),
+]
 IdColumn = Annotated[str | None, typer.Option("--id", help="Column of the sample id.")]
 XColumn = Annotated[str | None, typer.Option("--x", help="Column of x or longitude.")]
 YColumn = Annotated[str | None, typer.Option("--y", help="Column of y or latitude.")]
@@ -76,6 +91,8 @@ class SampleOptions:
 
     target: str = "EC"
     target_unit: str | None = None
+    to_unit: str | None = None
+    conversion: Path | None = None
     id_column: str | None = None
     x: str | None = None
     y: str | None = None
@@ -89,7 +106,14 @@ class SampleOptions:
     def read(self, path: Path, **kwargs: Any) -> Samples:
         """Read ``path`` with these options; print what was read and what was set aside."""
         from saltmap.cli import console
+        from saltmap.salinity import load_conversion
 
+        # A caller's keywords (predict converts to its model's unit) win over the options.
+        kwargs = {
+            "to_unit": self.to_unit,
+            "conversion": load_conversion(self.conversion) if self.conversion else None,
+            **kwargs,
+        }
         samples = read_samples(
             path,
             target=self.target,
@@ -105,7 +129,8 @@ class SampleOptions:
             require_bands=self.read_bands,
             **kwargs,
         )
-        console.print(samples.summary())
+        # markup=False: the unit is written "[dS/m]", which rich would take for a style tag.
+        console.print(samples.summary(), markup=False)
         report_rejected(samples)
         return samples
 
@@ -116,6 +141,8 @@ FROM_COMMAND_LINE = SampleOptions()
 _SAMPLE_PARAMETERS = {
     "target": (Target, "EC"),
     "target_unit": (TargetUnit, None),
+    "to_unit": (ToUnit, None),
+    "conversion": (ConversionFile, None),
     "id_column": (IdColumn, None),
     "x": (XColumn, None),
     "y": (YColumn, None),
@@ -136,7 +163,8 @@ def with_sample_options(
     """Give a command the shared sample-reading options.
 
     The command declares one parameter ``sample_options: SampleOptions``; the
-    command line shows ``--target``, ``--target-unit``, ``--id``, ``--x``, ``--y``,
+    command line shows ``--target``, ``--target-unit``, ``--to-unit``,
+    ``--conversion``, ``--id``, ``--x``, ``--y``,
     ``--crs``, ``--scaling``, ``--baseline``, ``--band`` and ``--columns`` in its
     place, so every verb that reads samples reads them the same way. With
     ``bands=False`` (a verb that takes reflectance from a scene) the band options
