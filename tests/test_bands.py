@@ -63,3 +63,14 @@ def test_unscaled_dn_is_reported_as_a_scaling_mistake():
 def test_unknown_scaling_names_the_choices():
     with pytest.raises(ScalingError, match="landsat-c2l2"):
         scaling_from_name("landsat")
+
+
+def test_band_records_carry_both_sensors_resolutions():
+    from saltmap.bands import BANDS, ROLES
+
+    # Landsat 8/9 OLI reflective bands (SR_B2..SR_B7) are 30 m; Sentinel-2 10 m or 20 m.
+    assert [BANDS[r].landsat for r in ROLES] == [f"SR_B{i}" for i in range(2, 8)]
+    assert {r: BANDS[r].landsat_resolution_m for r in ROLES} == dict.fromkeys(ROLES, 30)
+    assert {r: BANDS[r].sentinel2_resolution_m for r in ROLES} == {
+        "B": 10, "G": 10, "R": 10, "N": 10, "S1": 20, "S2": 20
+    }  # fmt: skip

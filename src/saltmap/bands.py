@@ -37,17 +37,19 @@ class Band:
     sentinel2_resolution_m: int
     landsat: str
     landsat_wavelength_nm: float
+    # OLI reflective bands SR_B2..SR_B7 are all 30 m in Collection 2 Level-2.
+    landsat_resolution_m: int
 
 
 BANDS: dict[str, Band] = {
     b.role: b
     for b in (
-        Band("B", "blue", "blue", "B02", 492.4, 10, "SR_B2", 482.0),
-        Band("G", "green", "green", "B03", 559.8, 10, "SR_B3", 561.5),
-        Band("R", "red", "red", "B04", 664.6, 10, "SR_B4", 654.5),
-        Band("N", "near infrared", "nir", "B08", 832.8, 10, "SR_B5", 865.0),
-        Band("S1", "shortwave infrared 1", "swir16", "B11", 1613.7, 20, "SR_B6", 1608.5),
-        Band("S2", "shortwave infrared 2", "swir22", "B12", 2202.4, 20, "SR_B7", 2200.5),
+        Band("B", "blue", "blue", "B02", 492.4, 10, "SR_B2", 482.0, 30),
+        Band("G", "green", "green", "B03", 559.8, 10, "SR_B3", 561.5, 30),
+        Band("R", "red", "red", "B04", 664.6, 10, "SR_B4", 654.5, 30),
+        Band("N", "near infrared", "nir", "B08", 832.8, 10, "SR_B5", 865.0, 30),
+        Band("S1", "shortwave infrared 1", "swir16", "B11", 1613.7, 20, "SR_B6", 1608.5, 30),
+        Band("S2", "shortwave infrared 2", "swir22", "B12", 2202.4, 20, "SR_B7", 2200.5, 30),
     )
 }
 
