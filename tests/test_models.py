@@ -87,20 +87,72 @@ INDEX_FEATURES_EXPECTED_FAILURES = {
 }
 
 
+_LOG10 = (
+    "log_target models log10 of the target and refuses (SampleDataError) a target with zero "
+    "or negative values, which salinity never has; this check fits such a target"
+)
+# Checks the log-target variant cannot pass, all for that one reason (the nan/inf and
+# positive-only checks included: the target is refused before X is looked at).
+LOG_TARGET_EXPECTED_FAILURES = {
+    name: _LOG10
+    for name in (
+        "check_dict_unchanged",
+        "check_dont_overwrite_parameters",
+        "check_dtype_object",
+        "check_estimators_fit_returns_self",
+        "check_estimators_nan_inf",
+        "check_estimators_overwrite_params",
+        "check_estimators_pickle",
+        "check_f_contiguous_array_estimator",
+        "check_fit2d_predict1d",
+        "check_fit_check_is_fitted",
+        "check_fit_idempotent",
+        "check_fit_score_takes_y",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_n_features_in",
+        "check_n_features_in_after_fitting",
+        "check_pipeline_consistency",
+        "check_positive_only_tag_during_fit",
+        "check_readonly_memmap_input",
+        "check_regressor_data_not_an_array",
+        "check_regressors_int",
+        "check_regressors_no_decision_function",
+        "check_regressors_train",
+        "check_supervised_y_2d",
+    )
+}
+# RF and XGBoost fit NaN natively (scikit-learn's forests and XGBoost route missing values),
+# so fit does not refuse NaN; TunedModel's tags do not say allow_nan, so the check expects
+# a refusal. Declaring allow_nan per learner in TunedModel.__sklearn_tags__ would lift it.
+NAN_TOLERANT_EXPECTED_FAILURES = {
+    "check_estimators_nan_inf": "RF and XGBoost accept NaN in X (native missing-value "
+    "handling), but TunedModel's tags do not declare allow_nan, so the check expects an error"
+}
+
+
 def _expected_failed_checks(estimator):
     if isinstance(estimator, IndexFeatures):
         return INDEX_FEATURES_EXPECTED_FAILURES
+    if isinstance(estimator, TunedModel) and estimator.log_target:
+        return LOG_TARGET_EXPECTED_FAILURES
+    if isinstance(estimator, TunedModel) and estimator.name in ("RF", "XGBoost"):
+        return NAN_TOLERANT_EXPECTED_FAILURES
     return {}
 
 
 # TunedModel with indices=None takes the feature columns as given, so the checks'
 # arbitrary arrays exercise its tuning and delegation; reflectance -> indices is
-# IndexFeatures' part, checked on its own.
+# IndexFeatures' part, checked on its own. RF and XGBoost are small and untuned (the
+# budget's fixed parameters plus SMALL); the log-target variant wraps the quick PLSR.
 @parametrize_with_checks(
     [
         TunedModel("PLSR", indices=None, budget="quick"),
         TunedModel("MLP", indices=None, budget="quick"),
         TunedModel("Stacking", indices=None, n_trials=0, fixed=SMALL["Stacking"]),
+        TunedModel("RF", indices=None, n_trials=0, fixed=SMALL["RF"]),
+        TunedModel("XGBoost", indices=None, n_trials=0, fixed=SMALL["XGBoost"]),
+        TunedModel("PLSR", indices=None, budget="quick", log_target=True),
         SerialMLPRegressor(max_iter=50),
         IndexFeatures(),
     ],
