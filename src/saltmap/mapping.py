@@ -1293,22 +1293,19 @@ def read_classes_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.
     return codes, ((b.left, b.right, b.bottom, b.top), crs)
 
 
-def draw_class_map(
+def class_map_of(
     classes_path: Path,
-    figure_path: Path,
     plan: ClassPlan,
     *,
     title: str,
     percent: list[float] | None = None,
     aoa_path: Path | None = None,
-) -> Path:
-    """Draw the class COG as the study's figure 6 and save it as PNG.
+) -> Any:
+    """The class COG drawn as the study's figure 6 (a matplotlib Figure).
 
     With ``aoa_path`` (the AOA COG) pixels outside the area of applicability are
     greyed, read decimated exactly as the classes are.
     """
-    import matplotlib.pyplot as plt
-
     from saltmap.plots import class_map_figure
 
     codes, (extent, crs) = read_classes_overview(classes_path)
@@ -1316,7 +1313,7 @@ def draw_class_map(
     if aoa_path is not None:
         aoa, _ = read_classes_overview(aoa_path)
         extra["outside_aoa"] = aoa == 0
-    fig = class_map_figure(
+    return class_map_figure(
         codes,
         extent,
         labels=plan.labels,
@@ -1326,6 +1323,21 @@ def draw_class_map(
         percent=percent,
         **extra,
     )
+
+
+def draw_class_map(
+    classes_path: Path,
+    figure_path: Path,
+    plan: ClassPlan,
+    *,
+    title: str,
+    percent: list[float] | None = None,
+    aoa_path: Path | None = None,
+) -> Path:
+    """Draw the class COG as the study's figure 6 (:func:`class_map_of`) and save it as PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = class_map_of(classes_path, plan, title=title, percent=percent, aoa_path=aoa_path)
     try:
         return atomic_savefig(fig, figure_path, dpi=150, bbox_inches="tight")
     finally:

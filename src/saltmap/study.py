@@ -2101,8 +2101,7 @@ class _Runner:
         return row
 
     def _map_report(self, label: str, result: Any) -> None:
-        from saltmap.mapping import plan_classes, read_classes_overview
-        from saltmap.plots import class_map_figure
+        from saltmap.mapping import class_map_of, plan_classes
 
         areas = result.areas
         self.sec_maps.add(
@@ -2121,23 +2120,16 @@ class _Runner:
             self.samples.target_unit,
             self.class_conversion,
         )
-        codes, (extent, crs) = read_classes_overview(result.outputs.classes)
-        # Greyed where the model extrapolates, as saltmap map draws it.
-        extra, aoa_path = {}, result.outputs.trust.get("aoa")
-        if aoa_path is not None:
-            aoa, _ = read_classes_overview(aoa_path)
-            extra["outside_aoa"] = aoa == 0
         scheme = plan.scheme
-        fig = class_map_figure(
-            codes,
-            extent,
-            labels=plan.labels,
-            colours=plan.colours,
-            crs=crs,
+        # Greyed where the model extrapolates, as saltmap map draws it.
+        aoa_path = result.outputs.trust.get("aoa")
+        fig = class_map_of(
+            result.outputs.classes,
+            plan,
             title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
             f"from {self.cfg.models.final}, {label}",
             percent=list(areas["percent"]),
-            **extra,
+            aoa_path=aoa_path,
         )
         self.sec_maps.add(
             self.save_figure(
@@ -2147,7 +2139,7 @@ class _Runner:
                 f"{result.n_valid} valid pixels of {result.n_pixels}; mapped in "
                 f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map "
                 "carries its colour table, with a QGIS style beside it)."
-                + (" Hatched grey: outside the area of applicability." if extra else ""),
+                + (" Hatched grey: outside the area of applicability." if aoa_path else ""),
             )
         )
         spread = _raster_percentiles(result.outputs.salinity)
