@@ -73,6 +73,43 @@ ColumnsFile = Annotated[
     Path | None, typer.Option("--columns", help="TOML file mapping columns (keys as the options).")
 ]
 
+# Options of the verbs that read a scene (map, extract).
+SceneScaling = Annotated[
+    str | None,
+    typer.Option(
+        "--scaling",
+        help="Scene DN to reflectance: sentinel2-l2a (DN/10000), sentinel2-l2a-offset "
+        "((DN-1000)/10000), reflectance, or SCALE,OFFSET. A .SAFE or STAC item gives its own.",
+    ),
+]
+BandOrder = Annotated[
+    str | None,
+    typer.Option("--bands", help="Band names of a multiband raster in order, e.g. B02,B03,..."),
+]
+MaskWater = Annotated[bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")]
+
+
+def open_scene_from_options(
+    source: str,
+    scaling: str | None,
+    baseline: str | None,
+    bands: str | None,
+    mask_water: bool,
+) -> Any:
+    """Open a scene from the shared scene options and say what was found."""
+    from saltmap.cli import console
+    from saltmap.scene import open_scene
+
+    scene = open_scene(
+        source,
+        bands=[b.strip() for b in bands.split(",")] if bands else None,
+        scaling=scaling,
+        baseline=baseline,
+        mask_water=mask_water,
+    )
+    console.print(f"scene: {scene}", highlight=False)
+    return scene
+
 
 def parse_band_map(items: list[str] | None) -> dict[str, str]:
     """Turn ``["N=nir", "S1=swir1"]`` into ``{"N": "nir", "S1": "swir1"}``."""

@@ -11,7 +11,6 @@ from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli.covariates import covariate_rasters
 from saltmap.extract import extract_at_points, summary, write_extracted
-from saltmap.scene import open_scene
 
 
 @opt.with_sample_options(bands=False)
@@ -32,22 +31,10 @@ def extract_command(
     window: Annotated[
         int, typer.Option("--window", help="Average an n x n window (odd) of unmasked pixels.")
     ] = 1,
-    scaling: Annotated[
-        str | None,
-        typer.Option(
-            "--scaling",
-            help="Scene DN to reflectance: sentinel2-l2a (DN/10000), sentinel2-l2a-offset "
-            "((DN-1000)/10000), reflectance, or SCALE,OFFSET. A .SAFE or STAC item gives its own.",
-        ),
-    ] = None,
+    scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
-    bands: Annotated[
-        str | None,
-        typer.Option("--bands", help="Band names of a multiband raster in order, e.g. B02,B03,..."),
-    ] = None,
-    mask_water: Annotated[
-        bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
-    ] = False,
+    bands: opt.BandOrder = None,
+    mask_water: opt.MaskWater = False,
     covariate: Annotated[
         list[str] | None,
         typer.Option(
@@ -76,14 +63,7 @@ def extract_command(
 
     report_path = out.with_name(f"{out.stem}_report.csv")
     opt.check_writable([out, report_path], overwrite)
-    scene = open_scene(
-        scene_source,
-        bands=[b.strip() for b in bands.split(",")] if bands else None,
-        scaling=scaling,
-        baseline=baseline,
-        mask_water=mask_water,
-    )
-    console.print(f"scene: {scene}", highlight=False)
+    scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
     samples = sample_options.read(samples_file)
     rasters = covariate_rasters(covariate, categorical)
     table, report = extract_at_points(samples, scene, window=window, covariates=rasters)

@@ -63,22 +63,10 @@ def map_command(
         str | None,
         typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
     ] = None,
-    scaling: Annotated[
-        str | None,
-        typer.Option(
-            "--scaling",
-            help="Scene DN to reflectance: sentinel2-l2a (DN/10000), sentinel2-l2a-offset "
-            "((DN-1000)/10000), reflectance, or SCALE,OFFSET. A .SAFE or STAC item gives its own.",
-        ),
-    ] = None,
+    scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
-    bands: Annotated[
-        str | None,
-        typer.Option("--bands", help="Band names of a multiband raster in order, e.g. B02,B03,..."),
-    ] = None,
-    mask_water: Annotated[
-        bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")
-    ] = False,
+    bands: opt.BandOrder = None,
+    mask_water: opt.MaskWater = False,
     covariate: Annotated[
         list[str] | None,
         typer.Option(
@@ -130,19 +118,11 @@ def map_command(
     from saltmap.mapping import map_scene
     from saltmap.modelfile import load_model
     from saltmap.salinity import load_conversion
-    from saltmap.scene import open_scene
 
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
-    scene = open_scene(
-        scene_source,
-        bands=[b.strip() for b in bands.split(",")] if bands else None,
-        scaling=scaling,
-        baseline=baseline,
-        mask_water=mask_water,
-    )
-    console.print(f"scene: {scene}", highlight=False)
+    scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
     result = map_scene(
         model,
         scene,
