@@ -106,6 +106,7 @@ from saltmap.errors import (
     SceneError,
 )
 from saltmap.indices import IndexFeatures, required_bands, resolve
+from saltmap.scene import ThreadLocalDatasets
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -559,7 +560,7 @@ def _warped(src: Any, grid: Any, categorical: bool) -> Any:
     )
 
 
-class CovariateRasters:
+class CovariateRasters(ThreadLocalDatasets):
     """Covariate rasters, read window by window on a scene's grid.
 
     Each raster may have any CRS and resolution; it is warped onto the scene grid
@@ -594,15 +595,6 @@ class CovariateRasters:
         self.labels = {
             n: {level_text([k])[0]: str(v) for k, v in m.items()} for n, m in (labels or {}).items()
         }
-        self._local = threading.local()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -702,9 +694,7 @@ class CovariateRasters:
     def _reader(self, name: str, scene: Any) -> Any:
         # One open dataset and warped VRT per thread and scene grid: GDAL handles
         # must not be shared between threads.
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = self._local.handles = {}
+        handles = self._handles()
         key = (name, str(scene.crs), tuple(scene.transform), scene.width, scene.height)
         if key not in handles:
             src = _open_raster(self.paths[name], name)
@@ -732,13 +722,6 @@ class CovariateRasters:
                 values = _levels_of_codes(values, self.labels.get(name, {}))
             out[name] = values
         return out
-
-    def close(self) -> None:
-        """Close the files this thread opened."""
-        for src, vrt in (getattr(self._local, "handles", None) or {}).values():
-            vrt.close()
-            src.close()
-        self._local.handles = {}
 
 
 def _levels_of_codes(values: np.ndarray, labels: Mapping[str, str]) -> np.ndarray:

@@ -103,7 +103,41 @@ class _Grid:
     height: int
 
 
-class Scene:
+class ThreadLocalDatasets:
+    """Open GDAL datasets held per thread, dropped on pickling and reopened on use.
+
+    GDAL datasets must not be shared between threads, and cannot be pickled to a
+    worker; a subclass sets ``self._local = threading.local()`` in ``__init__`` and
+    keeps ``(dataset, warped VRT or None)`` pairs in :meth:`_handles`.
+    """
+
+    _local: threading.local
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def _handles(self) -> dict[Any, tuple[Any, Any]]:
+        handles = getattr(self._local, "handles", None)
+        if handles is None:
+            handles = self._local.handles = {}
+        return handles
+
+    def close(self) -> None:
+        """Close the files this thread opened (they reopen on the next read)."""
+        for src, vrt in self._handles().values():
+            if vrt is not None:
+                vrt.close()
+            src.close()
+        self._handles().clear()
+
+
+class Scene(ThreadLocalDatasets):
     """The band roles of one image on one grid, read lazily by window.
 
     Build it with :func:`open_scene`. Reading returns surface reflectance as
@@ -152,16 +186,6 @@ class Scene:
         self.scl = scl
         self.mask_water = mask_water
         self.baseline = baseline
-        self._local = threading.local()
-
-    # -- pickling: drop open datasets, workers reopen them ---------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -325,12 +349,6 @@ class Scene:
     def _is_warped(self, key: str) -> bool:
         return self._handles()[key][1] is not None
 
-    def _handles(self) -> dict[str, tuple[Any, Any]]:
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = self._local.handles = {}
-        return handles
-
     def _reader(
         self, key: str, bf: BandFile, resampling: Resampling, nodata: float | None, dtype: str
     ) -> Any:
@@ -356,14 +374,6 @@ class Scene:
             handles[key] = (src, vrt)
         src, vrt = handles[key]
         return vrt if vrt is not None else src
-
-    def close(self) -> None:
-        """Close the files this thread opened (they reopen on the next read)."""
-        for src, vrt in self._handles().values():
-            if vrt is not None:
-                vrt.close()
-            src.close()
-        self._handles().clear()
 
 
 def _open(path: str) -> Any:
