@@ -491,15 +491,14 @@ def model_input(model: Any, samples: Any) -> pd.DataFrame:
 
 def check_covariates_defined(table: pd.DataFrame, covariates: Covariates, source: Any) -> None:
     """Refuse training rows where a covariate is missing; filling them would invent data."""
+    from saltmap.samples import missing_by_sample
+
     bad = table[list(covariates.names)].isna()
     if bad.any(axis=None):
-        rows = bad.any(axis=1)
-        where = "; ".join(
-            f"{sid}: {', '.join(bad.columns[bad.loc[sid]])}" for sid in bad.index[rows][:5]
-        )
+        n, where = missing_by_sample(bad)
         raise SampleDataError(
-            f"{source}: {int(rows.sum())} sample(s) lack covariate values ({where}"
-            f"{' ...' if rows.sum() > 5 else ''}); fill them or remove those samples"
+            f"{source}: {n} sample(s) lack covariate values ({where}); fill them or remove "
+            "those samples"
         )
 
 

@@ -887,13 +887,12 @@ def check_indices_defined(samples: Any, indices: str | list[str]) -> None:
     )  # fmt: skip
     bad = features.isna()
     if bad.any(axis=None):
-        rows = bad.any(axis=1)
-        where = "; ".join(
-            f"{sid}: {', '.join(bad.columns[bad.loc[sid]])}" for sid in bad.index[rows][:5]
-        )
+        from saltmap.samples import missing_by_sample
+
+        n, where = missing_by_sample(bad)
         raise SampleDataError(
-            f"{samples.source}: {int(rows.sum())} sample(s) have undefined index values "
-            f"({where}{' ...' if rows.sum() > 5 else ''}); an index is undefined where its "
+            f"{samples.source}: {n} sample(s) have undefined index values "
+            f"({where}); an index is undefined where its "
             "formula divides by zero or takes the root of a negative number. Remove those "
             "samples or choose indices defined for them (`saltmap indices` lists where each "
             "is undefined)"

@@ -561,6 +561,17 @@ def _check_bounds(table: pd.DataFrame, crs: str | None, reasons: dict[int, list[
     )
 
 
+def missing_by_sample(bad: pd.DataFrame, limit: int = 5) -> tuple[int, str]:
+    """How many samples have a True in ``bad`` (samples × columns) and which columns,
+    as ``"id: col, col; id: col ..."`` for the first ``limit`` of them."""
+    rows = bad.any(axis=1)
+    where = "; ".join(
+        f"{sid}: {', '.join(bad.columns[bad.loc[sid]])}" for sid in bad.index[rows][:limit]
+    )
+    n = int(rows.sum())
+    return n, where + (" ..." if n > limit else "")
+
+
 def odisha() -> Samples:
     """The real Odisha coastal samples: EC in µS/cm, Landsat Collection 2 Level-2 bands.
 
