@@ -254,3 +254,13 @@ def test_every_sample_verb_can_convert_the_target(tmp_path):
     refused = runner.invoke(app, [*args, "--to-unit", "g/kg", "--out", str(tmp_path / "no")])
     assert isinstance(refused.exception, UnitError)
     assert "--conversion" in str(refused.exception)
+
+
+def test_missing_by_sample_names_ids_and_columns_synthetic():
+    from saltmap.samples import missing_by_sample
+
+    bad = pd.DataFrame(
+        {"a": [True, False, True], "b": [True, False, False]}, index=["s1", "s2", "s3"]
+    )
+    assert missing_by_sample(bad) == (2, "s1: a, b; s3: a")
+    assert missing_by_sample(bad, limit=1) == (2, "s1: a, b ...")
