@@ -240,6 +240,20 @@ def numeric_values(values: Any, name: str, where: str = "the table") -> np.ndarr
 # --------------------------------------------------------------------------- transformer
 
 
+def _refuse_missing_levels(
+    table: pd.DataFrame, categorical: Sequence[str], rows: str, fix: str
+) -> None:
+    # A missing level one-hot encodes as a row of zeros, which would silently read as
+    # "none of the levels": refuse it instead.
+    for name in categorical:
+        missing = table[name].isna()
+        if missing.any():
+            raise SampleDataError(
+                f"categorical covariate {name!r} is missing for {int(missing.sum())} {rows}"
+                f"row(s) ({', '.join(map(str, table.index[missing][:5]))}); {fix}"
+            )
+
+
 class PredictorFeatures(TransformerMixin, BaseEstimator):
     """scikit-learn transformer from band reflectance + covariate columns to predictors.
 
@@ -297,14 +311,9 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
         needed = required_bands(self.index_names_)
         self.bands_ = tuple(r for r in ROLES if r in needed)
         prepared = self._prepare(table, "the training table")
-        for name in spec.categorical:
-            missing = prepared[name].isna()
-            if missing.any():
-                raise SampleDataError(
-                    f"categorical covariate {name!r} is missing for {int(missing.sum())} training "
-                    f"row(s) ({', '.join(map(str, prepared.index[missing][:5]))}); fill it or "
-                    "drop those rows"
-                )
+        _refuse_missing_levels(
+            prepared, spec.categorical, "training ", "fill it or drop those rows"
+        )
         encoder = OneHotEncoder(
             handle_unknown="error" if spec.min_count is None else "infrequent_if_exist",
             min_frequency=spec.min_count,
@@ -392,15 +401,7 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
         if unseen.any(axis=None):
             raise UnseenLevelError(_unseen_message(self, X, unseen))
         prepared = self._prepare(X, "the prediction table")
-        for name in self.categorical:
-            # Missing levels: a row of zeros would silently read as "none of the levels".
-            missing = prepared[name].isna()
-            if missing.any():
-                raise SampleDataError(
-                    f"categorical covariate {name!r} is missing for {int(missing.sum())} row(s) "
-                    f"({', '.join(map(str, X.index[missing][:5]))}); the model cannot predict "
-                    "them"
-                )
+        _refuse_missing_levels(prepared, self.categorical, "", "the model cannot predict them")
         return np.asarray(self.transformer_.transform(prepared), dtype=np.float64)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
