@@ -130,6 +130,17 @@ def test_missing_column_and_non_numeric_values_are_errors(samples, table):
         step.transform(table[["B", "G", "R", "N", "S1", "S2"]].to_numpy())
 
 
+def test_a_missing_categorical_level_is_refused_in_fit_and_predict(table):
+    blank = table.copy()
+    blank.iloc[[0, 3], blank.columns.get_loc("Land_cover")] = None
+    step = PredictorFeatures("novel", ("Dist_Sea",), ("Land_cover",))
+    with pytest.raises(SampleDataError, match=r"'Land_cover' is missing for 2 training row"):
+        step.fit(blank)
+    step.fit(table)
+    with pytest.raises(SampleDataError, match=r"missing for 2 row.*cannot predict them"):
+        step.transform(blank)
+
+
 @pytest.mark.parametrize("name", ["RF", "PLSR", "Stacking"])
 def test_models_with_covariates_save_load_and_predict_the_same(samples, table, tmp_path, name):
     params = {
