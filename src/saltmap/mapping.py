@@ -594,8 +594,12 @@ class MapOutputs:
     areas: Path
     figure: Path
     trust: dict[str, Path] = field(default_factory=dict)
-    #: QGIS default style of the salinity COG: a colour ramp stretched over its 2–98 %.
-    salinity_style: Path | None = None
+
+    @property
+    def salinity_style(self) -> Path:
+        """QGIS default style of the salinity COG (a colour ramp over its 2–98 %): QGIS
+        loads a .qml of the raster's own name with it."""
+        return self.salinity.with_suffix(".qml")
 
     @classmethod
     def in_folder(cls, out_dir: str | Path, *, trust: bool = False) -> MapOutputs:
@@ -607,14 +611,11 @@ class MapOutputs:
             areas=out / "class_areas.csv",
             figure=out / "salinity_map.png",
             trust={name: out / file for name, file in TRUST_FILES.items()} if trust else {},
-            # QGIS loads a .qml of the raster's own name as its default style.
-            salinity_style=out / "salinity.qml",
         )
 
     def all(self) -> list[Path]:
-        styles = [self.style] + ([self.salinity_style] if self.salinity_style else [])
-        return [self.salinity, self.classes, *self.trust.values(), *styles, self.areas,
-                self.figure]  # fmt: skip
+        return [self.salinity, self.classes, *self.trust.values(), self.style,
+                self.salinity_style, self.areas, self.figure]  # fmt: skip
 
 
 @dataclass
@@ -1045,9 +1046,8 @@ def map_scene(
         )
     atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
     atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
-    if outputs.salinity_style is not None:
-        low, high = salinity_stretch(outputs.salinity)
-        atomic_write_text(outputs.salinity_style, qml_stretch_style(low, high, target_unit))
+    low, high = salinity_stretch(outputs.salinity)
+    atomic_write_text(outputs.salinity_style, qml_stretch_style(low, high, target_unit))
     if figure:
         draw_class_map(
             outputs.classes,
