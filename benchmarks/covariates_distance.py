@@ -1,4 +1,4 @@
-"""Time and memory of saltmap.covariates.distance_to_features on a full Sentinel-2 tile grid.
+"""Time and memory of saltmap.distance_to_features on a full Sentinel-2 tile grid.
 
 Synthetic: a 10980 x 10980 grid at 10 m (UTM 19S) and a synthetic wiggly "coastline"
 of 2000 vertices crossing it. Prints wall time, pixels/s and peak RSS. Run:
@@ -20,7 +20,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import LineString
 
-from saltmap.covariates import distance_to_features
+from saltmap.features.covariates import distance_to_features
 
 
 class SyntheticGrid:
@@ -31,7 +31,7 @@ class SyntheticGrid:
         self.transform = Affine(10.0, 0, 600_000.0, 0, -10.0, 4_700_000.0)
         self.width = self.height = size
 
-    from saltmap.scene import Scene
+    from saltmap.io.scene import Scene
 
     shape = Scene.shape
     res = Scene.res

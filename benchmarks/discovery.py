@@ -17,8 +17,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from saltmap.discovery import discover_cv, enumerate_candidates, search_indices
-from saltmap.samples import odisha
+from saltmap.features.discovery import discover_cv, enumerate_candidates, search_indices
+from saltmap.io.samples import odisha
 
 
 def timed(func, repeats: int) -> tuple[float, object]:
@@ -63,7 +63,9 @@ def main() -> None:
     cv, report = timed(lambda: discover_cv(reflectance, target, n_splits=5), 1)
 
     best_naive = candidates[int(np.nanargmax(np.abs(scores)))].formula
-    print(f"vectorised search (saltmap.discovery.search_indices): {fast * 1e3:8.1f} ms median")
+    print(
+        f"vectorised search (saltmap.search_indices):                  {fast * 1e3:8.1f} ms median"
+    )
     print(f"naive loop (per formula + scipy.stats.pearsonr):      {slow * 1e3:8.1f} ms median")
     print(f"speed-up: {slow / fast:.1f}x")
     print(f"per candidate: vectorised {fast / len(candidates) * 1e6:.2f} µs, "

@@ -14,8 +14,8 @@ import argparse
 import os
 import time
 
-from saltmap.evaluation import evaluate_study, write_evaluation
-from saltmap.samples import odisha
+from saltmap.io.samples import odisha
+from saltmap.validation.evaluation import evaluate_study, write_evaluation
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ Then, in one run, it prints
 
 * a naive run on a 2048 x 2048 crop: read all bands, flatten to a table, one
   ``model.predict``;
-* the full tile through :func:`saltmap.mapping.map_scene` (blocks over ``--jobs``
+* the full tile through :func:`saltmap.mapping.engine.map_scene` (blocks over ``--jobs``
   processes, COG outputs);
 * pixels/s, wall time and peak RSS (summed over the process and its children,
   sampled every 0.2 s) of both;
@@ -199,8 +199,8 @@ def gib(n: float) -> str:
 
 
 def train_model():
-    from saltmap.models import make_model
-    from saltmap.samples import odisha
+    from saltmap.io.samples import odisha
+    from saltmap.models.building import make_model
 
     samples = odisha()
     with warnings.catch_warnings():
@@ -240,7 +240,7 @@ def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
 
     CPU time (not wall time) so that other load on the machine does not distort the shares.
     """
-    from saltmap import mapping
+    from saltmap.mapping import engine as mapping
 
     job = mapping.BlockJob(model=model, scene=scene, plan=None)
     job.prepare()  # n_jobs=1 and one BLAS thread, as in the workers
@@ -320,12 +320,12 @@ def main() -> None:
     parser.add_argument(
         "--trust",
         action="store_true",
-        help="Map with intervals, DI and AOA too (saltmap.trust.fit_trust on the Odisha samples).",
+        help="Map with intervals, DI and AOA too (saltmap.fit_trust on the Odisha samples).",
     )
     args = parser.parse_args()
 
-    from saltmap import mapping
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
+    from saltmap.mapping import engine as mapping
 
     t0 = time.perf_counter()
     folder = build_tile()
@@ -356,7 +356,7 @@ def main() -> None:
         return
     trust = None
     if args.trust:
-        from saltmap.trust import fit_trust
+        from saltmap.trust.intervals import fit_trust
 
         t0 = time.perf_counter()
         with warnings.catch_warnings():

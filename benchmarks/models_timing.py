@@ -16,8 +16,8 @@ import warnings
 
 import numpy as np
 
-from saltmap.models import MODEL_NAMES, TunedModel, clear_tuning_cache, make_model
-from saltmap.samples import odisha
+from saltmap.io.samples import odisha
+from saltmap.models.building import MODEL_NAMES, TunedModel, clear_tuning_cache, make_model
 
 SPATIAL_FOLDS = 5
 

@@ -1,7 +1,7 @@
 """Cost of the trust layers (intervals, DI/AOA) beside the prediction itself.
 
 The model (default: the study's Stacking, untuned defaults, EC target) is trained
-on the real Odisha samples and its :class:`saltmap.trust.TrustModel` fitted.
+on the real Odisha samples and its :class:`saltmap.trust.intervals.TrustModel` fitted.
 Then
 
 1. on the real Patagonia Sentinel-2 cut (300 × 200 px, DN / 10000) it prints the
@@ -12,7 +12,7 @@ Then
    each repeated with ±5 % multiplicative noise per band) it times, ``--runs``
    times on one process:
 
-   - ``predict``: :func:`saltmap.mapping.predict_block` (the map's salinity);
+   - ``predict``: :func:`saltmap.mapping.engine.predict_block` (the map's salinity);
    - ``intervals``: the ``"base"`` bounds from that prediction;
    - ``DI+AOA``: index features + nearest-neighbour search + threshold;
    - ``trust_block``: both together as mapping calls it (prediction given);
@@ -37,11 +37,11 @@ import numpy as np
 
 from saltmap.bands import ROLES
 from saltmap.datasets import patagonia_scene
-from saltmap.mapping import predict_block
-from saltmap.models import make_model
-from saltmap.samples import odisha
-from saltmap.scene import open_scene
-from saltmap.trust import ConformalIntervals, TrustSummary, fit_trust, trust_block
+from saltmap.io.samples import odisha
+from saltmap.io.scene import open_scene
+from saltmap.mapping.engine import predict_block
+from saltmap.models.building import make_model
+from saltmap.trust.intervals import ConformalIntervals, TrustSummary, fit_trust, trust_block
 
 
 def realistic_block(n_pixels: int, scene_pixels: np.ndarray, sample_pixels: np.ndarray):

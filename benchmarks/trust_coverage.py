@@ -5,7 +5,7 @@ training rows of each outer split and scored on its held-out rows, under
 
 - repeated random k-fold (default 5 × 5), where train and test rows are
   exchangeable, so coverage should be close to 90 %;
-- spatial block k-fold (``saltmap.validation.SpatialBlockKFold``, 5 folds × the
+- spatial block k-fold (``saltmap.validation.protocols.SpatialBlockKFold``, 5 folds × the
   same repeats with different block shuffles), where held-out rows are far from
   the training rows: coverage is reported as it is.
 
@@ -24,10 +24,10 @@ import time
 import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
-from saltmap.models import make_model
-from saltmap.samples import odisha
-from saltmap.trust import coverage_summary, evaluate_coverage
-from saltmap.validation import SpatialBlockKFold, materialise_splits
+from saltmap.io.samples import odisha
+from saltmap.models.building import make_model
+from saltmap.trust.intervals import coverage_summary, evaluate_coverage
+from saltmap.validation.protocols import SpatialBlockKFold, materialise_splits
 
 
 def main() -> None:

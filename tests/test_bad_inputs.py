@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saltmap import evaluation, mapping, modelfile, models, study
 from saltmap.datasets import odisha_samples, patagonia_scene
 from saltmap.errors import (
     BoundaryError,
@@ -42,7 +41,12 @@ from saltmap.errors import (
     SceneError,
     UnitError,
 )
-from saltmap.samples import odisha, read_samples
+from saltmap.io.samples import odisha, read_samples
+from saltmap.mapping import engine as mapping
+from saltmap.models import building as models
+from saltmap.models import persistence as modelfile
+from saltmap.study import runner as study
+from saltmap.validation import evaluation
 
 GOOD_BANDS = "0.05,0.08,0.09,0.20,0.25,0.18"
 HEADER = "id,EC,Blue,Green,Red,NIR,SWIR1,SWIR2,lon,lat"
@@ -188,8 +192,8 @@ def test_s23_latin1_file_is_read_with_the_bad_bytes_replaced(tmp_path):
 
 
 def test_s24_zero_and_negative_reflectance_give_nan_indices_counted_by_screening(tmp_path):
-    from saltmap.indices import compute_indices
-    from saltmap.screening import screen
+    from saltmap.features.indices import compute_indices
+    from saltmap.features.screening import screen
 
     rows = [
         _row(f"p{i}", str(500 + 40 * i), f"0.05,0.{i + 1},0.09,0.2,0.25,0.18") for i in range(8)
@@ -262,7 +266,7 @@ def test_s29_columns_file_with_unknown_key_names_it(tmp_path):
 def test_s30_every_row_rejected_still_reports_every_row(tmp_path):
     got = read_samples(_csv(tmp_path, _row("a", ""), _row("b", "x")), target="EC")
     assert len(got) == 0 and len(got.rejected) == 2
-    from saltmap.screening import screen
+    from saltmap.features.screening import screen
 
     with pytest.raises(SampleDataError):
         screen(got, "novel")
@@ -283,7 +287,7 @@ def _band_folder(tmp_path: Path, replace: dict[str, bytes] | None = None) -> Pat
 
 
 def test_c06_a_text_file_named_like_a_band_is_an_input_file_error(tmp_path):
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     folder = _band_folder(tmp_path, {"B04_10m.tif": b"id,EC\n1,2\n"})
     with pytest.raises(InputFileError, match=r"B04_10m\.tif"):
@@ -300,8 +304,8 @@ def _zero_band(src: Path, dst: Path) -> None:
 
 
 def test_c10_nodata_at_every_point_reports_each_point_masked(tmp_path):
-    from saltmap.extract import extract_at_points
-    from saltmap.scene import open_scene
+    from saltmap.features.extraction import extract_at_points
+    from saltmap.io.scene import open_scene
 
     folder = _band_folder(tmp_path, {"B08_10m.tif": b""})
     (folder / "B08_10m.tif").unlink()
@@ -319,8 +323,8 @@ def test_c10_nodata_at_every_point_reports_each_point_masked(tmp_path):
 
 
 def test_c11_points_without_crs_are_refused(tmp_path):
-    from saltmap.extract import extract_at_points
-    from saltmap.scene import open_scene
+    from saltmap.features.extraction import extract_at_points
+    from saltmap.io.scene import open_scene
 
     scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
     points = pd.DataFrame({"x": [1.0], "y": [2.0]})
@@ -329,8 +333,8 @@ def test_c11_points_without_crs_are_refused(tmp_path):
 
 
 def test_c11b_samples_without_coordinates_cannot_be_placed(tmp_path):
-    from saltmap.extract import extract_at_points
-    from saltmap.scene import open_scene
+    from saltmap.features.extraction import extract_at_points
+    from saltmap.io.scene import open_scene
 
     header = "id,EC,Blue,Green,Red,NIR,SWIR1,SWIR2"
     samples = read_samples(_csv(tmp_path, f"a,510,{GOOD_BANDS}", header=header), target="EC")
@@ -347,7 +351,7 @@ def test_c13_zero_reflectance_pixel_is_no_data_not_a_crash(plsr, real_samples):
 
 
 def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_path):
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     four = open_scene(patagonia_scene(), scaling="sentinel2-l2a", bands=["B", "G", "R", "N"])
     out = tmp_path / "map"
@@ -358,7 +362,7 @@ def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_
 
 
 def test_c15_scene_without_a_valid_pixel_is_mapped_as_empty_and_reported(plsr, tmp_path):
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     folder = _band_folder(tmp_path, {"B08_10m.tif": b""})
     (folder / "B08_10m.tif").unlink()
@@ -374,7 +378,7 @@ def test_c15_scene_without_a_valid_pixel_is_mapped_as_empty_and_reported(plsr, t
 
 
 def _boundary_call(path: Path):
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
     return mapping.read_boundary(path, scene.crs, tuple(scene.bounds))
@@ -449,7 +453,7 @@ def test_m01_model_file_that_would_run_code_is_refused_unrun(model_file):
 
     import skops.io as sio
 
-    from saltmap.modelfile import load_model
+    from saltmap.models.persistence import load_model
 
     crafted = sio.dumps({"model": os.system})  # loading it would hand out os.system
 
@@ -481,7 +485,7 @@ def test_m02_a_pickle_posing_as_a_model_is_never_unpickled(tmp_path):
 
 
 def test_m03_model_file_from_another_version_is_refused(model_file):
-    from saltmap.modelfile import load_model
+    from saltmap.models.persistence import load_model
 
     def older(header):
         return {**header, "versions": {**header["versions"], "scikit-learn": "1.2.2"}}
@@ -492,7 +496,7 @@ def test_m03_model_file_from_another_version_is_refused(model_file):
 
 
 def test_m03b_model_format_from_the_future_is_refused(model_file):
-    from saltmap.modelfile import load_model
+    from saltmap.models.persistence import load_model
 
     _rewrite(model_file, header=lambda h: {**h, "format_version": 99})
     with pytest.raises(ModelFileError, match="format version 99"):
@@ -500,7 +504,7 @@ def test_m03b_model_format_from_the_future_is_refused(model_file):
 
 
 def test_m04_edited_model_part_fails_its_checksum(model_file):
-    from saltmap.modelfile import MODEL_NAME, load_model
+    from saltmap.models.persistence import MODEL_NAME, load_model
 
     with zipfile.ZipFile(model_file) as archive:
         part = bytearray(archive.read(MODEL_NAME))
@@ -511,7 +515,7 @@ def test_m04_edited_model_part_fails_its_checksum(model_file):
 
 
 def test_m05_truncated_model_file_is_refused(model_file):
-    from saltmap.modelfile import load_model
+    from saltmap.models.persistence import load_model
 
     data = model_file.read_bytes()
     model_file.write_bytes(data[: len(data) // 2])
@@ -569,7 +573,7 @@ def test_t05_missing_study_file(tmp_path):
 
 
 def test_o04_existing_output_is_kept_without_overwrite(tmp_path):
-    from saltmap.extract import write_extracted
+    from saltmap.features.extraction import write_extracted
 
     target = tmp_path / "extracted.csv"
     target.write_text("keep\n")
@@ -579,7 +583,7 @@ def test_o04_existing_output_is_kept_without_overwrite(tmp_path):
 
 
 def test_o05_map_into_a_file_instead_of_a_folder_fails_before_any_block(plsr, tmp_path):
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
     (tmp_path / "maps").write_text("I am a file")
@@ -682,8 +686,8 @@ def test_x05_exclude_outside_aoa_without_an_aoa_is_refused_before_output(tmp_pat
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.modelfile import save_model
-    from saltmap.models import make_model
+    from saltmap.models.building import make_model
+    from saltmap.models.persistence import save_model
 
     samples = odisha()
     model = make_model("RF", params={"n_estimators": 5}).fit(samples.reflectance, samples.target)
@@ -703,9 +707,9 @@ def test_x05_exclude_outside_aoa_without_an_aoa_is_refused_before_output(tmp_pat
 
 def _covariate_model(tmp_path, covariates):
     """A small RF on the real Odisha samples and the given covariates, saved to a model file."""
-    from saltmap.covariates import predictor_table
-    from saltmap.modelfile import save_model
-    from saltmap.models import make_model
+    from saltmap.features.covariates import predictor_table
+    from saltmap.models.building import make_model
+    from saltmap.models.persistence import save_model
 
     samples = odisha()
     X = predictor_table(samples, covariates)
@@ -716,7 +720,7 @@ def _covariate_model(tmp_path, covariates):
 
 
 def _scene():
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     return open_scene(patagonia_scene(), scaling="sentinel2-l2a")
 
@@ -729,7 +733,7 @@ def test_v01_predict_without_a_covariate_column_names_it(tmp_path):
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.covariates import Covariates
+    from saltmap.features.covariates import Covariates
 
     _, model_file, _ = _covariate_model(tmp_path, Covariates(numeric=["Dist_Sea"]))
     lacking = tmp_path / "no_dist_sea.csv"
@@ -745,8 +749,8 @@ def test_v01_predict_without_a_covariate_column_names_it(tmp_path):
 
 
 def test_v02_map_without_a_covariate_raster_is_refused_before_output(tmp_path):
-    from saltmap.covariates import Covariates
-    from saltmap.mapping import map_scene
+    from saltmap.features.covariates import Covariates
+    from saltmap.mapping.engine import map_scene
 
     model, _, _ = _covariate_model(tmp_path, Covariates(numeric=["Dist_Sea"]))
     out = tmp_path / "map"
@@ -760,8 +764,8 @@ def test_v02_map_without_a_covariate_raster_is_refused_before_output(tmp_path):
 def test_v03_covariate_raster_not_covering_the_scene_is_refused(tmp_path):
     import rasterio
 
-    from saltmap.covariates import Covariates
-    from saltmap.mapping import map_scene
+    from saltmap.features.covariates import Covariates
+    from saltmap.mapping.engine import map_scene
 
     model, _, _ = _covariate_model(tmp_path, Covariates(numeric=["Dist_Sea"]))
     scene = _scene()
@@ -783,9 +787,14 @@ def test_v03_covariate_raster_not_covering_the_scene_is_refused(tmp_path):
 def test_v04_unseen_categorical_level_in_samples_and_rasters(tmp_path):
     import rasterio
 
-    from saltmap.covariates import CovariateRasters, Covariates, UnseenLevelError, write_covariate
-    from saltmap.mapping import map_scene
-    from saltmap.trust import AOA_NODATA, fit_trust
+    from saltmap.features.covariates import (
+        CovariateRasters,
+        Covariates,
+        UnseenLevelError,
+        write_covariate,
+    )
+    from saltmap.mapping.engine import map_scene
+    from saltmap.trust.intervals import AOA_NODATA, fit_trust
 
     cov = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
     model, _, X = _covariate_model(tmp_path, cov)

@@ -88,7 +88,7 @@ def test_bad_band_option(bad):
 def test_demo_runs_the_shipped_study(tmp_path, monkeypatch):
     # The demo is `saltmap run` on the packaged study (whole runs: tests/test_study.py).
     import saltmap.cli.demo as demo_module
-    from saltmap.study import demo_study_path
+    from saltmap.study.runner import demo_study_path
 
     calls = []
     monkeypatch.setattr(demo_module, "run_and_report", lambda *args: calls.append(args))
@@ -107,8 +107,8 @@ def _train(tmp_path, name, *extra):
 
 
 def test_train_saves_intervals_and_aoa_unless_told_not_to(tmp_path):
-    from saltmap.modelfile import load_model, load_trust
-    from saltmap.samples import odisha
+    from saltmap.io.samples import odisha
+    from saltmap.models.persistence import load_model, load_trust
 
     samples = odisha()
     path, output = _train(tmp_path, "rf.skops")
@@ -128,9 +128,9 @@ def test_train_saves_intervals_and_aoa_unless_told_not_to(tmp_path):
 
 
 def test_train_with_covariates_saves_trust_over_every_predictor(tmp_path):
-    from saltmap.covariates import model_input
-    from saltmap.modelfile import load_model, load_trust
-    from saltmap.samples import odisha
+    from saltmap.features.covariates import model_input
+    from saltmap.io.samples import odisha
+    from saltmap.models.persistence import load_model, load_trust
 
     path, _ = _train(tmp_path, "cov.skops", "--covariate", "Dist_Sea")
     model, _ = load_model(path)

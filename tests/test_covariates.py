@@ -1,4 +1,4 @@
-"""Tests of covariates as predictors (saltmap.covariates).
+"""Tests of covariates as predictors (saltmap.features.covariates).
 
 Science tests use the real Odisha samples (``Dist_Sea`` numeric 1-5, ``Land_cover``
 categorical) and the real Patagonia scene. Rasters and lines built here are
@@ -21,7 +21,9 @@ from rasterio.windows import Window
 from shapely.geometry import LineString
 from sklearn.base import clone
 
-from saltmap.covariates import (
+from saltmap.datasets import patagonia_scene
+from saltmap.errors import ConfigError, MissingColumnError, SampleDataError, SceneError
+from saltmap.features.covariates import (
     FAR_STEP,
     CovariateRasters,
     Covariates,
@@ -37,12 +39,10 @@ from saltmap.covariates import (
     terrain,
     write_covariate,
 )
-from saltmap.datasets import patagonia_scene
-from saltmap.errors import ConfigError, MissingColumnError, SampleDataError, SceneError
-from saltmap.modelfile import load_model, save_model
-from saltmap.models import make_model, train_model
-from saltmap.samples import odisha
-from saltmap.scene import open_scene
+from saltmap.io.samples import odisha
+from saltmap.io.scene import open_scene
+from saltmap.models.building import make_model, train_model
+from saltmap.models.persistence import load_model, save_model
 
 BOTH = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
 SMALL_RF = {"n_estimators": 20}
@@ -541,7 +541,7 @@ def test_cli_terrain_writes_elevation_and_slope(scene, tmp_path):
 
 
 def test_map_scene_with_a_covariate_raster_equals_the_block_hook(samples, scene, tmp_path):
-    from saltmap.mapping import map_scene
+    from saltmap.mapping.engine import map_scene
 
     line = _synthetic_line_file(scene, tmp_path / "synthetic_line.gpkg")
     classes = np.clip(1 + distance_to_features(line, scene) // 300, 1, 5).astype(np.float32)
@@ -593,7 +593,7 @@ def test_cli_map_with_a_covariate(scene, tmp_path):
 def test_map_scene_flags_unseen_raster_levels_and_refuses_a_raster_of_no_known_level(
     samples, scene, tmp_path
 ):
-    from saltmap.mapping import map_scene
+    from saltmap.mapping.engine import map_scene
 
     cov = Covariates(categorical=["Soil_Type"])
     model = make_model("RF", covariates=cov, params=SMALL_RF)

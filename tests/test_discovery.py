@@ -12,8 +12,9 @@ import pytest
 from scipy import stats
 from sklearn.model_selection import RepeatedKFold
 
-from saltmap import discovery
-from saltmap.discovery import (
+from saltmap.errors import ConfigError
+from saltmap.features import discovery
+from saltmap.features.discovery import (
     TEMPLATES,
     Candidate,
     correlate_columns,
@@ -25,9 +26,8 @@ from saltmap.discovery import (
     save_discovered,
     search_indices,
 )
-from saltmap.errors import ConfigError
-from saltmap.indices import IndexFeatures, get_index
-from saltmap.samples import odisha
+from saltmap.features.indices import IndexFeatures, get_index
+from saltmap.io.samples import odisha
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_out_of_fold_r_is_the_winner_on_the_test_rows(real):
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """Registered indices that vanish after the test, so other tests see the plain catalogue."""
-    from saltmap import indices
+    from saltmap.features import indices
 
     monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))
     monkeypatch.setattr(discovery, "_DISCOVERED", dict(discovery._DISCOVERED))
@@ -277,7 +277,7 @@ def saved_top3(real, tmp_path_factory):
 
 
 def test_discovered_selection_works_in_a_fresh_session(saved_top3):
-    # The resolver is registered by saltmap.discovery; a fresh interpreter that never
+    # The resolver is registered by saltmap.features.discovery; a fresh interpreter that never
     # imports it must still expand "discovered:PATH:3" (indices.resolve imports it lazily).
     import json
     import subprocess
@@ -286,7 +286,7 @@ def test_discovered_selection_works_in_a_fresh_session(saved_top3):
     path, top = saved_top3
     code = (
         "import json, sys, saltmap\n"
-        "before = 'saltmap.discovery' in sys.modules\n"
+        "before = 'saltmap.features.discovery' in sys.modules\n"
         f"table = saltmap.screen(saltmap.odisha(), {f'discovered:{path}:3'!r})\n"
         "print(json.dumps({'before': before, 'r': dict(zip(table['index'], table['r']))}))\n"
     )
@@ -309,7 +309,7 @@ def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path, 
 
     from saltmap import datasets
     from saltmap.cli import app
-    from saltmap.modelfile import load_model
+    from saltmap.models.persistence import load_model
 
     path, top = saved_top3
     runner = CliRunner()

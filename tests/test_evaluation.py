@@ -1,4 +1,4 @@
-"""Tests of saltmap.evaluation, figure 5 and ``saltmap evaluate`` on the real Odisha samples.
+"""Tests of saltmap.validation.evaluation, figure 5 and `saltmap evaluate` on real Odisha samples.
 
 The runs are cut to two fast models and a few trials; every protocol, feature set
 and the baseline still run for real.
@@ -17,15 +17,15 @@ from typer.testing import CliRunner
 from saltmap import datasets
 from saltmap.cli import app
 from saltmap.errors import OutputExistsError, SampleDataError
-from saltmap.evaluation import (
+from saltmap.io.samples import odisha
+from saltmap.plots import prediction_figure, save_figure
+from saltmap.validation.evaluation import (
     BASELINE,
     evaluate_study,
     evaluation_files,
     honest_markdown,
     table4_markdown,
 )
-from saltmap.plots import prediction_figure, save_figure
-from saltmap.samples import odisha
 
 FAST = {"quick": True, "models": ("PLSR", "RF"), "n_trials": 2, "n_boot": 200}
 
@@ -156,7 +156,7 @@ EVALUATE_FAST = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name", "--
 
 
 def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path, monkeypatch):
-    from saltmap import discovery, indices
+    from saltmap.features import discovery, indices
 
     # Indices registered by this test vanish after it.
     monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))

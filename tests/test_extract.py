@@ -1,4 +1,4 @@
-"""Tests of saltmap.extract: reflectance at points of the real Patagonia scene.
+"""Tests of saltmap.features.extraction: reflectance at points of the real Patagonia scene.
 
 No field samples fall on the Patagonia cut, so the points here are synthetic
 (placed on the real scene) and every extracted value is checked against a direct
@@ -16,9 +16,9 @@ from pyproj import Transformer
 
 from saltmap.datasets import patagonia_scene
 from saltmap.errors import OutputExistsError, SceneError
-from saltmap.extract import extract_at_points, summary, write_extracted
-from saltmap.samples import odisha, read_samples
-from saltmap.scene import open_scene
+from saltmap.features.extraction import extract_at_points, summary, write_extracted
+from saltmap.io.samples import odisha, read_samples
+from saltmap.io.scene import open_scene
 
 TEN_M = {"B": "B02_10m.tif", "G": "B03_10m.tif", "R": "B04_10m.tif", "N": "B08_10m.tif"}
 UTM = "EPSG:32719"

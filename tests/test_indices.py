@@ -8,7 +8,7 @@ import xarray as xr
 from sklearn.base import clone
 
 from saltmap.errors import MissingBandError, SaltmapError, UnknownIndexError
-from saltmap.indices import (
+from saltmap.features.indices import (
     CATALOGUE,
     CLASSIC,
     NOVEL,
@@ -17,7 +17,7 @@ from saltmap.indices import (
     compute_indices,
     resolve,
 )
-from saltmap.samples import odisha
+from saltmap.io.samples import odisha
 
 # Landsat C2 L2 digital numbers of three real Odisha samples (samples.csv), as B G R N S1 S2.
 REAL_DN = {
@@ -208,7 +208,7 @@ def test_index_features_transformer_matches_catalogue(samples):
 
 
 def test_run_time_index_sets_expand_through_their_resolver(monkeypatch):
-    from saltmap import indices
+    from saltmap.features import indices
 
     monkeypatch.setitem(indices.SET_RESOLVERS, "picked", lambda item: ["SAI", item.split(":")[1]])
     assert resolve("novel,picked:NDVI") == [*NOVEL, "NDVI"]

@@ -1,4 +1,4 @@
-"""Tests of saltmap.mapping on the real Patagonia scene with a model trained on Odisha.
+"""Tests of saltmap.mapping.engine on the real Patagonia scene with a model trained on Odisha.
 
 The model is the study's stacking regressor kept small (few trees) so the tests stay
 fast; it is trained on the real Odisha samples (Landsat reflectance) and applied to
@@ -17,12 +17,13 @@ import rasterio
 import shapely
 from rasterio.windows import Window
 
-from saltmap import mapping, salinity
 from saltmap.datasets import patagonia_scene, xinjiang_lab_sheet
 from saltmap.errors import BoundaryError, MissingBandError, OutputExistsError, UnitError
-from saltmap.models import make_model
-from saltmap.samples import odisha
-from saltmap.scene import open_scene
+from saltmap.io.samples import odisha
+from saltmap.io.scene import open_scene
+from saltmap.mapping import engine as mapping
+from saltmap.models.building import make_model
+from saltmap.salinity import units as salinity
 
 SMALL = {"RF__n_estimators": 15, "XGBoost__n_estimators": 15, "MLP__max_iter": 300}
 EC = {"target_name": "EC", "target_unit": "µS/cm"}
@@ -249,7 +250,7 @@ def test_cli_map_writes_the_outputs(model, conversion, tmp_path):
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.modelfile import save_model
+    from saltmap.models.persistence import save_model
 
     model_file = save_model(
         tmp_path / "m.skops",
@@ -284,7 +285,7 @@ def test_cli_map_writes_the_outputs(model, conversion, tmp_path):
 
 @pytest.fixture(scope="module")
 def rf_trust():
-    from saltmap.trust import fit_trust
+    from saltmap.trust.intervals import fit_trust
 
     samples = odisha()
     model = make_model("RF", params={"n_estimators": 20}, random_state=0)
@@ -305,7 +306,7 @@ def read_layers(result):
 
 
 def test_trust_cogs_equal_a_direct_call_on_the_same_pixels(trust_mapped, rf_trust, scene):
-    from saltmap.trust import AOA_NODATA
+    from saltmap.trust.intervals import AOA_NODATA
 
     layers = read_layers(trust_mapped)
     assert set(layers) == set(mapping.TRUST_FILES)
@@ -335,7 +336,7 @@ def test_trust_cogs_equal_a_direct_call_on_the_same_pixels(trust_mapped, rf_trus
 
 
 def test_trust_cogs_have_their_dtype_nodata_and_description(trust_mapped, rf_trust, scene):
-    from saltmap.trust import TRUST_LAYERS
+    from saltmap.trust.intervals import TRUST_LAYERS
 
     for name, path in trust_mapped.outputs.trust.items():
         assert path.name == mapping.TRUST_FILES[name]
@@ -432,7 +433,7 @@ def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_tru
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.modelfile import save_model
+    from saltmap.models.persistence import save_model
 
     meta = {"target": "EC", "target_unit": "µS/cm", "scaling": "landsat-c2l2", "model": "RF"}
     model_file = save_model(tmp_path / "rf.skops", rf_trust.intervals.estimator_, metadata=meta,
@@ -528,7 +529,7 @@ def test_salinity_cog_has_a_qgis_default_stretch_over_its_2_to_98_percent(mapped
 def test_stretch_style_of_a_map_without_valid_pixels_is_still_valid_xml():
     import xml.etree.ElementTree as ET
 
-    from saltmap.mapping import qml_stretch_style
+    from saltmap.mapping.engine import qml_stretch_style
 
     root = ET.fromstring(qml_stretch_style(float("nan"), float("nan"), 'µS/cm "x"'))
     renderer = root.find("pipe/rasterrenderer")

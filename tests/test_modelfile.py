@@ -1,4 +1,4 @@
-"""Tests of saved models (saltmap.modelfile) and the train/predict verbs.
+"""Tests of saved models (saltmap.models.persistence) and the train/predict verbs.
 
 Models are fitted on the real Odisha samples. The hostile files are synthetic
 by necessity: crafted here to prove that loading refuses them.
@@ -24,15 +24,15 @@ from typer.testing import CliRunner
 from saltmap import datasets
 from saltmap.cli import app
 from saltmap.errors import ModelFileError, OutputExistsError, SampleDataError
-from saltmap.modelfile import (
+from saltmap.io.samples import odisha
+from saltmap.models.building import MODEL_NAMES, make_model, train_model
+from saltmap.models.persistence import (
     HEADER_NAME,
     MODEL_NAME,
     TRUSTED_TYPES,
     load_model,
     save_model,
 )
-from saltmap.models import MODEL_NAMES, make_model, train_model
-from saltmap.samples import odisha
 
 SMALL = {
     "RF": {"n_estimators": 5},
@@ -185,6 +185,7 @@ def test_foreign_files_are_refused(saved, tmp_path):
     ("change", "message"),
     [
         ({"format_version": 99}, "format version 99"),
+        ({"format_version": 1}, "format version 1"),
         ({"versions": {"saltmap": "0.0.1", "scikit-learn": "1.9.1", "xgboost": "3.2.0"}},
          "saltmap 0.0.1"),
         ({"versions": {"saltmap": None, "scikit-learn": "0.24.2", "xgboost": None}},
@@ -257,7 +258,7 @@ def test_training_refuses_samples_with_undefined_indices(samples):
 def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_path):
     # A discovered index is code registered at run time; its definition must travel
     # with the model, or a new session could not compute it.
-    from saltmap import discovery
+    from saltmap.features import discovery
 
     definition = {"name": "DSAVED1", "template": "ratio", "bands": ["S2", "B"]}
     discovery.register_definitions([definition])
@@ -266,7 +267,7 @@ def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_pat
     path = save_model(tmp_path / "d.skops", model, metadata=META)
     X.to_csv(tmp_path / "X.csv")
     script = (
-        "import sys, pandas as pd; from saltmap.modelfile import load_model; "
+        "import sys, pandas as pd; from saltmap.models.persistence import load_model; "
         "m, md = load_model(sys.argv[1]); "
         "print(*m.predict(pd.read_csv(sys.argv[2], index_col=0)), sep='\\n')"
     )
@@ -278,8 +279,8 @@ def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_pat
 
 
 def test_trust_part_round_trips_and_is_checked(samples, tmp_path):
-    from saltmap.modelfile import load_trust
-    from saltmap.trust import fit_trust
+    from saltmap.models.persistence import load_trust
+    from saltmap.trust.intervals import fit_trust
 
     X, y = samples.reflectance, samples.target.to_numpy()
     model = make_model("PLSR", indices="novel").fit(X, y)

@@ -1,4 +1,4 @@
-"""Tests of saltmap.models: the study's models, the stacking mechanics, tuning.
+"""Tests of saltmap.models.building: the study's models, the stacking mechanics, tuning.
 
 Science tests use the real Odisha samples; the spy estimators below are
 synthetic instruments that watch which rows a learner was fitted on and asked
@@ -19,8 +19,9 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from saltmap.errors import ConfigError, SampleDataError
-from saltmap.indices import IndexFeatures
-from saltmap.models import (
+from saltmap.features.indices import IndexFeatures
+from saltmap.io.samples import odisha
+from saltmap.models.building import (
     BUDGETS,
     MODEL_NAMES,
     SEARCH_SPACES,
@@ -30,7 +31,6 @@ from saltmap.models import (
     make_model,
     tune_model,
 )
-from saltmap.samples import odisha
 
 # Small forests keep these tests fast; the mechanics do not depend on the size.
 SMALL = {

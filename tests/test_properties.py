@@ -25,9 +25,9 @@ from hypothesis.extra import numpy as hnp
 
 from saltmap.bands import ROLES
 from saltmap.errors import SaltmapError
-from saltmap.indices import CATALOGUE, IndexFeatures, compute_indices
-from saltmap.salinity import parse_numbers
-from saltmap.samples import read_samples
+from saltmap.features.indices import CATALOGUE, IndexFeatures, compute_indices
+from saltmap.io.samples import read_samples
+from saltmap.salinity.units import parse_numbers
 
 QUICK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""Tests of saltmap.salinity: EC units, the EC → salt fit on the real Xinjiang sheet, classes.
+"""Tests of saltmap.salinity.units: EC units, the EC → salt fit on the real Xinjiang sheet, classes.
 
 The Xinjiang lab sheet is real data; small CSV files written here are synthetic
 fixtures for reading mechanics (decimal commas, blank lines), and say so.
@@ -27,7 +27,7 @@ from saltmap.errors import (
     SampleDataError,
     UnitError,
 )
-from saltmap.salinity import (
+from saltmap.salinity.units import (
     FAO_EC,
     SCHEMES,
     STUDY,

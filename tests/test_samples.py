@@ -16,7 +16,7 @@ from saltmap.errors import (
     ScalingError,
     UnitError,
 )
-from saltmap.samples import odisha, read_samples
+from saltmap.io.samples import odisha, read_samples
 
 ODISHA_OPTIONS = {"target": "EC", "target_unit": "uS/cm", "id": "Name", "scaling": "landsat-c2l2"}
 
@@ -112,7 +112,7 @@ def test_columns_file_to_unit_converts_and_the_keyword_wins(real, tmp_path):
 
 
 def test_salt_content_needs_a_conversion(real):
-    from saltmap.salinity import SaltConversion
+    from saltmap.salinity.units import SaltConversion
 
     with pytest.raises(UnitError, match="conversion"):
         read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="g/kg")
@@ -230,7 +230,7 @@ def test_every_sample_verb_can_convert_the_target(tmp_path):
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.salinity import SaltConversion, save_conversion
+    from saltmap.salinity.units import SaltConversion, save_conversion
 
     runner = CliRunner()
     args = ["screen", str(datasets.odisha_samples()), "--target", "EC", "--target-unit", "uS/cm",
@@ -257,7 +257,7 @@ def test_every_sample_verb_can_convert_the_target(tmp_path):
 
 
 def test_missing_by_sample_names_ids_and_columns_synthetic():
-    from saltmap.samples import missing_by_sample
+    from saltmap.io.samples import missing_by_sample
 
     bad = pd.DataFrame(
         {"a": [True, False, True], "b": [True, False, False]}, index=["s1", "s2", "s3"]

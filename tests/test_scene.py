@@ -1,4 +1,4 @@
-"""Tests of saltmap.scene on the real Patagonia Sentinel-2 cut and small synthetic products."""
+"""Tests of saltmap.io.scene on the real Patagonia Sentinel-2 cut and small synthetic products."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy import ndimage
 from saltmap.bands import ROLES
 from saltmap.datasets import patagonia_scene
 from saltmap.errors import InputFileError, MissingBandError, ScalingError, SceneError
-from saltmap.scene import Scene, open_scene
+from saltmap.io.scene import Scene, open_scene
 
 PATAGONIA_FILES = {
     "B": "B02_10m.tif",

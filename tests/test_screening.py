@@ -6,9 +6,9 @@ import pytest
 from scipy import stats
 
 from saltmap.errors import SampleDataError
-from saltmap.indices import compute_indices
-from saltmap.samples import odisha
-from saltmap.screening import correlation, screen, screen_table
+from saltmap.features.indices import compute_indices
+from saltmap.features.screening import correlation, screen, screen_table
+from saltmap.io.samples import odisha
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,15 @@ import pandas as pd
 import pytest
 
 from saltmap.errors import ConfigError
+from saltmap.features.spectra import (
+    SPECTRAL_TRANSFORMS,
+    band_wavelengths,
+    salinity_classes,
+    sensor_of,
+    spectral_response,
+)
+from saltmap.io.samples import odisha
 from saltmap.plots import spectral_response_figure
-from saltmap.samples import odisha
-from saltmap.spectra import band_wavelengths, salinity_classes, sensor_of, spectral_response
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +63,8 @@ def test_response_figure_has_four_panels(samples):
     fig = spectral_response_figure(table, colours=classes.colours)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 4
     assert len(fig.axes[0].get_lines()) == 4  # one line per class
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == [SPECTRAL_TRANSFORMS[t][0] for t in table["transform"].cat.categories]
 
 
 def test_unknown_transform_or_sensor_is_refused(samples):

@@ -8,6 +8,7 @@ rerun test stay within about a minute.
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from saltmap import datasets
 from saltmap.cli import app
 from saltmap.errors import ConfigError, InputFileError
-from saltmap.study import (
+from saltmap.study.runner import (
     demo_study_path,
     expand_path_text,
     load_study,
@@ -304,7 +305,7 @@ def test_the_run_model_is_reused_by_predict_and_map(two_runs, tmp_path):
     import numpy as np
     import rasterio
 
-    from saltmap.validation import regression_metrics
+    from saltmap.validation.protocols import regression_metrics
 
     folder, _ = two_runs
     model = folder / "model" / "model.skops"
@@ -379,10 +380,10 @@ def test_existing_run_folder_is_refused(two_runs, tmp_path):
 
 def test_the_api_is_importable_from_saltmap():
     import saltmap
-    import saltmap.study
+    import saltmap.study.runner
 
-    assert saltmap.load_study is saltmap.study.load_study
-    assert saltmap.run_study is saltmap.study.run_study
+    assert saltmap.load_study is saltmap.study.runner.load_study
+    assert saltmap.run_study is saltmap.study.runner.run_study
     assert {"run_study", "load_study", "read_samples", "map_scene"} <= set(dir(saltmap))
     with pytest.raises(AttributeError):
         saltmap.no_such_function  # noqa: B018
@@ -395,6 +396,11 @@ def test_every_public_name_and_module_resolves():
         assert getattr(saltmap, name) is not None, name
     for module in saltmap._MODULES:
         assert getattr(saltmap, module).__name__ == f"saltmap.{module}"
+    moved = {"extract": "extraction", "modelfile": "persistence"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # test_architecture checks it
+        for module in saltmap._OLD_MODULES:
+            assert getattr(saltmap, module).__name__.endswith("." + moved.get(module, module))
 
 
 def _lean(text: str) -> str:
@@ -468,7 +474,7 @@ def test_covariate_keys_are_checked_against_the_covariates_and_scenes():
 
 
 def test_example_study_documents_covariates_that_validate():
-    from saltmap.study import example_study_text
+    from saltmap.study.runner import example_study_text
 
     lines = example_study_text().splitlines()
     start = lines.index("# [covariates]")
@@ -492,15 +498,15 @@ def test_a_study_with_covariates_evaluates_fits_and_maps_with_them(tmp_path):
     from rasterio.warp import transform_bounds
     from shapely.geometry import LineString
 
-    from saltmap.covariates import (
+    from saltmap.features.covariates import (
         CovariateRasters,
         distance_to_features,
         model_covariates,
         predict_block,
         write_covariate,
     )
-    from saltmap.modelfile import load_model, load_trust
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
+    from saltmap.models.persistence import load_model, load_trust
 
     scene = open_scene(datasets.patagonia_scene(), scaling="sentinel2-l2a")
     west, south, east, north = transform_bounds(scene.crs, "EPSG:4326", *scene.bounds)
@@ -571,7 +577,7 @@ def test_interval_method_and_score_are_validated():
 
 
 def test_example_study_documents_the_interval_method():
-    from saltmap.study import example_study_text
+    from saltmap.study.runner import example_study_text
 
     text = example_study_text()
     intervals = study_from_text(text, check_files=False).config.intervals
@@ -586,7 +592,7 @@ def test_example_study_documents_the_interval_method():
 
 def test_the_study_interval_method_reaches_the_model_file(tmp_path):
     # A small untuned RF on the real Odisha samples, no maps: only the trust model matters.
-    from saltmap.modelfile import load_trust
+    from saltmap.models.persistence import load_trust
 
     text = _lean(QUICK).replace('names = ["PLSR"]\nfinal = "PLSR"', 'names = ["RF"]\nfinal = "RF"')
     text = text.replace("[intervals]\nenabled = false\n[aoa]\nenabled = false\n", "")
@@ -607,7 +613,7 @@ def test_discovery_and_final_fit_show_progress_unless_quiet(tmp_path, monkeypatc
     # progress=False (saltmap run -q) asks for neither to be shown.
     import contextlib
 
-    import saltmap.study as study_module
+    import saltmap.study.runner as study_module
 
     calls = []
 

@@ -24,8 +24,8 @@ def _train(out, *extra):
 
 
 def test_interval_method_and_score_reach_the_saved_trust_model(tmp_path):
-    from saltmap.modelfile import load_trust
-    from saltmap.samples import odisha
+    from saltmap.io.samples import odisha
+    from saltmap.models.persistence import load_trust
 
     out = tmp_path / "plus.skops"
     result = _train(out, "--interval-method", "plus", "--interval-score", "gamma")
@@ -42,7 +42,7 @@ def test_interval_method_and_score_reach_the_saved_trust_model(tmp_path):
 
 
 def test_default_interval_method_is_base(tmp_path):
-    from saltmap.modelfile import load_trust
+    from saltmap.models.persistence import load_trust
 
     out = tmp_path / "base.skops"
     result = _train(out)

@@ -1,4 +1,4 @@
-"""Tests of saltmap.trust: conformal intervals, dissimilarity index, AOA, block core.
+"""Tests of saltmap.trust.intervals: conformal intervals, dissimilarity index, AOA, block core.
 
 Science tests use the real Odisha samples and the real Patagonia Sentinel-2 cut;
 the few synthetic arrays are named so and only test mechanics.
@@ -15,9 +15,9 @@ from scipy.spatial.distance import cdist
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap.errors import ConfigError, SampleDataError
-from saltmap.models import make_model
-from saltmap.samples import odisha
-from saltmap.trust import (
+from saltmap.io.samples import odisha
+from saltmap.models.building import make_model
+from saltmap.trust.intervals import (
     AOA_NODATA,
     AreaOfApplicability,
     ConformalIntervals,
@@ -30,7 +30,7 @@ from saltmap.trust import (
     interval_coverage,
     trust_block,
 )
-from saltmap.validation import materialise_splits
+from saltmap.validation.protocols import materialise_splits
 
 # A small, fast forest: the tests are about the intervals, not the model's skill.
 FAST = {"n_estimators": 25}
@@ -51,7 +51,7 @@ def trust(samples):
 @pytest.fixture(scope="module")
 def scene_pixels():
     from saltmap.datasets import patagonia_scene
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     scene = open_scene(patagonia_scene(), scaling="sentinel2-l2a")
     return scene, scene.read()
@@ -256,9 +256,9 @@ def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples)
     data = sio.dumps(trust)
     untrusted = set(sio.get_untrusted_types(data=data))
     ours = {
-        "saltmap.trust.AreaOfApplicability",
-        "saltmap.trust.ConformalIntervals",
-        "saltmap.trust.TrustModel",
+        "saltmap.trust.intervals.AreaOfApplicability",
+        "saltmap.trust.intervals.ConformalIntervals",
+        "saltmap.trust.intervals.TrustModel",
     }
     assert ours <= untrusted
     back = sio.loads(data, trusted=sorted(untrusted))
@@ -302,7 +302,7 @@ COVARIATES_BOTH = {"numeric": ["Dist_Sea"], "categorical": ["Land_cover"]}
 
 
 def _covariate_model_and_table(numeric=("Dist_Sea",), categorical=()):
-    from saltmap.covariates import Covariates, predictor_table
+    from saltmap.features.covariates import Covariates, predictor_table
 
     s = odisha()
     cov = Covariates(numeric=list(numeric), categorical=list(categorical))
@@ -338,7 +338,7 @@ def test_covariate_di_uses_every_predictor_and_is_zero_on_training_rows(cov_trus
 
 
 def test_covariate_trust_saves_and_loads_through_the_model_file(cov_trust, tmp_path):
-    from saltmap.modelfile import load_model, load_trust, save_model
+    from saltmap.models.persistence import load_model, load_trust, save_model
 
     trust, X, _ = cov_trust
     meta = {"target": "EC", "target_unit": "uS/cm", "scaling": "landsat-c2l2"}
@@ -373,7 +373,7 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
     from rasterio.windows import Window
     from shapely.geometry import LineString
 
-    from saltmap.covariates import (
+    from saltmap.features.covariates import (
         CovariateRasters,
         distance_to_features,
         predict_block,

@@ -1,4 +1,4 @@
-"""Tests of saltmap.validation on the real Odisha samples (synthetic data only where named)."""
+"""Tests of saltmap.validation.protocols on real Odisha samples (synthetic only where named)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from sklearn.model_selection import KFold, RepeatedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
 from saltmap.errors import SampleDataError
-from saltmap.indices import IndexFeatures, compute_indices
-from saltmap.models import TunedModel
-from saltmap.samples import odisha
-from saltmap.validation import (
+from saltmap.features.indices import IndexFeatures, compute_indices
+from saltmap.io.samples import odisha
+from saltmap.models.building import TunedModel
+from saltmap.validation.protocols import (
     CorrelationSelector,
     SelectIndices,
     SpatialBlockKFold,

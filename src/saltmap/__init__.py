@@ -7,7 +7,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-# The public API, imported on first use so that `import saltmap` stays light:
+# The public API by stage subpackage, imported on first use so that `import saltmap`
+# stays light (each subpackage's own _API says which module holds a name):
 # saltmap.run_study(saltmap.load_study("study.toml")) does what `saltmap run` does.
 _API = {
     "load_study": "study",
@@ -16,37 +17,42 @@ _API = {
     "RunResult": "study",
     "write_example_study": "study",
     "demo_study_path": "study",
-    "read_samples": "samples",
-    "odisha": "samples",
-    "screen": "screening",
-    "compute_indices": "indices",
-    "IndexFeatures": "indices",
-    "search_indices": "discovery",
-    "discover_cv": "discovery",
-    "spectral_response": "spectra",
+    "read_samples": "io",
+    "odisha": "io",
+    "screen": "features",
+    "compute_indices": "features",
+    "IndexFeatures": "features",
+    "search_indices": "features",
+    "discover_cv": "features",
+    "spectral_response": "features",
     "fit_lab_sheet": "salinity",
     "classify": "salinity",
     "make_model": "models",
     "train_model": "models",
-    "evaluate_study": "evaluation",
-    "save_model": "modelfile",
-    "load_model": "modelfile",
-    "open_scene": "scene",
-    "extract_at_points": "extract",
+    "evaluate_study": "validation",
+    "save_model": "models",
+    "load_model": "models",
+    "open_scene": "io",
+    "extract_at_points": "features",
     "map_scene": "mapping",
     "fit_trust": "trust",
-    "load_trust": "modelfile",
-    "model_input": "covariates",
-    "covariate_gain": "covariates",
-    "distance_to_features": "covariates",
-    "terrain": "covariates",
+    "load_trust": "models",
+    "model_input": "features",
+    "covariate_gain": "features",
+    "distance_to_features": "features",
+    "terrain": "features",
     "render_report": "report",
 }
 __all__ = ["__version__", *_API]
 _MODULES = frozenset(
-    {"atomic", "bands", "covariates", "datasets", "discovery", "errors", "evaluation", "extract",
-     "indices", "mapping", "modelfile", "models", "plots", "report", "salinity", "samples",
-     "scene", "screening", "spectra", "study", "trust", "validation"}
+    {"atomic", "bands", "datasets", "errors", "features", "io", "mapping", "models", "plots",
+     "progress", "report", "salinity", "study", "trust", "validation"}
+)  # fmt: skip
+# The flat modules of before the stage subpackages, kept for one release: each
+# warns and is the module it moved to.
+_OLD_MODULES = frozenset(
+    {"covariates", "discovery", "evaluation", "extract", "indices", "modelfile", "samples",
+     "scene", "screening", "spectra"}
 )  # fmt: skip
 
 
@@ -55,7 +61,7 @@ def __getattr__(name: str):
 
     if name in _API:
         return getattr(importlib.import_module(f"saltmap.{_API[name]}"), name)
-    if name in _MODULES:  # saltmap.datasets.odisha_samples() without a separate import
+    if name in _MODULES | _OLD_MODULES:  # saltmap.datasets.odisha_samples() without an import
         return importlib.import_module(f"saltmap.{name}")
     raise AttributeError(f"module 'saltmap' has no attribute {name!r}")
 

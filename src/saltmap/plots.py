@@ -50,7 +50,7 @@ def _significance_mark(p: float) -> str:
 def plot_screening(table, *, target_label: str = "target", title: str | None = None) -> Figure:
     """Study's figure 4: Pearson r of each index with the target, as sorted bars.
 
-    ``table`` is the output of :func:`saltmap.screening.screen_table`. Bars are
+    ``table`` is the output of :func:`saltmap.features.screening.screen_table`. Bars are
     coloured by index group, whiskers show the 95 % CI, and ``*``/``**`` mark
     p < 0.05 / p < 0.01.
     """
@@ -265,10 +265,10 @@ def discovery_figure(
     Parameters
     ----------
     ranked : DataFrame
-        :attr:`saltmap.discovery.SearchResult.table` (``formula``, ``r``,
+        :attr:`saltmap.features.discovery.SearchResult.table` (``formula``, ``r``,
         ``ci_low``, ``ci_high``), best first.
     folds : DataFrame, optional
-        :attr:`saltmap.discovery.CVDiscovery.folds`; adds a panel with each fold
+        :attr:`saltmap.features.discovery.CVDiscovery.folds`; adds a panel with each fold
         winner's ``|r|`` on its training rows beside its sign-aligned r on the
         fold's test rows.
     in_sample_abs_r : float, optional
@@ -339,7 +339,7 @@ def spectral_response_figure(
 ) -> Figure:
     """Study's figure 3: mean reflectance by salinity class, raw and transformed.
 
-    ``table`` is :func:`saltmap.spectra.spectral_response` output; one panel per
+    ``table`` is :func:`saltmap.features.spectra.spectral_response` output; one panel per
     transform, one line per class (least saline first, in an ordered colour
     scale), shaded ± one standard error of the mean.
     """
@@ -347,8 +347,7 @@ def spectral_response_figure(
     from matplotlib.colors import to_rgb
     from matplotlib.patheffects import Normal, Stroke
 
-    from saltmap.spectra import SPECTRAL_TRANSFORMS
-
+    titles = table.attrs.get("transform_titles", {})
     transforms = list(table["transform"].cat.categories)
     classes = list(table["class"].cat.categories)
     if colours is None:
@@ -376,7 +375,7 @@ def spectral_response_figure(
         for wl, role in zip(first["wavelength_nm"], first["role"], strict=True):
             ax.annotate(role, (wl, 1.0), xycoords=("data", "axes fraction"), ha="center",
                         va="bottom", fontsize=7, color="#555")  # fmt: skip
-        ax.set_title(SPECTRAL_TRANSFORMS.get(name, (name,))[0], fontsize=10, pad=12)
+        ax.set_title(titles.get(name, name), fontsize=10, pad=12)
         ax.set_xlabel("wavelength (nm)")
         ax.set_ylabel("mean")
         ax.grid(alpha=0.3)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from saltmap.errors import ConfigError, OutputExistsError
-from saltmap.samples import Samples, read_samples
+from saltmap.io.samples import Samples, read_samples
 
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace output files that exist.")
 SEED = typer.Option(0, "--seed", help="Random seed; the same seed gives the same numbers.")
@@ -98,7 +98,7 @@ def open_scene_from_options(
 ) -> Any:
     """Open a scene from the shared scene options and say what was found."""
     from saltmap.cli import console
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     scene = open_scene(
         source,
@@ -143,7 +143,7 @@ class SampleOptions:
     def read(self, path: Path, **kwargs: Any) -> Samples:
         """Read ``path`` with these options; print what was read and what was set aside."""
         from saltmap.cli import console
-        from saltmap.salinity import load_conversion
+        from saltmap.salinity.units import load_conversion
 
         # A caller's keywords (predict converts to its model's unit) win over the options.
         kwargs = {

@@ -49,7 +49,7 @@ def fit(
     <out>_rejected.csv beside it.
     """
     from saltmap.cli import console
-    from saltmap.salinity import fit_lab_sheet, save_conversion
+    from saltmap.salinity.units import fit_lab_sheet, save_conversion
 
     rejected_csv = _rejected_path(out)
     figure_png = out.with_suffix(".png")
@@ -125,7 +125,7 @@ def ec_units(
     import numpy as np
 
     from saltmap.cli import console
-    from saltmap.salinity import convert_ec, load_conversion, normalise_unit, quantity_of
+    from saltmap.salinity.units import convert_ec, load_conversion, normalise_unit, quantity_of
 
     src, dst = normalise_unit(from_unit), normalise_unit(to_unit)
     values = np.asarray(value, dtype=float)

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from saltmap.cli import _options as opt
-from saltmap.covariates import CATEGORICAL, NUMERIC, CovariateRasters, Covariates
 from saltmap.errors import ConfigError
+from saltmap.features.covariates import CATEGORICAL, NUMERIC, CovariateRasters, Covariates
 
 covariates_app = typer.Typer(
     help="Covariates saltmap derives on a scene's grid: distance to water, elevation, slope.",
@@ -71,7 +71,7 @@ def covariate_rasters(
 
 
 def _scene(source: str, scaling: str | None):
-    from saltmap.scene import open_scene
+    from saltmap.io.scene import open_scene
 
     return open_scene(source, scaling=scaling)
 
@@ -108,7 +108,7 @@ def distance_command(
 ) -> None:
     """Distance in metres from each scene pixel to the nearest line or polygon."""
     from saltmap.cli import console
-    from saltmap.covariates import distance_to_features, write_covariate
+    from saltmap.features.covariates import distance_to_features, write_covariate
 
     opt.check_writable([out], overwrite)
     scene = _scene(scene_source, scaling)
@@ -136,7 +136,7 @@ def terrain_command(
 ) -> None:
     """Elevation (m) and slope (degrees) from a DEM on the scene's grid."""
     from saltmap.cli import console
-    from saltmap.covariates import terrain, write_covariate
+    from saltmap.features.covariates import terrain, write_covariate
 
     paths = [out_dir / "elevation.tif", out_dir / "slope.tif"]
     opt.check_writable(paths, overwrite)
@@ -191,7 +191,7 @@ def evaluate_covariates_command(
     from sklearn.model_selection import RepeatedKFold
 
     from saltmap.cli import console
-    from saltmap.covariates import covariate_gain
+    from saltmap.features.covariates import covariate_gain
 
     names = ("summary", "folds", "importance")
     paths = [out_dir / f"covariate_gain_{n}.csv" for n in names] if out_dir else []

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
-from saltmap.discovery import METHODS, discover_cv, save_discovered
+from saltmap.features.discovery import METHODS, discover_cv, save_discovered
 from saltmap.plots import discovery_figure, save_figure
 
 

@@ -32,8 +32,8 @@ def parse_feature_sets(items: list[str] | None) -> dict[str, str]:
     file is reported before any samples are read or models fitted.
     """
     from saltmap.errors import ConfigError
-    from saltmap.evaluation import FEATURE_SETS
-    from saltmap.indices import resolve
+    from saltmap.features.indices import resolve
+    from saltmap.validation.evaluation import FEATURE_SETS
 
     if not items:
         return dict(FEATURE_SETS)
@@ -122,7 +122,8 @@ def evaluate_command(
     from rich.progress import Progress
 
     from saltmap.cli import console
-    from saltmap.evaluation import (
+    from saltmap.models.building import MODEL_NAMES
+    from saltmap.validation.evaluation import (
         PROTOCOLS,
         evaluate_study,
         evaluation_files,
@@ -131,7 +132,6 @@ def evaluate_command(
         format_table4,
         write_evaluation,
     )
-    from saltmap.models import MODEL_NAMES
 
     chosen_models = _names(models, "models", MODEL_NAMES) or MODEL_NAMES
     chosen_protocols = _names(protocols, "protocols", PROTOCOLS) or PROTOCOLS

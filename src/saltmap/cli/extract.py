@@ -10,7 +10,7 @@ import typer
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli.covariates import covariate_rasters
-from saltmap.extract import extract_at_points, summary, write_extracted
+from saltmap.features.extraction import extract_at_points, summary, write_extracted
 
 
 @opt.with_sample_options(bands=False)

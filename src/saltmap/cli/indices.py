@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from saltmap.indices import catalogue_table
+from saltmap.features.indices import catalogue_table
 
 
 def indices(

@@ -18,7 +18,7 @@ def init_command(
 ) -> None:
     """Write a commented example study file (every key, with its default and meaning)."""
     from saltmap.cli import console
-    from saltmap.study import write_example_study
+    from saltmap.study.runner import write_example_study
 
     written = write_example_study(path, overwrite=overwrite)
     console.print(

@@ -114,10 +114,10 @@ def map_command(
     """
     from saltmap.cli import console
     from saltmap.cli.covariates import parse_named_paths, read_labels
-    from saltmap.covariates import CovariateRasters
-    from saltmap.mapping import map_scene
-    from saltmap.modelfile import load_model
-    from saltmap.salinity import load_conversion
+    from saltmap.features.covariates import CovariateRasters
+    from saltmap.mapping.engine import map_scene
+    from saltmap.models.persistence import load_model
+    from saltmap.salinity.units import load_conversion
 
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
@@ -169,7 +169,7 @@ def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> 
     """The model file's intervals and AOA, None when left out or absent (said on screen)."""
     from saltmap.cli import console
     from saltmap.errors import ConfigError, ModelFileError
-    from saltmap.modelfile import load_trust
+    from saltmap.models.persistence import load_trust
 
     if no_trust:
         if exclude_outside_aoa:

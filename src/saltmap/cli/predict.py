@@ -10,10 +10,10 @@ import typer
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
-from saltmap.covariates import model_covariates, model_input
 from saltmap.errors import MissingColumnError
-from saltmap.modelfile import load_model
-from saltmap.models import predict_salinity
+from saltmap.features.covariates import model_covariates, model_input
+from saltmap.models.building import predict_salinity
+from saltmap.models.persistence import load_model
 
 
 def _scaling_of(metadata: dict) -> str:

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
+from saltmap.features.screening import screen
 from saltmap.plots import plot_screening, save_figure
-from saltmap.screening import screen
 
 
 @opt.with_sample_options

@@ -9,8 +9,8 @@ import typer
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
+from saltmap.features.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
 from saltmap.plots import save_figure, spectral_response_figure
-from saltmap.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
 
 
 @opt.with_sample_options

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from saltmap.cli import _options as opt
-from saltmap.covariates import Covariates
 from saltmap.errors import ConfigError
-from saltmap.modelfile import save_model
-from saltmap.models import BUDGETS, MODEL_NAMES, train_model
+from saltmap.features.covariates import Covariates
+from saltmap.models.building import BUDGETS, MODEL_NAMES, train_model
+from saltmap.models.persistence import save_model
 
 
 @opt.with_sample_options
@@ -133,7 +133,7 @@ def train_command(
 
 def _check_trust_options(level: float, method: str, score: str, covariates: Covariates) -> None:
     """Refuse bad interval options before the (long) training, naming the fix."""
-    from saltmap.trust import CONFORMITY_SCORES, METHODS
+    from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS
 
     if not 0 < level < 1:
         raise ConfigError(
@@ -168,8 +168,8 @@ def _fit_trust(fitted: Any, samples: Any, level: float, seed: int, method: str, 
     """
     import warnings
 
-    from saltmap.covariates import model_input
-    from saltmap.trust import fit_trust
+    from saltmap.features.covariates import model_input
+    from saltmap.trust.intervals import fit_trust
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence notes of the MLP's fold fits

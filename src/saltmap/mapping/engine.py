@@ -78,7 +78,7 @@ def model_bands(model: Any) -> tuple[str, ...]:
     Raises
     ------
     ModelFileError
-        If the model does not start with a fitted :class:`~saltmap.indices.IndexFeatures`.
+        If the model does not start with a fitted :class:`~saltmap.features.indices.IndexFeatures`.
     """
     steps = getattr(model, "named_steps", None)
     first = None
@@ -89,7 +89,7 @@ def model_bands(model: Any) -> tuple[str, ...]:
         raise ModelFileError(
             f"the model {type(model).__name__} does not start with a fitted IndexFeatures step "
             "named 'indices', so saltmap cannot tell which bands it reads; train it with "
-            "`saltmap train` or saltmap.models.make_model"
+            "`saltmap train` or saltmap.models.building.make_model"
         )
     return tuple(bands)
 
@@ -120,7 +120,7 @@ def predict_block(
     ndarray of shape (rows, cols), float32
         The model's prediction, NaN where any band the model reads is NaN, where
         an index the model reads is undefined for the pixel (see
-        :mod:`saltmap.indices`), or where the model's own output is not finite.
+        :mod:`saltmap.features.indices`), or where the model's own output is not finite.
 
     Notes
     -----
@@ -144,7 +144,7 @@ def predict_block(
     index = np.flatnonzero(valid)
     # The pipeline's own steps, run as Pipeline.predict runs them, so that pixels
     # whose indices are undefined (a zero denominator: NaN by the domain rule of
-    # saltmap.indices) can be left out rather than failing the whole block.
+    # saltmap.features.indices) can be left out rather than failing the whole block.
     features, regressor = model[:-1], model[-1]
     for start in range(0, index.size, chunk_rows):
         take = index[start : start + chunk_rows]
@@ -165,7 +165,7 @@ def classify_block(
     ``to_scheme_unit`` first converts the model's target into the scheme's quantity
     and unit (for example EC in µS/cm into salt content in g/kg).
     """
-    from saltmap.salinity import classify
+    from saltmap.salinity.units import classify
 
     values = np.asarray(values, dtype=np.float64)
     if to_scheme_unit is not None:
@@ -181,7 +181,7 @@ class ToSchemeUnit:
     """Converts the model's target into the class scheme's quantity and unit.
 
     EC units are converted by a factor; EC to salt content (or back) goes through
-    a :class:`~saltmap.salinity.SaltConversion`. Picklable, so it travels to workers.
+    a :class:`~saltmap.salinity.units.SaltConversion`. Picklable, so it travels to workers.
     """
 
     from_unit: str
@@ -189,7 +189,7 @@ class ToSchemeUnit:
     conversion: Any = None
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        from saltmap.salinity import convert_ec, quantity_of
+        from saltmap.salinity.units import convert_ec, quantity_of
 
         src, dst = quantity_of(self.from_unit), quantity_of(self.to_unit)
         if src == dst:
@@ -200,7 +200,7 @@ class ToSchemeUnit:
         return self.conversion.to_ec(convert_ec(values, self.from_unit, "g/kg"), self.to_unit)
 
     def describe(self) -> str:
-        from saltmap.salinity import quantity_of
+        from saltmap.salinity.units import quantity_of
 
         if quantity_of(self.from_unit) == quantity_of(self.to_unit):
             return f"values in {self.from_unit} classed in {self.to_unit}"
@@ -245,8 +245,8 @@ def plan_classes(
     scheme : str or ClassScheme
         ``"study"`` (salt content in g/kg, the study's Table 5), ``"fao-ec"`` (EC of
         the saturated paste, dS/m), another name of
-        :data:`saltmap.salinity.SCHEMES`, thresholds such as ``"1,2,4,6"`` in the
-        model's unit, or a :class:`~saltmap.salinity.ClassScheme`.
+        :data:`saltmap.salinity.units.SCHEMES`, thresholds such as ``"1,2,4,6"`` in the
+        model's unit, or a :class:`~saltmap.salinity.units.ClassScheme`.
     target_name, target_unit : str or None
         What the model predicts (``"EC"``, ``"µS/cm"``), from its metadata.
     conversion : SaltConversion or None
@@ -259,7 +259,7 @@ def plan_classes(
         If the model's unit is unknown, or the scheme's quantity cannot be reached
         from the model's without a conversion that was not given.
     """
-    from saltmap import salinity
+    from saltmap.salinity import units as salinity
 
     what = f"the model's target {target_name or ''}".rstrip()
     if target_unit is None:
@@ -278,7 +278,7 @@ def plan_classes(
         raise UnitError(
             f"{what} is {source_q} in {unit}, but the class scheme {resolved.name!r} is on "
             f"{scheme_q} in {resolved.unit}: an EC → salt content conversion for your soils is "
-            "needed. Give one (--conversion conv.toml, fitted with saltmap.salinity."
+            "needed. Give one (--conversion conv.toml, fitted with saltmap.salinity.units."
             "fit_lab_sheet), or choose a scheme on "
             f"{source_q} (for EC: --scheme fao-ec), or thresholds in {unit} (--scheme 2,4,8,16)"
         )
@@ -353,7 +353,7 @@ class BlockJob:
     """Everything a worker needs to map a block: shipped to each worker once.
 
     Calling it with a window returns ``(window, salinity, classes, trust)``; ``trust``
-    is the :func:`saltmap.trust.trust_block` result of the block (None without a
+    is the :func:`saltmap.trust.intervals.trust_block` result of the block (None without a
     trust model), computed here so it runs in the worker beside the prediction.
     """
 
@@ -395,7 +395,7 @@ class BlockJob:
             salinity = predict_block(self.model, reflectance, roles, chunk_rows=self.chunk_rows)
         else:
             # Pixels with a categorical level the model never saw are left without a value.
-            from saltmap.covariates import predict_block as predict_with_covariates
+            from saltmap.features.covariates import predict_block as predict_with_covariates
 
             salinity, _ = predict_with_covariates(
                 self.model, reflectance, roles, covariates, chunk_rows=self.chunk_rows
@@ -403,7 +403,7 @@ class BlockJob:
         classes = classify_block(salinity, self.plan.scheme, self.plan.convert)
         if self.trust is None:
             return window, salinity, classes, None
-        from saltmap.trust import trust_block
+        from saltmap.trust.intervals import trust_block
 
         layers = trust_block(
             self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
@@ -419,7 +419,7 @@ def _empty_salinity(shape: tuple[int, int]) -> np.ndarray:
 
 
 def _empty_trust(shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    from saltmap.trust import TRUST_LAYERS
+    from saltmap.trust.intervals import TRUST_LAYERS
 
     return {
         name: np.full(shape, nodata, dtype=dtype)
@@ -570,7 +570,7 @@ def _take(it: Iterator[Window], n: int) -> list[Window]:
 # -------------------------------------------------------------------- outputs
 
 
-#: File of each trust layer (keys of :data:`saltmap.trust.TRUST_LAYERS`).
+#: File of each trust layer (keys of :data:`saltmap.trust.intervals.TRUST_LAYERS`).
 TRUST_FILES: dict[str, str] = {
     "lower": "salinity_lower.tif",
     "upper": "salinity_upper.tif",
@@ -809,7 +809,7 @@ def map_scene(
     model : fitted estimator
         ``IndexFeatures -> regressor`` pipeline taking reflectance by band role.
     scene : Scene or path
-        The scene (see :func:`saltmap.scene.open_scene`); a path is opened with defaults.
+        The scene (see :func:`saltmap.io.scene.open_scene`); a path is opened with defaults.
     out_dir : path
         Output folder; the files are listed in :class:`MapOutputs`.
     block_size : int, default=512
@@ -836,19 +836,19 @@ def map_scene(
     figure : bool, default=True
         Draw the class map figure.
     covariates : mapping or CovariateRasters, optional
-        ``{name: raster path}`` (or a :class:`~saltmap.covariates.CovariateRasters`
+        ``{name: raster path}`` (or a :class:`~saltmap.features.covariates.CovariateRasters`
         with ``labels`` for coded categorical rasters) for a model trained with covariates
-        (:mod:`saltmap.covariates`): each raster, in any CRS and resolution, is read
+        (:mod:`saltmap.features.covariates`): each raster, in any CRS and resolution, is read
         on the scene grid block by block. Pixels whose categorical level the model
         never saw are left without a value and counted in a warning. A covariate
         without a raster, a raster that does not cover the scene, or a categorical
         raster with no training level at all is an error before any output.
     trust : TrustModel, optional
         Intervals and area of applicability of ``model``
-        (:func:`saltmap.trust.fit_trust`, :func:`saltmap.modelfile.load_trust`).
-        Each block's :func:`saltmap.trust.trust_block` runs in the worker beside
+        (:func:`saltmap.trust.intervals.fit_trust`, :func:`saltmap.models.persistence.load_trust`).
+        Each block's :func:`saltmap.trust.intervals.trust_block` runs in the worker beside
         its prediction, and the layers of :data:`TRUST_FILES` are written as COGs
-        (dtype, no-data and description of :data:`saltmap.trust.TRUST_LAYERS`);
+        (dtype, no-data and description of :data:`saltmap.trust.intervals.TRUST_LAYERS`);
         the result's ``trust`` holds the share of valid pixels inside the AOA and
         the median interval width, and the figure greys pixels outside the AOA.
     exclude_outside_aoa : bool, default=False
@@ -896,14 +896,14 @@ def map_scene(
 
     started = time.perf_counter()
     if isinstance(scene, str | Path):
-        from saltmap.scene import open_scene
+        from saltmap.io.scene import open_scene
 
         scene = open_scene(scene)
     outputs = MapOutputs.in_folder(out_dir, trust=trust is not None)
     if exclude_outside_aoa and trust is None:
         raise ConfigError(
             "exclude_outside_aoa needs a trust model (trust=...) that defines the AOA; "
-            "train with `saltmap train` (which fits one) or saltmap.trust.fit_trust"
+            "train with `saltmap train` (which fits one) or saltmap.trust.intervals.fit_trust"
         )
 
     # Every check before the first byte is written.
@@ -972,7 +972,7 @@ def map_scene(
     n_valid = 0
     summary = None
     if trust is not None:
-        from saltmap.trust import TrustSummary
+        from saltmap.trust.intervals import TrustSummary
 
         summary = TrustSummary()
     try:
@@ -1080,7 +1080,7 @@ def _covariate_rasters(model: Any, paths: Mapping[str, Any] | None, scene: Any) 
     """The model's covariate rasters, checked against the scene (None for a model without)."""
     import warnings
 
-    from saltmap.covariates import CovariateRasters, model_covariates
+    from saltmap.features.covariates import CovariateRasters, model_covariates
 
     labels = None
     if isinstance(paths, CovariateRasters):  # with labels for coded categorical rasters
@@ -1218,14 +1218,14 @@ def _describe(sal: Any, cls: Any, tags: Mapping[str, str], plan: ClassPlan) -> N
 
 
 def _layer_profile(name: str) -> dict[str, Any]:
-    from saltmap.trust import TRUST_LAYERS
+    from saltmap.trust.intervals import TRUST_LAYERS
 
     dtype, nodata, _ = TRUST_LAYERS[name]
     return {"dtype": dtype, "nodata": nodata}
 
 
 def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: Any) -> None:
-    from saltmap.trust import TRUST_LAYERS
+    from saltmap.trust.intervals import TRUST_LAYERS
 
     info = {f"trust_{k}": str(v) for k, v in getattr(trust, "info", {}).items()}
     info["aoa_threshold"] = repr(float(trust.aoa.threshold_))

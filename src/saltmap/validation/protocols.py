@@ -57,7 +57,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import SampleDataError
-from saltmap.indices import IndexFeatures, compute_indices, resolve
+from saltmap.features.indices import IndexFeatures, compute_indices, resolve
 
 METRICS: tuple[str, ...] = ("R2", "RMSE", "MAE", "bias", "RPIQ")
 # Metrics the bootstrap gives an interval for (RPIQ's IQR does not re-weight simply).
@@ -466,7 +466,7 @@ class SelectIndices(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     ----------
     estimator : estimator
         A model with an ``indices`` parameter (e.g. ``TunedModel``) or a
-        Pipeline with an :class:`~saltmap.indices.IndexFeatures` step.
+        Pipeline with an :class:`~saltmap.features.indices.IndexFeatures` step.
     k : int, default=4
     candidates : str or list of str or None, default=None
         Indices to choose from; ``None``: those the estimator is set to.

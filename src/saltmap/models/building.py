@@ -56,7 +56,7 @@ from threadpoolctl import ThreadpoolController
 from xgboost import XGBRegressor
 
 from saltmap.errors import ConfigError, SampleDataError
-from saltmap.indices import IndexFeatures, resolve
+from saltmap.features.indices import IndexFeatures, resolve
 
 MODEL_NAMES: tuple[str, ...] = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")
 BASE_LEARNERS: tuple[str, ...] = ("MLP", "RF", "XGBoost")
@@ -281,7 +281,7 @@ def make_model(
         The study's model names.
     indices : str, list of str or None, default="novel"
         The index features (``"novel"`` = the study's N-SI set of 4,
-        ``"classic"`` = its SI set of 17; see :func:`saltmap.indices.resolve`).
+        ``"classic"`` = its SI set of 17; see :func:`saltmap.features.indices.resolve`).
         ``None`` makes a model whose input columns are the features themselves
         (an index table computed elsewhere, or any other covariates).
     log_target : bool, default=False
@@ -293,10 +293,10 @@ def make_model(
         Hyperparameters by the names of :data:`DEFAULT_PARAMS` (for
         ``"Stacking"``: ``"<base>__<name>"`` and ``"meta_n_components"``),
         such as the output of :func:`tune_model`.
-    covariates : saltmap.covariates.Covariates, optional
+    covariates : saltmap.features.covariates.Covariates, optional
         Sample columns (or, for mapping, rasters) used as predictors beside the
         indices. The first step is then a
-        :class:`~saltmap.covariates.PredictorFeatures` (still named ``"indices"``)
+        :class:`~saltmap.features.covariates.PredictorFeatures` (still named ``"indices"``)
         and the model's input is a table of band roles plus those columns.
 
     Returns
@@ -311,8 +311,8 @@ def make_model(
             regressor=regressor, func=log10_target, inverse_func=pow10_target
         )
     if covariates:
-        # Imported here: saltmap.covariates builds models itself (covariate_gain).
-        from saltmap.covariates import PredictorFeatures
+        # Imported here: saltmap.features.covariates builds models itself (covariate_gain).
+        from saltmap.features.covariates import PredictorFeatures
 
         if indices is None:
             raise ConfigError("a model with covariates needs index features (indices=None given)")
@@ -332,7 +332,7 @@ def _n_features(indices: str | list[str] | None, X: Any, covariates: Any = None)
 
 def _scored_rows(model: Pipeline, X: Any) -> np.ndarray:
     """Rows a fitted model can score: with categorical covariates, those whose levels
-    its training rows had (see saltmap.covariates); all rows otherwise."""
+    its training rows had (see saltmap.features.covariates); all rows otherwise."""
     step = model.named_steps["indices"]
     if hasattr(step, "seen_rows"):
         return step.seen_rows(X)
@@ -807,23 +807,23 @@ def train_model(
     Parameters
     ----------
     samples : Samples
-        From :func:`saltmap.samples.read_samples`.
+        From :func:`saltmap.io.samples.read_samples`.
     model : str
         One of :data:`MODEL_NAMES`.
     indices, log_target, random_state
         As in :func:`make_model`.
     budget, n_trials
         Tuning effort, see :class:`TunedModel`; ``n_trials=0`` fits the defaults.
-    covariates : saltmap.covariates.Covariates, optional
+    covariates : saltmap.features.covariates.Covariates, optional
         Sample columns used as predictors beside the indices; the fitted model
-        then reads band roles plus these columns (see :mod:`saltmap.covariates`).
+        then reads band roles plus these columns (see :mod:`saltmap.features.covariates`).
 
     Returns
     -------
     model : Pipeline
         The fitted model; its input is reflectance by band role.
     metadata : dict
-        What :func:`saltmap.modelfile.save_model` needs: target, unit, scaling,
+        What :func:`saltmap.models.persistence.save_model` needs: target, unit, scaling,
         the parameters, and a training summary. ``training.inner_cv_rmse`` is the
         best tuning score, optimistic because it was selected; honest accuracy
         comes from ``saltmap evaluate``.
@@ -837,7 +837,7 @@ def train_model(
     check_indices_defined(samples, indices)
     X = samples.reflectance
     if covariates:
-        from saltmap.covariates import check_covariates_defined, predictor_table
+        from saltmap.features.covariates import check_covariates_defined, predictor_table
 
         X = predictor_table(samples, covariates)
         check_covariates_defined(X, covariates, samples.source)
@@ -887,7 +887,7 @@ def check_indices_defined(samples: Any, indices: str | list[str]) -> None:
     )  # fmt: skip
     bad = features.isna()
     if bad.any(axis=None):
-        from saltmap.samples import missing_by_sample
+        from saltmap.io.samples import missing_by_sample
 
         n, where = missing_by_sample(bad)
         raise SampleDataError(

@@ -201,8 +201,8 @@ class SaltConversionConfig(_Section):
         return self
 
     def build(self) -> Any:
-        """The :class:`~saltmap.salinity.SaltConversion` this section describes."""
-        from saltmap import salinity
+        """The :class:`~saltmap.salinity.units.SaltConversion` this section describes."""
+        from saltmap.salinity import units as salinity
 
         if self.file is not None:
             return salinity.load_conversion(self.file)
@@ -220,7 +220,7 @@ class SaltConversionConfig(_Section):
 
 
 class SamplesConfig(_Section):
-    """The field samples, with the options of :func:`saltmap.samples.read_samples`."""
+    """The field samples, with the options of :func:`saltmap.io.samples.read_samples`."""
 
     path: InputPath = Field(description="sample file: CSV, XLSX, GeoPackage, GeoJSON, Shapefile")
     target: str = Field("EC", description="column of measured salinity (EC or salt content)")
@@ -257,7 +257,7 @@ class SamplesConfig(_Section):
 
 
 class SceneConfig(_Section):
-    """One scene to map (see :func:`saltmap.scene.open_scene`)."""
+    """One scene to map (see :func:`saltmap.io.scene.open_scene`)."""
 
     path: SceneSource = Field(
         description="band folder, .SAFE folder or zip, multiband GeoTIFF, or STAC item"
@@ -310,7 +310,7 @@ class IndicesConfig(_Section):
 
 
 def _check_selection(text: str, *, allow_discovered: bool) -> None:
-    from saltmap.indices import resolve
+    from saltmap.features.indices import resolve
 
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -342,7 +342,7 @@ class SpectraConfig(_Section):
 
 
 class DiscoveryConfig(_Section):
-    """The cross-validated index search (see :func:`saltmap.discovery.discover_cv`)."""
+    """The cross-validated index search (see :func:`saltmap.features.discovery.discover_cv`)."""
 
     enabled: bool = Field(True, description="run the index search")
     method: Literal["pearson", "spearman"] = Field("pearson", description="correlation")
@@ -396,7 +396,7 @@ class ValidationConfig(_Section):
 
 
 class TuningConfig(_Section):
-    """Optuna hyperparameter tuning (see :data:`saltmap.models.BUDGETS`)."""
+    """Optuna hyperparameter tuning (see :data:`saltmap.models.building.BUDGETS`)."""
 
     budget: Literal["default", "quick"] = Field(
         "default",
@@ -419,7 +419,7 @@ class ClassesConfig(_Section):
     @field_validator("scheme")
     @classmethod
     def _scheme_known(cls, value: str) -> str:
-        from saltmap.salinity import get_scheme
+        from saltmap.salinity.units import get_scheme
 
         try:
             get_scheme(value)
@@ -436,8 +436,8 @@ class ClassesConfig(_Section):
         return self
 
     def build(self) -> Any:
-        """The :class:`~saltmap.salinity.ClassScheme` this section describes."""
-        from saltmap import salinity
+        """The :class:`~saltmap.salinity.units.ClassScheme` this section describes."""
+        from saltmap.salinity import units as salinity
 
         if self.thresholds is not None:
             if self.unit is None:
@@ -455,7 +455,7 @@ class IntervalsConfig(_Section):
         "base",
         description="base: the map's prediction ± one conformal width (no extra cost, coverage "
         "approximate); plus: CV+, a finite-sample guarantee, K+1 model predictions per pixel; "
-        "minmax: guaranteed, wider, same cost as plus (see saltmap.trust)",
+        "minmax: guaranteed, wider, same cost as plus (see saltmap.trust.intervals)",
     )
     score: Literal["absolute", "gamma"] = Field(
         "absolute",
@@ -480,7 +480,7 @@ ModelName = Literal["Stacking", "XGBoost", "RF", "MLP", "PLSR"]
 
 
 class CovariatesConfig(_Section):
-    """Covariates beyond the spectrum (:mod:`saltmap.covariates`): sample columns used
+    """Covariates beyond the spectrum (:mod:`saltmap.features.covariates`): sample columns used
     as predictors beside the indices and, for the maps, where each comes from on a scene."""
 
     numeric: list[str] = Field(
@@ -536,8 +536,8 @@ class CovariatesConfig(_Section):
 
     @property
     def spec(self) -> Any:
-        """The :class:`~saltmap.covariates.Covariates` of this section (empty when none)."""
-        from saltmap.covariates import Covariates
+        """The :class:`~saltmap.features.covariates.Covariates` of this section (empty if none)."""
+        from saltmap.features.covariates import Covariates
 
         return Covariates(self.numeric, self.categorical, self.min_count)
 
@@ -900,7 +900,7 @@ RECORDED_PACKAGES: tuple[str, ...] = (
     "threadpoolctl",
 )
 
-log = logging.getLogger("saltmap.study")
+log = logging.getLogger("saltmap.study.runner")
 
 
 @dataclass
@@ -1130,7 +1130,7 @@ class _Runner:
 
     @property
     def covariates(self) -> Any:
-        """The study's :class:`~saltmap.covariates.Covariates`, or None without any."""
+        """The study's :class:`~saltmap.features.covariates.Covariates`, or None without any."""
         spec = self.cfg.covariates.spec
         return spec if spec else None
 
@@ -1280,7 +1280,7 @@ class _Runner:
     # -- steps: each returns None when done, or the reason it was left out --------------------
 
     def step_samples(self) -> str | None:
-        from saltmap.samples import read_samples
+        from saltmap.io.samples import read_samples
 
         s = self.cfg.samples
         if s.salt_conversion is not None:
@@ -1306,7 +1306,7 @@ class _Runner:
         self.samples = samples
         self.X = samples.reflectance
         if self.covariates:
-            from saltmap.covariates import check_covariates_defined, predictor_table
+            from saltmap.features.covariates import check_covariates_defined, predictor_table
 
             # A missing or undefined covariate column stops the run here, not hours later.
             self.X = predictor_table(samples, self.covariates)
@@ -1355,7 +1355,7 @@ class _Runner:
         if not (self.cfg.outputs.maps and self.cfg.scenes):
             return
         from saltmap.errors import UnitError
-        from saltmap.mapping import plan_classes
+        from saltmap.mapping.engine import plan_classes
 
         scheme = self.cfg.classes.build()
         try:
@@ -1377,10 +1377,15 @@ class _Runner:
             ) from None
 
     def step_screening(self) -> str | None:
-        from saltmap.indices import catalogue_table, resolve
+        from saltmap.features.indices import catalogue_table, resolve
+        from saltmap.features.screening import screen
+        from saltmap.features.spectra import (
+            SENSOR_NAMES,
+            salinity_classes,
+            sensor_of,
+            spectral_response,
+        )
         from saltmap.plots import plot_screening, spectral_response_figure
-        from saltmap.screening import screen
-        from saltmap.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
 
         samples, label = self.samples, _label(self.samples)
         names = resolve(self.cfg.indices.screen)
@@ -1459,7 +1464,7 @@ class _Runner:
         if not d.enabled:
             self.sec_discovery.add(Note("Index discovery was not enabled in this study."))
             return "discovery.enabled = false"
-        from saltmap.discovery import (
+        from saltmap.features.discovery import (
             discover_cv,
             register_discovered,
             save_discovered,
@@ -1567,19 +1572,19 @@ class _Runner:
         lacks them: an index's computation does not travel with its name)."""
         if not self.discovered:
             return []
-        from saltmap.discovery import definitions
+        from saltmap.features.discovery import definitions
 
         return definitions(self.discovered)
 
     def _resolve(self, selection: str) -> list[str]:
-        from saltmap.discovery import resolve_with_discovered
+        from saltmap.features.discovery import resolve_with_discovered
 
         return resolve_with_discovered(selection)
 
     def step_evaluation(self) -> str | None:
 
-        from saltmap.evaluation import evaluate_study
         from saltmap.plots import prediction_figure
+        from saltmap.validation.evaluation import evaluate_study
 
         v, t = self.cfg.validation, self.cfg.tuning
         sets = {label: self._resolve(sel) for label, sel in self.cfg.indices.sets.items()}
@@ -1680,9 +1685,9 @@ class _Runner:
         return None
 
     def _covariate_gain(self) -> None:
-        """What the covariates add: :func:`saltmap.covariates.covariate_gain` on the
+        """What the covariates add: :func:`saltmap.features.covariates.covariate_gain` on the
         evaluation's own repeated and spatial folds."""
-        from saltmap.covariates import covariate_gain
+        from saltmap.features.covariates import covariate_gain
 
         cov, v = self.cfg.covariates, self.cfg.validation
         models = list(cov.models or [self.cfg.models.final])
@@ -1752,8 +1757,8 @@ class _Runner:
                 )
 
     def step_final_fit(self) -> str | None:
-        from saltmap.models import train_model
-        from saltmap.validation import regression_metrics
+        from saltmap.models.building import train_model
+        from saltmap.validation.protocols import regression_metrics
 
         m, t = self.cfg.models, self.cfg.tuning
         names = self._resolve(m.final_indices)
@@ -1803,7 +1808,7 @@ class _Runner:
         return None
 
     def _save_model(self, fitted: Any, metadata: dict[str, Any]) -> None:
-        from saltmap.modelfile import save_model
+        from saltmap.models.persistence import save_model
 
         folder = self.folder / "model"
         folder.mkdir(exist_ok=True)
@@ -1817,7 +1822,7 @@ class _Runner:
         )
         reuse = f"`saltmap map {self.model_file.relative_to(self.folder)} SCENE{covariates}`"
         if self.conversion is not None:
-            from saltmap.salinity import save_conversion
+            from saltmap.salinity.units import save_conversion
 
             conv = save_conversion(self.conversion, folder / "salt_conversion.toml")
             reuse += f" (with --conversion {conv.relative_to(self.folder)} for g/kg classes)"
@@ -1831,8 +1836,8 @@ class _Runner:
     def _fit_trust(self) -> None:
         if not (self.cfg.intervals.enabled or self.cfg.aoa.enabled):
             return
-        from saltmap.models import make_model
-        from saltmap.trust import fit_trust
+        from saltmap.models.building import make_model
+        from saltmap.trust.intervals import fit_trust
 
         m = self.cfg.models
         model = make_model(
@@ -1863,8 +1868,8 @@ class _Runner:
         """Coverage of the nominal interval on samples each interval never saw."""
         from joblib import Parallel, delayed
 
-        from saltmap.trust import coverage_summary as summarise
-        from saltmap.trust import evaluate_coverage
+        from saltmap.trust.intervals import coverage_summary as summarise
+        from saltmap.trust.intervals import evaluate_coverage
 
         X, y = self.X, self.samples.target.to_numpy(dtype=float)
         rows, level = [], self.cfg.intervals.level
@@ -1930,7 +1935,7 @@ class _Runner:
         None for a spatial protocol without sample coordinates."""
         from sklearn.model_selection import RepeatedKFold
 
-        from saltmap.validation import SpatialBlockKFold
+        from saltmap.validation.protocols import SpatialBlockKFold
 
         seed, v = self.cfg.seed, self.cfg.validation
         if protocol == "repeated":
@@ -1943,7 +1948,7 @@ class _Runner:
 
     def _splits(self, protocol: str) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """The outer folds of a protocol, materialised (see :meth:`_splitter`)."""
-        from saltmap.validation import materialise_splits
+        from saltmap.validation.protocols import materialise_splits
 
         splitter = self._splitter(protocol)
         if splitter is None:
@@ -1952,8 +1957,8 @@ class _Runner:
         return materialise_splits(splitter, X, y)
 
     def step_maps(self) -> str | None:
-        from saltmap.mapping import map_scene
-        from saltmap.scene import open_scene
+        from saltmap.io.scene import open_scene
+        from saltmap.mapping.engine import map_scene
 
         if not self.cfg.outputs.maps:
             return "outputs.maps = false"
@@ -2026,7 +2031,11 @@ class _Runner:
         else the study's, and distances computed on the scene's grid into the run folder."""
         if not self.covariates:
             return None
-        from saltmap.covariates import CovariateRasters, distance_to_features, write_covariate
+        from saltmap.features.covariates import (
+            CovariateRasters,
+            distance_to_features,
+            write_covariate,
+        )
 
         cov = self.cfg.covariates
         paths = {**cov.rasters, **sc.covariates}
@@ -2049,7 +2058,7 @@ class _Runner:
     def _trust_report(self, label: str, result: Any) -> dict[str, Any]:
         """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated),
         and its row of the trust summary (from the map's own per-pixel summary)."""
-        from saltmap.mapping import read_classes_overview
+        from saltmap.mapping.engine import read_classes_overview
         from saltmap.plots import trust_map_figure
 
         trust = self.trust
@@ -2101,7 +2110,7 @@ class _Runner:
         return row
 
     def _map_report(self, label: str, result: Any) -> None:
-        from saltmap.mapping import class_map_of, plan_classes
+        from saltmap.mapping.engine import class_map_of, plan_classes
 
         areas = result.areas
         self.sec_maps.add(
@@ -2250,7 +2259,7 @@ def evaluation_highlights(result: Any, unit: str = "") -> list[str]:
 def _with_discovered(defs: list[dict[str, Any]], function: Callable[..., Any], *args, **kw):
     """Call ``function`` after registering discovered indices (in a worker process)."""
     if defs:
-        from saltmap.discovery import register_definitions
+        from saltmap.features.discovery import register_definitions
 
         register_definitions(defs)
     return function(*args, **kw)

@@ -18,7 +18,7 @@ data as outside the area of applicability (AOA), as the R package CAST does [5]_
 figures (share of valid pixels inside the AOA, median interval width).
 :func:`evaluate_coverage` measures the intervals' coverage on held-out samples.
 
-Models trained with covariates (:mod:`saltmap.covariates`) are handled alike:
+Models trained with covariates (:mod:`saltmap.features.covariates`) are handled alike:
 their input is reflectance plus the covariate columns, the DI's predictors are
 the indices, the numeric covariates and one column per categorical level, and
 :func:`trust_block` takes the covariate blocks of the window beside the
@@ -118,7 +118,7 @@ def fold_ids(
     ----------
     cv : int or splitter
         An int k gives ``KFold(k, shuffle=True, random_state=random_state)``; a
-        splitter (e.g. :class:`saltmap.validation.SpatialBlockKFold`,
+        splitter (e.g. :class:`saltmap.validation.protocols.SpatialBlockKFold`,
         :class:`~sklearn.model_selection.GroupKFold`) is used as it is.
     X, y, groups
         Passed to ``cv.split``.
@@ -177,14 +177,14 @@ def _model_parts(model: Any) -> tuple[Any, Any]:
     """``(predictor step, regressor-on-predictors)`` of a fitted saltmap model.
 
     Accepts a fitted ``Pipeline([("indices", IndexFeatures), ...])``, the same with
-    a :class:`saltmap.covariates.PredictorFeatures` first step (a model trained
+    a :class:`saltmap.features.covariates.PredictorFeatures` first step (a model trained
     with covariates), and objects that hold either in ``model_``
-    (:class:`saltmap.models.TunedModel`).
+    (:class:`saltmap.models.building.TunedModel`).
     """
     from sklearn.pipeline import Pipeline
 
-    from saltmap.covariates import PredictorFeatures
-    from saltmap.indices import IndexFeatures
+    from saltmap.features.covariates import PredictorFeatures
+    from saltmap.features.indices import IndexFeatures
 
     inner = getattr(model, "model_", model)
     if isinstance(inner, Pipeline) and isinstance(
@@ -196,13 +196,13 @@ def _model_parts(model: Any) -> tuple[Any, Any]:
     raise ModelFileError(
         f"{type(model).__name__} is not a fitted saltmap model (a Pipeline starting with a "
         "fitted IndexFeatures or PredictorFeatures step); train it with "
-        "saltmap.models.make_model or `saltmap train`"
+        "saltmap.models.building.make_model or `saltmap train`"
     )
 
 
 def _covariates_of(model: Any) -> dict[str, dict[str, Any]]:
     """The covariates a fitted model reads (``{}`` for a model of indices only)."""
-    from saltmap.covariates import model_covariates
+    from saltmap.features.covariates import model_covariates
 
     return model_covariates(getattr(model, "model_", model))
 
@@ -230,10 +230,10 @@ class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
     """A covariate model that predicts NaN for rows of a level it was not fitted with.
 
     A fold model of cross-conformal fitting may lack a rare level that its held-out
-    rows have; it cannot predict them (:class:`saltmap.covariates.UnseenLevelError`).
+    rows have; it cannot predict them (:class:`saltmap.features.covariates.UnseenLevelError`).
     Their residuals describe no prediction a map makes (the final model knows every
     training level, and mapping leaves pixels of other levels empty), so they are
-    left out of the conformity scores, as :func:`saltmap.covariates.covariate_gain`
+    left out of the conformity scores, as :func:`saltmap.features.covariates.covariate_gain`
     leaves them out of its scores.
     """
 
@@ -269,8 +269,8 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
     ----------
     estimator : estimator
         A saltmap model (``IndexFeatures -> regressor`` pipeline, possibly with a
-        log target, or :class:`~saltmap.models.TunedModel`), with or without
-        covariates (:mod:`saltmap.covariates`); it is cloned. ``X`` is then what
+        log target, or :class:`~saltmap.models.building.TunedModel`), with or without
+        covariates (:mod:`saltmap.features.covariates`); it is cloned. ``X`` is then what
         the model reads: reflectance by band role, plus its covariate columns.
     confidence : float, default=0.9
         Nominal coverage of the interval.
@@ -507,7 +507,7 @@ def evaluate_coverage(
         What the model reads (reflectance by band role, plus its covariate
         columns) and the target.
     splits : sequence of (train_idx, test_idx)
-        Outer splits, e.g. from :func:`saltmap.validation.materialise_splits` with
+        Outer splits, e.g. from :func:`saltmap.validation.protocols.materialise_splits` with
         ``RepeatedKFold`` or ``SpatialBlockKFold``.
     confidence, cv, method, conformity_score, random_state
         As in :class:`ConformalIntervals`.
@@ -784,7 +784,7 @@ def importance_weights(
     -------
     Series
         One weight per predictor: the indices, then the covariates (numeric, then
-        categorical), as :func:`saltmap.covariates.covariate_gain` names them.
+        categorical), as :func:`saltmap.features.covariates.covariate_gain` names them.
 
     References
     ----------
@@ -803,7 +803,7 @@ def importance_weights(
         names = list(step.index_names_)
     else:
         # The covariate module's view of the model: one column per index and per covariate.
-        from saltmap.covariates import _OnPredictors, predictors_of
+        from saltmap.features.covariates import _OnPredictors, predictors_of
 
         pipeline = getattr(model, "model_", model)
         table = predictors_of(pipeline, X)
@@ -821,7 +821,7 @@ def _predictor_of_column(step: Any) -> list[str]:
     """The predictor (index or covariate) behind each column the regressor reads.
 
     A categorical covariate is one column per level kept in training (plus one for
-    pooled rare levels), as :class:`~saltmap.covariates.PredictorFeatures` encodes it.
+    pooled rare levels), as :class:`~saltmap.features.covariates.PredictorFeatures` encodes it.
     """
     names = list(step.index_names_)
     info = getattr(step, "covariates_", None) or {}
@@ -910,11 +910,11 @@ def fit_trust(
     model : estimator
         The (unfitted or fitted) saltmap model; it is cloned and refitted on all
         rows and on each fold with the same parameters. It may read covariates
-        (:mod:`saltmap.covariates`).
+        (:mod:`saltmap.features.covariates`).
     X : DataFrame
         The model's input on the training samples: reflectance by band role, plus
         the covariate columns for a model with covariates
-        (:func:`saltmap.covariates.model_input`, ``predictor_table``).
+        (:func:`saltmap.features.covariates.model_input`, ``predictor_table``).
     y : array-like
         The target.
     confidence, cv, method, conformity_score, random_state
@@ -1001,13 +1001,13 @@ def trust_block(
         Band role of each plane.
     prediction : ndarray of shape (rows, cols), optional
         The map's salinity for the block (from the same model fitted on the same
-        rows, e.g. :func:`saltmap.mapping.predict_block`). With ``method="base"``
+        rows, e.g. :func:`saltmap.mapping.engine.predict_block`). With ``method="base"``
         the bounds are then computed without running any model; otherwise the full
         model predicts the pixels here.
     covariates : mapping, optional
         For a model trained with covariates: ``{name: (rows, cols) array}`` of
         every covariate it reads on the same window, as
-        :meth:`saltmap.covariates.CovariateRasters.read` returns it (float for
+        :meth:`saltmap.features.covariates.CovariateRasters.read` returns it (float for
         numeric covariates, level text for categorical ones). Pixels where a
         covariate has no data, or whose categorical level the model never saw, get
         no trust values, as they get no salinity.
@@ -1088,9 +1088,9 @@ def _block_rows(
         raise ConfigError(
             f"the trust model's model reads covariate(s) {', '.join(missing)}, but no block "
             "was given for them; pass covariates=CovariateRasters.read(scene, window) "
-            "(saltmap.covariates) for the same window"
+            "(saltmap.features.covariates) for the same window"
         )
-    from saltmap.covariates import assemble_predictors
+    from saltmap.features.covariates import assemble_predictors
 
     # The same table, validity and unseen-level rule as the map's own prediction.
     predictors = assemble_predictors(trust.model, reflectance, roles, covariates)

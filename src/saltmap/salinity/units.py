@@ -183,7 +183,7 @@ def convert_ec(values: Any, from_unit: str, to_unit: str) -> Any:
             "factor: EC to salt content needs a conversion for your soils. Give one "
             "(a SaltConversion; --conversion FILE on the command line) or fit it from "
             "paired lab data with "
-            "`saltmap convert fit LAB_FILE` (saltmap.salinity.fit_lab_sheet)"
+            "`saltmap convert fit LAB_FILE` (saltmap.salinity.units.fit_lab_sheet)"
         )
     if isinstance(values, list | tuple):
         values = np.asarray(values, dtype=float)

@@ -1,0 +1,53 @@
+"""Terminal bars for the library's progress reports (:mod:`saltmap.progress`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from saltmap.progress import Tick
+
+
+class RichProgress:
+    """Draws each task as a rich bar (a spinner while its total is unknown).
+
+    Parameters
+    ----------
+    console : rich.console.Console, optional
+        Where to draw (standard error by default, so that output stays clean).
+    transient : bool, default=True
+        Remove each bar when its task ends.
+    """
+
+    def __init__(self, console: Console | None = None, *, transient: bool = True) -> None:
+        self.console = console or Console(stderr=True)
+        self.transient = transient
+
+    @contextlib.contextmanager
+    def task(self, what: str, total: int | None = None) -> Iterator[Tick]:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=self.transient) as bar:
+            handle = bar.add_task(what, total=total)
+
+            def tick(done: int, total: int | None) -> None:
+                bar.update(handle, completed=done, total=total)
+
+            yield tick

@@ -1,0 +1,109 @@
+"""Predictors from reflectance.
+
+The index catalogue, discovery, covariates, extraction at points, spectra and screening.
+"""
+
+# Public names, imported on first use so that importing one module of the
+# stage does not import them all.
+_API = {
+    "Bands": "indices",
+    "CATALOGUE": "indices",
+    "CATEGORICAL": "covariates",
+    "CLASSIC": "indices",
+    "CVDiscovery": "discovery",
+    "Candidate": "discovery",
+    "CovariateGain": "covariates",
+    "CovariateRasters": "covariates",
+    "Covariates": "covariates",
+    "FAR_STEP": "covariates",
+    "GROUPS": "indices",
+    "INFREQUENT": "covariates",
+    "IndexFeatures": "indices",
+    "LAZY_SET_MODULES": "indices",
+    "METHODS": "discovery",
+    "NOVEL": "indices",
+    "NUMERIC": "covariates",
+    "PredictorFeatures": "covariates",
+    "Predictors": "covariates",
+    "RANKED_COLUMNS": "discovery",
+    "REPORT_COLUMNS": "extraction",
+    "SCREEN_COLUMNS": "screening",
+    "SENSORS": "spectra",
+    "SENSOR_NAMES": "spectra",
+    "SET_RESOLVERS": "indices",
+    "SPECTRAL_TRANSFORMS": "spectra",
+    "STUDY": "indices",
+    "STUDY_SETS": "indices",
+    "SalinityClasses": "spectra",
+    "SearchFunction": "discovery",
+    "SearchResult": "discovery",
+    "SpectralIndex": "indices",
+    "TEMPLATES": "discovery",
+    "TRANSFORMS": "discovery",
+    "Template": "discovery",
+    "Transform": "discovery",
+    "UnseenLevelError": "covariates",
+    "WEIGHTS": "discovery",
+    "assemble_predictors": "covariates",
+    "band_wavelengths": "spectra",
+    "catalogue_table": "indices",
+    "check_covariates_defined": "covariates",
+    "compute_indices": "indices",
+    "correlate_columns": "discovery",
+    "correlation": "screening",
+    "covariate_gain": "covariates",
+    "covariates_at_points": "covariates",
+    "definitions": "discovery",
+    "discover_cv": "discovery",
+    "distance_to_features": "covariates",
+    "enumerate_candidates": "discovery",
+    "evaluate_candidates": "discovery",
+    "extract_at_points": "extraction",
+    "get_index": "indices",
+    "level_text": "covariates",
+    "load_discovered": "discovery",
+    "model_columns": "covariates",
+    "model_covariates": "covariates",
+    "model_input": "covariates",
+    "numeric_values": "covariates",
+    "predict_block": "covariates",
+    "predictor_table": "covariates",
+    "predictors_of": "covariates",
+    "read_discovered": "discovery",
+    "read_vector": "covariates",
+    "register": "indices",
+    "register_definitions": "discovery",
+    "register_discovered": "discovery",
+    "required_bands": "indices",
+    "resolve": "indices",
+    "resolve_discovered": "discovery",
+    "resolve_with_discovered": "discovery",
+    "safe_divide": "indices",
+    "safe_log": "discovery",
+    "safe_sqrt": "indices",
+    "salinity_classes": "spectra",
+    "save_discovered": "discovery",
+    "screen": "screening",
+    "screen_table": "screening",
+    "search_indices": "discovery",
+    "sensor_of": "spectra",
+    "spectral_response": "spectra",
+    "summary": "extraction",
+    "terrain": "covariates",
+    "undefined_to_nan": "indices",
+    "write_covariate": "covariates",
+    "write_extracted": "extraction",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _API:
+        return getattr(importlib.import_module(f"saltmap.features.{_API[name]}"), name)
+    raise AttributeError(f"module 'saltmap.features' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

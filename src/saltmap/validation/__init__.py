@@ -1,0 +1,62 @@
+"""Honest validation: splits, metrics, protocols, the study's evaluation."""
+
+# Public names, imported on first use so that importing one module of the
+# stage does not import them all.
+_API = {
+    "BASELINE": "evaluation",
+    "BLOCK_SPACING_FACTOR": "protocols",
+    "CI_METRICS": "protocols",
+    "CVResult": "protocols",
+    "CorrelationSelector": "protocols",
+    "EvaluationResult": "evaluation",
+    "FEATURE_SETS": "evaluation",
+    "FULL": "evaluation",
+    "METRICS": "protocols",
+    "PROTOCOLS": "evaluation",
+    "Plan": "evaluation",
+    "QUICK": "evaluation",
+    "SelectIndices": "protocols",
+    "SpatialBlockKFold": "protocols",
+    "baseline_comparison": "evaluation",
+    "baseline_markdown": "evaluation",
+    "bootstrap_draws": "protocols",
+    "bootstrap_fold_means": "protocols",
+    "collect_folds": "protocols",
+    "cross_validate_model": "protocols",
+    "cross_validate_models": "protocols",
+    "default_block_size": "protocols",
+    "evaluate_study": "evaluation",
+    "evaluation_files": "evaluation",
+    "fit_predict_fold": "protocols",
+    "format_baseline": "evaluation",
+    "format_honest": "evaluation",
+    "format_table4": "evaluation",
+    "honest_markdown": "evaluation",
+    "markdown_table": "evaluation",
+    "materialise_splits": "protocols",
+    "paired_difference": "protocols",
+    "percentile_ci": "protocols",
+    "plain_forest": "evaluation",
+    "regression_metrics": "protocols",
+    "select_on_all_rows": "evaluation",
+    "spatial_blocks": "protocols",
+    "study_estimator": "evaluation",
+    "study_split": "protocols",
+    "table4_markdown": "evaluation",
+    "target_strata": "protocols",
+    "to_metric_coords": "protocols",
+    "write_evaluation": "evaluation",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _API:
+        return getattr(importlib.import_module(f"saltmap.validation.{_API[name]}"), name)
+    raise AttributeError(f"module 'saltmap.validation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
