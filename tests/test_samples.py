@@ -112,7 +112,7 @@ def test_columns_file_to_unit_converts_and_the_keyword_wins(real, tmp_path):
 
 
 def test_salt_content_needs_a_conversion(real):
-    from saltmap.salinity.units import SaltConversion
+    from saltmap.salinity.conversion import SaltConversion
 
     with pytest.raises(UnitError, match="conversion"):
         read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="g/kg")
@@ -230,7 +230,7 @@ def test_every_sample_verb_can_convert_the_target(tmp_path):
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.salinity.units import SaltConversion, save_conversion
+    from saltmap.salinity.conversion import SaltConversion, save_conversion
 
     runner = CliRunner()
     args = ["screen", str(datasets.odisha_samples()), "--target", "EC", "--target-unit", "uS/cm",
