@@ -107,18 +107,6 @@ class SaltConversion:
         )
 
 
-def _reject_table(rows: pd.Index, ec_raw, salt_raw, reasons) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "row": np.asarray(rows),
-            "ec": [None if c is None else str(c) for c in ec_raw],
-            "salt": [None if c is None else str(c) for c in salt_raw],
-            "reason": list(reasons),
-        },
-        columns=["row", "ec", "salt", "reason"],
-    )
-
-
 def fit_salt_conversion(
     ec: Sequence[Any] | pd.Series | np.ndarray,
     salt: Sequence[Any] | pd.Series | np.ndarray,
@@ -168,14 +156,7 @@ def fit_salt_conversion(
     ec_unit, salt_unit = _check_units(ec_unit, salt_unit)
     ec_s, salt_s = _as_pairs(ec, salt)
     e, s = parse_numbers(ec_s), parse_numbers(salt_s)
-    reasons = _pair_reasons(e, s)
-    bad = np.array([r is not None for r in reasons])
-    rejected = _reject_table(
-        ec_s.index[bad],
-        [c if not _is_blank(c) else None for c in ec_s[bad]],
-        [c if not _is_blank(c) else None for c in salt_s[bad]],
-        [r for r in reasons if r is not None],
-    )
+    bad, rejected = _rejected_pairs(ec_s, salt_s, _pair_reasons(e, s))
     x = e.value.to_numpy()[~bad]
     y = convert_ec(s.value.to_numpy()[~bad], salt_unit, "g/kg")
     _check_fittable(x, rejected, source)
@@ -224,6 +205,23 @@ def _pair_reasons(e: pd.DataFrame, s: pd.DataFrame) -> list[str | None]:
             parts.append(f"salt content is negative ({sv:g})")
         reasons.append("; ".join(parts) or None)
     return reasons
+
+
+def _rejected_pairs(
+    ec: pd.Series, salt: pd.Series, reasons: list[str | None]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which pairs are unusable, and their table: row, ec and salt (raw cells as text), reason."""
+    bad = np.array([r is not None for r in reasons])
+    rejected = pd.DataFrame(
+        {
+            "row": np.asarray(ec.index[bad]),
+            "ec": [None if _is_blank(c) else str(c) for c in ec[bad]],
+            "salt": [None if _is_blank(c) else str(c) for c in salt[bad]],
+            "reason": [r for r in reasons if r is not None],
+        },
+        columns=["row", "ec", "salt", "reason"],
+    )
+    return bad, rejected
 
 
 def _check_fittable(x: np.ndarray, rejected: pd.DataFrame, source: str) -> None:
