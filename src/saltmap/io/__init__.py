@@ -3,14 +3,14 @@
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
-    "BandFile": "scene",
-    "RASTER_SUFFIXES": "scene",
-    "SCL_MASKED": "scene",
-    "SCL_WATER": "scene",
+    "BandFile": "rasters",
+    "RASTER_SUFFIXES": "rasters",
+    "SCL_MASKED": "sentinel2",
+    "SCL_WATER": "sentinel2",
     "Samples": "samples",
     "Scene": "scene",
     "TABLE_SUFFIXES": "samples",
-    "ThreadLocalDatasets": "scene",
+    "ThreadLocalDatasets": "rasters",
     "VECTOR_SUFFIXES": "samples",
     "detect_band_columns": "samples",
     "missing_by_sample": "samples",
