@@ -98,6 +98,7 @@ def resolve_columns(
 
 
 def load_columns_file(path: str | Path | None) -> dict[str, Any]:
+    """The TOML columns file as a dict ({} without one); an unknown key is refused."""
     if path is None:
         return {}
     path = Path(path)
@@ -135,6 +136,7 @@ def _find_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def require_column(frame: pd.DataFrame, name: str, what: str, path: Path) -> str:
+    """``name`` if the file has that column, else a MissingColumnError listing its columns."""
     if name in frame.columns:
         return name
     raise MissingColumnError(

@@ -119,6 +119,7 @@ class ClassScheme:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes: one more than the thresholds."""
         return len(self.thresholds) + 1
 
     def bounds(self) -> list[tuple[float, float]]:
