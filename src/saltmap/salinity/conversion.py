@@ -117,16 +117,18 @@ def fit_salt_conversion(
 ) -> tuple[SaltConversion, pd.DataFrame]:
     """Fit ``salt = slope · EC + intercept`` by ordinary least squares on paired lab data.
 
-    Cells are read by :func:`parse_numbers` (decimal commas are numbers); a pair is
-    unusable when either cell is blank or not a number, or when EC or salt content
-    is negative. Unusable pairs are returned with their reasons, never dropped silently.
+    Cells are read by :func:`~saltmap.salinity.units.parse_numbers` (decimal commas are
+    numbers); a pair is unusable when either cell is blank or not a number, or when EC
+    or salt content is negative. Unusable pairs are returned with their reasons, never
+    dropped silently. The fit is :func:`scipy.stats.linregress`, without outlier
+    removal: look at the scatter (``saltmap convert fit --figure``) before trusting it.
 
     Parameters
     ----------
     ec, salt : array-like or Series
         Paired EC and salt content values, possibly messy cells. A Series' index
-        labels the rows in the report (:func:`read_lab_sheet` uses sheet row numbers);
-        otherwise rows are positions from 0.
+        labels the rows in the report (a lab sheet's are its row numbers); otherwise
+        rows are positions from 0.
     ec_unit : str
         Unit of ``ec``; the conversion keeps it.
     salt_unit : str, default "g/kg"
@@ -147,11 +149,6 @@ def fit_salt_conversion(
         Fewer than 3 usable pairs, or all EC values equal.
     UnitError
         If ``ec_unit`` is not an EC unit or ``salt_unit`` not a salt content unit.
-
-    Notes
-    -----
-    OLS via :func:`scipy.stats.linregress`; no outlier removal, so look at the
-    scatter (``saltmap convert fit --figure``) before trusting the line.
     """
     ec_unit, salt_unit = _check_units(ec_unit, salt_unit)
     ec_s, salt_s = _as_pairs(ec, salt)

@@ -146,7 +146,8 @@ def read_lab_sheet(
     Columns are found by name when obvious (``EC``, ``ECe``, ``EC1:5``, ``Electrical
     conductivity``; ``SSC``, ``Salt content``, ``TSS``), with the unit read from the
     header's brackets (``EC(ms cm-1)`` → mS/cm). Cells are not cleaned here:
-    :func:`fit_salt_conversion` reads them and reports the unusable rows.
+    :func:`~saltmap.salinity.conversion.fit_salt_conversion` reads them and reports
+    the unusable rows.
 
     Parameters
     ----------
@@ -215,8 +216,9 @@ class LabFit:
         The pairs fitted: ``ec`` (in the conversion's unit) and ``salt`` (g/kg), by row.
     sheet : LabSheet
     suspects : DataFrame
-        Fitted rows far off the line (:func:`large_residuals`): kept in the fit, listed
-        so a typo in the lab sheet can be checked.
+        Fitted rows far off the line
+        (:func:`~saltmap.salinity.conversion.large_residuals`): kept in the fit,
+        listed so a typo in the lab sheet can be checked.
     """
 
     conversion: SaltConversion
@@ -237,7 +239,8 @@ def fit_lab_sheet(
 ) -> LabFit:
     """Read a lab sheet and fit the EC → salt content conversion on it.
 
-    :func:`read_lab_sheet` then :func:`fit_salt_conversion`; see them for the rules.
+    :func:`read_lab_sheet` then
+    :func:`~saltmap.salinity.conversion.fit_salt_conversion`; see them for the rules.
 
     Examples
     --------

@@ -130,7 +130,8 @@ def convert_ec(values: Any, from_unit: str, to_unit: str) -> Any:
     ------
     UnitError
         If a unit is unknown, or one is EC and the other salt content: that needs an
-        EC → salt content conversion (:class:`SaltConversion`), not a unit factor.
+        EC → salt content conversion
+        (:class:`~saltmap.salinity.conversion.SaltConversion`), not a unit factor.
 
     Examples
     --------
