@@ -1,4 +1,4 @@
-"""Tests of saltmap.salinity.units: EC units, the EC → salt fit on the real Xinjiang sheet, classes.
+"""Tests of saltmap.salinity: EC units, the EC → salt fit on the real Xinjiang sheet, classes.
 
 The Xinjiang lab sheet is real data; small CSV files written here are synthetic
 fixtures for reading mechanics (decimal commas, blank lines), and say so.
@@ -27,23 +27,22 @@ from saltmap.errors import (
     SampleDataError,
     UnitError,
 )
-from saltmap.salinity.units import (
+from saltmap.salinity.classes import (
     FAO_EC,
     SCHEMES,
     STUDY,
     ClassScheme,
-    SaltConversion,
     classify,
-    convert_ec,
-    fit_lab_sheet,
-    fit_salt_conversion,
-    load_conversion,
-    normalise_unit,
-    parse_numbers,
-    read_lab_sheet,
-    save_conversion,
     scheme_from_thresholds,
 )
+from saltmap.salinity.conversion import (
+    SaltConversion,
+    fit_salt_conversion,
+    load_conversion,
+    save_conversion,
+)
+from saltmap.salinity.labsheet import fit_lab_sheet, read_lab_sheet
+from saltmap.salinity.units import convert_ec, normalise_unit, parse_numbers
 
 # -- units ---------------------------------------------------------------------------------
 
@@ -401,3 +400,28 @@ def test_cli_convert_ec(tmp_path):
     path = save_conversion(SaltConversion(4.0, -1.0, "mS/cm"), tmp_path / "c.toml")
     args = ["convert", "ec", "2", "--from", "mS/cm", "--to", "g/kg", "--conversion", str(path)]
     assert "2 mS/cm = 7 g/kg" in runner.invoke(app, args).output
+
+
+# -- the module split of issue 12 ---------------------------------------------------------
+
+
+def test_unit_factor_is_the_factor_to_the_base_unit():
+    from saltmap.salinity.units import unit_factor
+
+    assert unit_factor("uS/cm") == pytest.approx(1e-3)
+    assert unit_factor("ms cm-1") == unit_factor("dS/m") == 1.0
+    assert unit_factor("%") == 10.0
+    with pytest.raises(UnitError):
+        unit_factor("ppm")
+
+
+def test_names_moved_out_of_units_still_resolve_there():
+    import importlib
+
+    from saltmap.salinity import units
+
+    for name, module in units._MOVED.items():
+        moved = importlib.import_module(f"saltmap.salinity.{module}")
+        assert getattr(units, name) is getattr(moved, name), name
+    with pytest.raises(AttributeError):
+        units.no_such_name  # noqa: B018

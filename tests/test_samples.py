@@ -112,7 +112,7 @@ def test_columns_file_to_unit_converts_and_the_keyword_wins(real, tmp_path):
 
 
 def test_salt_content_needs_a_conversion(real):
-    from saltmap.salinity.units import SaltConversion
+    from saltmap.salinity.conversion import SaltConversion
 
     with pytest.raises(UnitError, match="conversion"):
         read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="g/kg")
@@ -230,7 +230,7 @@ def test_every_sample_verb_can_convert_the_target(tmp_path):
     from typer.testing import CliRunner
 
     from saltmap.cli import app
-    from saltmap.salinity.units import SaltConversion, save_conversion
+    from saltmap.salinity.conversion import SaltConversion, save_conversion
 
     runner = CliRunner()
     args = ["screen", str(datasets.odisha_samples()), "--target", "EC", "--target-unit", "uS/cm",
@@ -264,3 +264,55 @@ def test_missing_by_sample_names_ids_and_columns_synthetic():
     )
     assert missing_by_sample(bad) == (2, "s1: a, b; s3: a")
     assert missing_by_sample(bad, limit=1) == (2, "s1: a, b ...")
+
+
+# -- the steps of read_samples (issue 12 split) --------------------------------------------
+
+
+def test_column_options_given_win_over_the_columns_file():
+    from saltmap.bands import Scaling
+    from saltmap.io.sample_columns import ColumnOptions
+
+    config = {
+        "target": "SSC",
+        "id": "Code",
+        "scaling": "landsat-c2l2",
+        "bands": {"B": "b", "G": "g"},
+    }
+    given = ColumnOptions("EC", None, None, None, None, None, None, {"G": "green"}, "reflectance",
+                          None, None)  # fmt: skip
+    merged = given.over(config)
+    assert (merged.target, merged.id) == ("EC", "Code")
+    assert merged.bands == {"B": "b", "G": "green"}
+    # "reflectance" is the default, so the file's scaling is taken
+    assert merged.scaling == "landsat-c2l2"
+    assert (
+        merged.reflectance_scaling().describe()
+        == given.over({"scaling": "landsat-c2l2"}).reflectance_scaling().describe()
+    )
+    own = Scaling(2.0, 0.0, "mine")
+    kept = ColumnOptions(None, None, None, None, None, None, None, {}, own, None, None)
+    assert kept.over(config).reflectance_scaling() is own
+    assert kept.over(config).target == "SSC"
+
+
+def test_resolve_columns_finds_each_meaning(tmp_path):
+    import pandas as pd
+
+    from saltmap.io.sample_columns import ColumnOptions, resolve_columns
+
+    raw = pd.DataFrame(columns=["Name", "lon", "lat", "EC", "Blue", "Green", "note"])
+    options = ColumnOptions("EC", None, None, None, None, None, None, {}, "reflectance",
+                            None, None)  # fmt: skip
+    found = resolve_columns(raw, options, None, tmp_path / "s.csv", True)
+    assert (found.target, found.id, found.x, found.y) == ("EC", "Name", "lon", "lat")
+    assert found.crs == "EPSG:4326" and found.bands == {"B": "Blue", "G": "Green"}
+    assert resolve_columns(raw, options, None, tmp_path / "s.csv", False).bands == {}
+
+
+def test_sample_names_moved_out_still_import_from_samples():
+    from saltmap.io import sample_columns, sample_files, samples
+
+    assert samples.detect_band_columns is sample_columns.detect_band_columns
+    assert samples.TABLE_SUFFIXES is sample_files.TABLE_SUFFIXES
+    assert samples.VECTOR_SUFFIXES is sample_files.VECTOR_SUFFIXES

@@ -502,8 +502,10 @@ def test_a_band_in_another_crs_over_the_same_place_is_reprojected(tmp_path, pata
                 )
 
     folder = _folder_with(tmp_path, {"B12_20m.tif": neighbour_zone})
-    with pytest.warns(UserWarning, match="reprojected"):
+    with pytest.warns(UserWarning, match="reprojected") as record:
         scene = open_scene(folder, scaling="sentinel2-l2a")
+    # the warning points at the caller of open_scene, not inside saltmap
+    assert [w.filename for w in record if "reprojected" in str(w.message)] == [__file__]
     got = scene.read(roles=["S2"])[0]
     ref = patagonia.read(roles=["S2"])[0]
     ok = np.isfinite(got)
@@ -539,3 +541,49 @@ def test_a_level_1c_product_is_refused(tmp_path):
     (safe / "MTD_MSIL1C.xml").write_text("<synthetic/>")
     with pytest.raises(InputFileError, match="Level-1C"):
         open_scene(safe)
+
+
+# -- the product readers behind open_scene (issue 12 split) ---------------------------------
+
+
+def test_find_bands_hands_each_source_to_its_product_reader(tmp_path, synthetic_safe):
+    from saltmap.io.products import find_bands
+
+    assert find_bands(str(patagonia_scene()), None).kind == "folder"
+    safe, _ = synthetic_safe
+    found = find_bands(str(safe), None)
+    assert found.kind == "Sentinel-2 product" and found.baseline == SYNTHETIC_BASELINE
+    with pytest.raises(InputFileError, match="does not exist"):
+        find_bands(str(tmp_path / "nowhere"), None)
+    with pytest.raises(InputFileError, match=r"\.SAFE zip"):
+        find_bands(str(tmp_path / "nowhere.zip"), None)
+
+
+def test_is_multiband_file_and_is_safe_folder(tmp_path):
+    from saltmap.io.products import is_multiband_file
+    from saltmap.io.sentinel2 import is_safe_folder
+
+    assert is_multiband_file(tmp_path / "stack.TIF")
+    assert not is_multiband_file(patagonia_scene())
+    assert is_safe_folder(tmp_path / "S2A_MSIL2A_X.SAFE")
+    assert not is_safe_folder(tmp_path)
+    (tmp_path / "MTD_MSIL2A.xml").write_text("<x/>")
+    assert is_safe_folder(tmp_path)
+
+
+def test_band_tokens_read_sentinel2_names():
+    from saltmap.io.sentinel2 import band_tokens
+
+    assert band_tokens("T19FDV_20240101T141049_B8A_20m.jp2") == ("B8A", 20)
+    assert band_tokens("GRANULE/x/IMG_DATA/R20m/T19_SCL_20m.jp2") == ("SCL", 20)
+    assert band_tokens("b2.tif") == ("B02", None)
+    assert band_tokens("notes.txt") == (None, None)
+
+
+def test_names_of_the_scene_module_are_those_of_their_new_homes():
+    from saltmap.io import rasters, scene, sentinel2
+
+    assert scene.SCL_MASKED is sentinel2.SCL_MASKED and scene.SCL_WATER == sentinel2.SCL_WATER
+    assert scene.BandFile is rasters.BandFile
+    assert scene.ThreadLocalDatasets is rasters.ThreadLocalDatasets
+    assert scene.RASTER_SUFFIXES == rasters.RASTER_SUFFIXES

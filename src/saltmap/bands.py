@@ -117,6 +117,7 @@ class Scaling:
         return dn.astype(dtype, copy=False) * dtype(self.scale) + dtype(self.offset)
 
     def describe(self) -> str:
+        """The scaling as one line of text, for messages and metadata."""
         return f"{self.name}: reflectance = DN × {self.scale:g} {self.offset:+g}"
 
 

@@ -9,13 +9,13 @@ obvious (``Blue``, ``SR_B2``, ``B02``; ``lon``/``lat``; ``id``/``name``).
 
 Rows that cannot be used are never dropped silently: each one is listed in
 :attr:`Samples.rejected` with its row number in the file and the reason.
+
+:func:`read_samples` reads the file (:mod:`saltmap.io.sample_files`), finds what
+each column means (:mod:`saltmap.io.sample_columns`), then parses the cells here.
 """
 
 from __future__ import annotations
 
-import csv
-import tomllib
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +24,22 @@ import numpy as np
 import pandas as pd
 
 from saltmap.atomic import atomic_to_csv
-from saltmap.bands import ROLES, Scaling, check_reflectance, role_of, scaling_from_name
+from saltmap.bands import ROLES, Scaling, check_reflectance
 from saltmap.datasets import odisha_samples
 from saltmap.errors import (
     ConfigError,
     InputFileError,
-    MissingColumnError,
     SampleDataError,
     UnitError,
 )
+from saltmap.io.sample_columns import (
+    ColumnOptions,
+    SampleColumns,
+    detect_band_columns,
+    load_columns_file,
+    resolve_columns,
+)
+from saltmap.io.sample_files import TABLE_SUFFIXES, VECTOR_SUFFIXES, read_sample_file
 from saltmap.salinity.units import (
     convert_ec,
     normalise_unit,
@@ -41,11 +48,19 @@ from saltmap.salinity.units import (
     unit_in_header,
 )
 
-TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"}
-VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb"}
-_X_NAMES = ("lon", "longitude", "long", "lng", "x", "easting")
-_Y_NAMES = ("lat", "latitude", "y", "northing")
-_ID_NAMES = ("id", "sample_id", "sampleid", "sample", "name", "site", "point")
+# The public names of this module before issue 12, three of which now live in
+# sample_files and sample_columns (kept importable from here for the old path).
+__all__ = [
+    "TABLE_SUFFIXES",
+    "VECTOR_SUFFIXES",
+    "Samples",
+    "detect_band_columns",
+    "missing_by_sample",
+    "odisha",
+    "parse_numeric_column",
+    "read_samples",
+]
+
 # Where the file's first data row sits: spreadsheets and CSV have one header line.
 _FIRST_DATA_ROW = 2
 
@@ -144,135 +159,6 @@ def parse_numeric_column(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parsed["value"], reasons
 
 
-# -- reading files -----------------------------------------------------------------------------
-
-
-def _read_raw(path: Path, layer: str | None) -> tuple[pd.DataFrame, str | None]:
-    """Read a file into a frame of raw cells (text kept as text) and the CRS of its geometry."""
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise InputFileError(f"sample file {path} does not exist; check the path")
-    try:
-        if suffix in {".csv", ".txt", ".tsv"}:
-            # Everything as text: decimal commas and junk cells are parsed per column below.
-            # Only empty cells are missing: "n/a" or "NA" in a band column is reported as text.
-            # Blank lines are kept (and reported) so that row numbers match the file's lines;
-            # index_col=False with the warning as an error: a first row with more fields than
-            # the header must not silently shift every column onto the wrong name.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(
-                    path,
-                    dtype=str,
-                    sep=None,
-                    engine="python",
-                    keep_default_na=False,
-                    na_values=[""],
-                    encoding_errors="replace",
-                    index_col=False,
-                    skip_blank_lines=False,
-                )
-            return frame, None
-        if suffix in {".xlsx", ".xlsm", ".xls"}:
-            return pd.read_excel(path, dtype=object, sheet_name=layer or 0), None
-        if suffix in VECTOR_SUFFIXES:
-            return _read_vector(path, layer)
-    except pd.errors.ParserWarning as err:
-        raise InputFileError(
-            f"cannot read sample file {path}: a row has more fields than the header ({err}); "
-            "check the delimiter and the quotes, or add the missing column names"
-        ) from err
-    except (ValueError, OSError, UnicodeError, OverflowError, csv.Error) as err:
-        # OverflowError: pandas' Excel reader on a number beyond float range;
-        # csv.Error: the delimiter sniffer on an empty file or one that is not a table.
-        raise InputFileError(f"cannot read sample file {path}: {err}") from err
-    raise InputFileError(
-        f"sample file {path} has an unknown format {suffix!r}; use CSV, XLSX, GeoPackage, "
-        "GeoJSON or Shapefile"
-    )
-
-
-def _read_vector(path: Path, layer: str | None) -> tuple[pd.DataFrame, str | None]:
-    import geopandas as gpd
-
-    gdf = gpd.read_file(path, layer=layer)
-    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    geom = gdf.geometry
-    if not geom.is_empty.all():
-        if not (geom.geom_type.dropna() == "Point").all():
-            geom = geom.representative_point()
-        frame["__x"] = geom.x.to_numpy()
-        frame["__y"] = geom.y.to_numpy()
-    crs = gdf.crs.to_string() if gdf.crs is not None else None
-    return frame, crs
-
-
-def _find_column(columns: list[str], candidates: tuple[str, ...]) -> str | None:
-    lowered = {c.lower().strip(): c for c in columns}
-    for name in candidates:
-        if name in lowered:
-            return lowered[name]
-    return None
-
-
-def _require_column(frame: pd.DataFrame, name: str, what: str, path: Path) -> str:
-    if name in frame.columns:
-        return name
-    raise MissingColumnError(
-        f"{path.name} has no column {name!r} for the {what}; its columns are "
-        f"{', '.join(map(str, frame.columns))}. "
-        f"Name the right column with the option for the {what}."
-    )
-
-
-def detect_band_columns(columns: list[str]) -> dict[str, str]:
-    """Map band roles to columns whose names make the role obvious.
-
-    Raises :class:`ConfigError` when two columns claim the same role.
-    """
-    found: dict[str, str] = {}
-    for col in columns:
-        role = role_of(str(col))
-        if role is None:
-            continue
-        if role in found:
-            raise ConfigError(
-                f"columns {found[role]!r} and {col!r} both look like band {role}; "
-                f"say which one to use, for example --band {role}={col}"
-            )
-        found[role] = col
-    return found
-
-
-def _load_columns_file(path: str | Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    path = Path(path)
-    try:
-        config = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise ConfigError(f"cannot read column mapping {path}: {err}") from err
-    known = {
-        "id",
-        "target",
-        "target_unit",
-        "to_unit",
-        "x",
-        "y",
-        "crs",
-        "scaling",
-        "baseline",
-        "layer",
-        "bands",
-    }
-    unknown = set(config) - known
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key(s) {sorted(unknown)}; allowed keys are {sorted(known)}"
-        )
-    return config
-
-
 # -- the reader --------------------------------------------------------------------------------
 
 
@@ -337,74 +223,99 @@ def read_samples(
     Samples
     """
     path = Path(path)
-    config = _load_columns_file(columns_file)
-    layer = layer or config.get("layer")
-    raw, vector_crs = _read_raw(path, layer)
+    given = ColumnOptions(
+        target, target_unit, to_unit, id, x, y, crs, bands or {}, scaling, baseline, layer
+    )
+    options = given.over(load_columns_file(columns_file))
+    raw, vector_crs = read_sample_file(path, options.layer)
     raw.columns = [str(c) for c in raw.columns]
     if raw.empty:
         raise InputFileError(f"sample file {path} has no rows")
-
-    target = target or config.get("target")
-    target_col = _require_column(raw, target, "target", path) if target else None
-    id_col = _resolve_id(raw, id or config.get("id"), path)
-    x_col, y_col, crs = _resolve_coords(
-        raw,
-        x or config.get("x"),
-        y or config.get("y"),
-        crs or config.get("crs") or vector_crs,
-        path,
-    )
-    band_cols = _resolve_bands(raw, {**config.get("bands", {}), **(bands or {})}, path)
-    if not require_bands:
-        band_cols = {}
-    elif not band_cols:
-        raise MissingColumnError(
-            f"{path.name} has no band columns that saltmap recognises; map them, for example "
-            "--band B=Blue --band G=Green --band R=Red --band N=NIR --band S1=SWIR1 --band S2=SWIR2"
-        )
-    if isinstance(scaling, str):
-        scaling = scaling_from_name(
-            config.get("scaling", scaling) if scaling == "reflectance" else scaling,
-            baseline or config.get("baseline"),
-        )
+    columns = resolve_columns(raw, options, vector_crs, path, require_bands)
+    scaling = options.reflectance_scaling()
 
     reasons: dict[int, list[str]] = {i: [] for i in range(len(raw))}
-    ids = _sample_ids(raw, id_col, reasons)
+    ids = _sample_ids(raw, columns.id, reasons)
     table = pd.DataFrame(index=raw.index)
-    for role, col in band_cols.items():
+    _add_bands(table, raw, columns.bands, scaling, reasons, path)
+    target_name, unit = "", None
+    if columns.target is not None:
+        target_name, unit = _add_target(
+            table, raw, columns.target, options, conversion, reasons, path
+        )
+    if columns.x and columns.y:
+        _add_coords(table, raw, columns, reasons)
+    _add_other_columns(table, raw, columns)
+    table.index = pd.Index(ids, name="id")
+    rejected, keep = _rejected_rows(reasons, ids)
+    return Samples(table[keep], target_name, unit, columns.crs, scaling, path, rejected)
+
+
+def _add_bands(
+    table: pd.DataFrame,
+    raw: pd.DataFrame,
+    bands: dict[str, str],
+    scaling: Scaling,
+    reasons: dict[int, list[str]],
+    path: Path,
+) -> None:
+    """Reflectance of each band role into ``table``; unusable cells noted in ``reasons``."""
+    for role, col in bands.items():
         dn, why = parse_numeric_column(raw[col])
         _note(reasons, why.notna(), lambda i, c=col, w=why: f"band {c} value {w.iat[i]}")
         _note(reasons, dn.isna() & why.isna(), lambda i, c=col: f"band {c} is empty")
         table[role] = scaling.apply(dn.to_numpy())
         check_reflectance(table[role], f"{path.name} column {col}", scaling)
 
-    target_name, unit = "", None
-    if target_col is not None:
-        values, why = parse_numeric_column(raw[target_col])
-        _note(reasons, why.notna(), lambda i: f"target {target_col} value {why.iat[i]}")
-        _note(reasons, values.isna() & why.isna(), lambda i: f"target {target_col} is empty")
-        unit = target_unit or config.get("target_unit") or unit_in_header(target_col)
-        table["target"], target_name, unit = _convert_target(
-            values, target_col, unit, to_unit or config.get("to_unit"), conversion, path
-        )
 
-    if x_col and y_col:
-        table["x"], _ = parse_numeric_column(raw[x_col])
-        table["y"], _ = parse_numeric_column(raw[y_col])
-        _note(
-            reasons,
-            table["x"].isna() | table["y"].isna(),
-            lambda i: "coordinates missing or not numbers",
-        )
-        _check_bounds(table, crs, reasons)
+def _add_target(
+    table: pd.DataFrame,
+    raw: pd.DataFrame,
+    column: str,
+    options: ColumnOptions,
+    conversion: Any,
+    reasons: dict[int, list[str]],
+    path: Path,
+) -> tuple[str, str | None]:
+    """The target into ``table`` in the unit asked for; returns its name and unit."""
+    values, why = parse_numeric_column(raw[column])
+    _note(reasons, why.notna(), lambda i: f"target {column} value {why.iat[i]}")
+    _note(reasons, values.isna() & why.isna(), lambda i: f"target {column} is empty")
+    unit = options.target_unit or unit_in_header(column)
+    table["target"], name, unit = _convert_target(
+        values, column, unit, options.to_unit, conversion, path
+    )
+    return name, unit
 
-    extra = [c for c in raw.columns if c not in {*band_cols.values(), target_col, x_col, y_col}]
-    extra = [c for c in extra if not c.startswith("__")]
-    for col in extra:
+
+def _add_coords(
+    table: pd.DataFrame, raw: pd.DataFrame, columns: SampleColumns, reasons: dict[int, list[str]]
+) -> None:
+    """x and y into ``table``; missing ones and ones outside the CRS's area noted."""
+    table["x"], _ = parse_numeric_column(raw[columns.x])
+    table["y"], _ = parse_numeric_column(raw[columns.y])
+    _note(
+        reasons,
+        table["x"].isna() | table["y"].isna(),
+        lambda i: "coordinates missing or not numbers",
+    )
+    _check_bounds(table, columns.crs, reasons)
+
+
+def _add_other_columns(table: pd.DataFrame, raw: pd.DataFrame, columns: SampleColumns) -> None:
+    """Every other column of the file under its own name (``_original`` if taken)."""
+    used = {*columns.bands.values(), columns.target, columns.x, columns.y}
+    for col in raw.columns:
+        if col in used or col.startswith("__"):  # "__x"/"__y": a vector file's geometry
+            continue
         name = col if col not in table.columns else f"{col}_original"
         table[name] = raw[col]
-    table.index = pd.Index(ids, name="id")
 
+
+def _rejected_rows(
+    reasons: dict[int, list[str]], ids: list[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rejected-row report (row in the file, id, reasons) and the mask of rows kept."""
     bad = [i for i, why in reasons.items() if why]
     rejected = pd.DataFrame(
         {
@@ -413,28 +324,14 @@ def read_samples(
             "reason": ["; ".join(reasons[i]) for i in bad],
         }
     )
-    keep = np.ones(len(raw), dtype=bool)
+    keep = np.ones(len(reasons), dtype=bool)
     keep[bad] = False
-    return Samples(
-        table=table[keep],
-        target_name=target_name,
-        target_unit=unit,
-        crs=crs,
-        scaling=scaling,
-        source=path,
-        rejected=rejected,
-    )
+    return rejected, keep
 
 
 def _note(reasons: dict[int, list[str]], mask: pd.Series, why: Any) -> None:
     for i in np.flatnonzero(mask.to_numpy()):
         reasons[int(i)].append(why(int(i)))
-
-
-def _resolve_id(raw: pd.DataFrame, id_col: str | None, path: Path) -> str | None:
-    if id_col:
-        return _require_column(raw, id_col, "sample id", path)
-    return _find_column(list(raw.columns), _ID_NAMES)
 
 
 def _sample_ids(raw: pd.DataFrame, id_col: str | None, reasons: dict[int, list[str]]) -> list[str]:
@@ -452,45 +349,6 @@ def _sample_ids(raw: pd.DataFrame, id_col: str | None, reasons: dict[int, list[s
         else:
             first[sid] = i
     return ids
-
-
-def _resolve_coords(
-    raw: pd.DataFrame, x: str | None, y: str | None, crs: str | None, path: Path
-) -> tuple[str | None, str | None, str | None]:
-    if "__x" in raw.columns and not (x or y):
-        return "__x", "__y", crs
-    if x or y:
-        if not (x and y):
-            raise ConfigError("give both coordinate columns, x and y (or neither, to detect them)")
-        x, y = (
-            _require_column(raw, x, "x coordinate", path),
-            _require_column(raw, y, "y coordinate", path),
-        )
-    else:
-        columns = list(raw.columns)
-        lon, lat = _find_column(columns, _X_NAMES[:4]), _find_column(columns, _Y_NAMES[:2])
-        if lon and lat:
-            return lon, lat, crs or "EPSG:4326"
-        x, y = _find_column(columns, _X_NAMES[4:]), _find_column(columns, _Y_NAMES[2:])
-        if not (x and y):
-            return None, None, crs
-    if crs is None:
-        raise ConfigError(
-            f"{path.name}: coordinates {x!r}/{y!r} have no CRS; "
-            "give it, for example --crs EPSG:32644"
-        )
-    return x, y, crs
-
-
-def _resolve_bands(raw: pd.DataFrame, given: dict[str, str], path: Path) -> dict[str, str]:
-    unknown = set(given) - set(ROLES)
-    if unknown:
-        raise ConfigError(f"unknown band role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
-    for role, col in given.items():
-        _require_column(raw, col, f"band {role}", path)
-    detected = detect_band_columns([c for c in raw.columns if c not in given.values()])
-    merged = {**detected, **given}
-    return {r: merged[r] for r in ROLES if r in merged}
 
 
 def _convert_target(
