@@ -669,3 +669,53 @@ def test_the_old_runner_names_still_resolve():
                  "expand_path_text", "package_versions", "RunResult", "StepRecord", "Study",
                  "STEPS", "RECORDED_PACKAGES"):  # fmt: skip
         assert getattr(study_runner, name) is getattr(saltmap.study, name), name
+
+
+# -- the schema's messages and the run context -------------------------------------------------
+
+
+def test_explain_errors_works_on_any_schema():
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    from saltmap.study.schema_errors import explain_errors
+
+    class Inner(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        depth: float = Field(description="sampling depth in cm")
+
+    class Outer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        inner: list[Inner]
+
+    with pytest.raises(ValidationError) as info:
+        Outer.model_validate({"inner": [{"dept": 1}]})
+    message = explain_errors(info.value, Outer, "plot.toml")
+    assert message.startswith("plot.toml has 2 problem(s):")
+    assert "unknown key 'inner[0].dept' in [inner[0]]: did you mean 'depth'?" in message
+    assert "missing key 'inner[0].depth' (sampling depth in cm): add it" in message
+
+
+def test_run_context_records_each_step_and_the_run_json(tmp_path):
+    from saltmap.study.context import RunContext, Skip
+
+    study = study_from_text(f'name = "x"\n{SAMPLES}', check_files=False)
+    ctx = RunContext(study, tmp_path)
+    assert ctx.run_step("[1/7] samples", "samples", lambda: 42) == 42
+    assert ctx.run_step("[2/7] screening", "screening", lambda: Skip("not today")) is None
+
+    def fails():
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):
+        ctx.run_step("[3/7] discovery", "discovery", fails)
+    assert [(s.name, s.status) for s in ctx.steps] == [
+        ("samples", "done"), ("screening", "skipped"), ("discovery", "failed")
+    ]  # fmt: skip
+    assert ctx.steps[1].note == "not today"
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["incomplete_at"] == "discovery" and record["seconds"] is None
+    assert record["steps"][2]["note"] == "ValueError: broken"
+    # Sections are made in page order; the report keeps that order.
+    titles = [s.title for s in ctx.report.sections]
+    assert titles[0] == "Summary" and titles[-1] == "Run provenance"
+    assert ctx.section("final").title == "Final model"

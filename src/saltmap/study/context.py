@@ -33,7 +33,8 @@ from saltmap.report import Figure, Report, Section, Table, markdown_table
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
 
-    from saltmap.features.covariates import Covariates
+    from saltmap.features import Covariates
+    from saltmap.io import Samples
     from saltmap.progress import Progress
     from saltmap.study.config import Study, StudyConfig
 
@@ -227,7 +228,7 @@ def run_log(path: Path, level: int | str) -> Iterator[None]:
         handler.close()
 
 
-def target_label(samples: Any) -> str:
+def target_label(samples: Samples) -> str:
     """The target as axes and tables name it: ``EC (uS/cm)``."""
     unit = f" ({samples.target_unit})" if samples.target_unit else ""
     return f"{samples.target_name}{unit}"

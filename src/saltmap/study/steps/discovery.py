@@ -3,7 +3,7 @@ registered as D1..Dk for the later steps and saved to ``discovered.toml``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from saltmap.study.context import Skip
 from saltmap.study.sections import discovered_k
 
 if TYPE_CHECKING:
-    from saltmap.features.discovery import CVDiscovery
+    from saltmap.features import CVDiscovery, SearchResult
     from saltmap.study.context import RunContext
     from saltmap.study.steps.samples import SampleData
 
@@ -27,7 +27,7 @@ def search(ctx: RunContext, data: SampleData) -> CVDiscovery:
     total, done = 1 + d.folds * d.repeats, 0
     with task(ctx.progress, "index discovery", total) as tick:
 
-        def one_search(reflectance: pd.DataFrame, target: np.ndarray) -> Any:
+        def one_search(reflectance: pd.DataFrame, target: np.ndarray) -> SearchResult:
             nonlocal done
             found = search_indices(reflectance, target, method=d.method,
                                    min_coverage=d.min_coverage)  # fmt: skip

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +21,7 @@ from saltmap.plots import plot_screening, spectral_response_figure
 from saltmap.report import Note
 
 if TYPE_CHECKING:
+    from saltmap.features import SalinityClasses
     from saltmap.study.context import RunContext
     from saltmap.study.steps.samples import SampleData
 
@@ -33,7 +34,7 @@ class Screening:
     ----------
     table2 : DataFrame
         The screened indices of the catalogue.
-    groups : Any
+    groups : SalinityClasses
         The salinity classes of the spectral response (labels, colours, description).
     sensor : str
         The sensor whose band centres the response is drawn at.
@@ -44,7 +45,7 @@ class Screening:
     """
 
     table2: pd.DataFrame
-    groups: Any
+    groups: SalinityClasses
     sensor: str
     response: pd.DataFrame
     table3: pd.DataFrame
