@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
+import rasterio
 
 from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.plots import save_figure
@@ -188,12 +189,7 @@ def package_versions(names: Sequence[str] = RECORDED_PACKAGES) -> dict[str, str]
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    try:
-        import rasterio  # only for its GDAL version
-
-        out["GDAL"] = rasterio.__gdal_version__
-    except ImportError:  # pragma: no cover - rasterio is a dependency
-        pass
+    out["GDAL"] = rasterio.__gdal_version__
     return out
 
 

@@ -17,7 +17,7 @@ from saltmap.study.context import log
 from saltmap.validation import FULL, QUICK, SpatialBlockKFold, materialise_splits
 
 if TYPE_CHECKING:
-    from saltmap.io.samples import Samples
+    from saltmap.io import Samples
     from saltmap.study.config import StudyConfig
 
 Splits = list[tuple[np.ndarray, np.ndarray]]

@@ -15,7 +15,7 @@ import pandas as pd
 from saltmap.study.sections import MODEL_NAMES
 
 if TYPE_CHECKING:
-    from saltmap.validation.evaluation import EvaluationResult
+    from saltmap.validation import EvaluationResult
 
 
 def evaluation_highlights(result: EvaluationResult, unit: str = "") -> list[str]:
