@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from saltmap import datasets
 from saltmap.cli import app
 from saltmap.errors import ConfigError, InputFileError
-from saltmap.study.runner import (
+from saltmap.progress import RecordedProgress
+from saltmap.study import (
     demo_study_path,
     expand_path_text,
     load_study,
@@ -380,9 +381,10 @@ def test_existing_run_folder_is_refused(two_runs, tmp_path):
 
 def test_the_api_is_importable_from_saltmap():
     import saltmap
+    import saltmap.study.config
     import saltmap.study.runner
 
-    assert saltmap.load_study is saltmap.study.runner.load_study
+    assert saltmap.load_study is saltmap.study.config.load_study
     assert saltmap.run_study is saltmap.study.runner.run_study
     assert {"run_study", "load_study", "read_samples", "map_scene"} <= set(dir(saltmap))
     with pytest.raises(AttributeError):
@@ -474,7 +476,7 @@ def test_covariate_keys_are_checked_against_the_covariates_and_scenes():
 
 
 def test_example_study_documents_covariates_that_validate():
-    from saltmap.study.runner import example_study_text
+    from saltmap.study import example_study_text
 
     lines = example_study_text().splitlines()
     start = lines.index("# [covariates]")
@@ -577,7 +579,7 @@ def test_interval_method_and_score_are_validated():
 
 
 def test_example_study_documents_the_interval_method():
-    from saltmap.study.runner import example_study_text
+    from saltmap.study import example_study_text
 
     text = example_study_text()
     intervals = study_from_text(text, check_files=False).config.intervals
@@ -607,43 +609,113 @@ def test_the_study_interval_method_reaches_the_model_file(tmp_path):
     assert list(coverage["protocol"]) == ["repeated"] and 0 < coverage["coverage"].iloc[0] <= 1
 
 
+class _OpenedProgress(RecordedProgress):
+    """A recorder that also keeps each task as it is opened: (what, total)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[tuple[str, int | None]] = []
+
+    def task(self, what: str, total: int | None = None):
+        self.opened.append((what, total))
+        return super().task(what, total)
+
+
 def test_discovery_and_final_fit_show_progress_unless_quiet(tmp_path, monkeypatch):
-    # The bars themselves are rich's; what is checked is that discovery reports each of its
-    # searches and the final fit's tuning and trust fit run under a spinner, and that
-    # progress=False (saltmap run -q) asks for neither to be shown.
-    import contextlib
+    # Drawing is the CLI's; what is checked is that discovery reports each of its searches
+    # and the final fit's tuning and trust fit run as spinners (tasks without a total),
+    # that progress=True reports to study's default reporter, and that progress=False
+    # (saltmap run -q) reports to none.
+    import saltmap.study.runner as study_runner
 
-    import saltmap.study.runner as study_module
+    recorders = []
 
-    calls = []
+    def recording_reporter():
+        recorders.append(_OpenedProgress())
+        return recorders[-1]
 
-    @contextlib.contextmanager
-    def bar(show, what):
-        ticks = []
-        calls.append(("bar", show, what, ticks))
-        yield (lambda done, total: ticks.append((done, total))) if show else None
-
-    @contextlib.contextmanager
-    def spinner(show, what):
-        calls.append(("spinner", show, what, None))
-        yield
-
-    monkeypatch.setattr(study_module, "_progress_bar", bar)
-    monkeypatch.setattr(study_module, "_spinner", spinner)
+    monkeypatch.setattr(study_runner, "default_progress", recording_reporter)
     text = QUICK.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
     text = text.replace("[outputs]\n", "[intervals]\ncoverage = []\n[outputs]\nmaps = false\n")
     text = text.replace("[outputs]\n", "[outputs]\nreport = false\n")
     study = study_from_text(text, base=tmp_path)
-    for progress in (True, False):
-        calls.clear()
-        result = run_study(study, folder=tmp_path / f"run-{progress}", progress=progress)
-        assert result.step("final fit").status == "done"
-        assert all(show is progress for _, show, _, _ in calls)
-        (ticks,) = [t for _, _, what, t in calls if what == "index discovery"]
-        spinners = [what for kind, _, what, _ in calls if kind == "spinner"]
-        assert len(spinners) == 2 and all(w.startswith("final fit:") for w in spinners)
-        assert "PLSR" in spinners[0] and "intervals" in spinners[1]
-        if progress:  # the search on all samples, then one per outer fold (2 folds)
-            assert ticks == [(0, 3), (1, 3), (2, 3), (3, 3)]
-        else:
-            assert ticks == []
+    result = run_study(study, folder=tmp_path / "run-True", progress=True)
+    assert result.step("final fit").status == "done"
+    (progress,) = recorders
+    # the search on all samples, then one per outer fold (2 folds)
+    assert progress.ticks["index discovery"] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    spinners = [what for what, total in progress.opened if total is None and
+                what.startswith("final fit:")]  # fmt: skip
+    assert len(spinners) == 2
+    assert "PLSR" in spinners[0] and "intervals" in spinners[1]
+    assert all(progress.ticks[what] == [] for what in spinners)
+    # A reporter passed as it is is used as it is.
+    mine = _OpenedProgress()
+    run_study(study, folder=tmp_path / "run-mine", progress=mine)
+    assert [what for what, _ in mine.opened] == [what for what, _ in progress.opened]
+    assert len(recorders) == 1
+    # Quiet: no reporter is made, nothing is reported.
+    result = run_study(study, folder=tmp_path / "run-False", progress=False)
+    assert result.step("final fit").status == "done"
+    assert len(recorders) == 1
+
+
+def test_the_old_runner_names_still_resolve():
+    import saltmap.study
+    import saltmap.study.runner as study_runner
+
+    for name in ("load_study", "study_from_text", "validate_study", "describe_errors",
+                 "example_study_text", "demo_study_path", "write_example_study",
+                 "expand_path_text", "package_versions", "RunResult", "StepRecord", "Study",
+                 "STEPS", "RECORDED_PACKAGES"):  # fmt: skip
+        assert getattr(study_runner, name) is getattr(saltmap.study, name), name
+
+
+# -- the schema's messages and the run context -------------------------------------------------
+
+
+def test_explain_errors_works_on_any_schema():
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    from saltmap.study.schema_errors import explain_errors
+
+    class Inner(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        depth: float = Field(description="sampling depth in cm")
+
+    class Outer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        inner: list[Inner]
+
+    with pytest.raises(ValidationError) as info:
+        Outer.model_validate({"inner": [{"dept": 1}]})
+    message = explain_errors(info.value, Outer, "plot.toml")
+    assert message.startswith("plot.toml has 2 problem(s):")
+    assert "unknown key 'inner[0].dept' in [inner[0]]: did you mean 'depth'?" in message
+    assert "missing key 'inner[0].depth' (sampling depth in cm): add it" in message
+
+
+def test_run_context_records_each_step_and_the_run_json(tmp_path):
+    from saltmap.study.context import RunContext, Skip
+
+    study = study_from_text(f'name = "x"\n{SAMPLES}', check_files=False)
+    ctx = RunContext(study, tmp_path)
+    assert ctx.run_step("[1/7] samples", "samples", lambda: 42) == 42
+    assert ctx.run_step("[2/7] screening", "screening", lambda: Skip("not today")) is None
+
+    def fails():
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):
+        ctx.run_step("[3/7] discovery", "discovery", fails)
+    assert [(s.name, s.status) for s in ctx.steps] == [
+        ("samples", "done"), ("screening", "skipped"), ("discovery", "failed")
+    ]  # fmt: skip
+    assert ctx.steps[1].note == "not today"
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["incomplete_at"] == "discovery" and record["seconds"] is None
+    assert record["steps"][2]["note"] == "ValueError: broken"
+    # Sections are made in page order; the report keeps that order.
+    titles = [s.title for s in ctx.report.sections]
+    assert titles[0] == "Summary" and titles[-1] == "Run provenance"
+    assert ctx.section("final").title == "Final model"

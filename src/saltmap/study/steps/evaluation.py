@@ -1,0 +1,132 @@
+"""Step 4, evaluation: the study's split (Table 4, figure 5) and the honest protocols beside
+it (repeated and spatial cross-validation, the plain-forest baseline)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from saltmap.features import resolve_with_discovered
+from saltmap.plots import prediction_figure
+from saltmap.progress import task
+from saltmap.report import Note
+from saltmap.study.sections import uses_discovered
+from saltmap.study.tables import compact_baseline_table, compact_cv_table, evaluation_highlights
+from saltmap.validation import evaluate_study
+
+if TYPE_CHECKING:
+    from saltmap.study.context import RunContext
+    from saltmap.study.steps.samples import SampleData
+    from saltmap.validation import EvaluationResult
+
+
+def evaluate(ctx: RunContext, data: SampleData, sets: dict[str, list[str]]) -> EvaluationResult:
+    """Every model on every feature set under the study's protocols."""
+    cfg = ctx.cfg
+    v, t = cfg.validation, cfg.tuning
+    # Discovered indices live in this process's catalogue; worker processes lack them.
+    discovered = any(uses_discovered(sel) for sel in cfg.indices.sets.values())
+    with task(ctx.progress, "evaluation") as tick:
+        return evaluate_study(
+            data.samples,
+            feature_sets=sets,
+            models=list(cfg.models.names),
+            protocols=list(v.protocols),
+            quick=t.budget == "quick",
+            n_trials=t.n_trials,
+            n_repeats=v.repeats,
+            validation_fraction=v.test_size,
+            block_size=v.block_size,
+            nested_selection=v.nested_selection,
+            selection_k=v.selection_k,
+            baseline=v.baseline,
+            n_boot=v.bootstrap,
+            random_state=cfg.seed,
+            log_target=cfg.models.log_target,
+            n_jobs=1 if discovered else 2,
+            progress=tick,
+        )
+
+
+def write_study_split(
+    ctx: RunContext, data: SampleData, result: EvaluationResult, sets: dict[str, list[str]]
+) -> None:
+    """Table 4 and figure 5 (when the study protocol ran)."""
+    if not len(result.table4):
+        return
+    sec, samples = ctx.section("evaluation"), data.samples
+    unit = samples.target_unit or ""
+    sets_text = "; ".join(f"{k} = {', '.join(names)}" for k, names in sets.items())
+    sec.add(
+        ctx.save_table(
+            "table4_study_split",
+            result.table4,
+            "Table 4. Accuracy on the study's calibration (c) and validation (v) split",
+            "R² = 1 − SSE/SST on the rows scored (it can be negative); RMSE, MAE and "
+            f"bias in {unit}; RPIQ = interquartile range / RMSE. Feature sets: {sets_text}.",
+            digits=3,
+        )
+    )
+    ctx.save_table("figure5_predictions", result.predictions, markdown=False)
+    fig = prediction_figure(result.predictions, result.table4, target_label=samples.target_name,
+                            unit=samples.target_unit)  # fmt: skip
+    sec.add(
+        ctx.save_figure(
+            "figure5_predicted_measured",
+            fig,
+            "Figure 5. Predicted against measured",
+            "Calibration (open circles) and validation (filled triangles) samples of "
+            "the study split, 1:1 line dashed; one panel per model and feature set.",
+        )
+    )
+
+
+def write_honest(ctx: RunContext, data: SampleData, result: EvaluationResult) -> None:
+    """The cross-validated table, the baseline comparison, the folds and the settings."""
+    sec, unit = ctx.section("honest"), data.samples.target_unit or ""
+    honest = result.honest
+    if len(honest):
+        sec.add(
+            ctx.save_table(
+                "cv_honest",
+                honest,
+                "Cross-validated accuracy: mean ± sd over folds [bootstrap 95 % CI]",
+                "Protocol study: the single validation split, its CI by bootstrapping its "
+                "rows; repeated: random k-fold; spatial: whole blocks of land held out, "
+                "closer to mapping new ground. R² pooled: R² of all out-of-fold "
+                f"predictions of a repeat together. RMSE and MAE in {unit}.",
+                shown=compact_cv_table(honest),
+            )
+        )
+    if result.baseline is not None and len(result.baseline):
+        sec.add(
+            ctx.save_table(
+                "cv_baseline",
+                result.baseline,
+                "Against a plain random forest (300 trees, defaults, all 21 indices)",
+                "Differences on the same repeated folds (model − plain RF) with a paired "
+                "bootstrap 95 % CI; an interval spanning 0 means no demonstrated difference.",
+                shown=compact_baseline_table(result.baseline),
+            )
+        )
+    if len(result.folds):
+        # Wall times differ between reruns; the run's timings are in run.json.
+        folds = result.folds.drop(columns=["seconds"], errors="ignore")
+        ctx.save_table("cv_folds", folds, markdown=False)
+    ctx.highlights[0:0] = evaluation_highlights(result, unit)  # the headline goes first
+    settings = {k: v for k, v in result.settings.items() if k != "feature_sets"}
+    sec.add(
+        Note(
+            "Settings: "
+            + ", ".join(f"{k} = {v}" for k, v in settings.items())
+            + f"; wall time {result.seconds:.0f} s."
+        )
+    )
+
+
+def run_evaluation(ctx: RunContext, data: SampleData) -> EvaluationResult:
+    """Step 4: evaluate, then write Table 4, figure 5 and the honest validation."""
+    sets = {label: resolve_with_discovered(sel) for label, sel in ctx.cfg.indices.sets.items()}
+    result = evaluate(ctx, data, sets)
+    write_study_split(ctx, data, result, sets)
+    write_honest(ctx, data, result)
+    return result

@@ -1,0 +1,254 @@
+"""Step 6, maps: each scene mapped with the final model (COGs, class areas as Table 5,
+figure 6), and how far to trust each map (DI, AOA and interval-width figure and summary)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+
+from saltmap.features import CovariateRasters, distance_to_features, write_covariate
+from saltmap.io import open_scene
+from saltmap.mapping import class_map_of, map_scene, plan_classes, read_classes_overview
+from saltmap.plots import trust_map_figure
+from saltmap.report import Note
+from saltmap.study.context import Skip, log
+from saltmap.study.paths import slug
+from saltmap.study.sections import uses_discovered
+from saltmap.study.tables import trust_shown
+
+if TYPE_CHECKING:
+    from saltmap.io import Scene
+    from saltmap.mapping import MapResult
+    from saltmap.study.context import RunContext
+    from saltmap.study.sections import SceneConfig
+    from saltmap.study.steps.final_fit import FinalFit
+    from saltmap.study.steps.samples import SampleData
+
+
+def scene_covariates(ctx: RunContext, sc: SceneConfig, scene: Scene) -> CovariateRasters | None:
+    """The covariate rasters of one scene (None without covariates): the scene's own,
+    else the study's, and distances computed on the scene's grid into the run folder."""
+    if not ctx.covariates:
+        return None
+    cov = ctx.cfg.covariates
+    paths = {**cov.rasters, **sc.covariates}
+    folder = ctx.folder / "covariates" / sc.label
+    for name, vector in cov.distance.items():
+        if name in sc.covariates:
+            continue
+        log.info("covariate %s: distance to %s on the grid of %s", name, vector, sc.label)
+        distance = distance_to_features(vector, scene)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths[name] = write_covariate(
+            folder / f"{slug(name)}.tif",
+            distance,
+            scene,
+            description=f"distance to the features of {Path(vector).name}",
+            unit="m",
+        )
+    return CovariateRasters(paths, ctx.covariates.kinds, labels=cov.labels or None)
+
+
+def map_one(ctx: RunContext, data: SampleData, fit: FinalFit, sc: SceneConfig) -> MapResult:
+    """Map one scene into ``maps/<scene>/``."""
+    cfg = ctx.cfg
+    scene = open_scene(sc.path, bands=sc.bands, scaling=sc.scaling, baseline=sc.baseline,
+                       mask_water=sc.mask_water)  # fmt: skip
+    log.info("mapping %s (%d × %d pixels)", sc.label, scene.width, scene.height)
+    # Mapping workers would lack discovered indices: map them in this process.
+    jobs = 1 if uses_discovered(cfg.models.final_indices) else cfg.outputs.jobs
+    return map_scene(
+        fit.model,
+        scene,
+        ctx.folder / "maps" / sc.label,
+        block_size=cfg.outputs.block_size,
+        jobs=jobs,
+        boundary=sc.boundary or cfg.boundary,
+        scheme=cfg.classes.build(),
+        conversion=data.class_conversion,
+        target_name=data.samples.target_name,
+        target_unit=data.samples.target_unit,
+        model_name=cfg.models.final,
+        # map_scene draws its own bar for now: it takes a bool until it takes a reporter.
+        progress=ctx.progress is not None,
+        covariates=scene_covariates(ctx, sc, scene),
+        trust=fit.trust,
+        exclude_outside_aoa=fit.trust is not None and cfg.aoa.exclude_from_areas,
+    )
+
+
+def raster_percentiles(path: Path) -> tuple[float, ...] | None:
+    """5, 25, 50, 75, 95th percentiles, min and max of a map, read from its overview."""
+    try:
+        with rasterio.open(path) as src:
+            factor = max(1, max(src.width, src.height) // 2000)
+            values = src.read(1, out_shape=(src.height // factor, src.width // factor))
+    except rasterio.errors.RasterioError:
+        return None
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    q = np.percentile(values, [5, 25, 50, 75, 95])
+    return (*map(float, q), float(values.min()), float(values.max()))
+
+
+def _spread_note(data: SampleData, label: str, result: MapResult) -> Note | None:
+    """The map's predicted distribution beside the training samples' range."""
+    spread = raster_percentiles(result.outputs.salinity)
+    if spread is None:
+        return None
+    samples, y = data.samples, data.samples.target
+    unit = samples.target_unit or ""
+    return Note(
+        f"Predicted {samples.target_name} over {label}: median {spread[2]:.4g} "
+        f"{unit}, 5th–95th percentile {spread[0]:.4g}–{spread[4]:.4g} (range "
+        f"{spread[5]:.4g}–{spread[6]:.4g}); the training samples span "
+        f"{y.min():.4g}–{y.max():.4g} {unit} (median {y.median():.4g})."
+    )
+
+
+def write_map_section(ctx: RunContext, data: SampleData, label: str, result: MapResult) -> None:
+    """Table 5 and figure 6 of one scene, and the spread of its predictions."""
+    cfg, sec, areas = ctx.cfg, ctx.section("maps"), result.areas
+    sec.add(
+        ctx.save_table(
+            f"table5_class_areas_{label}",
+            areas,
+            f"Table 5. Salinity class areas, {label}",
+            f"Classes: {result.scheme}. Area of the valid mapped pixels.",
+            digits=4,
+        )
+    )
+    # Redrawn from the class COG so that figure 6 comes in every figure format.
+    plan = plan_classes(cfg.classes.build(), data.samples.target_name,
+                        data.samples.target_unit, data.class_conversion)  # fmt: skip
+    scheme = plan.scheme
+    # Greyed where the model extrapolates, as saltmap map draws it.
+    aoa_path = result.outputs.trust.get("aoa")
+    fig = class_map_of(
+        result.outputs.classes,
+        plan,
+        title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
+        f"from {cfg.models.final}, {label}",
+        percent=list(areas["percent"]),
+        aoa_path=aoa_path,
+    )
+    sec.add(
+        ctx.save_figure(
+            f"figure6_{label}",
+            fig,
+            f"Figure 6. Salinity classes, {label}",
+            f"{result.n_valid} valid pixels of {result.n_pixels}; mapped in "
+            f"{result.seconds:.1f} s. The COGs are in maps/{label}/ (the class map "
+            "carries its colour table, with a QGIS style beside it)."
+            + (" Hatched grey: outside the area of applicability." if aoa_path else ""),
+        )
+    )
+    note = _spread_note(data, label, result)
+    if note is not None:
+        sec.add(note)
+
+
+def write_trust_figure(ctx: RunContext, data: SampleData, fit: FinalFit, label: str,
+                       result: MapResult) -> None:  # fmt: skip
+    """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated)."""
+    layers = {}
+    for name in ("di", "aoa", "width"):
+        layers[name], (extent, _) = read_classes_overview(result.outputs.trust[name], 1000)
+    unit = data.samples.target_unit or ""
+    fig = trust_map_figure(
+        layers["di"],
+        layers["aoa"],
+        layers["width"],
+        extent,
+        threshold=float(fit.trust.aoa.threshold_),
+        width_label=f"{ctx.cfg.intervals.level:.0%} interval width ({unit})",
+        title=f"How far to trust the map of {label}",
+    )
+    ctx.section("maps").add(
+        ctx.save_figure(
+            f"trust_{label}",
+            fig,
+            f"Area of applicability and interval width, {label}",
+            "Left: dissimilarity index (DI) of each pixel's predictors to the training "
+            "samples, with the AOA threshold; middle: inside (green) or outside the area of "
+            "applicability; right: width of the prediction interval, hatched outside the "
+            f"AOA. The rasters are in maps/{label}/.",
+        )
+    )
+
+
+def trust_row(ctx: RunContext, data: SampleData, fit: FinalFit, label: str,
+              result: MapResult) -> dict[str, Any]:  # fmt: skip
+    """A map's row of the trust summary (from the map's own per-pixel summary), with its
+    summary sentence and a warning when most of the scene is outside the AOA."""
+    row = {"scene": label, **result.trust.as_dict(),
+           "aoa_threshold": float(fit.trust.aoa.threshold_)}  # fmt: skip
+    share = row["share_inside_aoa"]
+    if share == share:
+        ctx.highlights.append(
+            f"{share:.1%} of the valid pixels of {label} lie inside the model's area of "
+            f"applicability; median interval width {row['median_interval_width']:.4g} "
+            f"{data.samples.target_unit or ''} (Maps)."
+        )
+        if share < 0.5:
+            ctx.section("maps").add(
+                Note(
+                    f"Only {share:.1%} of the valid pixels of {label} lie inside the area of "
+                    "applicability: the model was trained on samples unlike most of this "
+                    "scene, so read its map there as an extrapolation.",
+                    kind="warning",
+                )
+            )
+    return row
+
+
+def write_trust_summary(ctx: RunContext, fit: FinalFit, rows: list[dict[str, Any]]) -> None:
+    """The trust summary of every map, or a warning that trust is not part of the run."""
+    iv, sec = ctx.cfg.intervals, ctx.section("maps")
+    if rows:
+        sec.add(
+            ctx.save_table(
+                "trust_summary",
+                pd.DataFrame(rows),
+                f"Prediction intervals ({iv.level:.0%}) and area of applicability",
+                "Inside the AOA: valid pixels whose predictors are as close to the training "
+                "samples as cross-validation met (Meyer & Pebesma 2021); outside it the map "
+                "extrapolates and its intervals do not hold. Intervals: method "
+                f"{iv.method!r}, {iv.score} conformity score.",
+                shown=trust_shown(pd.DataFrame(rows)),
+            )
+        )
+    elif fit.trust is None:
+        sec.add(
+            Note(
+                "Intervals and the area of applicability are not part of this run.",
+                kind="warning",
+            )
+        )
+
+
+def run_maps(ctx: RunContext, data: SampleData, fit: FinalFit | None) -> Skip | None:
+    """Step 6: map each scene, then write its table, figures and trust."""
+    cfg = ctx.cfg
+    if not cfg.outputs.maps:
+        return Skip("outputs.maps = false")
+    if not cfg.scenes:
+        ctx.section("maps").add(Note("The study names no scene to map."))
+        return Skip("the study names no scene")
+    if fit is None:
+        return Skip("no final model")
+    rows: list[dict[str, Any]] = []
+    for sc in cfg.scenes:
+        result = map_one(ctx, data, fit, sc)
+        ctx.maps[sc.label] = ctx.folder / "maps" / sc.label
+        write_map_section(ctx, data, sc.label, result)
+        if result.trust is not None:
+            write_trust_figure(ctx, data, fit, sc.label, result)
+            rows.append(trust_row(ctx, data, fit, sc.label, result))
+    write_trust_summary(ctx, fit, rows)
+    return None

@@ -1,0 +1,137 @@
+"""Part of the final fit, trust: the prediction intervals and the area of applicability of
+the final model, and the intervals' coverage on held-out samples of the evaluation's folds."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from saltmap.features import definitions, register_definitions, resolve_with_discovered
+from saltmap.models import make_model
+from saltmap.progress import task
+from saltmap.study.context import log
+from saltmap.study.folds import outer_splits
+from saltmap.trust import coverage_summary, evaluate_coverage, fit_trust
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from saltmap.study.context import RunContext
+    from saltmap.study.steps.samples import SampleData
+    from saltmap.trust import TrustModel
+
+
+def _with_discovered(defs: list[dict[str, Any]], function: Callable[..., Any], *args, **kw):
+    """Call ``function`` after registering discovered indices (in a worker process)."""
+    if defs:
+        register_definitions(defs)
+    return function(*args, **kw)
+
+
+def unfitted_final_model(ctx: RunContext, params: dict[str, Any]) -> Pipeline:
+    """The final model with its tuned hyperparameters, not fitted."""
+    m = ctx.cfg.models
+    return make_model(m.final, indices=resolve_with_discovered(m.final_indices),
+                      log_target=m.log_target, random_state=ctx.cfg.seed, params=params,
+                      covariates=ctx.covariates)  # fmt: skip
+
+
+def fit_study_trust(ctx: RunContext, data: SampleData, model: Pipeline) -> TrustModel:
+    """Intervals and AOA of ``model`` on all samples (a spinner while it runs)."""
+    cfg = ctx.cfg
+    what = "final fit: prediction intervals and area of applicability"
+    with task(ctx.progress, what), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trust = fit_trust(
+            model,
+            data.predictors,
+            data.samples.target.to_numpy(dtype=float),
+            confidence=cfg.intervals.level,
+            method=cfg.intervals.method,
+            conformity_score=cfg.intervals.score,
+            random_state=cfg.seed,
+        )
+    log.info("intervals and AOA fitted (%s)", trust.info)
+    return trust
+
+
+def coverage_on(
+    ctx: RunContext, data: SampleData, model: Pipeline, protocol: str, discovered: list[str]
+) -> dict[str, Any] | None:
+    """Coverage of the nominal interval on the test samples of each fold of ``protocol``,
+    the intervals fitted on the fold's training samples (two worker processes)."""
+    splits = outer_splits(ctx.cfg, data.samples, protocol)
+    if splits is None:
+        return None
+    iv = ctx.cfg.intervals
+    X, y = data.predictors, data.samples.target.to_numpy(dtype=float)
+    # An index's computation does not travel with its name: workers register them again.
+    defs = definitions(discovered) if discovered else []
+    jobs = Parallel(n_jobs=2, return_as="generator")(
+        delayed(_with_discovered)(defs, evaluate_coverage, model, X, y, [split],
+                                  confidence=iv.level, method=iv.method,
+                                  conformity_score=iv.score, random_state=ctx.cfg.seed)
+        for split in splits
+    )  # fmt: skip
+    parts = []
+    with (
+        warnings.catch_warnings(),
+        task(ctx.progress, f"interval coverage, {protocol} CV") as tick,
+    ):
+        warnings.simplefilter("ignore")
+        for part in jobs:
+            parts.append(part)
+            tick(len(parts), len(splits))
+    folds = pd.concat(parts, ignore_index=True)
+    folds["repeat"] = np.arange(len(folds)) // 5
+    folds["fold"] = np.arange(len(folds)) % 5
+    return {"protocol": protocol, "nominal": iv.level, **coverage_summary(folds)}
+
+
+def write_coverage(ctx: RunContext, data: SampleData, rows: list[dict[str, Any]]) -> None:
+    """The coverage table (in the maps' section) and its summary sentence."""
+    level = ctx.cfg.intervals.level
+    ctx.highlights.append(
+        f"{level:.0%} prediction intervals cover "
+        + ", ".join(
+            f"{r['coverage']:.1%} of held-out samples under {r['protocol']} CV" for r in rows
+        )
+        + f" (mean width {rows[0]['mean_width']:.4g} {data.samples.target_unit or ''}; "
+        "Maps)."
+    )
+    ctx.section("maps").add(
+        ctx.save_table(
+            "interval_coverage",
+            pd.DataFrame(rows),
+            f"Coverage of the {level:.0%} prediction intervals on held-out samples",
+            "Each outer fold fits the intervals on its training samples only and counts "
+            "how many of its test samples fall inside. Random folds should come close to "
+            "the nominal level; spatial folds show what to expect on new ground. The "
+            "final model's hyperparameters (tuned on all samples) are reused, a mild "
+            "optimism.",
+            digits=3,
+        )
+    )
+
+
+def run_trust(
+    ctx: RunContext, data: SampleData, params: dict[str, Any], discovered: list[str]
+) -> TrustModel | None:
+    """Fit intervals and AOA, measure the intervals' coverage and write it; the trust model
+    (None when the study turns both off)."""
+    cfg = ctx.cfg
+    if not (cfg.intervals.enabled or cfg.aoa.enabled):
+        return None
+    model = unfitted_final_model(ctx, params)
+    trust = fit_study_trust(ctx, data, model)
+    if cfg.intervals.enabled and cfg.intervals.coverage:
+        rows = [coverage_on(ctx, data, model, p, discovered) for p in cfg.intervals.coverage]
+        rows = [r for r in rows if r is not None]
+        if rows:
+            write_coverage(ctx, data, rows)
+    return trust
