@@ -488,14 +488,16 @@ def test_interrupted_map_needs_no_overwrite_but_a_finished_one_does(
     kw = {"block_size": 64, "scheme": "fao-ec", "trust": rf_trust, "progress": False,
           "figure": False, **EC}  # fmt: skip
     model = rf_trust.intervals.estimator_
-    real_to_cog = mapping._to_cog
+    from saltmap.mapping import writer
+
+    real_to_cog = writer._to_cog
 
     def fail_after_salinity(tmp, final, **options):
         real_to_cog(tmp, final, **options)
         if final.name == "salinity.tif":
             raise OSError("synthetic failure after the first COG")
 
-    monkeypatch.setattr(mapping, "_to_cog", fail_after_salinity)
+    monkeypatch.setattr(writer, "_to_cog", fail_after_salinity)
     with pytest.raises(OSError, match="synthetic"):
         mapping.map_scene(model, scene, tmp_path, **kw)
     monkeypatch.undo()
