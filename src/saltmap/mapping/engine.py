@@ -12,7 +12,20 @@ Cloud-Optimized GeoTIFFs, with the class areas and QGIS styles beside them; and
 Memory is bounded by the block size and the number of blocks in flight, never by
 the scene size. Each finished block is also kept in a work store in the output
 folder until the map is written, so a killed run started again with the same inputs
-continues where it stopped (:func:`map_scene`, ``resume``).
+continues where it stopped (``resume``, :mod:`saltmap.mapping.store`): the key of
+the store is the model, scene (and its files' size and time), trust model,
+boundary, covariates, class plan and block size; with other inputs the run starts
+afresh and the old work is removed. Outputs a resumed run finds of its own
+interrupted attempt do not need ``overwrite``; a finished map does. The store
+takes about 5 bytes per pixel (22 with a trust model) of disk while the map runs,
+beside the first-stage GeoTIFFs, and is removed once every output is written.
+
+With ``jobs > 1`` the workers are started with the ``spawn`` method, which
+re-imports the calling script: a script calling :func:`map_scene` needs the usual
+``if __name__ == "__main__":`` guard (the ``saltmap`` command has it). The model is
+sent to each worker once; inner models run single-threaded, because the blocks
+already use every core. Pixels whose band values are missing, or whose indices are
+undefined (a zero denominator), get no value.
 
 References
 ----------
@@ -266,39 +279,23 @@ def map_scene(
     out_dir : path
         Output folder; the files are listed in :class:`~saltmap.mapping.writer.MapOutputs`.
     settings : MapSettings, optional
-        The map's choices: class scheme and conversion, the model's target, name
-        and unit, block size, jobs or Dask scheduler, AOA exclusion, overwrite,
-        figure and resume (:class:`~saltmap.mapping.plan.MapSettings`; its
-        defaults when left out).
+        Class scheme, the model's target, block size, jobs or Dask scheduler, AOA
+        exclusion, overwrite, figure, resume (:class:`~saltmap.mapping.plan.MapSettings`).
     boundary : path, optional
         Polygon file in any CRS; pixels outside are left without data.
     covariates : mapping or CovariateRasters, optional
-        ``{name: raster path}`` (or a :class:`~saltmap.features.covariates.CovariateRasters`
-        with ``labels`` for coded categorical rasters) for a model trained with covariates
-        (:mod:`saltmap.features.covariates`): each raster, in any CRS and resolution, is read
-        on the scene grid block by block. Pixels whose categorical level the model
-        never saw are left without a value and counted in a warning. A covariate
-        without a raster, a raster that does not cover the scene, or a categorical
-        raster with no training level at all is an error before any output.
+        The rasters of a model trained with covariates, read on the scene grid block by
+        block (:func:`~saltmap.mapping.plan.plan_map` says how they are checked).
     trust : TrustModel, optional
-        Intervals and area of applicability of ``model``
-        (:func:`saltmap.trust.intervals.fit_trust`, :func:`saltmap.models.persistence.load_trust`).
-        Each block's :func:`saltmap.trust.intervals.trust_block` runs in the worker beside
-        its prediction, and the layers of :data:`~saltmap.mapping.writer.TRUST_FILES` are
-        written as COGs (dtype, no-data and description of
-        :data:`saltmap.trust.intervals.TRUST_LAYERS`); the result's ``trust`` holds the
-        share of valid pixels inside the AOA and the median interval width, and the
-        figure greys pixels outside the AOA. With ``exclude_outside_aoa`` pixels outside
-        the AOA get class 0 and are left out of the class areas (the CSV says so in its
-        ``scope`` column).
+        Intervals and area of applicability of ``model``: each block's
+        :func:`saltmap.trust.intervals.trust_block` runs beside its prediction, its layers
+        are written as COGs and the figure greys pixels outside the AOA.
     progress : Progress, optional
-        Where to report the blocks done (:mod:`saltmap.progress`); nothing is reported
-        without one. ``True`` (deprecated) draws a terminal bar through
-        :func:`default_progress`; ``False`` is None.
+        Where the blocks done are reported (:mod:`saltmap.progress`); ``True``
+        (deprecated) draws a terminal bar through :func:`default_progress`.
     **options
-        Any field of :class:`~saltmap.mapping.plan.MapSettings` (``block_size=``,
-        ``jobs=``, ``scheme=``, ...), the keyword arguments of before the settings,
-        kept for one release; they override ``settings``.
+        Fields of :class:`~saltmap.mapping.plan.MapSettings` as keywords, the signature
+        of before the settings, kept for one release; they override ``settings``.
 
     Returns
     -------
@@ -306,40 +303,10 @@ def map_scene(
 
     Raises
     ------
-    MissingBandError
-        If the scene lacks a band the model reads.
-    BoundaryError
-        If the boundary cannot be read or does not overlap the scene.
-    UnitError
-        If the class scheme needs a conversion that was not given.
-    ConfigError
-        If ``exclude_outside_aoa`` is asked for without ``trust``.
-    OutputExistsError
-        If an output exists and ``overwrite`` is False.
-
-    All of these are raised before any file is written
-    (:func:`~saltmap.mapping.plan.plan_map`).
-
-    Notes
-    -----
-    With ``resume`` (the default) each finished block is kept in a work store inside
-    ``out_dir`` (a hidden ``.map.work-KEY`` folder, :mod:`saltmap.mapping.store`), so
-    that a run killed mid-way and started again with the same inputs continues from
-    its finished blocks and gives the same values. ``KEY`` is
-    :func:`~saltmap.mapping.store.block_store_key`: the model, scene (and its files'
-    size and time), trust model, boundary, covariates, class plan and block size; with
-    other inputs the run starts afresh and the old work is removed. The store is
-    removed once every output is written. Outputs a resumed run finds of its own
-    interrupted attempt do not need ``overwrite``; a finished map does. The store
-    takes about 5 bytes per pixel (22 with ``trust``) of disk while the map runs,
-    beside the first-stage GeoTIFFs.
-
-    With ``jobs > 1`` the workers are started with the ``spawn`` method, which
-    re-imports the calling script: a script calling :func:`map_scene` needs the
-    usual ``if __name__ == "__main__":`` guard (the ``saltmap`` command has it).
-    The model is sent to each worker once; inner models run single-threaded,
-    because the blocks already use every core. Pixels whose band values are
-    missing, or whose indices are undefined (a zero denominator), get no value.
+    SaltmapError
+        A missing band, unreadable boundary, unit without conversion, bad covariate
+        raster or existing output: every check of :func:`~saltmap.mapping.plan.plan_map`,
+        all raised before any file is written.
     """
     started = time.perf_counter()
     settings = (settings or MapSettings()).replace(**options)
@@ -350,27 +317,16 @@ def map_scene(
     plan = plan_map(
         model, scene, out_dir, settings, boundary=boundary, covariates=covariates, trust=trust
     )
-    check_output_folder(out_dir)
-    # A killed run leaves its first-stage GeoTIFFs behind; remove those of dead processes.
-    for path in plan.outputs.all():
-        clean_stale_partials(out_dir, path.stem)
-    store = open_store(out_dir, plan.key)
+    store = _prepare_folder(out_dir, plan)
     resumed, compute = split_stored(store, plan.todo)
-    what = f"mapping {scene.source}: blocks"
-    if resumed:
-        what += f" ({len(resumed)} of {len(plan.windows)} resumed)"
     with MapWriter(plan.outputs, scene) as writer:
-        with task(_reporter(progress), what, len(plan.windows)) as tick:
+        with task(_reporter(progress), _what(scene, plan, resumed), len(plan.windows)) as tick:
             _write_blocks(writer, plan, store, (resumed, compute), settings, tick)
         writer.finish(plan.tags, plan.classes, trust)
     areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
     write_side_files(plan.outputs, areas, plan.classes, settings.target_unit)
     if settings.figure:
-        draw_class_map(
-            plan.outputs.classes, plan.outputs.figure, plan.classes,
-            title=figure_title(plan.tags, plan.classes), percent=list(areas["percent"]),
-            aoa_path=plan.outputs.trust.get("aoa"),
-        )  # fmt: skip
+        _draw_figure(plan, areas)
     if store is not None:
         store.clear()
     return MapResult(
@@ -380,6 +336,31 @@ def map_scene(
         target_unit=settings.target_unit, scheme=plan.classes.description,
         trust=writer.summary, excluded_outside_aoa=settings.exclude_outside_aoa,
         n_resumed=len(resumed), n_computed=len(compute),
+    )  # fmt: skip
+
+
+def _prepare_folder(out_dir: str | Path, plan: MapPlan) -> BlockStore | None:
+    """Create the output folder, clear dead runs' partial files, open the resume store."""
+    check_output_folder(out_dir)
+    # A killed run leaves its first-stage GeoTIFFs behind; remove those of dead processes.
+    for path in plan.outputs.all():
+        clean_stale_partials(out_dir, path.stem)
+    return open_store(out_dir, plan.key)
+
+
+def _what(scene: Scene, plan: MapPlan, resumed: Sequence[Window]) -> str:
+    """The progress task's description."""
+    what = f"mapping {scene.source}: blocks"
+    if resumed:
+        what += f" ({len(resumed)} of {len(plan.windows)} resumed)"
+    return what
+
+
+def _draw_figure(plan: MapPlan, areas: pd.DataFrame) -> None:
+    draw_class_map(
+        plan.outputs.classes, plan.outputs.figure, plan.classes,
+        title=figure_title(plan.tags, plan.classes), percent=list(areas["percent"]),
+        aoa_path=plan.outputs.trust.get("aoa"),
     )  # fmt: skip
 
 

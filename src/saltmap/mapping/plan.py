@@ -56,14 +56,17 @@ class MapSettings:
         workers the blocks run; saltmap must be installed there.
     exclude_outside_aoa : bool, default=False
         With a trust model: pixels outside the AOA get class 0 (no data) and are
-        left out of the class areas. The salinity COG keeps their values.
+        left out of the class areas (the CSV says so in its ``scope`` column). The
+        salinity COG keeps their values.
     overwrite : bool, default=False
         Replace existing outputs.
     figure : bool, default=True
         Draw the class map figure.
     resume : bool, default=True
-        Keep finished blocks in a work store so that an interrupted run continues
-        (see :mod:`saltmap.mapping.store`).
+        Keep each finished block in a work store inside the output folder (a hidden
+        ``.map.work-KEY`` folder, :mod:`saltmap.mapping.store`), so that a run killed
+        mid-way and started again with the same inputs continues from its finished
+        blocks and gives the same values (:mod:`saltmap.mapping.engine` says more).
     """
 
     scheme: str | ClassScheme = "study"
@@ -123,7 +126,12 @@ def plan_map(
 ) -> MapPlan:
     """Check everything that can fail before any output, and plan the map.
 
-    Parameters are those of :func:`saltmap.mapping.engine.map_scene`.
+    Parameters are those of :func:`saltmap.mapping.engine.map_scene`. Covariate
+    rasters (``{name: path}``, or a :class:`~saltmap.features.covariates.CovariateRasters`
+    with ``labels`` for coded categorical rasters), in any CRS and resolution, are
+    checked to cover the scene; a covariate without a raster or a categorical raster
+    with no training level at all is an error, and pixels whose level the model never
+    saw are counted in a warning (they are left without a value).
 
     Raises
     ------
@@ -169,7 +177,13 @@ def plan_map(
     _check_outputs(outputs, out_dir, key, s.overwrite)
     windows = list(scene.block_windows(s.block_size))
     todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
-    tags = {
+    tags = _tags(model, scene, bands, s)
+    return MapPlan(outputs, job, key, pixel_km2, windows, todo, skipped, tags)
+
+
+def _tags(model: Any, scene: Scene, bands: Sequence[str], s: MapSettings) -> dict[str, str]:
+    """Tags of every COG: what the model predicts, in which unit, from which bands and scene."""
+    return {
         "target": s.target_name or "unknown",
         "unit": s.target_unit or "unknown",
         "model": s.model_name or type(model[-1]).__name__,
@@ -177,7 +191,6 @@ def plan_map(
         "scene": str(scene.source),
         "software": "saltmap",
     }
-    return MapPlan(outputs, job, key, pixel_km2, windows, todo, skipped, tags)
 
 
 def _check_outputs(
