@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import rasterio
+from rasterio.features import geometry_mask
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+from sklearn.base import BaseEstimator
 
 from saltmap.bands import check_roles
 from saltmap.errors import ModelFileError
+from saltmap.features.covariates import assemble_predictors
+from saltmap.salinity.units import classify, convert_ec, quantity_of
+from saltmap.trust.intervals import TRUST_LAYERS, trust_block
 
 if TYPE_CHECKING:
     from saltmap.features.covariates import CovariateRasters
@@ -172,8 +179,6 @@ def _covariate_rows(
     covariates: Mapping[str, np.ndarray],
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """The model's input table of the block, its valid rows and the unseen-level count."""
-    from saltmap.features.covariates import assemble_predictors
-
     predictors = assemble_predictors(model, reflectance, roles, covariates)
     return predictors.table, predictors.valid, int(predictors.unseen.sum())
 
@@ -189,8 +194,6 @@ def classify_block(
     ``to_scheme_unit`` first converts the model's target into the scheme's quantity
     and unit (for example EC in µS/cm into salt content in g/kg).
     """
-    from saltmap.salinity.units import classify
-
     values = np.asarray(values, dtype=np.float64)
     if to_scheme_unit is not None:
         values = np.asarray(to_scheme_unit(values), dtype=np.float64)
@@ -210,8 +213,6 @@ class ToSchemeUnit:
     conversion: SaltConversion | None = None
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        from saltmap.salinity.units import convert_ec, quantity_of
-
         src, dst = quantity_of(self.from_unit), quantity_of(self.to_unit)
         if src == dst:
             return convert_ec(values, self.from_unit, self.to_unit)
@@ -221,8 +222,6 @@ class ToSchemeUnit:
         return self.conversion.to_ec(convert_ec(values, self.from_unit, "g/kg"), self.to_unit)
 
     def describe(self) -> str:
-        from saltmap.salinity.units import quantity_of
-
         if quantity_of(self.from_unit) == quantity_of(self.to_unit):
             return f"values in {self.from_unit} classed in {self.to_unit}"
         return f"converted by {str(self.conversion).split('   ')[0]}"
@@ -255,9 +254,6 @@ class ClassPlan:
 
 def boundary_mask(geoms: Sequence[Any] | None, window: Window, transform: Any) -> np.ndarray:
     """True inside the boundary for the pixels of ``window`` (all True without a boundary)."""
-    from rasterio.features import geometry_mask
-    from rasterio.windows import transform as window_transform
-
     shape = (int(window.height), int(window.width))
     if not geoms:
         return np.ones(shape, dtype=bool)
@@ -315,8 +311,6 @@ class BlockJob:
         classes = classify_block(salinity, self.plan.scheme, self.plan.convert)
         if self.trust is None:
             return window, salinity, classes, None
-        from saltmap.trust.intervals import trust_block
-
         layers = trust_block(
             self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
             **({"covariates": covariates} if covariates else {}),
@@ -329,8 +323,6 @@ class BlockJob:
         self, window: Window, roles: Sequence[str]
     ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         """Reflectance and covariates of ``window`` (None without covariates)."""
-        import rasterio
-
         # GDAL's block cache defaults to 5 % of RAM per process; blocks are read
         # once, so a small cache keeps each worker's memory bounded by the block.
         with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
@@ -346,8 +338,6 @@ def empty_salinity(shape: tuple[int, int]) -> np.ndarray:
 
 def empty_trust(shape: tuple[int, int]) -> dict[str, np.ndarray]:
     """Trust layers of a block without any value (each layer's no-data)."""
-    from saltmap.trust.intervals import TRUST_LAYERS
-
     return {
         name: np.full(shape, nodata, dtype=dtype)
         for name, (dtype, nodata, _) in TRUST_LAYERS.items()
@@ -356,8 +346,6 @@ def empty_trust(shape: tuple[int, int]) -> dict[str, np.ndarray]:
 
 def single_threaded(model: Any) -> None:
     """Set ``n_jobs=1`` on every fitted estimator inside ``model`` (in place)."""
-    from sklearn.base import BaseEstimator
-
     seen: set[int] = set()
 
     def visit(obj: Any) -> None:

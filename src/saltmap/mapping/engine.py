@@ -47,8 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rasterio.windows import Window
+from threadpoolctl import threadpool_limits
 
 from saltmap.atomic import BlockStore, check_output_folder, clean_stale_partials
+from saltmap.io.scene import Scene, open_scene
 from saltmap.mapping.blocks import (
     CHUNK_ROWS,
     CLASS_NODATA,
@@ -99,7 +101,6 @@ from saltmap.progress import Progress, Tick, task
 
 if TYPE_CHECKING:
     from saltmap.features.covariates import CovariateRasters
-    from saltmap.io.scene import Scene
     from saltmap.trust.intervals import TrustModel, TrustSummary
 
 __all__ = ["MapResult", "default_progress", "map_scene", "run_blocks"]
@@ -123,8 +124,6 @@ _WORKER_JOB: BlockJob | None = None
 
 
 def _init_worker(payload: bytes) -> None:
-    from threadpoolctl import threadpool_limits
-
     global _WORKER_JOB
     # One BLAS/OpenMP thread per worker process: the workers already fill the cores.
     threadpool_limits(1)
@@ -161,8 +160,6 @@ def run_blocks(
     if scheduler is not None:
         yield from _run_dask(job, windows, scheduler, in_flight)
     elif jobs <= 1:
-        from threadpoolctl import threadpool_limits
-
         job.prepare()
         with threadpool_limits(1):
             for window in windows:
@@ -311,8 +308,6 @@ def map_scene(
     started = time.perf_counter()
     settings = (settings or MapSettings()).replace(**options)
     if isinstance(scene, str | Path):
-        from saltmap.io.scene import open_scene
-
         scene = open_scene(scene)
     plan = plan_map(
         model, scene, out_dir, settings, boundary=boundary, covariates=covariates, trust=trust

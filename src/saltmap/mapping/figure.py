@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import rasterio
+from rasterio.enums import Resampling
 
 from saltmap.atomic import atomic_savefig
 from saltmap.errors import InputFileError
@@ -23,9 +25,6 @@ def read_classes_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.
     Returns the codes and their ``(left, right, bottom, top)`` extent; the COG's
     overviews make this cheap whatever the scene size.
     """
-    import rasterio
-    from rasterio.enums import Resampling
-
     try:
         with rasterio.open(path) as src:
             factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))

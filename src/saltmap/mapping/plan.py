@@ -13,21 +13,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rasterio.transform import array_bounds
 from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
 
 from saltmap.bands import check_roles
 from saltmap.errors import BoundaryError, ConfigError, ModelFileError, OutputExistsError, UnitError
+from saltmap.features.covariates import CovariateRasters, model_covariates
 from saltmap.mapping.blocks import BlockJob, ClassPlan, ToSchemeUnit, model_bands
 from saltmap.mapping.store import block_store_key, store_path
 from saltmap.mapping.writer import MapOutputs
+from saltmap.salinity import units as salinity
 
 if TYPE_CHECKING:
-    from saltmap.features.covariates import CovariateRasters
     from saltmap.io.scene import Scene
     from saltmap.salinity.units import ClassScheme, SaltConversion
     from saltmap.trust.intervals import TrustModel
@@ -240,8 +244,6 @@ def plan_classes(
         If the model's unit is unknown, or the scheme's quantity cannot be reached
         from the model's without a conversion that was not given.
     """
-    from saltmap.salinity import units as salinity
-
     what = f"the model's target {target_name or ''}".rstrip()
     if target_unit is None:
         raise UnitError(
@@ -325,8 +327,6 @@ def read_boundary(path: str | Path, crs: Any, bounds: Sequence[float]) -> list[A
 
 
 def _scene_bounds(scene: Scene) -> tuple[float, float, float, float]:
-    from rasterio.transform import array_bounds
-
     return array_bounds(scene.height, scene.width, scene.transform)  # west, south, east, north
 
 
@@ -336,8 +336,7 @@ def _split_by_boundary(
     """Windows to compute and windows entirely outside the boundary (left as no data)."""
     if not geoms:
         return list(windows), []
-    import shapely
-    from rasterio.windows import bounds as window_bounds
+    import shapely  # with geopandas, only for a boundary
 
     area = geoms[0]
     shapely.prepare(area)
@@ -357,10 +356,6 @@ def _covariate_rasters(
     scene: Scene,
 ) -> CovariateRasters | None:
     """The model's covariate rasters, checked against the scene (None for a model without)."""
-    import warnings
-
-    from saltmap.features.covariates import CovariateRasters, model_covariates
-
     labels = None
     if isinstance(paths, CovariateRasters):  # with labels for coded categorical rasters
         paths, labels = paths.paths, paths.labels

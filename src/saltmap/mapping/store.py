@@ -9,6 +9,8 @@ from its finished blocks, and a run with other inputs starts afresh.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import re
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rasterio.windows import Window
 
+from saltmap import __version__
 from saltmap.atomic import BlockStore, fingerprint
 
 if TYPE_CHECKING:
@@ -64,8 +67,6 @@ def block_store_key(job: BlockJob, block_size: int) -> str:
     so a file changed in place starts the map afresh. The number of workers and the
     scheduler are left out: they do not change a value.
     """
-    from saltmap import __version__
-
     scene = job.scene
     files = [f.path for f in scene.files.values()]
     if scene.scl is not None:
@@ -87,9 +88,6 @@ def stable_digest(obj: Any) -> bytes:
     file. Structured arrays are digested field by field, and random generators are
     left out: a fitted model does not draw from them to predict.
     """
-    import hashlib
-    import io
-
     buffer = io.BytesIO()
     _DigestPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     return hashlib.sha256(buffer.getvalue()).digest()

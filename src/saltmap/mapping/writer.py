@@ -24,6 +24,9 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
+import rasterio
+import rasterio.shutil
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from saltmap.atomic import atomic_output, atomic_to_csv, atomic_write_text, temp_path_for
@@ -34,10 +37,11 @@ from saltmap.mapping.blocks import (
     empty_salinity,
     empty_trust,
 )
+from saltmap.trust.intervals import TRUST_LAYERS, TrustSummary
 
 if TYPE_CHECKING:
     from saltmap.io.scene import Scene
-    from saltmap.trust.intervals import TrustModel, TrustSummary
+    from saltmap.trust.intervals import TrustModel
 
 #: File of each trust layer (keys of :data:`saltmap.trust.intervals.TRUST_LAYERS`).
 TRUST_FILES: dict[str, str] = {
@@ -125,15 +129,9 @@ class MapWriter:
         self._open: dict[str, Any] = {}
         self.counts = np.zeros(256, dtype=np.int64)
         self.n_valid = 0
-        self.summary: TrustSummary | None = None
-        if outputs.trust:
-            from saltmap.trust.intervals import TrustSummary
-
-            self.summary = TrustSummary()
+        self.summary = TrustSummary() if outputs.trust else None
 
     def __enter__(self) -> MapWriter:
-        import rasterio
-
         try:
             self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=128))
             for name, tmp in self._temp.items():
@@ -196,8 +194,6 @@ def _layer_profile(name: str) -> dict[str, Any]:
         return {"dtype": "float32", "nodata": SALINITY_NODATA}
     if name == "classes":
         return {"dtype": "uint8", "nodata": CLASS_NODATA}
-    from saltmap.trust.intervals import TRUST_LAYERS
-
     dtype, nodata, _ = TRUST_LAYERS[name]
     return {"dtype": dtype, "nodata": nodata}
 
@@ -214,9 +210,7 @@ def _describe(sal: Any, cls: Any, tags: Mapping[str, str], plan: ClassPlan) -> N
     cls.write_colormap(1, plan.scheme.colour_table())
 
 
-def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: Any) -> None:
-    from saltmap.trust.intervals import TRUST_LAYERS
-
+def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: TrustModel) -> None:
     info = {f"trust_{k}": str(v) for k, v in getattr(trust, "info", {}).items()}
     info["aoa_threshold"] = repr(float(trust.aoa.threshold_))
     for name, dst in layers.items():
@@ -229,9 +223,6 @@ def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: A
 
 def _to_cog(tmp: Path, final: Path, *, resampling: str, predictor: int) -> None:
     """Convert a tiled GeoTIFF into a COG under ``final``, atomically [1]_."""
-    import rasterio
-    import rasterio.shutil
-
     with (
         atomic_output(final) as staged,
         rasterio.Env(GDAL_CACHEMAX=256, GDAL_NUM_THREADS="ALL_CPUS"),
@@ -304,9 +295,6 @@ def salinity_stretch(
     overviews, so cheap and bounded in memory whatever the scene size). Returns
     ``(nan, nan)`` when the map has no valid pixel.
     """
-    import rasterio
-    from rasterio.enums import Resampling
-
     with rasterio.open(path) as src:
         factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
         shape = (max(1, src.height // factor), max(1, src.width // factor))
