@@ -1,4 +1,4 @@
-"""Tests of saltmap.mapping.engine on the real Patagonia scene with a model trained on Odisha.
+"""Tests of saltmap.mapping on the real Patagonia scene with a model trained on Odisha.
 
 The model is the study's stacking regressor kept small (few trees) so the tests stay
 fast; it is trained on the real Odisha samples (Landsat reflectance) and applied to
