@@ -240,11 +240,11 @@ def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
 
     CPU time (not wall time) so that other load on the machine does not distort the shares.
     """
-    from saltmap.mapping import engine as mapping
+    from saltmap.mapping import blocks
 
-    job = mapping.BlockJob(model=model, scene=scene, plan=None)
+    job = blocks.BlockJob(model=model, scene=scene, plan=None)
     job.prepare()  # n_jobs=1 and one BLAS thread, as in the workers
-    bands = mapping.model_bands(model)
+    bands = blocks.model_bands(model)
     ten = [b for b in bands if b in ("B", "G", "R", "N")]
     twenty = [b for b in bands if b not in ten]
     times: dict[str, float] = {}
@@ -271,8 +271,8 @@ def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
         cube = np.concatenate([a, b])
         pixels = cube.reshape(len(bands), -1).T
         pixels = pixels[np.isfinite(pixels).all(axis=1)]
-        for start in range(0, len(pixels), mapping.CHUNK_ROWS):
-            chunk = pixels[start : start + mapping.CHUNK_ROWS]
+        for start in range(0, len(pixels), blocks.CHUNK_ROWS):
+            chunk = pixels[start : start + blocks.CHUNK_ROWS]
             t0 = time.process_time()
             feats = indices.transform(chunk)
             add("indices", t0)
@@ -324,8 +324,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from saltmap.cli._progress import RichProgress
     from saltmap.io.scene import open_scene
-    from saltmap.mapping import engine as mapping
+    from saltmap.mapping import MapSettings, map_scene
 
     t0 = time.perf_counter()
     folder = build_tile()
@@ -364,10 +365,7 @@ def main() -> None:
             trust = fit_trust(model, samples.reflectance, samples.target)
         print(f"\ntrust model (intervals + AOA) fitted in {time.perf_counter() - t0:.1f} s")
     with PeakRSS() as rss:
-        result = mapping.map_scene(
-            model,
-            scene,
-            args.out,
+        settings = MapSettings(
             block_size=args.block_size,
             jobs=args.jobs,
             target_name=samples.target_name,
@@ -375,8 +373,9 @@ def main() -> None:
             scheme="fao-ec",
             model_name="Stacking (N-SI, Odisha)",
             overwrite=True,
-            progress=True,
-            trust=trust,
+        )
+        result = map_scene(
+            model, scene, args.out, settings, progress=RichProgress(transient=False), trust=trust
         )
     full_px = SIZE_10M**2
     speedup = (full_px / result.seconds) / (naive_px / naive_s)

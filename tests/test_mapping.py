@@ -1,4 +1,4 @@
-"""Tests of saltmap.mapping.engine on the real Patagonia scene with a model trained on Odisha.
+"""Tests of saltmap.mapping on the real Patagonia scene with a model trained on Odisha.
 
 The model is the study's stacking regressor kept small (few trees) so the tests stay
 fast; it is trained on the real Odisha samples (Landsat reflectance) and applied to
@@ -488,14 +488,16 @@ def test_interrupted_map_needs_no_overwrite_but_a_finished_one_does(
     kw = {"block_size": 64, "scheme": "fao-ec", "trust": rf_trust, "progress": False,
           "figure": False, **EC}  # fmt: skip
     model = rf_trust.intervals.estimator_
-    real_to_cog = mapping._to_cog
+    from saltmap.mapping import writer
+
+    real_to_cog = writer._to_cog
 
     def fail_after_salinity(tmp, final, **options):
         real_to_cog(tmp, final, **options)
         if final.name == "salinity.tif":
             raise OSError("synthetic failure after the first COG")
 
-    monkeypatch.setattr(mapping, "_to_cog", fail_after_salinity)
+    monkeypatch.setattr(writer, "_to_cog", fail_after_salinity)
     with pytest.raises(OSError, match="synthetic"):
         mapping.map_scene(model, scene, tmp_path, **kw)
     monkeypatch.undo()
@@ -534,3 +536,75 @@ def test_stretch_style_of_a_map_without_valid_pixels_is_still_valid_xml():
     root = ET.fromstring(qml_stretch_style(float("nan"), float("nan"), 'µS/cm "x"'))
     renderer = root.find("pipe/rasterrenderer")
     assert float(renderer.get("classificationMin")) < float(renderer.get("classificationMax"))
+
+
+# ------------------------------------------------- settings, progress, one predictor
+
+
+def test_map_settings_give_the_map_of_the_old_keywords_and_report_progress(
+    mapped, model, scene, conversion, tmp_path
+):
+    from saltmap.mapping.plan import MapSettings
+    from saltmap.progress import RecordedProgress
+
+    settings = MapSettings(block_size=128, conversion=conversion, **EC)
+    recorded = RecordedProgress()
+    result = mapping.map_scene(model, scene, tmp_path, settings, progress=recorded)
+    np.testing.assert_array_equal(read(result.outputs.salinity), read(mapped.outputs.salinity))
+    np.testing.assert_array_equal(read(result.outputs.classes), read(mapped.outputs.classes))
+    pd.testing.assert_frame_equal(result.areas, mapped.areas)
+    (what, ticks), = recorded.ticks.items()  # fmt: skip
+    assert what.startswith(f"mapping {scene.source}")
+    n = result.n_blocks
+    assert ticks == [(done, n) for done in range(1, n + 1)]
+
+
+def test_map_settings_refuse_an_unknown_name_before_any_output(model, scene, tmp_path):
+    from saltmap.mapping.plan import MapSettings
+
+    with pytest.raises(TypeError, match="blocksize"):
+        MapSettings().replace(blocksize=64)
+    with pytest.raises(TypeError, match="blocksize"):
+        mapping.map_scene(model, scene, tmp_path / "none", blocksize=64, **EC)
+    assert not (tmp_path / "none").exists()
+    assert MapSettings(jobs=2).replace(block_size=64) == MapSettings(jobs=2, block_size=64)
+
+
+def test_progress_true_still_draws_through_the_cli_reporter():
+    from saltmap.cli._progress import RichProgress
+
+    reporter = mapping.default_progress()
+    assert isinstance(reporter, RichProgress) and reporter.transient is False
+
+
+def test_one_block_predictor_serves_models_with_and_without_covariates(model):
+    from saltmap.features.covariates import Covariates, UnseenLevelError, predictor_table
+    from saltmap.mapping.blocks import predict_block, predict_block_with_unseen
+
+    samples = odisha()
+    roles = list(samples.reflectance.columns)
+    reflectance = np.repeat(samples.reflectance.to_numpy().T[:, :4, None], 3, axis=2)
+    # Without covariates: nothing unseen, the same values as before the covariates path.
+    plain, n_unseen = predict_block_with_unseen(model, reflectance, roles, chunk_rows=5)
+    assert n_unseen == 0
+    np.testing.assert_array_equal(plain, predict_block(model, reflectance, roles))
+    # Dist_Sea as a categorical covariate: the samples have levels 1..5.
+    cov = Covariates(categorical=["Dist_Sea"])
+    with_cov = make_model("RF", covariates=cov, params={"n_estimators": 20}).fit(
+        predictor_table(samples, cov), samples.target
+    )
+    codes = np.array([[1, 2, 9], [3, 4, 9], [5, 1, 2], [np.nan, 2, 3]], dtype=np.float32)
+    salinity, n_unseen = predict_block_with_unseen(
+        with_cov, reflectance, roles, {"Dist_Sea": codes}, chunk_rows=5
+    )
+    assert n_unseen == 2
+    assert np.isnan(salinity[:, 2][:2]).all() and np.isnan(salinity[3, 0])
+    np.testing.assert_array_equal(
+        salinity, predict_block(with_cov, reflectance, roles, {"Dist_Sea": codes})
+    )
+    # every other pixel is the model's prediction for that pixel taken as a sample
+    row = pd.DataFrame({r: [reflectance[i, 2, 1]] for i, r in enumerate(roles)})
+    row["Dist_Sea"] = "1"
+    assert salinity[2, 1] == np.float32(with_cov.predict(row)[0])
+    with pytest.raises(UnseenLevelError):
+        with_cov.predict(row.assign(Dist_Sea="9"))

@@ -115,7 +115,7 @@ def map_command(
     from saltmap.cli import console
     from saltmap.cli.covariates import parse_named_paths, read_labels
     from saltmap.features.covariates import CovariateRasters
-    from saltmap.mapping.engine import map_scene
+    from saltmap.mapping import MapSettings, map_scene
     from saltmap.models.persistence import load_model
     from saltmap.salinity.units import load_conversion
 
@@ -123,26 +123,29 @@ def map_command(
     target_name, target_unit, model_name = model_target(metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
     scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
-    result = map_scene(
-        model,
-        scene,
-        out,
-        block_size=block_size,
-        jobs=jobs,
-        scheduler=scheduler,
-        boundary=boundary,
+    settings = MapSettings(
         scheme=scheme,
         conversion=load_conversion(conversion) if conversion else None,
         target_name=target_name,
         target_unit=target_unit,
         model_name=model_name or model_file.stem,
+        block_size=block_size,
+        jobs=jobs,
+        scheduler=scheduler,
+        exclude_outside_aoa=exclude_outside_aoa,
         overwrite=overwrite,
-        progress=True,
+    )
+    result = map_scene(
+        model,
+        scene,
+        out,
+        settings,
+        boundary=boundary,
         covariates=CovariateRasters(
             parse_named_paths(covariate, "--covariate"), labels=read_labels(labels)
         ),
         trust=trust,
-        exclude_outside_aoa=exclude_outside_aoa,
+        progress=True,
     )
     if result.n_resumed:
         console.print(

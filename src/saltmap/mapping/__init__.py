@@ -1,39 +1,53 @@
-"""Applying a model to every pixel of a scene, block by block."""
+"""Applying a model to every pixel of a scene, block by block.
+
+``plan`` checks everything before any output; ``blocks`` is the pure per-block
+core (prediction with optional covariates, classes); ``engine`` spreads blocks
+over this process, a local pool or Dask and holds :func:`map_scene`; ``store``
+keeps finished blocks so an interrupted map resumes; ``writer`` writes the
+GeoTIFFs, COGs and side files; ``figure`` draws the class map.
+"""
 
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
-    "BlockJob": "engine",
-    "BlockResult": "engine",
-    "CHUNK_ROWS": "engine",
-    "CLASS_NODATA": "engine",
-    "ClassPlan": "engine",
-    "MapOutputs": "engine",
+    "BlockJob": "blocks",
+    "BlockResult": "blocks",
+    "CHUNK_ROWS": "blocks",
+    "CLASS_NODATA": "blocks",
+    "ClassPlan": "blocks",
+    "MapOutputs": "writer",
+    "MapPlan": "plan",
     "MapResult": "engine",
-    "SALINITY_NODATA": "engine",
-    "STORE_NAME": "engine",
-    "STRETCH_CUT": "engine",
-    "TRUST_FILES": "engine",
-    "ToSchemeUnit": "engine",
-    "block_name": "engine",
-    "block_store_key": "engine",
-    "boundary_mask": "engine",
-    "class_area_table": "engine",
-    "class_map_of": "engine",
-    "classify_block": "engine",
-    "draw_class_map": "engine",
+    "MapSettings": "plan",
+    "MapWriter": "writer",
+    "SALINITY_NODATA": "blocks",
+    "STORE_NAME": "store",
+    "STRETCH_CUT": "writer",
+    "TRUST_FILES": "writer",
+    "ToSchemeUnit": "blocks",
+    "block_name": "store",
+    "block_store_key": "store",
+    "boundary_mask": "blocks",
+    "class_area_table": "writer",
+    "class_map_of": "figure",
+    "classify_block": "blocks",
+    "default_progress": "engine",
+    "draw_class_map": "figure",
     "map_scene": "engine",
-    "model_bands": "engine",
-    "pixel_area_km2": "engine",
-    "plan_classes": "engine",
-    "predict_block": "engine",
-    "qml_stretch_style": "engine",
-    "qml_style": "engine",
-    "read_boundary": "engine",
-    "read_classes_overview": "engine",
+    "model_bands": "blocks",
+    "pixel_area_km2": "plan",
+    "plan_classes": "plan",
+    "plan_map": "plan",
+    "predict_block": "blocks",
+    "predict_block_with_unseen": "blocks",
+    "qml_stretch_style": "writer",
+    "qml_style": "writer",
+    "read_boundary": "plan",
+    "read_classes_overview": "figure",
     "run_blocks": "engine",
-    "salinity_stretch": "engine",
-    "stable_digest": "engine",
+    "salinity_stretch": "writer",
+    "stable_digest": "store",
+    "write_side_files": "writer",
 }
 __all__ = sorted(_API)
 

@@ -1,0 +1,370 @@
+"""The pure core of a map: one block of reflectance in, salinity and class codes out.
+
+:func:`predict_block` turns a block shaped ``(band, row, col)`` into salinity, with
+the model's covariate rasters when it reads any; :func:`classify_block` turns
+salinity into class codes. :class:`BlockJob` bundles what a worker needs to map a
+window of the scene (model, scene, class plan, boundary, covariates, trust model),
+so that the engines (:mod:`saltmap.mapping.engine`) only hand out windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.features import geometry_mask
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+from sklearn.base import BaseEstimator
+
+from saltmap.bands import check_roles
+from saltmap.errors import ModelFileError
+from saltmap.features.covariates import assemble_predictors
+from saltmap.salinity.units import classify, convert_ec, quantity_of
+from saltmap.trust.intervals import TRUST_LAYERS, trust_block
+
+if TYPE_CHECKING:
+    from saltmap.features.covariates import CovariateRasters
+    from saltmap.io.scene import Scene
+    from saltmap.salinity.units import ClassScheme, SaltConversion
+    from saltmap.trust.intervals import TrustModel
+
+#: Nodata of the salinity COG and code of "no class" in the class COG.
+SALINITY_NODATA = float("nan")
+CLASS_NODATA = 0
+#: Rows predicted at once inside a block: keeps the hidden layers of an MLP and the
+#: per-tree outputs of a forest small and in cache, whatever the block size.
+CHUNK_ROWS = 65_536
+
+#: What a block job yields: window, salinity, class codes and the trust layers (or None).
+BlockResult = tuple[Window, np.ndarray, np.ndarray, "dict[str, np.ndarray] | None"]
+
+
+def model_bands(model: Any) -> tuple[str, ...]:
+    """Band roles a fitted ``IndexFeatures -> regressor`` pipeline reads, in its column order.
+
+    Raises
+    ------
+    ModelFileError
+        If the model does not start with a fitted :class:`~saltmap.features.indices.IndexFeatures`.
+    """
+    steps = getattr(model, "named_steps", None)
+    first = None
+    if steps is not None:
+        first = steps.get("indices") or (model.steps[0][1] if model.steps else None)
+    bands = getattr(first, "bands_", None)
+    if bands is None:
+        raise ModelFileError(
+            f"the model {type(model).__name__} does not start with a fitted IndexFeatures step "
+            "named 'indices', so saltmap cannot tell which bands it reads; train it with "
+            "`saltmap train` or saltmap.models.building.make_model"
+        )
+    return tuple(bands)
+
+
+# --------------------------------------------------------------------- prediction
+
+
+def predict_block(
+    model: Any,
+    reflectance: np.ndarray,
+    roles: Sequence[str],
+    covariates: Mapping[str, np.ndarray] | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> np.ndarray:
+    """Predict salinity for every valid pixel of a block.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A pipeline ``IndexFeatures -> regressor`` whose input is reflectance by band
+        role (see :func:`model_bands`), and the covariates it was trained with, if any.
+    reflectance : ndarray of shape (n_roles, rows, cols)
+        Surface reflectance, NaN where there is no data or the pixel is masked.
+    roles : sequence of str
+        The band role of each plane of ``reflectance``.
+    covariates : mapping, optional
+        ``{name: (rows, cols) array}`` of every covariate the model reads, as
+        :meth:`saltmap.features.covariates.CovariateRasters.read` returns them for
+        the block's window. Leave out for a model without covariates.
+    chunk_rows : int, default=65536
+        Pixels handed to ``model.predict`` at once; results do not depend on it.
+
+    Returns
+    -------
+    ndarray of shape (rows, cols), float32
+        The model's prediction, NaN where any band or covariate the model reads has
+        no value, where an index the model reads is undefined for the pixel (see
+        :mod:`saltmap.features.indices`), where a categorical covariate has a level
+        the model never saw, or where the model's own output is not finite.
+
+    Notes
+    -----
+    Each valid pixel is passed to ``model.predict`` as one row of the model's input
+    (reflectance in the model's band order, then its covariates), so a mapped value
+    equals the model's prediction for that pixel's values taken as a sample.
+    """
+    salinity, _ = predict_block_with_unseen(
+        model, reflectance, roles, covariates, chunk_rows=chunk_rows
+    )
+    return salinity
+
+
+def predict_block_with_unseen(
+    model: Any,
+    reflectance: np.ndarray,
+    roles: Sequence[str],
+    covariates: Mapping[str, np.ndarray] | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[np.ndarray, int]:
+    """:func:`predict_block` and the number of pixels left out for an unseen categorical level.
+
+    Returns
+    -------
+    salinity : ndarray of shape (rows, cols), float32
+        As :func:`predict_block`.
+    n_unseen : int
+        Pixels otherwise valid whose categorical covariate level the model was not
+        trained with (0 without covariates).
+    """
+    if covariates:
+        rows, valid, n_unseen = _covariate_rows(model, reflectance, roles, covariates)
+    else:
+        rows, valid, n_unseen = _reflectance_rows(model, reflectance, roles)
+    out = np.full(valid.size, np.nan, dtype=np.float32)
+    index = np.flatnonzero(valid)
+    # The pipeline's own steps, run as Pipeline.predict runs them, so that pixels
+    # whose indices are undefined (a zero denominator: NaN by the domain rule of
+    # saltmap.features.indices) can be left out rather than failing the whole block.
+    features, regressor = model[:-1], model[-1]
+    for start in range(0, index.size, chunk_rows):
+        take = index[start : start + chunk_rows]
+        chunk = rows.iloc[take] if isinstance(rows, pd.DataFrame) else rows[take]
+        feats = features.transform(chunk)
+        defined = np.isfinite(feats).all(axis=1)
+        if defined.any():
+            pred = regressor.predict(feats[defined])
+            out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
+    out[~np.isfinite(out)] = np.nan
+    return out.reshape(reflectance.shape[1:]), n_unseen
+
+
+def _reflectance_rows(
+    model: Any, reflectance: np.ndarray, roles: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pixels as rows, bands as columns in the model's order (one float32 copy), and
+    the rows where every band has a value."""
+    bands = model_bands(model)
+    check_roles(bands, roles, "the reflectance block")
+    if reflectance.ndim != 3 or reflectance.shape[0] != len(roles):
+        raise ValueError(
+            f"reflectance must be shaped (n_roles={len(roles)}, rows, cols), "
+            f"got {reflectance.shape}"
+        )
+    planes = [list(roles).index(b) for b in bands]
+    pixels = np.ascontiguousarray(reflectance[planes].reshape(len(bands), -1).T, np.float32)
+    return pixels, np.isfinite(pixels).all(axis=1), 0
+
+
+def _covariate_rows(
+    model: Any,
+    reflectance: np.ndarray,
+    roles: Sequence[str],
+    covariates: Mapping[str, np.ndarray],
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The model's input table of the block, its valid rows and the unseen-level count."""
+    predictors = assemble_predictors(model, reflectance, roles, covariates)
+    return predictors.table, predictors.valid, int(predictors.unseen.sum())
+
+
+# ------------------------------------------------------------------------ classes
+
+
+def classify_block(
+    values: np.ndarray, scheme: Any, to_scheme_unit: Callable[[np.ndarray], np.ndarray] | None
+) -> np.ndarray:
+    """Class codes (uint8, 1 = first class, 0 = no data) of salinity ``values``.
+
+    ``to_scheme_unit`` first converts the model's target into the scheme's quantity
+    and unit (for example EC in µS/cm into salt content in g/kg).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if to_scheme_unit is not None:
+        values = np.asarray(to_scheme_unit(values), dtype=np.float64)
+    return classify(values, scheme)
+
+
+@dataclass(frozen=True)
+class ToSchemeUnit:
+    """Converts the model's target into the class scheme's quantity and unit.
+
+    EC units are converted by a factor; EC to salt content (or back) goes through
+    a :class:`~saltmap.salinity.units.SaltConversion`. Picklable, so it travels to workers.
+    """
+
+    from_unit: str
+    to_unit: str
+    conversion: SaltConversion | None = None
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        src, dst = quantity_of(self.from_unit), quantity_of(self.to_unit)
+        if src == dst:
+            return convert_ec(values, self.from_unit, self.to_unit)
+        if src == "EC":
+            return convert_ec(self.conversion.to_salt(values, ec_unit=self.from_unit), "g/kg",
+                              self.to_unit)  # fmt: skip
+        return self.conversion.to_ec(convert_ec(values, self.from_unit, "g/kg"), self.to_unit)
+
+    def describe(self) -> str:
+        if quantity_of(self.from_unit) == quantity_of(self.to_unit):
+            return f"values in {self.from_unit} classed in {self.to_unit}"
+        return f"converted by {str(self.conversion).split('   ')[0]}"
+
+
+@dataclass(frozen=True)
+class ClassPlan:
+    """How predicted salinity becomes classes: the scheme and the unit conversion."""
+
+    scheme: ClassScheme
+    convert: ToSchemeUnit
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.scheme.labels)
+
+    @property
+    def colours(self) -> list[str]:
+        return list(self.scheme.colours)
+
+    @property
+    def description(self) -> str:
+        s = self.scheme
+        how = self.convert.describe()
+        return f"{s.name} classes on {s.quantity} ({s.unit}); {how}"
+
+
+# ----------------------------------------------------------------------- the job
+
+
+def boundary_mask(geoms: Sequence[Any] | None, window: Window, transform: Any) -> np.ndarray:
+    """True inside the boundary for the pixels of ``window`` (all True without a boundary)."""
+    shape = (int(window.height), int(window.width))
+    if not geoms:
+        return np.ones(shape, dtype=bool)
+    return geometry_mask(
+        geoms, out_shape=shape, transform=window_transform(window, transform), invert=True
+    )
+
+
+@dataclass
+class BlockJob:
+    """Everything a worker needs to map a block: shipped to each worker once.
+
+    Calling it with a window returns ``(window, salinity, classes, trust)``; ``trust``
+    is the :func:`saltmap.trust.intervals.trust_block` result of the block (None without a
+    trust model), computed here so it runs in the worker beside the prediction.
+    """
+
+    model: Any
+    scene: Scene
+    plan: ClassPlan
+    boundary: list[Any] | None = None
+    chunk_rows: int = CHUNK_ROWS
+    gdal_cache_mb: int = 64
+    covariates: CovariateRasters | None = None
+    trust: TrustModel | None = None
+    exclude_outside_aoa: bool = False
+    _ready: bool = field(default=False, repr=False)
+
+    def prepare(self) -> None:
+        """Run inner models single-threaded: the parallelism is over blocks."""
+        if not self._ready:
+            single_threaded(self.model)
+            self._ready = True
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Band roles read from the scene: the model's, then the trust model's."""
+        bands = model_bands(self.model)
+        return bands if self.trust is None else tuple(dict.fromkeys([*bands, *self.trust.bands]))
+
+    def __call__(self, window: Window) -> BlockResult:
+        self.prepare()
+        inside = boundary_mask(self.boundary, window, self.scene.transform)
+        if not inside.any():
+            shape = inside.shape
+            empty = empty_trust(shape) if self.trust is not None else None
+            return window, empty_salinity(shape), np.zeros(shape, np.uint8), empty
+        roles = self.roles
+        reflectance, covariates = self._read(window, roles)
+        reflectance[:, ~inside] = np.nan
+        # Pixels with a categorical level the model never saw are left without a value.
+        salinity = predict_block(
+            self.model, reflectance, roles, covariates, chunk_rows=self.chunk_rows
+        )
+        classes = classify_block(salinity, self.plan.scheme, self.plan.convert)
+        if self.trust is None:
+            return window, salinity, classes, None
+        layers = trust_block(
+            self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
+            **({"covariates": covariates} if covariates else {}),
+        )  # fmt: skip
+        if self.exclude_outside_aoa:
+            classes[layers["aoa"] == 0] = CLASS_NODATA
+        return window, salinity, classes, layers
+
+    def _read(
+        self, window: Window, roles: Sequence[str]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """Reflectance and covariates of ``window`` (None without covariates)."""
+        # GDAL's block cache defaults to 5 % of RAM per process; blocks are read
+        # once, so a small cache keeps each worker's memory bounded by the block.
+        with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
+            reflectance = self.scene.read(window=window, roles=roles)
+            covariates = self.covariates and self.covariates.read(self.scene, window)
+        return reflectance, covariates or None
+
+
+def empty_salinity(shape: tuple[int, int]) -> np.ndarray:
+    """A salinity block without any value."""
+    return np.full(shape, np.nan, dtype=np.float32)
+
+
+def empty_trust(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Trust layers of a block without any value (each layer's no-data)."""
+    return {
+        name: np.full(shape, nodata, dtype=dtype)
+        for name, (dtype, nodata, _) in TRUST_LAYERS.items()
+    }
+
+
+def single_threaded(model: Any) -> None:
+    """Set ``n_jobs=1`` on every fitted estimator inside ``model`` (in place)."""
+    seen: set[int] = set()
+
+    def visit(obj: Any) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, BaseEstimator):
+            if "n_jobs" in getattr(obj, "__dict__", {}):
+                obj.n_jobs = 1
+                booster = getattr(obj, "_Booster", None)
+                if booster is not None:  # xgboost predicts with the booster's nthread
+                    booster.set_param({"nthread": 1})
+            for value in vars(obj).values():
+                visit(value)
+        elif isinstance(obj, list | tuple):
+            for item in obj:
+                visit(item)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                visit(item)
+
+    visit(model)

@@ -1,0 +1,114 @@
+"""The resume store of a map: finished blocks kept until the map is written.
+
+Each finished block is saved in a :class:`saltmap.atomic.BlockStore` inside the
+output folder (a hidden ``.map.work-KEY`` folder) under :func:`block_name`. ``KEY``
+is :func:`block_store_key`, a fingerprint of everything that decides a block's
+values, so a run killed mid-way and started again with the same inputs continues
+from its finished blocks, and a run with other inputs starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from saltmap import __version__
+from saltmap.atomic import BlockStore, fingerprint
+
+if TYPE_CHECKING:
+    from saltmap.mapping.blocks import BlockJob
+
+#: Name of the work store of :func:`saltmap.mapping.engine.map_scene` (``.map.work-KEY``
+#: in the output folder).
+STORE_NAME = "map"
+_STORE_VERSION = "saltmap map blocks 1"
+
+
+def block_name(window: Window) -> str:
+    """Name of a block in the work store: its row and column offsets."""
+    return f"r{int(window.row_off)}-c{int(window.col_off)}"
+
+
+def store_path(out_dir: str | Path, key: str) -> Path:
+    """Where ``BlockStore(out_dir, STORE_NAME, key)`` keeps its blocks (:mod:`saltmap.atomic`)."""
+    return Path(out_dir) / f".{STORE_NAME}.work-{key}"
+
+
+def open_store(out_dir: str | Path, key: str | None) -> BlockStore | None:
+    """The work store of the map with ``key`` in ``out_dir`` (None when not resuming)."""
+    return BlockStore(out_dir, STORE_NAME, key) if key is not None else None
+
+
+def split_stored(
+    store: BlockStore | None, windows: Sequence[Window]
+) -> tuple[list[Window], list[Window]]:
+    """``windows`` split into those found in ``store`` and those still to compute."""
+    stored = store.done() if store is not None else set()
+    resumed = [w for w in windows if block_name(w) in stored]
+    compute = [w for w in windows if block_name(w) not in stored]
+    return resumed, compute
+
+
+def block_store_key(job: BlockJob, block_size: int) -> str:
+    """Fingerprint of everything that decides the values of the blocks of a map.
+
+    The pickled :class:`~saltmap.mapping.blocks.BlockJob` (the model, scene
+    description, class plan, boundary, covariate rasters, trust model and AOA
+    exclusion, exactly as the workers receive them), the block size, the saltmap
+    version, and the size and modification time of every scene and covariate file,
+    so a file changed in place starts the map afresh. The number of workers and the
+    scheduler are left out: they do not change a value.
+    """
+    scene = job.scene
+    files = [f.path for f in scene.files.values()]
+    if scene.scl is not None:
+        files.append(scene.scl.path)
+    if job.covariates is not None:
+        files.extend(job.covariates.paths.values())
+    return fingerprint(
+        _STORE_VERSION, __version__, stable_digest(job), int(block_size),
+        [_file_stamp(f) for f in files],
+    )  # fmt: skip
+
+
+def stable_digest(obj: Any) -> bytes:
+    """SHA-256 of ``obj`` pickled, the same in every process for equal objects.
+
+    Plain pickle bytes are not: a structured NumPy array (a decision tree's nodes)
+    carries padding bytes of uninitialised memory, and skops does not restore the
+    state of a random generator, so both differ between two loads of the same model
+    file. Structured arrays are digested field by field, and random generators are
+    left out: a fitted model does not draw from them to predict.
+    """
+    buffer = io.BytesIO()
+    _DigestPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return hashlib.sha256(buffer.getvalue()).digest()
+
+
+def _digested(*parts: Any) -> None:  # pragma: no cover
+    """Stand-in reconstructor named in digests; digests are never unpickled."""
+
+
+class _DigestPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.dtype.names:
+            fields = tuple((name, np.ascontiguousarray(obj[name])) for name in obj.dtype.names)
+            return _digested, (str(obj.dtype), obj.shape, fields)
+        if isinstance(obj, np.random.RandomState | np.random.Generator):
+            return _digested, ("random generator",)
+        return NotImplemented
+
+
+def _file_stamp(path: str) -> Path | str:
+    """The local file behind a raster path (a ``/vsizip/`` path: its zip), else the text."""
+    found = re.match(r"^(?:/vsizip/)?(.*?\.zip)(?:/|$)", str(path), flags=re.IGNORECASE)
+    local = Path(found[1] if found else path)
+    return local if local.is_file() else str(path)
