@@ -23,26 +23,27 @@ from sklearn.base import clone
 
 from saltmap.datasets import patagonia_scene
 from saltmap.errors import ConfigError, MissingColumnError, SampleDataError, SceneError
-from saltmap.features.covariates import (
+from saltmap.features.covariate_layers import (
     FAR_STEP,
-    CovariateRasters,
+    distance_to_features,
+    terrain,
+    write_covariate,
+)
+from saltmap.features.covariate_rasters import CovariateRasters
+from saltmap.features.covariates import (
     Covariates,
     PredictorFeatures,
     UnseenLevelError,
-    covariate_gain,
-    distance_to_features,
     level_text,
-    model_covariates,
-    model_input,
     predict_block,
     predictor_table,
-    terrain,
-    write_covariate,
 )
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
 from saltmap.models.building import make_model, train_model
+from saltmap.models.inspect import model_covariates, model_input
 from saltmap.models.persistence import load_model, save_model
+from saltmap.validation.covariate_gain import covariate_gain
 
 BOTH = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
 SMALL_RF = {"n_estimators": 20}

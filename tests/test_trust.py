@@ -373,12 +373,9 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
     from rasterio.windows import Window
     from shapely.geometry import LineString
 
-    from saltmap.features.covariates import (
-        CovariateRasters,
-        distance_to_features,
-        predict_block,
-        write_covariate,
-    )
+    from saltmap.features.covariate_layers import distance_to_features, write_covariate
+    from saltmap.features.covariate_rasters import CovariateRasters
+    from saltmap.features.covariates import predict_block
 
     scene, refl = scene_pixels
     # Distance to a synthetic line, as a synthetic 1-5 class a Dist_Sea model reads:

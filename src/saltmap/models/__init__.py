@@ -1,4 +1,4 @@
-"""The study's models: building, tuning, and saved model files."""
+"""The study's models: building, tuning, saved model files, and what a fitted model reads."""
 
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
@@ -13,6 +13,7 @@ _API = {
     "HEADER_NAME": "persistence",
     "MODEL_NAME": "persistence",
     "MODEL_NAMES": "building",
+    "OnPredictors": "inspect",
     "REQUIRED_METADATA": "persistence",
     "RETRAIN": "persistence",
     "SEARCH_SPACES": "building",
@@ -22,6 +23,7 @@ _API = {
     "TRUST_NAME": "persistence",
     "TRUST_TYPES": "persistence",
     "TunedModel": "building",
+    "categorical_of": "inspect",
     "check_indices_defined": "building",
     "clear_tuning_cache": "building",
     "get_budget": "building",
@@ -31,12 +33,21 @@ _API = {
     "log10_target": "building",
     "make_model": "building",
     "make_regressor": "building",
-    "model_features": "persistence",
+    "model_columns": "inspect",
+    "model_covariates": "inspect",
+    "model_features": "inspect",
+    "model_input": "inspect",
+    "model_parts": "inspect",
     "pow10_target": "building",
     "predict_salinity": "building",
+    "predictor_of_column": "inspect",
+    "predictor_step": "inspect",
+    "predictors_of": "inspect",
     "read_header": "persistence",
     "save_model": "persistence",
+    "seen_rows": "inspect",
     "stacking_regressor": "building",
+    "take_rows": "inspect",
     "train_model": "building",
     "tune_model": "building",
 }

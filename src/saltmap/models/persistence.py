@@ -44,6 +44,7 @@ from sklearn.pipeline import Pipeline
 from saltmap import __version__
 from saltmap.atomic import atomic_output
 from saltmap.errors import ModelFileError
+from saltmap.models.inspect import model_features
 
 FORMAT = "saltmap-model"
 # 2: classes moved into stage subpackages (saltmap.features.indices.IndexFeatures, ...);
@@ -120,25 +121,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
-
-
-def model_features(model: Pipeline) -> dict[str, Any]:
-    """Index names and band roles a fitted saltmap pipeline reads, and its covariates.
-
-    ``covariates`` (only for a model with covariates) maps each covariate name to
-    its kind (``numeric`` or ``categorical``) and, for a categorical one, the
-    levels it was trained with (``categories``) and those pooled as rare.
-    """
-    step = model.named_steps.get("indices") if isinstance(model, Pipeline) else None
-    if step is None or not hasattr(step, "index_names_"):
-        raise ModelFileError(
-            "only a fitted saltmap model (Pipeline with an 'indices' IndexFeatures step, "
-            "from saltmap.models.building.make_model) can be saved"
-        )
-    features = {"indices": list(step.index_names_), "bands": list(step.bands_)}
-    if getattr(step, "covariates_", None):
-        features["covariates"] = step.covariates_
-    return features
 
 
 def _discovered_definitions(names: list[str]) -> list[dict[str, Any]]:

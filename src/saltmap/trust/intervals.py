@@ -78,7 +78,18 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import KFold, PredefinedSplit
 from sklearn.utils.validation import check_is_fitted
 
-from saltmap.errors import ConfigError, ModelFileError, SampleDataError
+from saltmap.errors import ConfigError, SampleDataError
+from saltmap.features.covariates import assemble_predictors
+from saltmap.models.inspect import (
+    OnPredictors,
+    categorical_of,
+    model_covariates,
+    model_parts,
+    predictor_of_column,
+    predictors_of,
+    seen_rows,
+    take_rows,
+)
 
 #: Pixels handled at once inside a block: bounds the (chunk × n_train) arrays of
 #: CV+ and the neighbour search's scratch memory, whatever the block size.
@@ -103,10 +114,6 @@ CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
 
 def _as_1d(y: Any) -> np.ndarray:
     return np.asarray(y, dtype=float).ravel()
-
-
-def _take(X: Any, rows: np.ndarray) -> Any:
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
 
 
 def fold_ids(
@@ -173,59 +180,6 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(np.quantile(scores, need / n, method="lower"))
 
 
-def _model_parts(model: Any) -> tuple[Any, Any]:
-    """``(predictor step, regressor-on-predictors)`` of a fitted saltmap model.
-
-    Accepts a fitted ``Pipeline([("indices", IndexFeatures), ...])``, the same with
-    a :class:`saltmap.features.covariates.PredictorFeatures` first step (a model trained
-    with covariates), and objects that hold either in ``model_``
-    (:class:`saltmap.models.building.TunedModel`).
-    """
-    from sklearn.pipeline import Pipeline
-
-    from saltmap.features.covariates import PredictorFeatures
-    from saltmap.features.indices import IndexFeatures
-
-    inner = getattr(model, "model_", model)
-    if isinstance(inner, Pipeline) and isinstance(
-        inner.steps[0][1], IndexFeatures | PredictorFeatures
-    ):
-        first = inner.steps[0][1]
-        if hasattr(first, "bands_"):
-            return first, inner[1:]
-    raise ModelFileError(
-        f"{type(model).__name__} is not a fitted saltmap model (a Pipeline starting with a "
-        "fitted IndexFeatures or PredictorFeatures step); train it with "
-        "saltmap.models.building.make_model or `saltmap train`"
-    )
-
-
-def _covariates_of(model: Any) -> dict[str, dict[str, Any]]:
-    """The covariates a fitted model reads (``{}`` for a model of indices only)."""
-    from saltmap.features.covariates import model_covariates
-
-    return model_covariates(getattr(model, "model_", model))
-
-
-def _categorical_of(estimator: Any) -> tuple[str, ...]:
-    """Categorical covariates of a (fitted or unfitted) saltmap model."""
-    inner = getattr(estimator, "model_", estimator)
-    steps = getattr(inner, "named_steps", None) or {}
-    first = steps.get("indices")
-    names = getattr(first, "categorical", None)
-    if names is None:  # an unfitted TunedModel holds its Covariates spec
-        names = getattr(getattr(estimator, "covariates", None), "categorical", ())
-    return tuple(names or ())
-
-
-def _seen_rows(model: Any, X: Any) -> np.ndarray:
-    """Rows whose categorical levels the fitted ``model`` knows (all rows without any)."""
-    step, _ = _model_parts(model)
-    if hasattr(step, "seen_rows") and step.categorical:
-        return step.seen_rows(X)
-    return np.ones(len(X), dtype=bool)
-
-
 class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
     """A covariate model that predicts NaN for rows of a level it was not fitted with.
 
@@ -233,7 +187,7 @@ class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
     rows have; it cannot predict them (:class:`saltmap.features.covariates.UnseenLevelError`).
     Their residuals describe no prediction a map makes (the final model knows every
     training level, and mapping leaves pixels of other levels empty), so they are
-    left out of the conformity scores, as :func:`saltmap.features.covariates.covariate_gain`
+    left out of the conformity scores, as :func:`saltmap.validation.covariate_gain.covariate_gain`
     leaves them out of its scores.
     """
 
@@ -247,9 +201,9 @@ class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         out = np.full(len(X), np.nan)
-        seen = _seen_rows(self.estimator_, X)
+        seen = seen_rows(self.estimator_, X)
         if seen.any():
-            out[seen] = _as_1d(self.estimator_.predict(_take(X, np.flatnonzero(seen))))
+            out[seen] = _as_1d(self.estimator_.predict(take_rows(X, np.flatnonzero(seen))))
         return out
 
 
@@ -359,7 +313,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         self._check_params()
         y = _as_1d(y)
         self.folds_ = fold_ids(self.cv, X, y, groups, self.random_state)
-        categorical = _categorical_of(self.estimator)
+        categorical = categorical_of(self.estimator)
         if categorical and self.method != "base":
             raise ConfigError(
                 f"method={self.method!r} predicts every pixel with every fold model, but a fold "
@@ -529,13 +483,13 @@ def evaluate_coverage(
         model = ConformalIntervals(
             estimator, confidence=confidence, cv=cv, method=method,
             conformity_score=conformity_score, random_state=random_state,
-        ).fit(_take(X, np.asarray(train)), y[train])  # fmt: skip
+        ).fit(take_rows(X, np.asarray(train)), y[train])  # fmt: skip
         test = np.asarray(test)
         # A test row of a categorical level absent from its training rows cannot be
         # predicted; it is left out and counted (as covariate_gain does).
-        seen = _seen_rows(model.estimator_, _take(X, test))
+        seen = seen_rows(model.estimator_, take_rows(X, test))
         kept = test[seen]
-        _, lower, upper = model.predict_interval(_take(X, kept))
+        _, lower, upper = model.predict_interval(take_rows(X, kept))
         inside = (y[kept] >= lower) & (y[kept] <= upper)
         width = upper - lower
         rows.append(
@@ -784,7 +738,7 @@ def importance_weights(
     -------
     Series
         One weight per predictor: the indices, then the covariates (numeric, then
-        categorical), as :func:`saltmap.features.covariates.covariate_gain` names them.
+        categorical), as :func:`saltmap.validation.covariate_gain.covariate_gain` names them.
 
     References
     ----------
@@ -792,9 +746,9 @@ def importance_weights(
     """
     from sklearn.inspection import permutation_importance
 
-    step, regressor = _model_parts(model)
+    step, regressor = model_parts(model)
     y = _as_1d(y)
-    if not _covariates_of(model):
+    if not model_covariates(model):
         features = step.transform(X)
         ok = np.isfinite(features).all(axis=1)
         result = permutation_importance(
@@ -803,39 +757,16 @@ def importance_weights(
         names = list(step.index_names_)
     else:
         # The covariate module's view of the model: one column per index and per covariate.
-        from saltmap.features.covariates import _OnPredictors, predictors_of
-
         pipeline = getattr(model, "model_", model)
         table = predictors_of(pipeline, X)
         numeric = [*step.index_names_, *step.numeric]
         ok = np.isfinite(table[numeric].to_numpy(dtype=float)).all(axis=1)
         result = permutation_importance(
-            _OnPredictors(pipeline), table[ok], y[ok], n_repeats=n_repeats,
+            OnPredictors(pipeline), table[ok], y[ok], n_repeats=n_repeats,
             random_state=random_state,
         )  # fmt: skip
         names = list(table.columns)
     return pd.Series(np.clip(result.importances_mean, 0, None), index=names)
-
-
-def _predictor_of_column(step: Any) -> list[str]:
-    """The predictor (index or covariate) behind each column the regressor reads.
-
-    A categorical covariate is one column per level kept in training (plus one for
-    pooled rare levels), as :class:`~saltmap.features.covariates.PredictorFeatures` encodes it.
-    """
-    names = list(step.index_names_)
-    info = getattr(step, "covariates_", None) or {}
-    names += [n for n in getattr(step, "numeric", ()) or ()]
-    for name in getattr(step, "categorical", ()) or ():
-        levels = info[name]
-        names += [name] * (len(levels["categories"]) + (1 if levels.get("pooled") else 0))
-    n_out = len(getattr(step, "feature_names_out_", step.index_names_))
-    if len(names) != n_out:  # pragma: no cover - guards against a change of the encoder
-        raise ModelFileError(
-            f"the model's predictor step makes {n_out} columns but saltmap expected "
-            f"{len(names)}; retrain the model with this saltmap"
-        )
-    return names
 
 
 # --------------------------------------------------------------------------- bundle
@@ -871,12 +802,12 @@ class TrustModel:
     @property
     def index_features(self) -> Any:
         """The model's first step: IndexFeatures, or PredictorFeatures with covariates."""
-        return _model_parts(self.intervals.estimator_)[0]
+        return model_parts(self.intervals.estimator_)[0]
 
     @property
     def covariates(self) -> dict[str, dict[str, Any]]:
         """``{name: {"kind", "categories", ...}}`` of the covariates the model reads."""
-        return _covariates_of(self.intervals.estimator_)
+        return model_covariates(self.intervals.estimator_)
 
     def features(self, X: Any) -> np.ndarray:
         """The DI's predictors of rows of model input.
@@ -914,7 +845,7 @@ def fit_trust(
     X : DataFrame
         The model's input on the training samples: reflectance by band role, plus
         the covariate columns for a model with covariates
-        (:func:`saltmap.features.covariates.model_input`, ``predictor_table``).
+        (:func:`saltmap.models.inspect.model_input`, ``predictor_table``).
     y : array-like
         The target.
     confidence, cv, method, conformity_score, random_state
@@ -947,9 +878,9 @@ def fit_trust(
         model, confidence=confidence, cv=cv, method=method,
         conformity_score=conformity_score, random_state=random_state,
     ).fit(X, y, groups=groups)  # fmt: skip
-    step, _ = _model_parts(intervals.estimator_)
-    predictors = list(step.index_names_) + list(_covariates_of(intervals.estimator_))
-    columns = _predictor_of_column(step)
+    step, _ = model_parts(intervals.estimator_)
+    predictors = list(step.index_names_) + list(model_covariates(intervals.estimator_))
+    columns = predictor_of_column(step)
     if isinstance(weights, str) and weights == "permutation":
         w = importance_weights(intervals.estimator_, X, y, random_state=random_state)
     elif weights is None:
@@ -974,7 +905,7 @@ def fit_trust(
         "n_samples": len(_as_1d(y)),
         "n_folds": int(intervals.folds_.max() + 1),
     }
-    covariates = _covariates_of(intervals.estimator_)
+    covariates = model_covariates(intervals.estimator_)
     if covariates:
         info["covariates"] = {name: meta["kind"] for name, meta in covariates.items()}
         info["n_unscored"] = intervals.n_unscored_
@@ -1007,7 +938,7 @@ def trust_block(
     covariates : mapping, optional
         For a model trained with covariates: ``{name: (rows, cols) array}`` of
         every covariate it reads on the same window, as
-        :meth:`saltmap.features.covariates.CovariateRasters.read` returns it (float for
+        :meth:`saltmap.features.covariate_rasters.CovariateRasters.read` returns it (float for
         numeric covariates, level text for categorical ones). Pixels where a
         covariate has no data, or whose categorical level the model never saw, get
         no trust values, as they get no salinity.
@@ -1090,8 +1021,6 @@ def _block_rows(
             "was given for them; pass covariates=CovariateRasters.read(scene, window) "
             "(saltmap.features.covariates) for the same window"
         )
-    from saltmap.features.covariates import assemble_predictors
-
     # The same table, validity and unseen-level rule as the map's own prediction.
     predictors = assemble_predictors(trust.model, reflectance, roles, covariates)
     table = predictors.table
