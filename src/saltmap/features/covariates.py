@@ -550,22 +550,31 @@ def assemble_predictors(
         block = np.asarray(covariate_blocks[name])
         if block.shape != shape:
             raise ValueError(f"covariate block {name!r} is {block.shape}, the block is {shape}")
-        if meta["kind"] == NUMERIC:
-            values = block.reshape(-1).astype(np.float64)
-            valid &= np.isfinite(values)
-        else:
-            values = block.reshape(-1)
-            if values.dtype != object:
-                values = levels_of_codes(values, {})
-            levels = pd.Series(values)
-            present = levels.notna().to_numpy()
-            valid &= present
-            if not meta.get("pooled"):
-                unseen |= present & ~levels.isin(meta["categories"]).to_numpy()
-        data[name] = values
+        data[name], present, new = _covariate_column(block, meta)
+        valid &= present
+        unseen |= new
     unseen &= valid
     valid &= ~unseen
     return Predictors(pd.DataFrame(data, columns=columns), valid, unseen)
+
+
+def _covariate_column(
+    block: np.ndarray, meta: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A covariate block as one value per pixel, where it is present, and where its
+    level is one the model never saw (never for numeric or pooled covariates)."""
+    if meta["kind"] == NUMERIC:
+        values = block.reshape(-1).astype(np.float64)
+        present = np.isfinite(values)
+        return values, present, np.zeros_like(present)
+    values = block.reshape(-1)
+    if values.dtype != object:
+        values = levels_of_codes(values, {})
+    levels = pd.Series(values)
+    present = levels.notna().to_numpy()
+    if meta.get("pooled"):
+        return values, present, np.zeros_like(present)
+    return values, present, present & ~levels.isin(meta["categories"]).to_numpy()
 
 
 def predict_block(

@@ -72,7 +72,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 # The prediction intervals and area of applicability saved beside a model
-# (saltmap.trust.intervals), on top of the model's own types. Intervals by "plus"/"minmax"
+# (saltmap.trust.maps.TrustModel), on top of the model's own types. Intervals by "plus"/"minmax"
 # keep their fitted MAPIE object, which predicts with the fold models.
 TRUST_TYPES: tuple[str, ...] = (
     "mapie.conformity_scores.bounds.absolute.AbsoluteConformityScore",
@@ -80,9 +80,9 @@ TRUST_TYPES: tuple[str, ...] = (
     "mapie.estimator.regressor.EnsembleRegressor",
     "mapie.regression.regression.CrossConformalRegressor",
     "mapie.regression.regression._MapieRegressor",
-    "saltmap.trust.intervals.AreaOfApplicability",
+    "saltmap.trust.aoa.AreaOfApplicability",
     "saltmap.trust.intervals.ConformalIntervals",
-    "saltmap.trust.intervals.TrustModel",
+    "saltmap.trust.maps.TrustModel",
     "sklearn.model_selection._split.PredefinedSplit",
 )
 
@@ -145,13 +145,13 @@ def save_model(
         The model file to write (``.skops`` by convention).
     model : Pipeline
         A fitted model from :func:`saltmap.models.building.make_model` (or the
-        ``model_`` of a fitted :class:`~saltmap.models.building.TunedModel`).
+        ``model_`` of a fitted :class:`~saltmap.models.tuning.TunedModel`).
     metadata : mapping
         At least ``target``, ``target_unit`` and ``scaling`` (the name of the
         reflectance scaling of the training samples); usually also ``model``,
         ``params`` and ``training`` (n, target range, CV metrics). The index
         names and band roles are taken from the model itself.
-    trust : saltmap.trust.intervals.TrustModel, optional
+    trust : saltmap.trust.maps.TrustModel, optional
         Prediction intervals and area of applicability fitted for the model;
         stored as a part of its own, read back with :func:`load_trust`.
     overwrite : bool
@@ -272,7 +272,7 @@ def load_model(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
 def load_trust(path: str | Path) -> Any:
     """Load the prediction intervals and area of applicability saved with a model.
 
-    Returns the :class:`saltmap.trust.intervals.TrustModel`, or None when the file has none.
+    Returns the :class:`saltmap.trust.maps.TrustModel`, or None when the file has none.
     The same refusals as :func:`load_model` apply.
     """
     path = Path(path)
