@@ -81,7 +81,6 @@ def test_every_stage_has_a_rank():
     assert stages <= set(RANK), f"add {sorted(stages - set(RANK))} to RANK and the architecture doc"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: covariates <-> models cycle being split")
 def test_imports_go_to_the_same_or_a_lower_stage():
     upward = []
     for name, path in _modules().items():
@@ -92,7 +91,6 @@ def test_imports_go_to_the_same_or_a_lower_stage():
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: covariates <-> models cycle being split")
 def test_no_module_imports_private_names_of_another():
     private, modules = [], _modules()
     for name, path in modules.items():
@@ -111,7 +109,6 @@ def test_no_module_imports_private_names_of_another():
     assert not private, "\n".join(private)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: covariates <-> models cycle being split")
 def test_the_module_graph_has_no_cycle():
     modules = _modules()
     graph: dict[str, set[str]] = {}

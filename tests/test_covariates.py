@@ -23,26 +23,28 @@ from sklearn.base import clone
 
 from saltmap.datasets import patagonia_scene
 from saltmap.errors import ConfigError, MissingColumnError, SampleDataError, SceneError
-from saltmap.features.covariates import (
+from saltmap.features.covariate_layers import (
     FAR_STEP,
-    CovariateRasters,
-    Covariates,
-    PredictorFeatures,
-    UnseenLevelError,
-    covariate_gain,
     distance_to_features,
-    level_text,
-    model_covariates,
-    model_input,
-    predict_block,
-    predictor_table,
     terrain,
     write_covariate,
 )
+from saltmap.features.covariate_rasters import CovariateRasters
+from saltmap.features.covariates import (
+    Covariates,
+    PredictorFeatures,
+    UnseenLevelError,
+    level_text,
+    predict_block,
+    predictor_table,
+)
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
-from saltmap.models.building import make_model, train_model
+from saltmap.models.building import make_model
+from saltmap.models.inspect import model_covariates, model_input
 from saltmap.models.persistence import load_model, save_model
+from saltmap.models.training import train_model
+from saltmap.validation.covariate_gain import covariate_gain
 
 BOTH = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
 SMALL_RF = {"n_estimators": 20}
@@ -669,3 +671,51 @@ def test_cli_predict_reads_the_covariates_from_the_samples(samples, table, tmp_p
         refused.exception
     )
     assert not (tmp_path / "no.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "old", ["saltmap.features.covariates", "saltmap.models.building", "saltmap.trust.intervals"]
+)
+def test_names_moved_in_issue_12_still_resolve_from_their_old_module(old):
+    import importlib
+
+    module = importlib.import_module(old)
+    for name, new in module._MOVED.items():
+        target = new if new.startswith("saltmap.") else f"{old.rpartition('.')[0]}.{new}"
+        assert getattr(module, name) is getattr(importlib.import_module(target), name), name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        module.no_such_name  # noqa: B018
+
+
+def test_inspect_answers_for_models_with_and_without_covariates():
+    from sklearn.linear_model import LinearRegression
+
+    from saltmap.errors import ModelFileError
+    from saltmap.models.inspect import (
+        categorical_of,
+        model_parts,
+        predictor_of_column,
+        predictor_step,
+        seen_rows,
+        take_rows,
+    )
+    from saltmap.models.tuning import TunedModel
+
+    samples = odisha()
+    plain = make_model("PLSR").fit(samples.reflectance, samples.target)
+    step, regressor = model_parts(plain)
+    assert step is predictor_step(plain) and regressor.steps[-1][0] == "model"
+    assert seen_rows(plain, samples.reflectance).all()
+    assert categorical_of(plain) == () and predictor_of_column(step) == list(step.index_names_)
+    assert categorical_of(TunedModel("RF", covariates=BOTH)) == ("Land_cover",)
+    assert predictor_step(LinearRegression()) is None
+    with pytest.raises(ModelFileError, match="not a fitted saltmap model"):
+        model_parts(LinearRegression())
+    rows = np.array([2, 0])
+    assert take_rows(samples.reflectance, rows).index.tolist() == [
+        samples.reflectance.index[2],
+        samples.reflectance.index[0],
+    ]
+    np.testing.assert_array_equal(
+        take_rows(samples.reflectance.to_numpy(), rows), samples.reflectance.to_numpy()[rows]
+    )

@@ -25,7 +25,7 @@ from saltmap import datasets
 from saltmap.cli import app
 from saltmap.errors import ModelFileError, OutputExistsError, SampleDataError
 from saltmap.io.samples import odisha
-from saltmap.models.building import MODEL_NAMES, make_model, train_model
+from saltmap.models.building import MODEL_NAMES, make_model
 from saltmap.models.persistence import (
     HEADER_NAME,
     MODEL_NAME,
@@ -33,6 +33,7 @@ from saltmap.models.persistence import (
     load_model,
     save_model,
 )
+from saltmap.models.training import train_model
 
 SMALL = {
     "RF": {"n_estimators": 5},
@@ -280,7 +281,7 @@ def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_pat
 
 def test_trust_part_round_trips_and_is_checked(samples, tmp_path):
     from saltmap.models.persistence import load_trust
-    from saltmap.trust.intervals import fit_trust
+    from saltmap.trust.maps import fit_trust
 
     X, y = samples.reflectance, samples.target.to_numpy()
     model = make_model("PLSR", indices="novel").fit(X, y)

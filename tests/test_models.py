@@ -21,16 +21,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.features.indices import IndexFeatures
 from saltmap.io.samples import odisha
-from saltmap.models.building import (
-    BUDGETS,
-    MODEL_NAMES,
-    SEARCH_SPACES,
-    SerialMLPRegressor,
-    TunedModel,
-    clear_tuning_cache,
-    make_model,
-    tune_model,
-)
+from saltmap.models.building import MODEL_NAMES, SerialMLPRegressor, make_model
+from saltmap.models.tuning import BUDGETS, SEARCH_SPACES, TunedModel, tune_model
+from saltmap.models.tuning_cache import TuningCache, clear_tuning_cache
 
 # Small forests keep these tests fast; the mechanics do not depend on the size.
 SMALL = {
@@ -388,6 +381,35 @@ def test_stacking_reuses_its_bases_tuning_for_the_single_models(odisha_xy):
     assert rf.best_params_ == {
         k.removeprefix("RF__"): v for k, v in stack.best_params_.items() if k.startswith("RF__")
     }
+
+
+def test_a_tuning_cache_is_shared_only_by_the_models_given_it(odisha_xy, monkeypatch):
+    import pickle
+
+    from sklearn.base import clone
+
+    from saltmap.models import tuning
+
+    X, y = odisha_xy
+    cache = TuningCache()
+    stack = TunedModel("Stacking", budget="quick", random_state=1, cache=cache).fit(X, y)
+    assert len(cache) == 3  # one search per base learner
+    searches = []
+    real = tuning._tune_single
+    monkeypatch.setattr(tuning, "_tune_single", lambda *a, **k: searches.append(a) or real(*a, **k))
+    model = clone(TunedModel("RF", budget="quick", random_state=1, cache=cache))
+    assert model.cache is cache  # cloning shares the cache, it does not copy it
+    rf = model.fit(X, y)
+    assert searches == [] and len(cache) == 3  # looked up, not searched again
+    assert rf.best_params_ == {
+        k.removeprefix("RF__"): v for k, v in stack.best_params_.items() if k.startswith("RF__")
+    }
+    TunedModel("RF", budget="quick", random_state=1).fit(X, y)  # no cache: searches itself
+    assert len(searches) == 1
+    back = pickle.loads(pickle.dumps(cache))  # a pool's process gets a working copy
+    assert len(back) == 3 and back is not cache
+    cache.clear()
+    assert len(cache) == 0
 
 
 def test_tuning_needs_enough_rows(odisha_xy):

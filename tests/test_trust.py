@@ -17,19 +17,16 @@ from sklearn.model_selection import RepeatedKFold
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.io.samples import odisha
 from saltmap.models.building import make_model
+from saltmap.trust.aoa import AreaOfApplicability
 from saltmap.trust.intervals import (
-    AOA_NODATA,
-    AreaOfApplicability,
     ConformalIntervals,
-    TrustSummary,
     conformal_quantile,
     coverage_summary,
     evaluate_coverage,
-    fit_trust,
     fold_ids,
     interval_coverage,
-    trust_block,
 )
+from saltmap.trust.maps import AOA_NODATA, TrustSummary, fit_trust, trust_block
 from saltmap.validation.protocols import materialise_splits
 
 # A small, fast forest: the tests are about the intervals, not the model's skill.
@@ -256,9 +253,9 @@ def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples)
     data = sio.dumps(trust)
     untrusted = set(sio.get_untrusted_types(data=data))
     ours = {
-        "saltmap.trust.intervals.AreaOfApplicability",
+        "saltmap.trust.aoa.AreaOfApplicability",
         "saltmap.trust.intervals.ConformalIntervals",
-        "saltmap.trust.intervals.TrustModel",
+        "saltmap.trust.maps.TrustModel",
     }
     assert ours <= untrusted
     back = sio.loads(data, trusted=sorted(untrusted))
@@ -373,12 +370,9 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
     from rasterio.windows import Window
     from shapely.geometry import LineString
 
-    from saltmap.features.covariates import (
-        CovariateRasters,
-        distance_to_features,
-        predict_block,
-        write_covariate,
-    )
+    from saltmap.features.covariate_layers import distance_to_features, write_covariate
+    from saltmap.features.covariate_rasters import CovariateRasters
+    from saltmap.features.covariates import predict_block
 
     scene, refl = scene_pixels
     # Distance to a synthetic line, as a synthetic 1-5 class a Dist_Sea model reads:

@@ -4,7 +4,10 @@ The index catalogue, discovery, covariates, extraction at points, spectra and sc
 """
 
 # Public names, imported on first use so that importing one module of the
-# stage does not import them all.
+# stage does not import them all. covariate_gain, CovariateGain (now in
+# saltmap.validation.covariate_gain), model_input and predictors_of (now in
+# saltmap.models.inspect) still resolve through saltmap.features.covariates's
+# aliases for the top-level saltmap names until those point to their new stages.
 _API = {
     "Bands": "indices",
     "CATALOGUE": "indices",
@@ -13,9 +16,9 @@ _API = {
     "CVDiscovery": "discovery",
     "Candidate": "discovery",
     "CovariateGain": "covariates",
-    "CovariateRasters": "covariates",
+    "CovariateRasters": "covariate_rasters",
     "Covariates": "covariates",
-    "FAR_STEP": "covariates",
+    "FAR_STEP": "covariate_layers",
     "GROUPS": "indices",
     "INFREQUENT": "covariates",
     "IndexFeatures": "indices",
@@ -52,15 +55,16 @@ _API = {
     "correlate_columns": "discovery",
     "correlation": "screening",
     "covariate_gain": "covariates",
-    "covariates_at_points": "covariates",
+    "covariates_at_points": "covariate_rasters",
     "definitions": "discovery",
     "discover_cv": "discovery",
-    "distance_to_features": "covariates",
+    "distance_to_features": "covariate_layers",
     "enumerate_candidates": "discovery",
     "evaluate_candidates": "discovery",
     "extract_at_points": "extraction",
     "get_index": "indices",
     "level_text": "covariates",
+    "levels_of_codes": "covariates",
     "load_discovered": "discovery",
     "model_columns": "covariates",
     "model_covariates": "covariates",
@@ -70,7 +74,7 @@ _API = {
     "predictor_table": "covariates",
     "predictors_of": "covariates",
     "read_discovered": "discovery",
-    "read_vector": "covariates",
+    "read_vector": "covariate_layers",
     "register": "indices",
     "register_definitions": "discovery",
     "register_discovered": "discovery",
@@ -89,9 +93,9 @@ _API = {
     "sensor_of": "spectra",
     "spectral_response": "spectra",
     "summary": "extraction",
-    "terrain": "covariates",
+    "terrain": "covariate_layers",
     "undefined_to_nan": "indices",
-    "write_covariate": "covariates",
+    "write_covariate": "covariate_layers",
     "write_extracted": "extraction",
 }
 __all__ = sorted(_API)

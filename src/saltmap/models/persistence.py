@@ -44,6 +44,7 @@ from sklearn.pipeline import Pipeline
 from saltmap import __version__
 from saltmap.atomic import atomic_output
 from saltmap.errors import ModelFileError
+from saltmap.models.inspect import model_features
 
 FORMAT = "saltmap-model"
 # 2: classes moved into stage subpackages (saltmap.features.indices.IndexFeatures, ...);
@@ -71,7 +72,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 # The prediction intervals and area of applicability saved beside a model
-# (saltmap.trust.intervals), on top of the model's own types. Intervals by "plus"/"minmax"
+# (saltmap.trust.maps.TrustModel), on top of the model's own types. Intervals by "plus"/"minmax"
 # keep their fitted MAPIE object, which predicts with the fold models.
 TRUST_TYPES: tuple[str, ...] = (
     "mapie.conformity_scores.bounds.absolute.AbsoluteConformityScore",
@@ -79,9 +80,9 @@ TRUST_TYPES: tuple[str, ...] = (
     "mapie.estimator.regressor.EnsembleRegressor",
     "mapie.regression.regression.CrossConformalRegressor",
     "mapie.regression.regression._MapieRegressor",
-    "saltmap.trust.intervals.AreaOfApplicability",
+    "saltmap.trust.aoa.AreaOfApplicability",
     "saltmap.trust.intervals.ConformalIntervals",
-    "saltmap.trust.intervals.TrustModel",
+    "saltmap.trust.maps.TrustModel",
     "sklearn.model_selection._split.PredefinedSplit",
 )
 
@@ -122,25 +123,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def model_features(model: Pipeline) -> dict[str, Any]:
-    """Index names and band roles a fitted saltmap pipeline reads, and its covariates.
-
-    ``covariates`` (only for a model with covariates) maps each covariate name to
-    its kind (``numeric`` or ``categorical``) and, for a categorical one, the
-    levels it was trained with (``categories``) and those pooled as rare.
-    """
-    step = model.named_steps.get("indices") if isinstance(model, Pipeline) else None
-    if step is None or not hasattr(step, "index_names_"):
-        raise ModelFileError(
-            "only a fitted saltmap model (Pipeline with an 'indices' IndexFeatures step, "
-            "from saltmap.models.building.make_model) can be saved"
-        )
-    features = {"indices": list(step.index_names_), "bands": list(step.bands_)}
-    if getattr(step, "covariates_", None):
-        features["covariates"] = step.covariates_
-    return features
-
-
 def _discovered_definitions(names: list[str]) -> list[dict[str, Any]]:
     from saltmap.features import discovery
 
@@ -163,13 +145,13 @@ def save_model(
         The model file to write (``.skops`` by convention).
     model : Pipeline
         A fitted model from :func:`saltmap.models.building.make_model` (or the
-        ``model_`` of a fitted :class:`~saltmap.models.building.TunedModel`).
+        ``model_`` of a fitted :class:`~saltmap.models.tuning.TunedModel`).
     metadata : mapping
         At least ``target``, ``target_unit`` and ``scaling`` (the name of the
         reflectance scaling of the training samples); usually also ``model``,
         ``params`` and ``training`` (n, target range, CV metrics). The index
         names and band roles are taken from the model itself.
-    trust : saltmap.trust.intervals.TrustModel, optional
+    trust : saltmap.trust.maps.TrustModel, optional
         Prediction intervals and area of applicability fitted for the model;
         stored as a part of its own, read back with :func:`load_trust`.
     overwrite : bool
@@ -290,7 +272,7 @@ def load_model(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
 def load_trust(path: str | Path) -> Any:
     """Load the prediction intervals and area of applicability saved with a model.
 
-    Returns the :class:`saltmap.trust.intervals.TrustModel`, or None when the file has none.
+    Returns the :class:`saltmap.trust.maps.TrustModel`, or None when the file has none.
     The same refusals as :func:`load_model` apply.
     """
     path = Path(path)

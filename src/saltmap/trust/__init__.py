@@ -1,25 +1,25 @@
-"""How far to trust a prediction: intervals and the area of applicability."""
+"""How far to trust a prediction: intervals, the area of applicability (aoa), both per map."""
 
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
-    "AOA_NODATA": "intervals",
-    "AreaOfApplicability": "intervals",
-    "CHUNK_ROWS": "intervals",
+    "AOA_NODATA": "maps",
+    "AreaOfApplicability": "aoa",
+    "CHUNK_ROWS": "aoa",
     "CONFORMITY_SCORES": "intervals",
     "ConformalIntervals": "intervals",
     "METHODS": "intervals",
-    "TRUST_LAYERS": "intervals",
-    "TrustModel": "intervals",
-    "TrustSummary": "intervals",
+    "TRUST_LAYERS": "maps",
+    "TrustModel": "maps",
+    "TrustSummary": "maps",
     "conformal_quantile": "intervals",
     "coverage_summary": "intervals",
     "evaluate_coverage": "intervals",
-    "fit_trust": "intervals",
+    "fit_trust": "maps",
     "fold_ids": "intervals",
-    "importance_weights": "intervals",
+    "importance_weights": "aoa",
     "interval_coverage": "intervals",
-    "trust_block": "intervals",
+    "trust_block": "maps",
 }
 __all__ = sorted(_API)
 

@@ -1,0 +1,471 @@
+"""Tuning the study's models: Optuna searches on the training rows only.
+
+Hyperparameters are tuned with Optuna's TPE sampler [3]_ on the training rows
+only, scored by inner k-fold cross-validation; :class:`TunedModel` wraps tuning
+and fitting in one estimator so that cross-validation tunes inside each fold.
+A :class:`TuningCache` shared by several TunedModels lets the Stacking model and
+the single models it is built of share their searches on the same rows.
+
+References
+----------
+.. [3] Akiba, T., Sano, S., Yanase, T., Ohta, T., Koyama, M. (2019). Optuna: a
+   next-generation hyperparameter optimization framework. KDD '19, 2623–2631.
+.. [4] Probst, P., Boulesteix, A.-L. (2018). To tune or not to tune the number
+   of trees in random forest. JMLR 18(181), 1–18.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
+
+from saltmap.errors import ConfigError, SampleDataError
+from saltmap.features.indices import resolve
+from saltmap.models.building import (
+    BASE_LEARNERS,
+    check_model_name,
+    make_model,
+    split_stacking_params,
+)
+from saltmap.models.inspect import seen_rows, take_rows
+from saltmap.models.tuning_cache import TuningCache, fingerprint
+
+
+def _n_features(indices: str | list[str] | None, X: Any, covariates: Any = None) -> int:
+    if indices is None:
+        return np.shape(X)[1]
+    return len(resolve(indices)) + (len(covariates.names) if covariates else 0)
+
+
+# Search spaces: hyperparameter -> Optuna distribution, per single model. The
+# Stacking model is tuned base by base, each base in its own space below with the
+# same inner folds (the bases are tuned for their own accuracy, as in the study);
+# its PLS meta-learner keeps ``meta_n_components`` = 2 because scoring each value
+# would cost a full stack per trial.
+#
+# RF does not tune n_estimators: more trees only lower variance [4]_, so it is
+# fixed by the budget. PLSR's upper bound is cut to the number of features.
+SEARCH_SPACES: dict[str, dict[str, optuna.distributions.BaseDistribution]] = {
+    "XGBoost": {
+        "n_estimators": optuna.distributions.IntDistribution(50, 300, step=25),
+        "learning_rate": optuna.distributions.FloatDistribution(0.01, 0.3, log=True),
+        "max_depth": optuna.distributions.IntDistribution(2, 6),
+        "min_child_weight": optuna.distributions.FloatDistribution(1.0, 10.0, log=True),
+        "subsample": optuna.distributions.FloatDistribution(0.5, 1.0),
+        "colsample_bytree": optuna.distributions.FloatDistribution(0.5, 1.0),
+        "reg_lambda": optuna.distributions.FloatDistribution(1e-3, 10.0, log=True),
+    },
+    "RF": {
+        "max_features": optuna.distributions.CategoricalDistribution([1.0, 0.6, 0.33]),
+        "min_samples_leaf": optuna.distributions.IntDistribution(1, 10),
+        "max_depth": optuna.distributions.IntDistribution(2, 16, log=True),
+    },
+    "MLP": {
+        "n_units": optuna.distributions.IntDistribution(4, 64, log=True),
+        "n_layers": optuna.distributions.IntDistribution(1, 2),
+        "alpha": optuna.distributions.FloatDistribution(1e-4, 10.0, log=True),
+        "activation": optuna.distributions.CategoricalDistribution(["relu", "tanh"]),
+    },
+    "PLSR": {
+        "n_components": optuna.distributions.IntDistribution(1, 8),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much effort tuning spends, and parameters it holds fixed.
+
+    Attributes
+    ----------
+    n_trials : int
+        Optuna trials per single model (per base learner for Stacking).
+    cv : int
+        Inner cross-validation folds that score each trial.
+    fixed : dict
+        Per model, parameters set to a value and left out of the search.
+    """
+
+    n_trials: int
+    cv: int
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# "default" keeps the issue's full evaluation (5 models x 2 feature sets, study
+# split + 5x5 repeated CV + spatial CV, ~106 samples) well within 15 minutes on 2
+# cores: all five tuned fits on one 74-row training set took 8.3 s of CPU, so the
+# 62 training sets take ~510 s on one core, ~260 s on two
+# (benchmarks/models_timing.py). "quick" is a faithful miniature for tests and
+# the demo (0.8 s of CPU per training set).
+BUDGETS: dict[str, Budget] = {
+    "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}),
+    "quick": Budget(
+        n_trials=3,
+        cv=2,
+        fixed={
+            "RF": {"n_estimators": 30},
+            "XGBoost": {"n_estimators": 50},
+            "MLP": {"max_iter": 200},
+        },
+    ),
+}
+
+
+def get_budget(budget: str | Budget) -> Budget:
+    """Look up a tuning budget by name (``"default"`` or ``"quick"``)."""
+    if isinstance(budget, Budget):
+        return budget
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown tuning budget {budget!r}; choose one of {', '.join(BUDGETS)}")
+    return BUDGETS[budget]
+
+
+def _row_labels(X: Any) -> np.ndarray:
+    """Labels by which a tuning observer can recognise rows: the DataFrame index
+    (sample ids) when there is one, positions otherwise."""
+    return X.index.to_numpy() if isinstance(X, pd.DataFrame) else np.arange(len(X))
+
+
+def _space(name: str, n_features: int, fixed: Mapping[str, Any]) -> dict[str, Any]:
+    space = {k: v for k, v in SEARCH_SPACES[name].items() if k not in fixed}
+    if name == "PLSR" and "n_components" in space:
+        space["n_components"] = optuna.distributions.IntDistribution(1, min(8, n_features))
+    return space
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
+    """Ask ``trial`` for a value of ``name`` from a distribution of :data:`SEARCH_SPACES`."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+FoldObserver = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+def _tune_single(
+    name: str,
+    X: Any,
+    y: np.ndarray,
+    *,
+    indices: str | list[str] | None,
+    n_trials: int,
+    cv: int,
+    random_state: int,
+    log_target: bool,
+    timeout: float | None,
+    fixed: Mapping[str, Any],
+    on_fold: FoldObserver | None,
+    covariates: Any = None,
+) -> tuple[dict[str, Any], float]:
+    space = _space(name, _n_features(indices, X, covariates), fixed)
+    if not space or n_trials <= 0:
+        return dict(fixed), float("nan")
+    folds = list(KFold(cv, shuffle=True, random_state=random_state).split(X))
+    labels = _row_labels(X)
+    seen: dict[tuple, float] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {k: _suggest(trial, k, dist) for k, dist in space.items()}
+        key = tuple(sorted(params.items(), key=lambda kv: kv[0]))
+        if key in seen:  # TPE may repeat a point of a small discrete space
+            return seen[key]
+        errors = []
+        for fit_rows, score_rows in folds:
+            if on_fold is not None:
+                on_fold(trial.number, labels[fit_rows], labels[score_rows])
+            model = make_model(
+                name,
+                indices=indices,
+                log_target=log_target,
+                random_state=random_state,
+                params={**params, **fixed},
+                covariates=covariates,
+            )
+            model.fit(take_rows(X, fit_rows), y[fit_rows])
+            scored = take_rows(X, score_rows)
+            ok = seen_rows(model, scored)
+            pred = np.asarray(model.predict(take_rows(scored, np.flatnonzero(ok))), float).ravel()
+            rmse = float(np.sqrt(np.mean((pred - y[score_rows][ok]) ** 2)))
+            errors.append(rmse if np.isfinite(rmse) else np.inf)
+        seen[key] = float(np.mean(errors))
+        return seen[key]
+
+    sampler = optuna.samplers.TPESampler(
+        seed=random_state, n_startup_trials=max(2, min(10, n_trials // 2))
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        study.optimize(objective, n_trials=n_trials, timeout=timeout)
+    return {**study.best_params, **fixed}, float(study.best_value)
+
+
+def tune_model(
+    name: str,
+    X: Any,
+    y: Any,
+    *,
+    indices: str | list[str] | None = "novel",
+    n_trials: int | None = None,
+    cv: int | None = None,
+    random_state: int = 0,
+    log_target: bool = False,
+    timeout: float | None = None,
+    budget: str | Budget = "default",
+    fixed: Mapping[str, Any] | None = None,
+    on_fold: FoldObserver | None = None,
+    covariates: Any = None,
+    cache: TuningCache | None = None,
+) -> dict[str, Any]:
+    """Tune a model's hyperparameters on the given (training) rows only.
+
+    Optuna's TPE sampler, seeded, proposes parameters from
+    :data:`SEARCH_SPACES`; each proposal is scored by the mean RMSE (in the
+    target's unit, also with ``log_target``) of a shuffled, seeded inner
+    k-fold cross-validation on ``X``, ``y``. No other rows are ever used, so
+    tuning inside an outer training fold never sees that fold's test rows.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`. ``"Stacking"`` tunes each base learner in
+        its own space on the same inner folds (``n_trials`` each).
+    X : DataFrame or array
+        Reflectance by band role of the training rows.
+    y : array-like
+        Target of the training rows.
+    indices, log_target, random_state
+        As in :func:`make_model`.
+    n_trials, cv : int, optional
+        Trials and inner folds; taken from ``budget`` when not given.
+    timeout : float, optional
+        Seconds after which a search stops (per learner); makes results depend
+        on machine speed, so reproducible runs leave it None.
+    budget : {"default", "quick"} or Budget
+        Trial count, inner folds and parameters held fixed, see :data:`BUDGETS`.
+    fixed : mapping, optional
+        Parameters to hold at a value (names as ``make_model``'s ``params``,
+        ``"<base>__<name>"`` for Stacking); they win over the budget's.
+    on_fold : callable, optional
+        ``on_fold(trial_number, fit_rows, scored_rows)`` is called before every
+        inner fit with the row labels (DataFrame index, else positions) that the
+        fit uses and that its score uses: an observer for tests and audits.
+        Pass a plain function (not a bound method) so that cloning keeps it.
+    covariates : Covariates, optional
+        As in :func:`make_model`; inner folds score only rows whose categorical
+        levels their fit rows had.
+    cache : TuningCache, optional
+        Where searches are looked up and remembered (see :class:`TuningCache`);
+        None searches every time.
+
+    Returns
+    -------
+    dict
+        Parameters for ``make_model(name, params=...)``, including the fixed
+        ones. (:class:`TunedModel` also keeps the best inner-CV RMSE.)
+    """
+    params, _ = _tune(
+        name, X, y, indices=indices, n_trials=n_trials, cv=cv, random_state=random_state,
+        log_target=log_target, timeout=timeout, budget=budget, fixed=fixed, on_fold=on_fold,
+        covariates=covariates, cache=cache,
+    )  # fmt: skip
+    return params
+
+
+def _tune(
+    name: str,
+    X: Any,
+    y: Any,
+    *,
+    indices: str | list[str] | None,
+    n_trials: int | None,
+    cv: int | None,
+    random_state: int,
+    log_target: bool,
+    timeout: float | None,
+    budget: str | Budget,
+    fixed: Mapping[str, Any] | None,
+    on_fold: FoldObserver | None,
+    covariates: Any = None,
+    cache: TuningCache | None = None,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    check_model_name(name)
+    plan = get_budget(budget)
+    n_trials = plan.n_trials if n_trials is None else int(n_trials)
+    cv = plan.cv if cv is None else int(cv)
+    y = np.asarray(y, dtype=float).ravel()
+    if n_trials > 0 and len(y) < 2 * cv:
+        raise SampleDataError(
+            f"tuning with {cv} inner folds needs at least {2 * cv} training rows, "
+            f"got n_samples={len(y)}; "
+            "use fewer folds, more samples, or --trials 0 for untuned defaults"
+        )
+    common = dict(
+        X=X, y=y, indices=indices, n_trials=n_trials, cv=cv, random_state=random_state,
+        log_target=log_target, timeout=timeout, on_fold=on_fold, covariates=covariates,
+    )  # fmt: skip
+    if name != "Stacking":
+        held = {**plan.fixed.get(name, {}), **(fixed or {})}
+        params, rmse = _search(name, cache, fixed=held, **common)
+        return params, {name: rmse}
+    split = split_stacking_params(fixed or {})
+    params = {f"meta_{k}": v for k, v in split["meta"].items()}
+    scores = {}
+    for base in BASE_LEARNERS:
+        held = {**plan.fixed.get(base, {}), **split[base]}
+        best, scores[base] = _search(base, cache, fixed=held, **common)
+        params.update({f"{base}__{k}": v for k, v in best.items()})
+    return params, scores
+
+
+def _search(name: str, cache: TuningCache | None, **kw: Any) -> tuple[dict[str, Any], float]:
+    """One learner's search, looked up in ``cache`` when it is deterministic."""
+    if cache is None or kw["on_fold"] is not None or kw["timeout"] is not None:
+        return _tune_single(name, **kw)
+    indices = kw["indices"]
+    key = (
+        name,
+        fingerprint(kw["X"], kw["y"]),
+        None if indices is None else tuple(resolve(indices)),
+        kw["n_trials"],
+        kw["cv"],
+        kw["random_state"],
+        kw["log_target"],
+        repr(sorted(kw["fixed"].items())),
+        repr(kw.get("covariates")),
+    )
+    return cache.lookup(key, lambda: _tune_single(name, **kw))
+
+
+class TunedModel(RegressorMixin, BaseEstimator):
+    """A model that tunes its hyperparameters on its training rows, then fits.
+
+    Cloning it into every fold of a cross-validation puts the tuning inside the
+    fold: the rows a fold is scored on never inform its hyperparameters.
+    TunedModels given the same ``cache`` remember searches by their exact input
+    (rows, seed, budget), so that Stacking and the single models MLP, RF and
+    XGBoost fitted on the same rows share one search per learner; the results are
+    the same as without.
+
+    Parameters
+    ----------
+    name : str, default="Stacking"
+        One of :data:`MODEL_NAMES`.
+    indices : str or list of str, default="novel"
+        Index features, as in :func:`make_model`.
+    budget : {"default", "quick"}, default="default"
+        See :data:`BUDGETS`.
+    n_trials, cv : int, optional
+        Override the budget's trials and inner folds; ``n_trials=0`` fits the
+        untuned defaults (plus the budget's fixed parameters).
+    log_target : bool, default=False
+        Model log10 of the target.
+    random_state : int, default=0
+        Seed of tuning and of the model.
+    timeout : float, optional
+        Per-learner time limit of the search (makes results machine-dependent).
+    fixed : dict, optional
+        Parameters held at a value instead of tuned, see :func:`tune_model`.
+    on_fold : callable, optional
+        Observer of tuning's inner folds, see :func:`tune_model`.
+    covariates : Covariates, optional
+        Covariate columns used as predictors, see :func:`make_model`.
+    cache : TuningCache, optional
+        Searches shared with the other models given the same cache; None (the
+        default) shares nothing.
+
+    Attributes
+    ----------
+    best_params_ : dict
+        The parameters the final model was fitted with.
+    inner_cv_rmse_ : dict
+        Best inner-CV RMSE per tuned learner (optimistic: the best of the trials).
+    model_ : Pipeline
+        The fitted ``make_model(name, params=best_params_)``.
+    tuning_seconds_ : float
+        Wall time of the search.
+    """
+
+    def __init__(
+        self,
+        name: str = "Stacking",
+        indices: str | list[str] | None = "novel",
+        budget: str = "default",
+        n_trials: int | None = None,
+        cv: int | None = None,
+        log_target: bool = False,
+        random_state: int = 0,
+        timeout: float | None = None,
+        fixed: dict[str, Any] | None = None,
+        on_fold: FoldObserver | None = None,
+        covariates: Any = None,
+        cache: TuningCache | None = None,
+    ):
+        self.name = name
+        self.indices = indices
+        self.budget = budget
+        self.n_trials = n_trials
+        self.cv = cv
+        self.log_target = log_target
+        self.random_state = random_state
+        self.timeout = timeout
+        self.fixed = fixed
+        self.on_fold = on_fold
+        self.covariates = covariates
+        self.cache = cache
+
+    def fit(self, X: Any, y: Any) -> TunedModel:
+        X, y = self._check_input(X, y)
+        start = time.perf_counter()
+        self.best_params_, self.inner_cv_rmse_ = _tune(
+            self.name, X, y, indices=self.indices, n_trials=self.n_trials, cv=self.cv,
+            random_state=self.random_state, log_target=self.log_target, timeout=self.timeout,
+            budget=self.budget, fixed=self.fixed, on_fold=self.on_fold,
+            covariates=self.covariates, cache=self.cache,
+        )  # fmt: skip
+        self.tuning_seconds_ = time.perf_counter() - start
+        self.model_ = make_model(
+            self.name,
+            indices=self.indices,
+            log_target=self.log_target,
+            random_state=self.random_state,
+            params=self.best_params_,
+            covariates=self.covariates,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.model_.fit(X, np.asarray(y, dtype=float).ravel())
+        return self
+
+    def _check_input(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:
+        # Validate as scikit-learn does, but hand the model the original table:
+        # its band-role columns are what IndexFeatures reads.
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        checked, y = check_X_y(X, y, y_numeric=True, ensure_all_finite=False, dtype=None)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        return (X if isinstance(X, pd.DataFrame) else checked), np.asarray(y, dtype=float)
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        if not isinstance(X, pd.DataFrame):
+            X = check_array(X, ensure_all_finite=False)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        return np.asarray(self.model_.predict(X), dtype=float).ravel()
