@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from saltmap.cli import _options as opt
+from saltmap.cli._print import say, warn
+from saltmap.cli.covariates import parse_named_paths, read_labels
+from saltmap.errors import ConfigError, ModelFileError
+from saltmap.features.covariates import CovariateRasters
+from saltmap.mapping.engine import map_scene
+from saltmap.models.persistence import load_model, load_trust
+from saltmap.salinity.units import load_conversion
+
+if TYPE_CHECKING:
+    from saltmap.mapping.engine import MapResult
 
 
 def model_target(metadata: Any) -> tuple[str | None, str | None, str | None]:
@@ -31,14 +41,8 @@ def model_target(metadata: Any) -> tuple[str | None, str | None, str | None]:
 
 def map_command(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="Model saved by train.")],
-    scene_source: Annotated[
-        str,
-        typer.Argument(
-            metavar="SCENE",
-            help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    scene_source: opt.SceneSource,
+    out: opt.OutFolder,
     boundary: Annotated[
         Path | None,
         typer.Option("--boundary", help="Polygon file (any CRS) to clip the map to."),
@@ -58,7 +62,7 @@ def map_command(
     block_size: Annotated[
         int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
     ] = 512,
-    jobs: Annotated[int, typer.Option("--jobs", help="Local worker processes.")] = 1,
+    jobs: opt.Jobs = 1,
     scheduler: Annotated[
         str | None,
         typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
@@ -83,12 +87,7 @@ def map_command(
             "categorical covariate raster; repeatable.",
         ),
     ] = None,
-    no_trust: Annotated[
-        bool,
-        typer.Option(
-            "--no-trust", help="Leave out the intervals and AOA even if the model file has them."
-        ),
-    ] = False,
+    no_trust: opt.NoTrust = False,
     exclude_outside_aoa: Annotated[
         bool,
         typer.Option(
@@ -112,13 +111,6 @@ def map_command(
     Finished blocks are kept in a hidden work folder in OUT until the map is done: a run
     that was killed continues from them when started again with the same arguments.
     """
-    from saltmap.cli import console
-    from saltmap.cli.covariates import parse_named_paths, read_labels
-    from saltmap.features.covariates import CovariateRasters
-    from saltmap.mapping.engine import map_scene
-    from saltmap.models.persistence import load_model
-    from saltmap.salinity.units import load_conversion
-
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
@@ -144,33 +136,32 @@ def map_command(
         trust=trust,
         exclude_outside_aoa=exclude_outside_aoa,
     )
+    print_map_result(result, trust)
+
+
+def print_map_result(result: MapResult, trust: Any) -> None:
+    """What was mapped: blocks resumed, pixels, class areas, the trust summary, files written."""
     if result.n_resumed:
-        console.print(
+        say(
             f"resumed {result.n_resumed} of {result.n_blocks} blocks from an interrupted run "
-            f"with the same inputs; computed {result.n_computed}",
-            highlight=False,
+            f"with the same inputs; computed {result.n_computed}"
         )
-    console.print(
+    say(
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
-        f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}",
-        highlight=False,
+        f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}"
     )
     areas = result.areas
     for label, km2, pct in zip(areas["class"], areas["area_km2"], areas["percent"], strict=True):
-        console.print(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %", highlight=False)
+        say(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %")
     if result.trust is not None:
-        console.print(_trust_line(result, trust), highlight=False)
+        say(_trust_line(result, trust))
     for path in result.outputs.all():
         if path.exists():
-            console.print(f"wrote {path}")
+            say(f"wrote {path}")
 
 
 def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> Any:
     """The model file's intervals and AOA, None when left out or absent (said on screen)."""
-    from saltmap.cli import console
-    from saltmap.errors import ConfigError, ModelFileError
-    from saltmap.models.persistence import load_trust
-
     if no_trust:
         if exclude_outside_aoa:
             raise ConfigError(
@@ -186,15 +177,14 @@ def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> 
                 "be applied; retrain with `saltmap train` (without --no-trust), which saves "
                 "it, or leave out --exclude-outside-aoa"
             )
-        console.print(
+        warn(
             f"{model_file} holds no prediction intervals or area of applicability, so the map "
-            "has none; retrain with `saltmap train` (without --no-trust) to get them",
-            highlight=False,
+            "has none; retrain with `saltmap train` (without --no-trust) to get them"
         )
     return trust
 
 
-def _trust_line(result: Any, trust: Any) -> str:
+def _trust_line(result: MapResult, trust: Any) -> str:
     summary = result.trust
     unit = result.target_unit or ""
     level = trust.info.get("confidence")
