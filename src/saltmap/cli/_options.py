@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from saltmap.cli._print import say, warn
-from saltmap.errors import ConfigError, OutputExistsError
+from saltmap.errors import ConfigError, InputFileError, OutputExistsError
+from saltmap.features.covariates import CATEGORICAL, NUMERIC, CovariateRasters
 from saltmap.io.samples import Samples, read_samples
 from saltmap.io.scene import open_scene
 from saltmap.salinity.units import load_conversion
@@ -337,3 +339,54 @@ def report_rejected(samples: Samples, limit: int = 10) -> None:
         say(f"  rejected row {row.row} ({row.id}): {row.reason}")
     if len(samples.rejected) > limit:
         say(f"  … and {len(samples.rejected) - limit} more (see rejected.csv)")
+
+
+# -- NAME=PATH options: covariate rasters and their legends (map, extract) ---------------------
+
+
+def parse_named_paths(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["Dist=dist.tif"]`` -> ``{"Dist": "dist.tif"}``; an error names the bad item."""
+    out = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not (sep and name.strip() and path.strip()):
+            raise ConfigError(
+                f"{option} {item!r} is not NAME=PATH, for example {option} Dist=d.tif"
+            )
+        if name.strip() in out:
+            raise ConfigError(f"{option}: covariate {name.strip()!r} is given twice")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def read_labels(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """``--labels NAME=legend.csv`` -> ``{NAME: {code: level}}``; the CSV has columns
+    ``value`` and ``level`` (a categorical raster's legend)."""
+    out = {}
+    for name, path in parse_named_paths(items, "--labels").items():
+        try:
+            legend = pd.read_csv(path, dtype=str)
+        except OSError as err:
+            raise InputFileError(f"--labels {name}: cannot read {path}: {err}") from err
+        if not {"value", "level"} <= set(legend.columns):
+            raise ConfigError(
+                f"--labels {name}: {path} needs columns 'value' and 'level' (raster code and the "
+                f"level it stands for in the samples), it has {', '.join(legend.columns)}"
+            )
+        out[name] = dict(zip(legend["value"], legend["level"], strict=True))
+    return out
+
+
+def covariate_rasters(
+    numeric: list[str] | None, categorical: list[str] | None
+) -> CovariateRasters | None:
+    """Rasters from ``--covariate NAME=PATH`` and ``--categorical NAME=PATH`` (None if neither)."""
+    num = parse_named_paths(numeric, "--covariate")
+    cat = parse_named_paths(categorical, "--categorical")
+    both = set(num) & set(cat)
+    if both:
+        raise ConfigError(f"{', '.join(sorted(both))} given as both numeric and categorical")
+    if not num and not cat:
+        return None
+    kinds = {**dict.fromkeys(num, NUMERIC), **dict.fromkeys(cat, CATEGORICAL)}
+    return CovariateRasters({**num, **cat}, kinds)

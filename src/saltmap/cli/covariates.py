@@ -6,19 +6,14 @@
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say, warn
-from saltmap.errors import ConfigError, InputFileError
 from saltmap.features.covariates import (
-    CATEGORICAL,
-    NUMERIC,
     CovariateGain,
-    CovariateRasters,
     Covariates,
     covariate_gain,
     distance_to_features,
@@ -31,54 +26,6 @@ covariates_app = typer.Typer(
     help="Covariates saltmap derives on a scene's grid: distance to water, elevation, slope.",
     no_args_is_help=True,
 )
-
-
-def parse_named_paths(items: list[str] | None, option: str) -> dict[str, str]:
-    """``["Dist=dist.tif"]`` -> ``{"Dist": "dist.tif"}``; an error names the bad item."""
-    out = {}
-    for item in items or []:
-        name, sep, path = item.partition("=")
-        if not (sep and name.strip() and path.strip()):
-            raise ConfigError(
-                f"{option} {item!r} is not NAME=PATH, for example {option} Dist=d.tif"
-            )
-        if name.strip() in out:
-            raise ConfigError(f"{option}: covariate {name.strip()!r} is given twice")
-        out[name.strip()] = path.strip()
-    return out
-
-
-def read_labels(items: list[str] | None) -> dict[str, dict[str, str]]:
-    """``--labels NAME=legend.csv`` -> ``{NAME: {code: level}}``; the CSV has columns
-    ``value`` and ``level`` (a categorical raster's legend)."""
-    out = {}
-    for name, path in parse_named_paths(items, "--labels").items():
-        try:
-            legend = pd.read_csv(path, dtype=str)
-        except OSError as err:
-            raise InputFileError(f"--labels {name}: cannot read {path}: {err}") from err
-        if not {"value", "level"} <= set(legend.columns):
-            raise ConfigError(
-                f"--labels {name}: {path} needs columns 'value' and 'level' (raster code and the "
-                f"level it stands for in the samples), it has {', '.join(legend.columns)}"
-            )
-        out[name] = dict(zip(legend["value"], legend["level"], strict=True))
-    return out
-
-
-def covariate_rasters(
-    numeric: list[str] | None, categorical: list[str] | None
-) -> CovariateRasters | None:
-    """Rasters from ``--covariate NAME=PATH`` and ``--categorical NAME=PATH`` (None if neither)."""
-    num = parse_named_paths(numeric, "--covariate")
-    cat = parse_named_paths(categorical, "--categorical")
-    both = set(num) & set(cat)
-    if both:
-        raise ConfigError(f"{', '.join(sorted(both))} given as both numeric and categorical")
-    if not num and not cat:
-        return None
-    kinds = {**dict.fromkeys(num, NUMERIC), **dict.fromkeys(cat, CATEGORICAL)}
-    return CovariateRasters({**num, **cat}, kinds)
 
 
 def _scene(source: str, scaling: str | None) -> Scene:

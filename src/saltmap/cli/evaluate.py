@@ -69,51 +69,62 @@ def parse_feature_sets(items: list[str] | None) -> dict[str, str]:
     return sets
 
 
+# The options of the command, declared here so its signature reads as a list.
+Quick = Annotated[
+    bool, typer.Option("--quick", help="A faithful miniature (one repeat, few trials), ~1 min.")
+]
+Nested = Annotated[
+    bool,
+    typer.Option(
+        "--nested",
+        help="Also choose the top --select-k indices by |r|, on all rows and inside each "
+        "training fold, so selection bias shows.",
+    ),
+]
+Protocols = Annotated[
+    str | None,
+    typer.Option("--protocols", help="Comma list of study, repeated, spatial (default: all)."),
+]
+CvRepeats = Annotated[
+    int | None, typer.Option("--repeats", help="Repeats of the 5-fold CV (default 5).")
+]
+ValidationFraction = Annotated[
+    float, typer.Option("--validation-fraction", help="The study split's validation share.")
+]
+SpatialBlockSize = Annotated[
+    float | None,
+    typer.Option("--block-size", help="Spatial block side in metres (default 4× spacing)."),
+]
+NoBaseline = Annotated[
+    bool, typer.Option("--no-baseline", help="Skip the plain random-forest comparison.")
+]
+FeatureSet = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Feature set NAME=SELECTION, repeatable, e.g. --set D-SI=discovered:FILE:5 "
+        "(default: N-SI=novel and SI=classic).",
+    ),
+]
+
+
 @opt.with_sample_options
 def evaluate_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
     out: opt.OutFolder = Path("evaluation"),
-    quick: Annotated[
-        bool, typer.Option("--quick", help="A faithful miniature (one repeat, few trials), ~1 min.")
-    ] = False,
+    quick: Quick = False,
     log_target: opt.LogTarget = False,
     trials: opt.Trials = None,
-    nested: Annotated[
-        bool,
-        typer.Option(
-            "--nested",
-            help="Also choose the top --select-k indices by |r|, on all rows and inside each "
-            "training fold, so selection bias shows.",
-        ),
-    ] = False,
+    nested: Nested = False,
     select_k: Annotated[int, typer.Option("--select-k", help="Indices kept by --nested.")] = 4,
     models: opt.ModelList = None,
-    protocols: Annotated[
-        str | None,
-        typer.Option("--protocols", help="Comma list of study, repeated, spatial (default: all)."),
-    ] = None,
-    repeats: Annotated[
-        int | None, typer.Option("--repeats", help="Repeats of the 5-fold CV (default 5).")
-    ] = None,
-    validation_fraction: Annotated[
-        float, typer.Option("--validation-fraction", help="The study split's validation share.")
-    ] = 0.3,
-    block_size: Annotated[
-        float | None,
-        typer.Option("--block-size", help="Spatial block side in metres (default 4× spacing)."),
-    ] = None,
+    protocols: Protocols = None,
+    repeats: CvRepeats = None,
+    validation_fraction: ValidationFraction = 0.3,
+    block_size: SpatialBlockSize = None,
     jobs: opt.Jobs = 2,
-    no_baseline: Annotated[
-        bool, typer.Option("--no-baseline", help="Skip the plain random-forest comparison.")
-    ] = False,
-    feature_set: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Feature set NAME=SELECTION, repeatable, e.g. --set D-SI=discovered:FILE:5 "
-            "(default: N-SI=novel and SI=classic).",
-        ),
-    ] = None,
+    no_baseline: NoBaseline = False,
+    feature_set: FeatureSet = None,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     seed: int = opt.SEED,
     overwrite: bool = opt.OVERWRITE,

@@ -10,7 +10,6 @@ import typer
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say
-from saltmap.cli.covariates import covariate_rasters
 from saltmap.features.extraction import extract_at_points, summary, write_extracted
 
 
@@ -56,7 +55,7 @@ def extract_command(
     opt.check_writable([out, report_path], overwrite)
     scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
     samples = sample_options.read(samples_file)
-    rasters = covariate_rasters(covariate, categorical)
+    rasters = opt.covariate_rasters(covariate, categorical)
     table, report = extract_at_points(samples, scene, window=window, covariates=rasters)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_extracted(table, out, overwrite=overwrite)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from saltmap.cli import _options as opt
+from saltmap.cli._options import parse_named_paths, read_labels
 from saltmap.cli._print import say, warn
-from saltmap.cli.covariates import parse_named_paths, read_labels
 from saltmap.errors import ConfigError, ModelFileError
 from saltmap.features.covariates import CovariateRasters
 from saltmap.mapping.engine import map_scene
@@ -39,63 +39,74 @@ def model_target(metadata: Any) -> tuple[str | None, str | None, str | None]:
     )
 
 
+# The options of the command, declared here so its signature reads as a list.
+Boundary = Annotated[
+    Path | None,
+    typer.Option("--boundary", help="Polygon file (any CRS) to clip the map to."),
+]
+Scheme = Annotated[
+    str,
+    typer.Option(
+        "--scheme",
+        help="Classes: study (salt content g/kg, needs --conversion for an EC model), "
+        "fao-ec (EC dS/m), fao2006-ec, or thresholds in the model's unit, e.g. 2,4,8,16.",
+    ),
+]
+Conversion = Annotated[
+    Path | None,
+    typer.Option("--conversion", help="EC -> salt content conversion (.toml or .json)."),
+]
+BlockSize = Annotated[
+    int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
+]
+Covariate = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--covariate",
+        help="NAME=RASTER for each covariate the model was trained with (any CRS and "
+        "resolution; kinds come from the model); repeatable.",
+    ),
+]
+Labels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--labels",
+        help="NAME=LEGEND.csv (columns value,level): the training level of each code of a "
+        "categorical covariate raster; repeatable.",
+    ),
+]
+ExcludeOutsideAoa = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-outside-aoa",
+        help="Leave pixels outside the area of applicability out of the classes and "
+        "class areas (their salinity is still written).",
+    ),
+]
+
+
 def map_command(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="Model saved by train.")],
     scene_source: opt.SceneSource,
     out: opt.OutFolder,
-    boundary: Annotated[
-        Path | None,
-        typer.Option("--boundary", help="Polygon file (any CRS) to clip the map to."),
-    ] = None,
-    scheme: Annotated[
-        str,
-        typer.Option(
-            "--scheme",
-            help="Classes: study (salt content g/kg, needs --conversion for an EC model), "
-            "fao-ec (EC dS/m), fao2006-ec, or thresholds in the model's unit, e.g. 2,4,8,16.",
-        ),
-    ] = "study",
-    conversion: Annotated[
-        Path | None,
-        typer.Option("--conversion", help="EC -> salt content conversion (.toml or .json)."),
-    ] = None,
-    block_size: Annotated[
-        int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
-    ] = 512,
+    boundary: Boundary = None,
+    scheme: Scheme = "study",
+    conversion: Conversion = None,
+    block_size: BlockSize = 512,
     jobs: opt.Jobs = 1,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
-    ] = None,
+    scheduler: Scheduler = None,
     scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
     bands: opt.BandOrder = None,
     mask_water: opt.MaskWater = False,
-    covariate: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--covariate",
-            help="NAME=RASTER for each covariate the model was trained with (any CRS and "
-            "resolution; kinds come from the model); repeatable.",
-        ),
-    ] = None,
-    labels: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--labels",
-            help="NAME=LEGEND.csv (columns value,level): the training level of each code of a "
-            "categorical covariate raster; repeatable.",
-        ),
-    ] = None,
+    covariate: Covariate = None,
+    labels: Labels = None,
     no_trust: opt.NoTrust = False,
-    exclude_outside_aoa: Annotated[
-        bool,
-        typer.Option(
-            "--exclude-outside-aoa",
-            help="Leave pixels outside the area of applicability out of the classes and "
-            "class areas (their salinity is still written).",
-        ),
-    ] = False,
+    exclude_outside_aoa: ExcludeOutsideAoa = False,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Map salinity over SCENE with MODEL, block by block.

@@ -18,47 +18,48 @@ from saltmap.models.building import BUDGETS, MODEL_NAMES, train_model
 from saltmap.models.persistence import save_model
 from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS, fit_trust
 
+# The options of the command, declared here so its signature reads as a list.
+Model = Annotated[str, typer.Option("--model", help=f"One of {', '.join(MODEL_NAMES)}.")]
+Budget = Annotated[str, typer.Option("--budget", help=f"Tuning budget: {', '.join(BUDGETS)}.")]
+Level = Annotated[
+    float,
+    typer.Option("--level", help="Confidence of the prediction intervals saved with the model."),
+]
+IntervalMethod = Annotated[
+    str,
+    typer.Option(
+        "--interval-method",
+        help="base: the map's own prediction ± one conformal width (no extra cost; "
+        "coverage guaranteed only approximately); plus: CV+, a finite-sample guarantee "
+        "(≥ 1 - 2α, about the level in practice) for K+1 model predictions per pixel; "
+        "minmax: CV-minmax, ≥ the level, wider, same cost as plus.",
+    ),
+]
+IntervalScore = Annotated[
+    str,
+    typer.Option(
+        "--interval-score",
+        help="absolute: |y - ŷ|, intervals of one width; gamma: (y - ŷ)/ŷ, intervals "
+        "proportional to the prediction (needs positive predictions, e.g. --log-target).",
+    ),
+]
+
 
 @opt.with_sample_options
 def train_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
     out: Annotated[Path, opt.out_option("Model file to write (.skops).")],
-    model: Annotated[
-        str, typer.Option("--model", help=f"One of {', '.join(MODEL_NAMES)}.")
-    ] = "Stacking",
+    model: Model = "Stacking",
     indices: opt.Indices = "novel",
     log_target: opt.LogTarget = False,
-    budget: Annotated[
-        str, typer.Option("--budget", help=f"Tuning budget: {', '.join(BUDGETS)}.")
-    ] = "default",
+    budget: Budget = "default",
     trials: opt.Trials = None,
     covariate: opt.CovariateColumns = None,
     categorical: opt.CategoricalColumns = None,
     min_count: opt.MinCount = None,
-    level: Annotated[
-        float,
-        typer.Option(
-            "--level", help="Confidence of the prediction intervals saved with the model."
-        ),
-    ] = 0.9,
-    interval_method: Annotated[
-        str,
-        typer.Option(
-            "--interval-method",
-            help="base: the map's own prediction ± one conformal width (no extra cost; "
-            "coverage guaranteed only approximately); plus: CV+, a finite-sample guarantee "
-            "(≥ 1 - 2α, about the level in practice) for K+1 model predictions per pixel; "
-            "minmax: CV-minmax, ≥ the level, wider, same cost as plus.",
-        ),
-    ] = "base",
-    interval_score: Annotated[
-        str,
-        typer.Option(
-            "--interval-score",
-            help="absolute: |y - ŷ|, intervals of one width; gamma: (y - ŷ)/ŷ, intervals "
-            "proportional to the prediction (needs positive predictions, e.g. --log-target).",
-        ),
-    ] = "absolute",
+    level: Level = 0.9,
+    interval_method: IntervalMethod = "base",
+    interval_score: IntervalScore = "absolute",
     no_trust: opt.NoTrust = False,
     seed: int = opt.SEED,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
