@@ -323,3 +323,37 @@ def test_errors_and_old_option_spellings_print_verbatim(tmp_path):
     assert (tmp_path / "[g]" / "covariate_gain_summary.csv").is_file()
     clash = runner.invoke(app, [*args, "--folds", "3", "--overwrite"])
     assert isinstance(clash.exception, SaltmapError) and "--splits" in str(clash.exception)
+
+
+def test_the_printing_path_shows_markup_and_emoji_codes_as_written(capsys):
+    from saltmap.cli import _print
+
+    _print.say("[bold]x[/] :smile: [samples]")
+    _print.warn("[[scenes]] [dS/m]")
+    _print.table("t [1]", ["a [b]", "n"], [["[red]c[/]", 1]], left=["a [b]"])
+    _print.error("[in]/f.csv")
+    out, err = capsys.readouterr()
+    for text in (
+        "[bold]x[/] :smile: [samples]",
+        "[[scenes]] [dS/m]",
+        "t [1]",
+        "a [b]",
+        "[red]c[/]",
+    ):
+        assert text in out, out
+    assert err.strip() == "error: [in]/f.csv"
+
+
+def test_rich_progress_draws_ticks_and_task_names_as_written():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from saltmap.cli._progress import RichProgress
+
+    buffer = StringIO()
+    bars = RichProgress(Console(file=buffer, width=120), transient=False)
+    with bars.task("fitting [sets]", total=3) as tick:
+        for done in range(1, 4):
+            tick(done, 3)
+    assert "fitting [sets]" in buffer.getvalue() and "3/3" in buffer.getvalue()
