@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from saltmap import datasets
 from saltmap.cli import app
+from saltmap.errors import SaltmapError
 
 runner = CliRunner()
 ODISHA_ARGS = [
@@ -198,3 +199,161 @@ def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
         "salinity_classes.tif",
         "salinity_map.png",
     ]  # fmt: skip
+
+
+# -- every verb prints what it means: names with [brackets] come out verbatim -----------------
+
+
+def _flat(text):
+    """Text without any whitespace: rich wraps (and may fold) long lines at the terminal width."""
+    return "".join(text.split())
+
+
+def _says(result, *expected):
+    assert result.exit_code == 0, result.output
+    for text in expected:
+        assert _flat(str(text)) in _flat(result.output), (text, result.output)
+
+
+@pytest.fixture(scope="module")
+def bracketed(tmp_path_factory):
+    """Real inputs under names that rich would read as markup: ``[in]/[odisha] samples.csv``."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("brackets")
+    inputs = root / "[in]"
+    inputs.mkdir()
+    samples = inputs / "[odisha] samples [1].csv"
+    shutil.copy(datasets.odisha_samples(), samples)
+    scene = inputs / "[scene] patagonia"
+    shutil.copytree(datasets.patagonia_scene(), scene)
+    lab = inputs / "[lab] raw.xlsx"
+    shutil.copy(datasets.xinjiang_lab_sheet(), lab)
+    return {"root": root, "samples": samples, "scene": scene, "lab": lab, "out": root / "[out]"}
+
+
+def test_init_prints_the_toml_sections_it_names(tmp_path):
+    path = tmp_path / "[x]" / "study [1].toml"
+    path.parent.mkdir()
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "[samples]" in result.output and "[[scenes]]" in result.output
+    _says(
+        result, f"wrote {path}: set [samples] path and [[scenes]] path, then `saltmap run {path}`"
+    )
+
+
+def test_sample_verbs_print_file_names_and_units_verbatim(bracketed):
+    samples, out = bracketed["samples"], bracketed["out"]
+    head = ["[odisha] samples [1].csv: 106 usable samples, 7 rejected; target EC [µS/cm]"]
+    result = runner.invoke(app, ["screen", str(samples), *ODISHA_ARGS, "--out", str(out / "s")])
+    _says(result, *head, f"wrote {out / 's' / 'screening.csv'}", "[+0.")
+    result = runner.invoke(app, ["spectra", str(samples), *ODISHA_ARGS, "--out", str(out / "p")])
+    _says(result, *head, f"wrote {out / 'p' / 'spectral_response.csv'}")
+    args = ["discover", str(samples), *ODISHA_ARGS, "--folds", "2", "--top", "3"]
+    result = runner.invoke(app, [*args, "--out", str(out / "d")])
+    _says(result, *head, f"wrote {out / 'd' / 'discovery_ranked.csv'}")
+    args = ["evaluate", str(samples), *ODISHA_ARGS, "--quick", "--models", "PLSR", "--trials",
+            "0", "--protocols", "study", "--no-baseline", "--jobs", "1"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--out", str(out / "e")])
+    _says(result, *head, "Table 4", f"files to {out / 'e'}")
+    args = ["evaluate-covariates", str(samples), *ODISHA_ARGS, "--covariate", "Dist_Sea",
+            "--models", "PLSR", "--folds", "2", "--repeats", "1"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--out", str(out / "g")])
+    _says(result, *head, f"wrote {out / 'g' / 'covariate_gain_summary.csv'}")
+
+
+def test_model_and_scene_verbs_print_file_names_verbatim(bracketed):
+    samples, scene, out = bracketed["samples"], bracketed["scene"], bracketed["out"]
+    model = out / "[model] rf.skops"
+    args = ["train", str(samples), *ODISHA_ARGS, "--model", "RF", "--trials", "0",
+            "--budget", "quick", "--no-trust", "--out", str(model)]  # fmt: skip
+    _says(runner.invoke(app, args), f"wrote {model}")
+    predictions = out / "[pred].csv"
+    args = ["predict", str(model), str(samples), *ODISHA_ARGS, "--out", str(predictions)]
+    _says(runner.invoke(app, args), f"predicted EC [µS/cm] for 106 samples; wrote {predictions}")
+    scene_args = [str(scene), "--scaling", "sentinel2-l2a"]
+    extracted = out / "[extracted].csv"
+    args = ["extract", str(samples), *scene_args, *ODISHA_ARGS[:6], "--out", str(extracted)]
+    _says(runner.invoke(app, args), str(scene), f"wrote {extracted} and")
+    args = ["map", str(model), *scene_args, "--scheme", "fao-ec", "--block-size", "256"]
+    result = runner.invoke(app, [*args, "--out", str(out / "[map]")])
+    _says(result, f"{model} holds no prediction intervals", f"wrote {out / '[map]'}")
+    dem = out / "[dem] 1.tif"
+    dem.write_bytes((scene / "B02_10m.tif").read_bytes())  # any raster serves as heights here
+    args = ["covariates", "terrain", str(dem), *scene_args, "--out", str(out / "[terrain]")]
+    _says(runner.invoke(app, args), f"wrote {out / '[terrain]' / 'elevation.tif'}")
+
+
+def test_convert_prints_file_names_verbatim(bracketed):
+    lab, out = bracketed["lab"], bracketed["out"] / "[conv] 1.toml"
+    result = runner.invoke(app, ["convert", "fit", str(lab), "--out", str(out), "--no-figure"])
+    _says(result, f"lab sheet {lab}", f"wrote {out},")
+    result = runner.invoke(app, ["convert", "ec", "1500", "--from", "uS/cm", "--to", "dS/m"])
+    _says(result, "1500 µS/cm = 1.5 dS/m")
+
+
+def test_run_and_demo_print_step_notes_and_folders_verbatim(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import saltmap.study.runner as runner_module
+
+    folder = tmp_path / "[runs]" / "study-1"
+    step = SimpleNamespace(name="maps", status="skipped", note="no [[scenes]] given")
+    done = SimpleNamespace(steps=[step], folder=folder, seconds=1.0, report=folder / "r.html")
+    monkeypatch.setattr(runner_module, "load_study", lambda path: path)
+    monkeypatch.setattr(runner_module, "run_study", lambda *args, **kwargs: done)
+    for verb in (["run", str(tmp_path / "[s].toml")], ["demo"]):
+        result = runner.invoke(app, [*verb, "--out", str(tmp_path / "[runs]"), "-q"])
+        _says(result, "left out: maps (no [[scenes]] given)", f"run written to {folder}",
+              f"report: {folder / 'r.html'}")  # fmt: skip
+
+
+def test_errors_and_old_option_spellings_print_verbatim(tmp_path):
+    missing = tmp_path / "[in]" / "[missing] samples.csv"
+    result = _saltmap("screen", str(missing), *ODISHA_ARGS)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error:") and _flat(str(missing)) in _flat(result.stderr)
+    # An old spelling works, says it is old, and cannot contradict the new one.
+    old = ["--splits", "2", "--out-dir", str(tmp_path / "[g]"), "--covariate", "Dist_Sea"]
+    args = ["evaluate-covariates", str(datasets.odisha_samples()), *ODISHA_ARGS, "--models",
+            "PLSR", "--repeats", "1", *old]  # fmt: skip
+    result = runner.invoke(app, args)
+    _says(result, "--out-dir is now --out", "--splits is now --folds")
+    assert (tmp_path / "[g]" / "covariate_gain_summary.csv").is_file()
+    clash = runner.invoke(app, [*args, "--folds", "3", "--overwrite"])
+    assert isinstance(clash.exception, SaltmapError) and "--splits" in str(clash.exception)
+
+
+def test_the_printing_path_shows_markup_and_emoji_codes_as_written(capsys):
+    from saltmap.cli import _print
+
+    _print.say("[bold]x[/] :smile: [samples]")
+    _print.warn("[[scenes]] [dS/m]")
+    _print.table("t [1]", ["a [b]", "n"], [["[red]c[/]", 1]], left=["a [b]"])
+    _print.error("[in]/f.csv")
+    out, err = capsys.readouterr()
+    for text in (
+        "[bold]x[/] :smile: [samples]",
+        "[[scenes]] [dS/m]",
+        "t [1]",
+        "a [b]",
+        "[red]c[/]",
+    ):
+        assert text in out, out
+    assert err.strip() == "error: [in]/f.csv"
+
+
+def test_rich_progress_draws_ticks_and_task_names_as_written():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from saltmap.cli._progress import RichProgress
+
+    buffer = StringIO()
+    bars = RichProgress(Console(file=buffer, width=120), transient=False)
+    with bars.task("fitting [sets]", total=3) as tick:
+        for done in range(1, 4):
+            tick(done, 3)
+    assert "fitting [sets]" in buffer.getvalue() and "3/3" in buffer.getvalue()

@@ -12,9 +12,9 @@ import pkgutil
 import sys
 
 import typer
-from rich.console import Console
 
 from saltmap import __version__
+from saltmap.cli._print import console, err_console, error, say
 from saltmap.errors import SaltmapError
 
 app = typer.Typer(
@@ -24,14 +24,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["app", "console", "err_console", "main"]
 _state = {"debug": False}
 
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"saltmap {__version__}")
+        say(f"saltmap {__version__}")
         raise typer.Exit()
 
 
@@ -65,7 +64,7 @@ def main() -> None:
     except SaltmapError as err:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        error(str(err))
         sys.exit(2)
     except typer.Abort:
         err_console.print("aborted")

@@ -1,4 +1,11 @@
-"""Options shared by several verbs, so they read the same everywhere."""
+"""Options shared by several verbs, so they read the same everywhere.
+
+One thing has one option name in every verb: ``--out`` for what a verb writes (a
+file or a folder), ``--folds`` and ``--repeats`` for cross-validation, ``--jobs``
+for parallel workers, ``--seed``, ``--trials``, ``--models``, ``--indices``,
+``--log-target``, ``--overwrite``. A name that changed keeps working as a hidden
+alias for one release (:func:`renamed`).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,102 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
-from saltmap.errors import ConfigError, OutputExistsError
+from saltmap.cli._print import say, warn
+from saltmap.errors import ConfigError, InputFileError, OutputExistsError
+from saltmap.features.covariates import CATEGORICAL, NUMERIC, CovariateRasters
 from saltmap.io.samples import Samples, read_samples
+from saltmap.io.scene import open_scene
+from saltmap.salinity.units import load_conversion
+
+if typing.TYPE_CHECKING:
+    from saltmap.io.scene import Scene
 
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace output files that exist.")
 SEED = typer.Option(0, "--seed", help="Random seed; the same seed gives the same numbers.")
+
+
+def out_option(help: str = "Output folder.") -> Any:
+    """The ``--out`` option of a verb: where it writes (a folder or, as ``help`` says, a file)."""
+    return typer.Option("--out", help=help)
+
+
+OutFolder = Annotated[Path, out_option()]
+Jobs = Annotated[int, typer.Option("--jobs", help="Worker processes run in parallel.")]
+Trials = Annotated[
+    int | None, typer.Option("--trials", help="Optuna trials per learner (0: untuned defaults).")
+]
+LogTarget = Annotated[
+    bool,
+    typer.Option(
+        "--log-target", help="Model log10 of the target (skewed salinity; metrics stay in unit)."
+    ),
+]
+ModelList = Annotated[str | None, typer.Option("--models", help="Comma list of model names.")]
+Indices = Annotated[
+    str,
+    typer.Option("--indices", help="Index features: novel (N-SI), classic (SI), sets or names."),
+]
+Folds = Annotated[int, typer.Option("--folds", help="Folds of the cross-validation.")]
+Repeats = Annotated[int, typer.Option("--repeats", help="Repeats of the folds with new shuffles.")]
+NoTrust = Annotated[
+    bool,
+    typer.Option(
+        "--no-trust", help="Leave out the prediction intervals and area of applicability."
+    ),
+]
+# Covariates read from the samples' own columns (train, evaluate-covariates).
+CovariateColumns = Annotated[
+    list[str] | None,
+    typer.Option("--covariate", help="Numeric sample column used as a predictor too (repeatable)."),
+]
+CategoricalColumns = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--categorical",
+        help="Categorical sample column used as a predictor, one-hot encoded (repeatable).",
+    ),
+]
+MinCount = Annotated[
+    int | None,
+    typer.Option(
+        "--min-count",
+        help="Pool categorical levels seen fewer times into one 'infrequent' level "
+        "(unseen levels then join it; without it they are refused).",
+    ),
+]
+
+# Old spellings, hidden, kept for one release.
+OldOutDir = Annotated[Path | None, typer.Option("--out-dir", hidden=True)]
+OldSplits = Annotated[int | None, typer.Option("--splits", hidden=True)]
+
+
+def renamed(value: Any, old_value: Any, name: str, old_name: str, default: Any = None) -> Any:
+    """The value of an option given as ``name`` or as its old spelling ``old_name``.
+
+    The old spelling still works for one release and says so on standard error.
+    Given both with different values, the command is refused rather than guessing.
+    """
+    if old_value is None:
+        return value
+    if value != default and value != old_value:
+        raise ConfigError(f"{name} and {old_name} (its old spelling) disagree; give only {name}")
+    warn(f"{old_name} is now {name}; the old spelling goes in the next release", stderr=True)
+    return old_value
+
+
+def required(value: Any, name: str, what: str) -> Any:
+    """Refuse a missing option that is required but has a hidden alias (so typer cannot)."""
+    if value is None:
+        raise typer.BadParameter(f"missing; give {name} {what}", param_hint=f"'{name}'")
+    return value
+
+
+def comma_list(text: str | None) -> tuple[str, ...]:
+    """``"RF, PLSR"`` -> ``("RF", "PLSR")`` (empty items dropped)."""
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
 def check_writable(paths: list[Path], overwrite: bool) -> None:
@@ -89,17 +185,23 @@ BandOrder = Annotated[
 MaskWater = Annotated[bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")]
 
 
+SceneSource = Annotated[
+    str,
+    typer.Argument(
+        metavar="SCENE",
+        help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
+    ),
+]
+
+
 def open_scene_from_options(
     source: str,
     scaling: str | None,
     baseline: str | None,
     bands: str | None,
     mask_water: bool,
-) -> Any:
+) -> Scene:
     """Open a scene from the shared scene options and say what was found."""
-    from saltmap.cli import console
-    from saltmap.io.scene import open_scene
-
     scene = open_scene(
         source,
         bands=[b.strip() for b in bands.split(",")] if bands else None,
@@ -107,7 +209,7 @@ def open_scene_from_options(
         baseline=baseline,
         mask_water=mask_water,
     )
-    console.print(f"scene: {scene}", highlight=False)
+    say(f"scene: {scene}")
     return scene
 
 
@@ -142,9 +244,6 @@ class SampleOptions:
 
     def read(self, path: Path, **kwargs: Any) -> Samples:
         """Read ``path`` with these options; print what was read and what was set aside."""
-        from saltmap.cli import console
-        from saltmap.salinity.units import load_conversion
-
         # A caller's keywords (predict converts to its model's unit) win over the options.
         kwargs = {
             "to_unit": self.to_unit,
@@ -166,8 +265,7 @@ class SampleOptions:
             require_bands=self.read_bands,
             **kwargs,
         )
-        # markup=False: the unit is written "[dS/m]", which rich would take for a style tag.
-        console.print(samples.summary(), markup=False)
+        say(samples.summary())  # verbatim: the unit is written "[dS/m]"
         report_rejected(samples)
         return samples
 
@@ -237,9 +335,58 @@ def with_sample_options(
 
 def report_rejected(samples: Samples, limit: int = 10) -> None:
     """Print the rows set aside, so none is dropped silently."""
-    from saltmap.cli import console
-
     for row in samples.rejected.head(limit).itertuples():
-        console.print(f"  rejected row {row.row} ({row.id}): {row.reason}", highlight=False)
+        say(f"  rejected row {row.row} ({row.id}): {row.reason}")
     if len(samples.rejected) > limit:
-        console.print(f"  … and {len(samples.rejected) - limit} more (see rejected.csv)")
+        say(f"  … and {len(samples.rejected) - limit} more (see rejected.csv)")
+
+
+# -- NAME=PATH options: covariate rasters and their legends (map, extract) ---------------------
+
+
+def parse_named_paths(items: list[str] | None, option: str) -> dict[str, str]:
+    """``["Dist=dist.tif"]`` -> ``{"Dist": "dist.tif"}``; an error names the bad item."""
+    out = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not (sep and name.strip() and path.strip()):
+            raise ConfigError(
+                f"{option} {item!r} is not NAME=PATH, for example {option} Dist=d.tif"
+            )
+        if name.strip() in out:
+            raise ConfigError(f"{option}: covariate {name.strip()!r} is given twice")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def read_labels(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """``--labels NAME=legend.csv`` -> ``{NAME: {code: level}}``; the CSV has columns
+    ``value`` and ``level`` (a categorical raster's legend)."""
+    out = {}
+    for name, path in parse_named_paths(items, "--labels").items():
+        try:
+            legend = pd.read_csv(path, dtype=str)
+        except OSError as err:
+            raise InputFileError(f"--labels {name}: cannot read {path}: {err}") from err
+        if not {"value", "level"} <= set(legend.columns):
+            raise ConfigError(
+                f"--labels {name}: {path} needs columns 'value' and 'level' (raster code and the "
+                f"level it stands for in the samples), it has {', '.join(legend.columns)}"
+            )
+        out[name] = dict(zip(legend["value"], legend["level"], strict=True))
+    return out
+
+
+def covariate_rasters(
+    numeric: list[str] | None, categorical: list[str] | None
+) -> CovariateRasters | None:
+    """Rasters from ``--covariate NAME=PATH`` and ``--categorical NAME=PATH`` (None if neither)."""
+    num = parse_named_paths(numeric, "--covariate")
+    cat = parse_named_paths(categorical, "--categorical")
+    both = set(num) & set(cat)
+    if both:
+        raise ConfigError(f"{', '.join(sorted(both))} given as both numeric and categorical")
+    if not num and not cat:
+        return None
+    kinds = {**dict.fromkeys(num, NUMERIC), **dict.fromkeys(cat, CATEGORICAL)}
+    return CovariateRasters({**num, **cat}, kinds)

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from saltmap.cli._print import err_console
 from saltmap.progress import Tick
 
 
@@ -25,13 +26,13 @@ class RichProgress:
     Parameters
     ----------
     console : rich.console.Console, optional
-        Where to draw (standard error by default, so that output stays clean).
+        Where to draw (the command line's standard error by default, so output stays clean).
     transient : bool, default=True
         Remove each bar when its task ends.
     """
 
     def __init__(self, console: Console | None = None, *, transient: bool = True) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or err_console
         self.transient = transient
 
     @contextlib.contextmanager

@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from saltmap.cli import _options as opt
-from saltmap.errors import SaltmapError
+from saltmap.cli._print import frame_table, say
+from saltmap.cli._progress import RichProgress
+from saltmap.errors import ConfigError, SaltmapError
+from saltmap.features.indices import resolve
+from saltmap.models.building import MODEL_NAMES
+from saltmap.validation.evaluation import (
+    FEATURE_SETS,
+    PROTOCOLS,
+    evaluate_study,
+    evaluation_files,
+    format_baseline,
+    format_honest,
+    format_table4,
+    write_evaluation,
+)
+
+if TYPE_CHECKING:
+    from saltmap.validation.evaluation import EvaluationResult
+
+# Text columns of the printed tables (aligned left; numbers align right).
+_TEXT_COLUMNS = ("protocol", "features", "model", "verdict (RMSE)")
 
 
 def _names(text: str | None, what: str, known: tuple[str, ...]) -> tuple[str, ...] | None:
-    if not text:
+    names = opt.comma_list(text)
+    if not names:
         return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in known]
     if unknown:
-        from saltmap.errors import ConfigError
-
         raise ConfigError(f"--{what} {', '.join(unknown)} unknown; choose from {', '.join(known)}")
     return names
 
@@ -31,10 +48,6 @@ def parse_feature_sets(items: list[str] | None) -> dict[str, str]:
     selection is resolved here, so a bad name or a missing discovered-index
     file is reported before any samples are read or models fitted.
     """
-    from saltmap.errors import ConfigError
-    from saltmap.features.indices import resolve
-    from saltmap.validation.evaluation import FEATURE_SETS
-
     if not items:
         return dict(FEATURE_SETS)
     sets: dict[str, str] = {}
@@ -56,58 +69,62 @@ def parse_feature_sets(items: list[str] | None) -> dict[str, str]:
     return sets
 
 
+# The options of the command, declared here so its signature reads as a list.
+Quick = Annotated[
+    bool, typer.Option("--quick", help="A faithful miniature (one repeat, few trials), ~1 min.")
+]
+Nested = Annotated[
+    bool,
+    typer.Option(
+        "--nested",
+        help="Also choose the top --select-k indices by |r|, on all rows and inside each "
+        "training fold, so selection bias shows.",
+    ),
+]
+Protocols = Annotated[
+    str | None,
+    typer.Option("--protocols", help="Comma list of study, repeated, spatial (default: all)."),
+]
+CvRepeats = Annotated[
+    int | None, typer.Option("--repeats", help="Repeats of the 5-fold CV (default 5).")
+]
+ValidationFraction = Annotated[
+    float, typer.Option("--validation-fraction", help="The study split's validation share.")
+]
+SpatialBlockSize = Annotated[
+    float | None,
+    typer.Option("--block-size", help="Spatial block side in metres (default 4× spacing)."),
+]
+NoBaseline = Annotated[
+    bool, typer.Option("--no-baseline", help="Skip the plain random-forest comparison.")
+]
+FeatureSet = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Feature set NAME=SELECTION, repeatable, e.g. --set D-SI=discovered:FILE:5 "
+        "(default: N-SI=novel and SI=classic).",
+    ),
+]
+
+
 @opt.with_sample_options
 def evaluate_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("evaluation"),
-    quick: Annotated[
-        bool, typer.Option("--quick", help="A faithful miniature (one repeat, few trials), ~1 min.")
-    ] = False,
-    log_target: Annotated[
-        bool, typer.Option("--log-target", help="Model log10 of the target (metrics stay in unit).")
-    ] = False,
-    trials: Annotated[
-        int | None,
-        typer.Option("--trials", help="Optuna trials per model and fold (0: untuned defaults)."),
-    ] = None,
-    nested: Annotated[
-        bool,
-        typer.Option(
-            "--nested",
-            help="Also choose the top --select-k indices by |r|, on all rows and inside each "
-            "training fold, so selection bias shows.",
-        ),
-    ] = False,
+    out: opt.OutFolder = Path("evaluation"),
+    quick: Quick = False,
+    log_target: opt.LogTarget = False,
+    trials: opt.Trials = None,
+    nested: Nested = False,
     select_k: Annotated[int, typer.Option("--select-k", help="Indices kept by --nested.")] = 4,
-    models: Annotated[
-        str | None, typer.Option("--models", help="Comma list of models (default: all five).")
-    ] = None,
-    protocols: Annotated[
-        str | None,
-        typer.Option("--protocols", help="Comma list of study, repeated, spatial (default: all)."),
-    ] = None,
-    repeats: Annotated[
-        int | None, typer.Option("--repeats", help="Repeats of the 5-fold CV (default 5).")
-    ] = None,
-    validation_fraction: Annotated[
-        float, typer.Option("--validation-fraction", help="The study split's validation share.")
-    ] = 0.3,
-    block_size: Annotated[
-        float | None,
-        typer.Option("--block-size", help="Spatial block side in metres (default 4× spacing)."),
-    ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", help="Training sets fitted in parallel.")] = 2,
-    no_baseline: Annotated[
-        bool, typer.Option("--no-baseline", help="Skip the plain random-forest comparison.")
-    ] = False,
-    feature_set: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Feature set NAME=SELECTION, repeatable, e.g. --set D-SI=discovered:FILE:5 "
-            "(default: N-SI=novel and SI=classic).",
-        ),
-    ] = None,
+    models: opt.ModelList = None,
+    protocols: Protocols = None,
+    repeats: CvRepeats = None,
+    validation_fraction: ValidationFraction = 0.3,
+    block_size: SpatialBlockSize = None,
+    jobs: opt.Jobs = 2,
+    no_baseline: NoBaseline = False,
+    feature_set: FeatureSet = None,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     seed: int = opt.SEED,
     overwrite: bool = opt.OVERWRITE,
@@ -119,71 +136,40 @@ def evaluate_command(
     baseline.csv/.md (each model against a plain random forest on the same folds),
     folds.csv, predictions.csv, settings.json and figure5.png/.svg.
     """
-    from rich.progress import Progress
-
-    from saltmap.cli import console
-    from saltmap.models.building import MODEL_NAMES
-    from saltmap.validation.evaluation import (
-        PROTOCOLS,
-        evaluate_study,
-        evaluation_files,
-        format_baseline,
-        format_honest,
-        format_table4,
-        write_evaluation,
-    )
-
-    chosen_models = _names(models, "models", MODEL_NAMES) or MODEL_NAMES
-    chosen_protocols = _names(protocols, "protocols", PROTOCOLS) or PROTOCOLS
-    feature_sets = parse_feature_sets(feature_set)
+    # Every option is checked before the samples are read and any model is fitted.
+    settings = {
+        "models": _names(models, "models", MODEL_NAMES) or MODEL_NAMES,
+        "protocols": _names(protocols, "protocols", PROTOCOLS) or PROTOCOLS,
+        "feature_sets": parse_feature_sets(feature_set),
+        "quick": quick, "n_trials": trials, "n_repeats": repeats,
+        "validation_fraction": validation_fraction, "block_size": block_size,
+        "nested_selection": nested, "selection_k": select_k, "baseline": not no_baseline,
+        "random_state": seed, "log_target": log_target, "n_jobs": jobs,
+    }  # fmt: skip
     opt.check_writable(list(evaluation_files(out).values()), overwrite)
     samples = sample_options.read(samples_file)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("fitting training sets", total=None)
-        result = evaluate_study(
-            samples,
-            feature_sets=feature_sets,
-            models=chosen_models,
-            protocols=chosen_protocols,
-            quick=quick,
-            n_trials=trials,
-            n_repeats=repeats,
-            validation_fraction=validation_fraction,
-            block_size=block_size,
-            nested_selection=nested,
-            selection_k=select_k,
-            baseline=not no_baseline,
-            random_state=seed,
-            log_target=log_target,
-            n_jobs=jobs,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with RichProgress().task("fitting training sets") as tick:
+        result = evaluate_study(samples, **settings, progress=tick)
     written = write_evaluation(result, out)
-    unit = samples.target_unit
+    print_evaluation(result, samples.target_unit)
+    say(f"{result.seconds:.0f} s; wrote {len(written)} files to {out}")
+
+
+def print_evaluation(result: EvaluationResult, unit: str | None) -> None:
+    """The evaluation's tables and spatial blocks, as the terminal shows them."""
     for title, frame, fmt in (
         ("Table 4: the study's calibration/validation split", result.table4, format_table4),
         ("Honest protocols", result.honest, format_honest),
         ("Against a plain random forest (same repeated folds)", result.baseline, format_baseline),
     ):
         if frame is not None and not frame.empty:
-            console.print(_rich_table(fmt(frame, unit), title))
-    if "block_size_m" in result.settings:
-        st = result.settings
-        console.print(
+            frame_table(title, fmt(frame, unit), left=_TEXT_COLUMNS, title_justify="left")
+    st: dict[str, Any] = result.settings
+    if "block_size_m" in st:
+        say(
             f"spatial CV: {st['n_blocks']} blocks of {st['block_size_m']:.0f} m "
             f"({st['metric_crs']}), fold sizes {st['spatial_fold_sizes']}"
         )
-    console.print(f"{result.seconds:.0f} s; wrote {len(written)} files to {out}")
-
-
-def _rich_table(frame, title: str) -> Table:
-    out = Table(title=title, title_justify="left")
-    for col in frame.columns:
-        left = col in ("protocol", "features", "model", "verdict (RMSE)")
-        out.add_column(str(col), justify="left" if left else "right")
-    for row in frame.itertuples(index=False):
-        out.add_row(*map(str, row))
-    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
-from saltmap.cli.covariates import covariate_rasters
+from saltmap.cli._print import say
 from saltmap.features.extraction import extract_at_points, summary, write_extracted
 
 
@@ -18,16 +18,8 @@ def extract_command(
     samples_file: Annotated[
         Path, typer.Argument(help="Field samples with coordinates: CSV, XLSX, GPKG, ...")
     ],
-    scene_source: Annotated[
-        str,
-        typer.Argument(
-            metavar="SCENE",
-            help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
-        ),
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", help="Output samples table: .csv, .gpkg or .geojson.")
-    ],
+    scene_source: opt.SceneSource,
+    out: Annotated[Path, opt.out_option("Output samples table: .csv, .gpkg or .geojson.")],
     window: Annotated[
         int, typer.Option("--window", help="Average an n x n window (odd) of unmasked pixels.")
     ] = 1,
@@ -59,26 +51,23 @@ def extract_command(
     with any verb that reads samples) and OUT_report.csv (status and reason for
     every point: ok, outside or masked).
     """
-    from saltmap.cli import console
-
     report_path = out.with_name(f"{out.stem}_report.csv")
     opt.check_writable([out, report_path], overwrite)
     scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
     samples = sample_options.read(samples_file)
-    rasters = covariate_rasters(covariate, categorical)
+    rasters = opt.covariate_rasters(covariate, categorical)
     table, report = extract_at_points(samples, scene, window=window, covariates=rasters)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_extracted(table, out, overwrite=overwrite)
     atomic_to_csv(report, report_path, index=False)
     counts = summary(report)
-    console.print(
+    say(
         f"{counts['ok']} point(s) extracted, {counts['outside']} outside the scene, "
-        f"{counts['masked']} masked ({window}x{window} window)",
-        highlight=False,
+        f"{counts['masked']} masked ({window}x{window} window)"
     )
     for row in report[report["status"] != "ok"].head(10).itertuples():
-        console.print(f"  {row.id}: {row.reason}", highlight=False)
-    console.print(f"wrote {out} and {report_path}")
+        say(f"  {row.id}: {row.reason}")
+    say(f"wrote {out} and {report_path}")
 
 
 def register(app: typer.Typer) -> None:

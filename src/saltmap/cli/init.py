@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from saltmap.cli import _options as opt
+from saltmap.cli._print import say
 
 
 def init_command(
@@ -17,14 +18,10 @@ def init_command(
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Write a commented example study file (every key, with its default and meaning)."""
-    from saltmap.cli import console
     from saltmap.study.runner import write_example_study
 
     written = write_example_study(path, overwrite=overwrite)
-    console.print(
-        f"wrote {written}: set [samples] path and [[scenes]] path, then `saltmap run {written}`",
-        highlight=False,
-    )
+    say(f"wrote {written}: set [samples] path and [[scenes]] path, then `saltmap run {written}`")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from saltmap.cli import _options as opt
+from saltmap.cli._options import parse_named_paths, read_labels
+from saltmap.cli._print import say, warn
+from saltmap.cli._progress import RichProgress
+from saltmap.errors import ConfigError, ModelFileError
+from saltmap.features.covariate_rasters import CovariateRasters
+from saltmap.mapping import MapSettings, map_scene
+from saltmap.models.persistence import load_model, load_trust
+from saltmap.salinity.conversion import load_conversion
+
+if TYPE_CHECKING:
+    from saltmap.mapping import MapResult
 
 
 def model_target(metadata: Any) -> tuple[str | None, str | None, str | None]:
@@ -29,74 +40,74 @@ def model_target(metadata: Any) -> tuple[str | None, str | None, str | None]:
     )
 
 
+# The options of the command, declared here so its signature reads as a list.
+Boundary = Annotated[
+    Path | None,
+    typer.Option("--boundary", help="Polygon file (any CRS) to clip the map to."),
+]
+Scheme = Annotated[
+    str,
+    typer.Option(
+        "--scheme",
+        help="Classes: study (salt content g/kg, needs --conversion for an EC model), "
+        "fao-ec (EC dS/m), fao2006-ec, or thresholds in the model's unit, e.g. 2,4,8,16.",
+    ),
+]
+Conversion = Annotated[
+    Path | None,
+    typer.Option("--conversion", help="EC -> salt content conversion (.toml or .json)."),
+]
+BlockSize = Annotated[
+    int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
+]
+Covariate = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--covariate",
+        help="NAME=RASTER for each covariate the model was trained with (any CRS and "
+        "resolution; kinds come from the model); repeatable.",
+    ),
+]
+Labels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--labels",
+        help="NAME=LEGEND.csv (columns value,level): the training level of each code of a "
+        "categorical covariate raster; repeatable.",
+    ),
+]
+ExcludeOutsideAoa = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-outside-aoa",
+        help="Leave pixels outside the area of applicability out of the classes and "
+        "class areas (their salinity is still written).",
+    ),
+]
+
+
 def map_command(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="Model saved by train.")],
-    scene_source: Annotated[
-        str,
-        typer.Argument(
-            metavar="SCENE",
-            help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    boundary: Annotated[
-        Path | None,
-        typer.Option("--boundary", help="Polygon file (any CRS) to clip the map to."),
-    ] = None,
-    scheme: Annotated[
-        str,
-        typer.Option(
-            "--scheme",
-            help="Classes: study (salt content g/kg, needs --conversion for an EC model), "
-            "fao-ec (EC dS/m), fao2006-ec, or thresholds in the model's unit, e.g. 2,4,8,16.",
-        ),
-    ] = "study",
-    conversion: Annotated[
-        Path | None,
-        typer.Option("--conversion", help="EC -> salt content conversion (.toml or .json)."),
-    ] = None,
-    block_size: Annotated[
-        int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
-    ] = 512,
-    jobs: Annotated[int, typer.Option("--jobs", help="Local worker processes.")] = 1,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
-    ] = None,
+    scene_source: opt.SceneSource,
+    out: opt.OutFolder,
+    boundary: Boundary = None,
+    scheme: Scheme = "study",
+    conversion: Conversion = None,
+    block_size: BlockSize = 512,
+    jobs: opt.Jobs = 1,
+    scheduler: Scheduler = None,
     scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
     bands: opt.BandOrder = None,
     mask_water: opt.MaskWater = False,
-    covariate: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--covariate",
-            help="NAME=RASTER for each covariate the model was trained with (any CRS and "
-            "resolution; kinds come from the model); repeatable.",
-        ),
-    ] = None,
-    labels: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--labels",
-            help="NAME=LEGEND.csv (columns value,level): the training level of each code of a "
-            "categorical covariate raster; repeatable.",
-        ),
-    ] = None,
-    no_trust: Annotated[
-        bool,
-        typer.Option(
-            "--no-trust", help="Leave out the intervals and AOA even if the model file has them."
-        ),
-    ] = False,
-    exclude_outside_aoa: Annotated[
-        bool,
-        typer.Option(
-            "--exclude-outside-aoa",
-            help="Leave pixels outside the area of applicability out of the classes and "
-            "class areas (their salinity is still written).",
-        ),
-    ] = False,
+    covariate: Covariate = None,
+    labels: Labels = None,
+    no_trust: opt.NoTrust = False,
+    exclude_outside_aoa: ExcludeOutsideAoa = False,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Map salinity over SCENE with MODEL, block by block.
@@ -112,13 +123,6 @@ def map_command(
     Finished blocks are kept in a hidden work folder in OUT until the map is done: a run
     that was killed continues from them when started again with the same arguments.
     """
-    from saltmap.cli import console
-    from saltmap.cli.covariates import parse_named_paths, read_labels
-    from saltmap.features.covariates import CovariateRasters
-    from saltmap.mapping import MapSettings, map_scene
-    from saltmap.models.persistence import load_model
-    from saltmap.salinity.units import load_conversion
-
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
@@ -145,35 +149,34 @@ def map_command(
             parse_named_paths(covariate, "--covariate"), labels=read_labels(labels)
         ),
         trust=trust,
-        progress=True,
+        progress=RichProgress(transient=False),
     )
+    print_map_result(result, trust)
+
+
+def print_map_result(result: MapResult, trust: Any) -> None:
+    """What was mapped: blocks resumed, pixels, class areas, the trust summary, files written."""
     if result.n_resumed:
-        console.print(
+        say(
             f"resumed {result.n_resumed} of {result.n_blocks} blocks from an interrupted run "
-            f"with the same inputs; computed {result.n_computed}",
-            highlight=False,
+            f"with the same inputs; computed {result.n_computed}"
         )
-    console.print(
+    say(
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
-        f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}",
-        highlight=False,
+        f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}"
     )
     areas = result.areas
     for label, km2, pct in zip(areas["class"], areas["area_km2"], areas["percent"], strict=True):
-        console.print(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %", highlight=False)
+        say(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %")
     if result.trust is not None:
-        console.print(_trust_line(result, trust), highlight=False)
+        say(_trust_line(result, trust))
     for path in result.outputs.all():
         if path.exists():
-            console.print(f"wrote {path}")
+            say(f"wrote {path}")
 
 
 def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> Any:
     """The model file's intervals and AOA, None when left out or absent (said on screen)."""
-    from saltmap.cli import console
-    from saltmap.errors import ConfigError, ModelFileError
-    from saltmap.models.persistence import load_trust
-
     if no_trust:
         if exclude_outside_aoa:
             raise ConfigError(
@@ -189,15 +192,14 @@ def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> 
                 "be applied; retrain with `saltmap train` (without --no-trust), which saves "
                 "it, or leave out --exclude-outside-aoa"
             )
-        console.print(
+        warn(
             f"{model_file} holds no prediction intervals or area of applicability, so the map "
-            "has none; retrain with `saltmap train` (without --no-trust) to get them",
-            highlight=False,
+            "has none; retrain with `saltmap train` (without --no-trust) to get them"
         )
     return trust
 
 
-def _trust_line(result: Any, trust: Any) -> str:
+def _trust_line(result: MapResult, trust: Any) -> str:
     summary = result.trust
     unit = result.target_unit or ""
     level = trust.info.get("confidence")

@@ -10,6 +10,7 @@ import typer
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
+from saltmap.cli._print import say
 from saltmap.errors import MissingColumnError
 from saltmap.features.covariates import model_covariates, model_input
 from saltmap.models.building import predict_salinity
@@ -44,7 +45,7 @@ def predict_command(
     samples_file: Annotated[
         Path, typer.Argument(metavar="SAMPLES", help="Samples with band columns: CSV, XLSX, ...")
     ],
-    out: Annotated[Path, typer.Option("--out", help="Predictions CSV to write.")],
+    out: Annotated[Path, opt.out_option("Predictions CSV to write.")],
     target: Annotated[
         str | None,
         typer.Option("--target", help="Column of measured salinity; default: the model's."),
@@ -74,29 +75,24 @@ def predict_command(
     measured value of the samples file. A model trained with covariates reads
     them from the samples' columns of the same names.
     """
-    from saltmap.cli import console
-
     opt.check_writable([out], overwrite)
     model, metadata = load_model(model_file)
+    # Left out, the target, its unit and the scaling are the model's.
     options = opt.SampleOptions(
         target=target or metadata["target"],
         target_unit=target_unit or metadata.get("target_unit"),
-        id_column=id_column,
-        scaling=scaling or _scaling_of(metadata),
-        baseline=baseline,
-        band=band,
-        columns=columns,
-    )
+        id_column=id_column, scaling=scaling or _scaling_of(metadata), baseline=baseline,
+        band=band, columns=columns,
+    )  # fmt: skip
     samples = options.read(samples_file, to_unit=metadata.get("target_unit"))
     unit = metadata.get("target_unit") or ""
     name = f"predicted_{metadata['target']}"
     table = predict_salinity(model, _model_input(model, samples), name=name).to_frame()
     table[f"measured_{samples.target_name}"] = samples.target
     atomic_to_csv(table, out, overwrite=overwrite)
-    console.print(
+    say(
         f"{metadata.get('model', 'model')} predicted {metadata['target']} [{unit}] for "
-        f"{len(table)} samples; wrote {out}",
-        highlight=False,
+        f"{len(table)} samples; wrote {out}"
     )
 
 

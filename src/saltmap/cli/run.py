@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.logging import RichHandler
+
+from saltmap.cli._print import err_console, say
 
 OUT = typer.Option("--out", help="Parent folder of the run folder <study>-<timestamp>/.")
 VERBOSE = typer.Option("--verbose", "-v", count=True, help="Debug detail in the log and on screen.")
@@ -22,10 +25,6 @@ def log_level(verbose: int, quiet: bool) -> int:
 
 def console_logging(level: int) -> logging.Handler:
     """Show saltmap's log lines on the terminal (rich), at ``level``; returns the handler."""
-    from rich.logging import RichHandler
-
-    from saltmap.cli import err_console
-
     handler = RichHandler(
         console=err_console, show_path=False, show_level=level <= logging.DEBUG, markup=False
     )
@@ -41,7 +40,6 @@ def console_logging(level: int) -> logging.Handler:
 
 def run_and_report(study_file: Path, out: Path, verbose: int, quiet: bool) -> None:
     """Load, run and print where everything went (shared by ``run`` and ``demo``)."""
-    from saltmap.cli import console
     from saltmap.study.runner import load_study, run_study
 
     level = log_level(verbose, quiet)
@@ -53,11 +51,10 @@ def run_and_report(study_file: Path, out: Path, verbose: int, quiet: bool) -> No
         logging.getLogger("saltmap").removeHandler(handler)
     left_out = [s for s in result.steps if s.status == "skipped"]
     for step in left_out:
-        console.print(f"  left out: {step.name} ({step.note})", highlight=False)
-    console.print(
-        f"[bold]run written to {result.folder}[/] in {result.seconds:.0f} s"
-        + (f"; report: {result.report}" if result.report else ""),
-        highlight=False,
+        say(f"  left out: {step.name} ({step.note})")
+    say(
+        f"run written to {result.folder} in {result.seconds:.0f} s"
+        + (f"; report: {result.report}" if result.report else "")
     )
 
 

@@ -9,6 +9,7 @@ import typer
 
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
+from saltmap.cli._print import say
 from saltmap.features.spectra import SENSOR_NAMES, salinity_classes, sensor_of, spectral_response
 from saltmap.plots import save_figure, spectral_response_figure
 
@@ -16,7 +17,7 @@ from saltmap.plots import save_figure, spectral_response_figure
 @opt.with_sample_options
 def spectra_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("spectra"),
+    out: opt.OutFolder = Path("spectra"),
     classes: Annotated[
         str,
         typer.Option(
@@ -40,8 +41,6 @@ def spectra_command(
     Four panels (reflectance, reciprocal, square, square root), classes least
     saline first. Writes spectral_response.csv and figure3_spectral_response.png/.svg.
     """
-    from saltmap.cli import console
-
     outputs = [out / "spectral_response.csv", out / "figure3_spectral_response.png",
                out / "figure3_spectral_response.svg"]  # fmt: skip
     opt.check_writable(outputs, overwrite)
@@ -62,10 +61,10 @@ def spectra_command(
     )
     save_figure(fig, outputs[1], formats=("png", "svg"))
     counts = grouping.labels.value_counts(sort=False)
-    console.print(grouping.description, highlight=False)
+    say(grouping.description)
     for label, n in counts.items():
-        console.print(f"  {label}: {n} samples", highlight=False)
-    console.print(f"wrote {', '.join(str(p) for p in outputs)}")
+        say(f"  {label}: {n} samples")
+    say(f"wrote {', '.join(str(p) for p in outputs)}")
 
 
 def register(app: typer.Typer) -> None:
