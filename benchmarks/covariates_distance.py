@@ -20,7 +20,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import LineString
 
-from saltmap.features.covariates import distance_to_features
+from saltmap.features.covariate_layers import distance_to_features
 
 
 class SyntheticGrid:

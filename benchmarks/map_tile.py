@@ -357,7 +357,7 @@ def main() -> None:
         return
     trust = None
     if args.trust:
-        from saltmap.trust.intervals import fit_trust
+        from saltmap.trust.maps import fit_trust
 
         t0 = time.perf_counter()
         with warnings.catch_warnings():

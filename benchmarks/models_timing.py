@@ -17,7 +17,9 @@ import warnings
 import numpy as np
 
 from saltmap.io.samples import odisha
-from saltmap.models.building import MODEL_NAMES, TunedModel, clear_tuning_cache, make_model
+from saltmap.models.building import MODEL_NAMES, make_model
+from saltmap.models.tuning import TunedModel
+from saltmap.models.tuning_cache import clear_tuning_cache
 
 SPATIAL_FOLDS = 5
 

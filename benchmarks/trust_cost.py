@@ -39,9 +39,10 @@ from saltmap.bands import ROLES
 from saltmap.datasets import patagonia_scene
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
-from saltmap.mapping.engine import predict_block
+from saltmap.mapping.blocks import predict_block
 from saltmap.models.building import make_model
-from saltmap.trust.intervals import ConformalIntervals, TrustSummary, fit_trust, trust_block
+from saltmap.trust.intervals import ConformalIntervals
+from saltmap.trust.maps import TrustSummary, fit_trust, trust_block
 
 
 def realistic_block(n_pixels: int, scene_pixels: np.ndarray, sample_pixels: np.ndarray):

@@ -787,14 +787,11 @@ def test_v03_covariate_raster_not_covering_the_scene_is_refused(tmp_path):
 def test_v04_unseen_categorical_level_in_samples_and_rasters(tmp_path):
     import rasterio
 
-    from saltmap.features.covariates import (
-        CovariateRasters,
-        Covariates,
-        UnseenLevelError,
-        write_covariate,
-    )
+    from saltmap.features.covariate_layers import write_covariate
+    from saltmap.features.covariate_rasters import CovariateRasters
+    from saltmap.features.covariates import Covariates, UnseenLevelError
     from saltmap.mapping.engine import map_scene
-    from saltmap.trust.intervals import AOA_NODATA, fit_trust
+    from saltmap.trust.maps import AOA_NODATA, fit_trust
 
     cov = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
     model, _, X = _covariate_model(tmp_path, cov)

@@ -89,7 +89,7 @@ def test_bad_band_option(bad):
 def test_demo_runs_the_shipped_study(tmp_path, monkeypatch):
     # The demo is `saltmap run` on the packaged study (whole runs: tests/test_study.py).
     import saltmap.cli.demo as demo_module
-    from saltmap.study.runner import demo_study_path
+    from saltmap.study.config import demo_study_path
 
     calls = []
     monkeypatch.setattr(demo_module, "run_and_report", lambda *args: calls.append(args))

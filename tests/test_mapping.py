@@ -285,7 +285,7 @@ def test_cli_map_writes_the_outputs(model, conversion, tmp_path):
 
 @pytest.fixture(scope="module")
 def rf_trust():
-    from saltmap.trust.intervals import fit_trust
+    from saltmap.trust.maps import fit_trust
 
     samples = odisha()
     model = make_model("RF", params={"n_estimators": 20}, random_state=0)
@@ -306,7 +306,7 @@ def read_layers(result):
 
 
 def test_trust_cogs_equal_a_direct_call_on_the_same_pixels(trust_mapped, rf_trust, scene):
-    from saltmap.trust.intervals import AOA_NODATA
+    from saltmap.trust.maps import AOA_NODATA
 
     layers = read_layers(trust_mapped)
     assert set(layers) == set(mapping.TRUST_FILES)
@@ -336,7 +336,7 @@ def test_trust_cogs_equal_a_direct_call_on_the_same_pixels(trust_mapped, rf_trus
 
 
 def test_trust_cogs_have_their_dtype_nodata_and_description(trust_mapped, rf_trust, scene):
-    from saltmap.trust.intervals import TRUST_LAYERS
+    from saltmap.trust.maps import TRUST_LAYERS
 
     for name, path in trust_mapped.outputs.trust.items():
         assert path.name == mapping.TRUST_FILES[name]
@@ -531,7 +531,7 @@ def test_salinity_cog_has_a_qgis_default_stretch_over_its_2_to_98_percent(mapped
 def test_stretch_style_of_a_map_without_valid_pixels_is_still_valid_xml():
     import xml.etree.ElementTree as ET
 
-    from saltmap.mapping.engine import qml_stretch_style
+    from saltmap.mapping.writer import qml_stretch_style
 
     root = ET.fromstring(qml_stretch_style(float("nan"), float("nan"), 'µS/cm "x"'))
     renderer = root.find("pipe/rasterrenderer")

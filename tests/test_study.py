@@ -500,13 +500,9 @@ def test_a_study_with_covariates_evaluates_fits_and_maps_with_them(tmp_path):
     from rasterio.warp import transform_bounds
     from shapely.geometry import LineString
 
-    from saltmap.features.covariates import (
-        CovariateRasters,
-        distance_to_features,
-        model_covariates,
-        predict_block,
-        write_covariate,
-    )
+    from saltmap.features.covariate_layers import distance_to_features, write_covariate
+    from saltmap.features.covariate_rasters import CovariateRasters
+    from saltmap.features.covariates import model_covariates, predict_block
     from saltmap.io.scene import open_scene
     from saltmap.models.persistence import load_model, load_trust
 

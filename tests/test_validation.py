@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from saltmap.errors import SampleDataError
 from saltmap.features.indices import IndexFeatures, compute_indices
 from saltmap.io.samples import odisha
-from saltmap.models.building import TunedModel
+from saltmap.models.tuning import TunedModel
 from saltmap.validation.protocols import (
     CorrelationSelector,
     SelectIndices,

@@ -22,10 +22,11 @@ import typer
 
 from saltmap.cli._print import say, warn
 from saltmap.errors import ConfigError, InputFileError, OutputExistsError
-from saltmap.features.covariates import CATEGORICAL, NUMERIC, CovariateRasters
+from saltmap.features.covariate_rasters import CovariateRasters
+from saltmap.features.covariates import CATEGORICAL, NUMERIC
 from saltmap.io.samples import Samples, read_samples
 from saltmap.io.scene import open_scene
-from saltmap.salinity.units import load_conversion
+from saltmap.salinity.conversion import load_conversion
 
 if typing.TYPE_CHECKING:
     from saltmap.io.scene import Scene

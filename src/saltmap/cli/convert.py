@@ -12,15 +12,9 @@ from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say
 from saltmap.plots import salt_conversion_figure, save_figure
-from saltmap.salinity.units import (
-    LabFit,
-    convert_ec,
-    fit_lab_sheet,
-    load_conversion,
-    normalise_unit,
-    quantity_of,
-    save_conversion,
-)
+from saltmap.salinity.conversion import load_conversion, save_conversion
+from saltmap.salinity.labsheet import LabFit, fit_lab_sheet
+from saltmap.salinity.units import convert_ec, normalise_unit, quantity_of
 
 convert_app = typer.Typer(
     help="Convert EC units, or fit the EC to salt content conversion from lab data.",

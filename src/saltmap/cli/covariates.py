@@ -12,14 +12,8 @@ from sklearn.model_selection import RepeatedKFold
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say, warn
-from saltmap.features.covariates import (
-    CovariateGain,
-    Covariates,
-    covariate_gain,
-    distance_to_features,
-    terrain,
-    write_covariate,
-)
+from saltmap.features.covariate_layers import distance_to_features, terrain, write_covariate
+from saltmap.features.covariates import CovariateGain, Covariates, covariate_gain
 from saltmap.io.scene import Scene, open_scene
 
 covariates_app = typer.Typer(

@@ -21,7 +21,7 @@ def demo(
     (saltmap/data/demo.toml; copy it to start a study of your own) over the shared
     data (SALTMAP_DATA_DIR or ../shared/data), with quick evaluation settings.
     """
-    from saltmap.study.runner import demo_study_path
+    from saltmap.study.config import demo_study_path
 
     run_and_report(demo_study_path(), out, verbose, quiet)
 

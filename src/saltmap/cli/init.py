@@ -18,7 +18,7 @@ def init_command(
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
     """Write a commented example study file (every key, with its default and meaning)."""
-    from saltmap.study.runner import write_example_study
+    from saltmap.study.config import write_example_study
 
     written = write_example_study(path, overwrite=overwrite)
     say(f"wrote {written}: set [samples] path and [[scenes]] path, then `saltmap run {written}`")

@@ -40,7 +40,8 @@ def console_logging(level: int) -> logging.Handler:
 
 def run_and_report(study_file: Path, out: Path, verbose: int, quiet: bool) -> None:
     """Load, run and print where everything went (shared by ``run`` and ``demo``)."""
-    from saltmap.study.runner import load_study, run_study
+    from saltmap.study.config import load_study
+    from saltmap.study.runner import run_study
 
     level = log_level(verbose, quiet)
     handler = console_logging(level)

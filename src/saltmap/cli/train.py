@@ -14,9 +14,12 @@ from saltmap.cli import _options as opt
 from saltmap.cli._print import say
 from saltmap.errors import ConfigError
 from saltmap.features.covariates import Covariates, model_input
-from saltmap.models.building import BUDGETS, MODEL_NAMES, train_model
+from saltmap.models.building import MODEL_NAMES
 from saltmap.models.persistence import save_model
-from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS, fit_trust
+from saltmap.models.training import train_model
+from saltmap.models.tuning import BUDGETS
+from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS
+from saltmap.trust.maps import fit_trust
 
 # The options of the command, declared here so its signature reads as a list.
 Model = Annotated[str, typer.Option("--model", help=f"One of {', '.join(MODEL_NAMES)}.")]

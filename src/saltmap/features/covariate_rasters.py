@@ -28,7 +28,7 @@ from saltmap.features.covariates import (
     levels_of_codes,
     model_covariates,
 )
-from saltmap.io.scene import ThreadLocalDatasets
+from saltmap.io.rasters import ThreadLocalDatasets
 
 
 def open_raster(path: str | Path, name: str) -> Any:

@@ -27,7 +27,8 @@ from saltmap.atomic import atomic_output, atomic_to_csv
 from saltmap.bands import ROLES
 from saltmap.errors import InputFileError, OutputExistsError, SampleDataError, SceneError
 from saltmap.io.samples import Samples
-from saltmap.io.scene import SCL_MASKED, SCL_WATER, Scene
+from saltmap.io.scene import Scene
+from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
 
 #: Columns of the extraction report.
 REPORT_COLUMNS = ("id", "x", "y", "row", "col", "status", "n_pixels", "reason")
@@ -122,7 +123,7 @@ def extract_at_points(
     )
     table = _table(frame, values, counts, status, scene, target_name)
     if covariates is not None:
-        from saltmap.features.covariates import covariates_at_points
+        from saltmap.features.covariate_rasters import covariates_at_points
 
         ok = status == "ok"
         extra = covariates_at_points(covariates, scene, row[ok], col[ok])

@@ -24,14 +24,16 @@ from sklearn.base import BaseEstimator
 from saltmap.bands import check_roles
 from saltmap.errors import ModelFileError
 from saltmap.features.covariates import assemble_predictors
-from saltmap.salinity.units import classify, convert_ec, quantity_of
-from saltmap.trust.intervals import TRUST_LAYERS, trust_block
+from saltmap.salinity.classes import classify
+from saltmap.salinity.units import convert_ec, quantity_of
+from saltmap.trust.maps import TRUST_LAYERS, trust_block
 
 if TYPE_CHECKING:
-    from saltmap.features.covariates import CovariateRasters
+    from saltmap.features.covariate_rasters import CovariateRasters
     from saltmap.io.scene import Scene
-    from saltmap.salinity.units import ClassScheme, SaltConversion
-    from saltmap.trust.intervals import TrustModel
+    from saltmap.salinity.classes import ClassScheme
+    from saltmap.salinity.conversion import SaltConversion
+    from saltmap.trust.maps import TrustModel
 
 #: Nodata of the salinity COG and code of "no class" in the class COG.
 SALINITY_NODATA = float("nan")

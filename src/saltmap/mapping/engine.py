@@ -100,8 +100,8 @@ from saltmap.mapping.writer import (
 from saltmap.progress import Progress, Tick, task
 
 if TYPE_CHECKING:
-    from saltmap.features.covariates import CovariateRasters
-    from saltmap.trust.intervals import TrustModel, TrustSummary
+    from saltmap.features.covariate_rasters import CovariateRasters
+    from saltmap.trust.maps import TrustModel, TrustSummary
 
 __all__ = ["MapResult", "default_progress", "map_scene", "run_blocks"]
 # This module's names of before the split, importable from here for one release

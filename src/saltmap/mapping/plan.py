@@ -25,7 +25,8 @@ from rasterio.windows import bounds as window_bounds
 
 from saltmap.bands import check_roles
 from saltmap.errors import BoundaryError, ConfigError, ModelFileError, OutputExistsError, UnitError
-from saltmap.features.covariates import CovariateRasters, model_covariates
+from saltmap.features.covariate_rasters import CovariateRasters
+from saltmap.features.covariates import model_covariates
 from saltmap.mapping.blocks import BlockJob, ClassPlan, ToSchemeUnit, model_bands
 from saltmap.mapping.store import block_store_key, store_path
 from saltmap.mapping.writer import MapOutputs
@@ -33,8 +34,9 @@ from saltmap.salinity import units as salinity
 
 if TYPE_CHECKING:
     from saltmap.io.scene import Scene
-    from saltmap.salinity.units import ClassScheme, SaltConversion
-    from saltmap.trust.intervals import TrustModel
+    from saltmap.salinity.classes import ClassScheme
+    from saltmap.salinity.conversion import SaltConversion
+    from saltmap.trust.maps import TrustModel
 
 
 @dataclass(frozen=True)

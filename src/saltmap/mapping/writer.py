@@ -37,11 +37,11 @@ from saltmap.mapping.blocks import (
     empty_salinity,
     empty_trust,
 )
-from saltmap.trust.intervals import TRUST_LAYERS, TrustSummary
+from saltmap.trust.maps import TRUST_LAYERS, TrustSummary
 
 if TYPE_CHECKING:
     from saltmap.io.scene import Scene
-    from saltmap.trust.intervals import TrustModel
+    from saltmap.trust.maps import TrustModel
 
 #: File of each trust layer (keys of :data:`saltmap.trust.intervals.TRUST_LAYERS`).
 TRUST_FILES: dict[str, str] = {

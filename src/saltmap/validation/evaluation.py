@@ -37,7 +37,8 @@ from sklearn.pipeline import Pipeline
 from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.errors import SampleDataError
 from saltmap.features.indices import IndexFeatures, compute_indices, resolve
-from saltmap.models.building import MODEL_NAMES, TunedModel, check_indices_defined
+from saltmap.models.building import MODEL_NAMES, check_indices_defined
+from saltmap.models.tuning import TunedModel
 from saltmap.validation.protocols import (
     CI_METRICS,
     CorrelationSelector,
