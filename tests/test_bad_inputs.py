@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from saltmap import mapping, models
 from saltmap.datasets import odisha_samples, patagonia_scene
 from saltmap.errors import (
     BoundaryError,
@@ -42,8 +43,6 @@ from saltmap.errors import (
     UnitError,
 )
 from saltmap.io.samples import odisha, read_samples
-from saltmap.mapping import engine as mapping
-from saltmap.models import building as models
 from saltmap.models import persistence as modelfile
 from saltmap.study import runner as study
 from saltmap.validation import evaluation
@@ -357,7 +356,7 @@ def test_c14_model_needing_a_band_the_scene_lacks_fails_before_output(plsr, tmp_
     out = tmp_path / "map"
     with pytest.raises(MissingBandError, match="S1"):
         mapping.map_scene(plsr, four, out, scheme="fao-ec", target_name="EC",
-                          target_unit="µS/cm", progress=False)  # fmt: skip
+                          target_unit="µS/cm", progress=None)  # fmt: skip
     assert not out.exists()
 
 
@@ -369,7 +368,7 @@ def test_c15_scene_without_a_valid_pixel_is_mapped_as_empty_and_reported(plsr, t
     _zero_band(patagonia_scene() / "B08_10m.tif", folder / "B08_10m.tif")  # NIR all no data
     scene = open_scene(folder, scaling="sentinel2-l2a")
     result = mapping.map_scene(plsr, scene, tmp_path / "map", scheme="fao-ec", target_name="EC",
-                               target_unit="µS/cm", progress=False, figure=False)  # fmt: skip
+                               target_unit="µS/cm", progress=None, figure=False)  # fmt: skip
     assert result.n_valid == 0 and result.n_pixels == scene.width * scene.height
     assert result.areas["pixels"].sum() == 0
 
@@ -589,7 +588,7 @@ def test_o05_map_into_a_file_instead_of_a_folder_fails_before_any_block(plsr, tm
     (tmp_path / "maps").write_text("I am a file")
     with pytest.raises(OutputWriteError, match="maps"):
         mapping.map_scene(plsr, scene, tmp_path / "maps", scheme="fao-ec", target_name="EC",
-                          target_unit="µS/cm", progress=False, figure=False)  # fmt: skip
+                          target_unit="µS/cm", progress=None, figure=False)  # fmt: skip
 
 
 def test_every_error_is_a_saltmap_error_and_a_builtin():

@@ -129,8 +129,8 @@ def test_train_saves_intervals_and_aoa_unless_told_not_to(tmp_path):
 
 
 def test_train_with_covariates_saves_trust_over_every_predictor(tmp_path):
-    from saltmap.features.covariates import model_input
     from saltmap.io.samples import odisha
+    from saltmap.models.inspect import model_input
     from saltmap.models.persistence import load_model, load_trust
 
     path, _ = _train(tmp_path, "cov.skops", "--covariate", "Dist_Sea")

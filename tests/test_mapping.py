@@ -17,13 +17,12 @@ import rasterio
 import shapely
 from rasterio.windows import Window
 
+from saltmap import mapping, salinity
 from saltmap.datasets import patagonia_scene, xinjiang_lab_sheet
 from saltmap.errors import BoundaryError, MissingBandError, OutputExistsError, UnitError
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
-from saltmap.mapping import engine as mapping
 from saltmap.models.building import make_model
-from saltmap.salinity import units as salinity
 
 SMALL = {"RF__n_estimators": 15, "XGBoost__n_estimators": 15, "MLP__max_iter": 300}
 EC = {"target_name": "EC", "target_unit": "µS/cm"}
@@ -55,7 +54,7 @@ def mapped(model, scene, conversion, tmp_path_factory):
     out = tmp_path_factory.mktemp("map")
     # 128 does not divide 300 x 200: edge blocks are partial.
     result = mapping.map_scene(
-        model, scene, out, block_size=128, conversion=conversion, progress=False, **EC
+        model, scene, out, block_size=128, conversion=conversion, progress=None, **EC
     )
     return result
 
@@ -144,7 +143,7 @@ def test_two_processes_give_the_same_map(mapped, model, scene, conversion, tmp_p
         block_size=128,
         jobs=2,
         conversion=conversion,
-        progress=False,
+        progress=None,
         figure=False,
         **EC,
     )
@@ -165,7 +164,7 @@ def test_dask_cluster_gives_the_same_map(mapped, model, scene, conversion, tmp_p
             block_size=128,
             scheduler=cluster.scheduler_address,
             conversion=conversion,
-            progress=False,
+            progress=None,
             figure=False,
             **EC,
         )
@@ -187,7 +186,7 @@ def test_boundary_in_another_crs_clips_the_map(mapped, model, scene, conversion,
         block_size=128,
         boundary=boundary,
         conversion=conversion,
-        progress=False,
+        progress=None,
         **EC,
     )
     clipped = read(result.outputs.salinity)
@@ -297,7 +296,7 @@ def trust_mapped(rf_trust, scene, tmp_path_factory):
     out = tmp_path_factory.mktemp("trust-map")
     return mapping.map_scene(
         rf_trust.intervals.estimator_, scene, out, block_size=128, scheme="fao-ec",
-        trust=rf_trust, progress=False, **EC,
+        trust=rf_trust, progress=None, **EC,
     )  # fmt: skip
 
 
@@ -374,7 +373,7 @@ def test_exclude_outside_aoa_leaves_those_pixels_out_of_classes_and_areas(
 ):
     result = mapping.map_scene(
         rf_trust.intervals.estimator_, scene, tmp_path, block_size=128, scheme="fao-ec",
-        trust=rf_trust, exclude_outside_aoa=True, progress=False, figure=False, **EC,
+        trust=rf_trust, exclude_outside_aoa=True, progress=None, figure=False, **EC,
     )  # fmt: skip
     aoa = read(trust_mapped.outputs.trust["aoa"])
     every = read(trust_mapped.outputs.classes)
@@ -408,7 +407,7 @@ def test_exclude_outside_aoa_without_trust_is_an_error_before_output(model, scen
 def test_two_processes_give_the_same_trust_layers(trust_mapped, rf_trust, scene, tmp_path):
     result = mapping.map_scene(
         rf_trust.intervals.estimator_, scene, tmp_path, block_size=128, scheme="fao-ec",
-        trust=rf_trust, jobs=2, progress=False, figure=False, **EC,
+        trust=rf_trust, jobs=2, progress=None, figure=False, **EC,
     )  # fmt: skip
     one = trust_mapped.outputs.salinity.parent
     for path in (result.outputs.salinity, result.outputs.classes, *result.outputs.trust.values()):
@@ -568,13 +567,6 @@ def test_map_settings_refuse_an_unknown_name_before_any_output(model, scene, tmp
         mapping.map_scene(model, scene, tmp_path / "none", blocksize=64, **EC)
     assert not (tmp_path / "none").exists()
     assert MapSettings(jobs=2).replace(block_size=64) == MapSettings(jobs=2, block_size=64)
-
-
-def test_progress_true_still_draws_through_the_cli_reporter():
-    from saltmap.cli._progress import RichProgress
-
-    reporter = mapping.default_progress()
-    assert isinstance(reporter, RichProgress) and reporter.transient is False
 
 
 def test_one_block_predictor_serves_models_with_and_without_covariates(model):

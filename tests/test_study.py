@@ -5,6 +5,7 @@ samples, the Patagonia scene) with quick settings so that both runs of the
 rerun test stay within about a minute.
 """
 
+import importlib
 import json
 import re
 import shutil
@@ -212,7 +213,7 @@ def test_classes_out_of_reach_fail_before_the_long_steps(tmp_path):
     text = QUICK.split("[samples.salt_conversion]")[0] + QUICK.split('raw.xlsx"')[1]
     study = study_from_text(text, base=tmp_path)
     with pytest.raises(ConfigError, match=r"Add a samples\.salt_conversion table"):
-        run_study(study, folder=tmp_path / "run", progress=False)
+        run_study(study, folder=tmp_path / "run", progress=None)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["incomplete_at"] == "samples"
     assert [s["status"] for s in record["steps"]] == ["failed"]
@@ -231,7 +232,7 @@ def two_runs(tmp_path_factory):
     result = runner.invoke(app, ["run", str(study_file), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     (first,) = out.iterdir()
-    second = run_study(load_study(study_file), out, progress=False)
+    second = run_study(load_study(study_file), out, progress=None)
     return first, second
 
 
@@ -376,7 +377,7 @@ def test_existing_run_folder_is_refused(two_runs, tmp_path):
     from saltmap.errors import OutputExistsError
 
     with pytest.raises(OutputExistsError):
-        run_study(load_study(copy), folder=folder, progress=False)
+        run_study(load_study(copy), folder=folder, progress=None)
 
 
 def test_the_api_is_importable_from_saltmap():
@@ -402,7 +403,9 @@ def test_every_public_name_and_module_resolves():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # test_architecture checks it
         for module in saltmap._OLD_MODULES:
-            assert getattr(saltmap, module).__name__.endswith("." + moved.get(module, module))
+            new = importlib.import_module("saltmap._compat").MOVED[module][0]
+            assert new.endswith("." + moved.get(module, module))
+            assert getattr(saltmap, module).__name__ == f"saltmap.{module}"
 
 
 def _lean(text: str) -> str:
@@ -417,7 +420,7 @@ def _lean(text: str) -> str:
 
 def test_target_converted_to_salt_content_before_modelling(tmp_path):
     text = _lean(QUICK).replace('raw.xlsx"\n', 'raw.xlsx"\napply_to = "target"\n', 1)
-    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=False)
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=None)
     assert list(result.table("samples_summary").columns) == ["statistic", "salt content (g/kg)"]
     page = result.report.read_text(encoding="utf-8")
     assert "applied to the target before modelling" in page
@@ -436,7 +439,7 @@ def test_a_lean_study_with_a_boundary(tmp_path):
     gpd.GeoDataFrame(geometry=[half], crs=crs).to_file(tmp_path / "west.geojson")
     text = _lean(QUICK).replace("seed = 3\n", 'seed = 3\nboundary = "west.geojson"\n')
     study = study_from_text(text, base=tmp_path)
-    result = run_study(study, folder=tmp_path / "run", progress=False)
+    result = run_study(study, folder=tmp_path / "run", progress=None)
     assert result.step("discovery").status == "skipped"
     assert "enabled = false" in result.step("discovery").note
     areas = result.table("table5_class_areas_patagonia")
@@ -527,7 +530,7 @@ Land_cover = "synthetic_land.tif"
 coverage = ["repeated"]
 """
     )
-    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=False)
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=None)
     # Evaluation: the same model with and without them, and what each predictor adds.
     gain = result.table("covariate_gain")
     assert list(gain["predictors"]) == ["indices", "indices+covariates"]
@@ -597,7 +600,7 @@ def test_the_study_interval_method_reaches_the_model_file(tmp_path):
     text = text.replace("[outputs]\n", "[outputs]\nmaps = false\nreport = false\n")
     text += '[intervals]\nmethod = "plus"\nscore = "gamma"\ncoverage = ["repeated"]\n'
     text = text.replace('protocols = ["study"]', 'protocols = ["study", "repeated"]')
-    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=False)
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=None)
     trust = load_trust(result.model_file)
     assert (trust.info["method"], trust.info["conformity_score"]) == ("plus", "gamma")
     assert len(trust.intervals.fold_estimators_) == trust.info["n_folds"]
@@ -617,27 +620,17 @@ class _OpenedProgress(RecordedProgress):
         return super().task(what, total)
 
 
-def test_discovery_and_final_fit_show_progress_unless_quiet(tmp_path, monkeypatch):
-    # Drawing is the CLI's; what is checked is that discovery reports each of its searches
-    # and the final fit's tuning and trust fit run as spinners (tasks without a total),
-    # that progress=True reports to study's default reporter, and that progress=False
-    # (saltmap run -q) reports to none.
-    import saltmap.study.runner as study_runner
-
-    recorders = []
-
-    def recording_reporter():
-        recorders.append(_OpenedProgress())
-        return recorders[-1]
-
-    monkeypatch.setattr(study_runner, "default_progress", recording_reporter)
+def test_discovery_and_final_fit_report_progress(tmp_path):
+    # Drawing is the CLI's; what is checked is that discovery reports each of its searches,
+    # that the final fit's tuning and trust fit run as spinners (tasks without a total),
+    # and that without a reporter (saltmap run -q) the run is the same.
     text = QUICK.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
     text = text.replace("[outputs]\n", "[intervals]\ncoverage = []\n[outputs]\nmaps = false\n")
     text = text.replace("[outputs]\n", "[outputs]\nreport = false\n")
     study = study_from_text(text, base=tmp_path)
-    result = run_study(study, folder=tmp_path / "run-True", progress=True)
+    progress = _OpenedProgress()
+    result = run_study(study, folder=tmp_path / "run", progress=progress)
     assert result.step("final fit").status == "done"
-    (progress,) = recorders
     # the search on all samples, then one per outer fold (2 folds)
     assert progress.ticks["index discovery"] == [(0, 3), (1, 3), (2, 3), (3, 3)]
     spinners = [what for what, total in progress.opened if total is None and
@@ -645,26 +638,19 @@ def test_discovery_and_final_fit_show_progress_unless_quiet(tmp_path, monkeypatc
     assert len(spinners) == 2
     assert "PLSR" in spinners[0] and "intervals" in spinners[1]
     assert all(progress.ticks[what] == [] for what in spinners)
-    # A reporter passed as it is is used as it is.
-    mine = _OpenedProgress()
-    run_study(study, folder=tmp_path / "run-mine", progress=mine)
-    assert [what for what, _ in mine.opened] == [what for what, _ in progress.opened]
-    assert len(recorders) == 1
-    # Quiet: no reporter is made, nothing is reported.
-    result = run_study(study, folder=tmp_path / "run-False", progress=False)
-    assert result.step("final fit").status == "done"
-    assert len(recorders) == 1
+    quiet = run_study(study, folder=tmp_path / "run-quiet", progress=None)
+    assert quiet.step("final fit").status == "done"
+    assert quiet.table("table3_screening").equals(result.table("table3_screening"))
 
 
-def test_the_old_runner_names_still_resolve():
+def test_the_study_names_resolve_from_the_package():
     import saltmap.study
-    import saltmap.study.runner as study_runner
 
     for name in ("load_study", "study_from_text", "validate_study", "describe_errors",
                  "example_study_text", "demo_study_path", "write_example_study",
                  "expand_path_text", "package_versions", "RunResult", "StepRecord", "Study",
-                 "STEPS", "RECORDED_PACKAGES"):  # fmt: skip
-        assert getattr(study_runner, name) is getattr(saltmap.study, name), name
+                 "STEPS", "RECORDED_PACKAGES", "run_study"):  # fmt: skip
+        assert getattr(saltmap.study, name) is not None, name
 
 
 # -- the schema's messages and the run context -------------------------------------------------

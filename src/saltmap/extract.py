@@ -1,13 +1,5 @@
-"""Old import path of :mod:`saltmap.features.extraction`, kept for one release."""
+"""Old import path, kept for one release (see :mod:`saltmap._compat`)."""
 
-import sys
-import warnings
+from saltmap._compat import install
 
-from saltmap.features import extraction as _module
-
-warnings.warn(
-    "saltmap.extract moved to saltmap.features.extraction (old path kept one release)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = _module
+install(__name__)

@@ -1,13 +1,5 @@
-"""Old import path of :mod:`saltmap.features.indices`, kept for one release."""
+"""Old import path, kept for one release (see :mod:`saltmap._compat`)."""
 
-import sys
-import warnings
+from saltmap._compat import install
 
-from saltmap.features import indices as _module
-
-warnings.warn(
-    "saltmap.indices moved to saltmap.features.indices (old path kept one release)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = _module
+install(__name__)

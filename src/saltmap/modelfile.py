@@ -1,13 +1,5 @@
-"""Old import path of :mod:`saltmap.models.persistence`, kept for one release."""
+"""Old import path, kept for one release (see :mod:`saltmap._compat`)."""
 
-import sys
-import warnings
+from saltmap._compat import install
 
-from saltmap.models import persistence as _module
-
-warnings.warn(
-    "saltmap.modelfile moved to saltmap.models.persistence (old path kept one release)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-sys.modules[__name__] = _module
+install(__name__)

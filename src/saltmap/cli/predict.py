@@ -12,8 +12,8 @@ from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say
 from saltmap.errors import MissingColumnError
-from saltmap.features.covariates import model_covariates, model_input
 from saltmap.models.building import predict_salinity
+from saltmap.models.inspect import model_covariates, model_input
 from saltmap.models.persistence import load_model
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.logging import RichHandler
 
 from saltmap.cli._print import err_console, say
+from saltmap.cli._progress import RichProgress
 
 OUT = typer.Option("--out", help="Parent folder of the run folder <study>-<timestamp>/.")
 VERBOSE = typer.Option("--verbose", "-v", count=True, help="Debug detail in the log and on screen.")
@@ -47,7 +48,8 @@ def run_and_report(study_file: Path, out: Path, verbose: int, quiet: bool) -> No
     handler = console_logging(level)
     try:
         study = load_study(study_file)
-        result = run_study(study, out, progress=not quiet, log_level=min(level, logging.INFO))
+        progress = None if quiet else RichProgress()
+        result = run_study(study, out, progress=progress, log_level=min(level, logging.INFO))
     finally:
         logging.getLogger("saltmap").removeHandler(handler)
     left_out = [s for s in result.steps if s.status == "skipped"]

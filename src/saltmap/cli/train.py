@@ -13,8 +13,9 @@ import typer
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say
 from saltmap.errors import ConfigError
-from saltmap.features.covariates import Covariates, model_input
+from saltmap.features.covariates import Covariates
 from saltmap.models.building import MODEL_NAMES
+from saltmap.models.inspect import model_input
 from saltmap.models.persistence import save_model
 from saltmap.models.training import train_model
 from saltmap.models.tuning import BUDGETS

@@ -612,29 +612,3 @@ def predict_block(
             out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
     out[~np.isfinite(out)] = np.nan
     return out.reshape(reflectance.shape[1:]), int(predictors.unseen.sum())
-
-
-# Names that moved out of this module (issue 12), resolved on first use so that
-# code written against their old place keeps working for one release. Looked up
-# by name, not imported: some now live in a higher stage.
-_MOVED = {
-    "CovariateRasters": "saltmap.features.covariate_rasters",
-    "covariates_at_points": "saltmap.features.covariate_rasters",
-    "FAR_STEP": "saltmap.features.covariate_layers",
-    "distance_to_features": "saltmap.features.covariate_layers",
-    "read_vector": "saltmap.features.covariate_layers",
-    "terrain": "saltmap.features.covariate_layers",
-    "write_covariate": "saltmap.features.covariate_layers",
-    "model_input": "saltmap.models.inspect",
-    "predictors_of": "saltmap.models.inspect",
-    "CovariateGain": "saltmap.validation.covariate_gain",
-    "covariate_gain": "saltmap.validation.covariate_gain",
-}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _MOVED:
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -94,7 +94,7 @@ def salinity_classes(
     n_classes : int, default=4
         Number of quantile classes.
     """
-    from saltmap.salinity import units as salinity
+    from saltmap import salinity
 
     values = pd.to_numeric(target, errors="coerce")
     if values.notna().sum() < 2:

@@ -31,7 +31,6 @@ _API = {
     "class_area_table": "writer",
     "class_map_of": "figure",
     "classify_block": "blocks",
-    "default_progress": "engine",
     "draw_class_map": "figure",
     "map_scene": "engine",
     "model_bands": "blocks",

@@ -36,7 +36,6 @@ References
 from __future__ import annotations
 
 import concurrent.futures as cf
-import importlib
 import multiprocessing
 import pickle
 import time
@@ -52,49 +51,27 @@ from threadpoolctl import threadpool_limits
 from saltmap.atomic import BlockStore, check_output_folder, clean_stale_partials
 from saltmap.io.scene import Scene, open_scene
 from saltmap.mapping.blocks import (
-    CHUNK_ROWS,
-    CLASS_NODATA,
-    SALINITY_NODATA,
     BlockJob,
     BlockResult,
-    ClassPlan,
-    ToSchemeUnit,
-    boundary_mask,
-    classify_block,
-    model_bands,
-    predict_block,
 )
 from saltmap.mapping.figure import (
-    class_map_of,
     draw_class_map,
     figure_title,
-    read_classes_overview,
 )
 from saltmap.mapping.plan import (
     MapPlan,
     MapSettings,
-    pixel_area_km2,
-    plan_classes,
     plan_map,
-    read_boundary,
 )
 from saltmap.mapping.store import (
-    STORE_NAME,
     block_name,
-    block_store_key,
     open_store,
     split_stored,
-    stable_digest,
 )
 from saltmap.mapping.writer import (
-    STRETCH_CUT,
-    TRUST_FILES,
     MapOutputs,
     MapWriter,
     class_area_table,
-    qml_stretch_style,
-    qml_style,
-    salinity_stretch,
     write_side_files,
 )
 from saltmap.progress import Progress, Tick, task
@@ -103,17 +80,7 @@ if TYPE_CHECKING:
     from saltmap.features.covariate_rasters import CovariateRasters
     from saltmap.trust.maps import TrustModel, TrustSummary
 
-__all__ = ["MapResult", "default_progress", "map_scene", "run_blocks"]
-# This module's names of before the split, importable from here for one release
-# (the study, the CLI and scripts import them from saltmap.mapping.engine).
-__all__ += [
-    "CHUNK_ROWS", "CLASS_NODATA", "SALINITY_NODATA", "STORE_NAME", "STRETCH_CUT", "TRUST_FILES",
-    "BlockJob", "BlockResult", "ClassPlan", "MapOutputs", "MapSettings", "ToSchemeUnit",
-    "block_name", "block_store_key", "boundary_mask", "class_area_table", "class_map_of",
-    "classify_block", "draw_class_map", "model_bands", "pixel_area_km2", "plan_classes",
-    "predict_block", "qml_stretch_style", "qml_style", "read_boundary",
-    "read_classes_overview", "salinity_stretch", "stable_digest",
-]  # fmt: skip
+__all__ = ["MapResult", "map_scene", "run_blocks"]
 
 
 # ------------------------------------------------------------------------ engines
@@ -262,7 +229,7 @@ def map_scene(
     boundary: str | Path | None = None,
     covariates: Mapping[str, str | Path] | CovariateRasters | None = None,
     trust: TrustModel | None = None,
-    progress: Progress | bool | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> MapResult:
     """Map salinity over a scene, block by block, and write COGs, class areas and a figure.
@@ -288,8 +255,8 @@ def map_scene(
         :func:`saltmap.trust.intervals.trust_block` runs beside its prediction, its layers
         are written as COGs and the figure greys pixels outside the AOA.
     progress : Progress, optional
-        Where the blocks done are reported (:mod:`saltmap.progress`); ``True``
-        (deprecated) draws a terminal bar through :func:`default_progress`.
+        Where the blocks done are reported (:mod:`saltmap.progress`); nothing is
+        drawn without one (``saltmap map`` passes terminal bars).
     **options
         Fields of :class:`~saltmap.mapping.plan.MapSettings` as keywords, the signature
         of before the settings, kept for one release; they override ``settings``.
@@ -315,7 +282,7 @@ def map_scene(
     store = _prepare_folder(out_dir, plan)
     resumed, compute = split_stored(store, plan.todo)
     with MapWriter(plan.outputs, scene) as writer:
-        with task(_reporter(progress), _what(scene, plan, resumed), len(plan.windows)) as tick:
+        with task(progress, _what(scene, plan, resumed), len(plan.windows)) as tick:
             _write_blocks(writer, plan, store, (resumed, compute), settings, tick)
         writer.finish(plan.tags, plan.classes, trust)
     areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
@@ -399,22 +366,3 @@ def _class_areas(writer: MapWriter, plan: MapPlan, exclude_outside_aoa: bool) ->
             "outside it excluded"
         )
     return areas
-
-
-def _reporter(progress: Progress | bool | None) -> Progress | None:
-    """The reporter of ``progress``: ``True`` (deprecated) draws, ``False`` is None."""
-    if progress is True:
-        return default_progress()
-    if progress is False:
-        return None
-    return progress
-
-
-def default_progress() -> Progress:
-    """The terminal bars of the deprecated ``progress=True`` (kept for one release).
-
-    The CLI's :class:`saltmap.cli._progress.RichProgress`, looked up by name when a
-    caller still passes ``True``: this module never imports the CLI, and once the
-    CLI and the study pass a reporter themselves this helper goes.
-    """
-    return importlib.import_module("saltmap.cli._progress").RichProgress(transient=False)

@@ -23,6 +23,7 @@ from rasterio.transform import array_bounds
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 
+from saltmap import salinity
 from saltmap.bands import check_roles
 from saltmap.errors import BoundaryError, ConfigError, ModelFileError, OutputExistsError, UnitError
 from saltmap.features.covariate_rasters import CovariateRasters
@@ -30,7 +31,6 @@ from saltmap.features.covariates import model_covariates
 from saltmap.mapping.blocks import BlockJob, ClassPlan, ToSchemeUnit, model_bands
 from saltmap.mapping.store import block_store_key, store_path
 from saltmap.mapping.writer import MapOutputs
-from saltmap.salinity import units as salinity
 
 if TYPE_CHECKING:
     from saltmap.io.scene import Scene

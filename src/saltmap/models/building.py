@@ -336,28 +336,3 @@ def predict_salinity(model: Pipeline, reflectance: pd.DataFrame, *, name: str) -
     """Predict salinity for rows of reflectance by band role, keeping their index."""
     values = np.asarray(model.predict(reflectance), dtype=float).ravel()
     return pd.Series(values, index=reflectance.index, name=name)
-
-
-# Names that moved to saltmap.models.tuning and saltmap.models.training (issue 12),
-# resolved on first use so that code importing them from here keeps working for
-# one release (those modules import this one, so this one cannot import them).
-_MOVED = {
-    "BUDGETS": "tuning",
-    "Budget": "tuning",
-    "FoldObserver": "tuning",
-    "SEARCH_SPACES": "tuning",
-    "TunedModel": "tuning",
-    "TuningCache": "tuning_cache",
-    "clear_tuning_cache": "tuning_cache",
-    "get_budget": "tuning",
-    "tune_model": "tuning",
-    "train_model": "training",
-}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"saltmap.models.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,6 @@ the line on them) and :mod:`saltmap.salinity.classes` (salinity class schemes).
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
 from collections.abc import Sequence
@@ -253,26 +252,3 @@ def parse_numbers(values: Sequence[Any] | pd.Series) -> pd.DataFrame:
         },
         index=cells.index,
     )
-
-
-# Names that lived here before issue 12 split this module; other stages still import
-# them from here. They resolve on first use, so that this module (which the others
-# import) does not import them back: no import cycle. Import them from
-# saltmap.salinity or their new module instead.
-_MOVED = {
-    "SaltConversion": "conversion",
-    "load_conversion": "conversion",
-    "save_conversion": "conversion",
-    "fit_lab_sheet": "labsheet",
-    "STUDY": "classes",
-    "classify": "classes",
-    "get_scheme": "classes",
-    "ramp_colours": "classes",
-    "scheme_from_thresholds": "classes",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"saltmap.salinity.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

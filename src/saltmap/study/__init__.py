@@ -36,7 +36,6 @@ _API = {
     "compact_cv_table": "tables",
     "compact_gain_table": "tables",
     "compact_importance_table": "tables",
-    "default_progress": "runner",
     "demo_study_path": "config",
     "describe_errors": "config",
     "discovered_k": "sections",

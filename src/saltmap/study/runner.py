@@ -19,37 +19,26 @@ PosixPath('runs/odisha-20261124-140301/report.html')
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from saltmap.errors import OutputExistsError
-from saltmap.progress import Progress, Tick
+from saltmap.progress import Progress
 from saltmap.study.config import (
     Study,
-    demo_study_path,
-    describe_errors,
-    example_study_text,
     load_study,
-    study_from_text,
-    validate_study,
-    write_example_study,
 )
 from saltmap.study.context import (
-    RECORDED_PACKAGES,
     STEPS,
     RunContext,
     RunResult,
-    StepRecord,
     log,
     new_run_folder,
-    package_versions,
     run_log,
 )
-from saltmap.study.paths import expand_path_text
 from saltmap.study.steps.covariate_gain import run_covariate_gain
 from saltmap.study.steps.discovery import run_discovery
 from saltmap.study.steps.evaluation import run_evaluation
@@ -59,78 +48,13 @@ from saltmap.study.steps.report import run_report
 from saltmap.study.steps.samples import SampleData, run_samples
 from saltmap.study.steps.screening import run_screening
 
-# What saltmap.study.runner held before the study was split (issue 12): importable from
-# here for one release, at home in config, context and tables.
-__all__ = [
-    "RECORDED_PACKAGES",
-    "STEPS",
-    "RunResult",
-    "StepRecord",
-    "Study",
-    "default_progress",
-    "demo_study_path",
-    "describe_errors",
-    "example_study_text",
-    "expand_path_text",
-    "load_study",
-    "log",
-    "package_versions",
-    "run_study",
-    "study_from_text",
-    "validate_study",
-    "write_example_study",
-]
-
-
-class _TerminalBars:
-    """Each task a transient rich bar (a spinner while its total is unknown)."""
-
-    @contextlib.contextmanager
-    def task(self, what: str, total: int | None = None) -> Iterator[Tick]:
-        from rich.progress import (  # rich only when drawing: the library never needs it
-            BarColumn,
-            MofNCompleteColumn,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-        from rich.progress import Progress as Bars
-
-        columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                   BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip
-        with Bars(*columns, transient=True) as bars:
-            handle = bars.add_task(what, total=total)
-
-            def tick(done: int, total: int | None) -> None:
-                bars.update(handle, completed=done, total=total)
-
-            yield tick
-
-
-def default_progress() -> Progress:
-    """The terminal bars of ``run_study(progress=True)``.
-
-    Until ``saltmap run`` passes its own reporter (``saltmap.cli._progress.RichProgress``),
-    ``progress=True`` draws through this one; then ``True`` and this factory can go.
-    """
-    return _TerminalBars()
-
-
-def _reporter(progress: Progress | bool | None) -> Progress | None:
-    """``True`` → :func:`default_progress`, ``False``/None → silent, a reporter as it is."""
-    if progress is True:
-        return default_progress()
-    if progress is False or progress is None:
-        return None
-    return progress
-
 
 def run_study(
     study: Study | str | Path,
     out: str | Path = "runs",
     *,
     folder: str | Path | None = None,
-    progress: Progress | bool | None = True,
+    progress: Progress | None = None,
     log_level: int | str = logging.INFO,
 ) -> RunResult:
     """Run a study end to end into a new run folder.
@@ -149,9 +73,9 @@ def run_study(
         Parent of the run folder ``<study>-<YYYYmmdd-HHMMSS>``.
     folder : path, optional
         Exact run folder instead (must not exist yet).
-    progress : Progress, bool or None, default=True
-        Where the long steps report (:mod:`saltmap.progress`); True draws terminal
-        bars (:func:`default_progress`), False or None reports nothing.
+    progress : Progress, optional
+        Where the long steps report (:mod:`saltmap.progress`); nothing is drawn
+        without one (``saltmap run`` passes terminal bars).
     log_level : int or str, default=INFO
         Level of the run's ``run.log`` (the ``saltmap`` logger).
 
@@ -175,7 +99,7 @@ def run_study(
             raise OutputExistsError(f"run folder {folder} exists; choose another or remove it")
     else:
         folder = new_run_folder(Path(out), study.name)
-    ctx = RunContext(study, folder, _reporter(progress))
+    ctx = RunContext(study, folder, progress)
     with run_log(folder / "run.log", log_level):
         return _run(ctx)
 

@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from saltmap import salinity
 from saltmap.bands import ROLES, scaling_from_name
 from saltmap.errors import ConfigError
 from saltmap.features import Covariates, resolve
-from saltmap.salinity import units as salinity
 from saltmap.study.paths import InputPath, SceneSource, slug
 
 MODEL_NAMES = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")

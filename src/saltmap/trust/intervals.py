@@ -479,27 +479,3 @@ def coverage_summary(folds: pd.DataFrame) -> dict[str, float]:
         "n_flagged": int(folds["n_flagged"].sum()) if "n_flagged" in folds else 0,
         "n_folds": len(folds),
     }
-
-
-# Names that moved to saltmap.trust.aoa and saltmap.trust.maps (issue 12), resolved
-# on first use so that code importing them from here keeps working for one release
-# (those modules import this one, so this one cannot import them).
-_MOVED = {
-    "CHUNK_ROWS": "aoa",
-    "AreaOfApplicability": "aoa",
-    "importance_weights": "aoa",
-    "AOA_NODATA": "maps",
-    "TRUST_LAYERS": "maps",
-    "TrustModel": "maps",
-    "TrustSummary": "maps",
-    "fit_trust": "maps",
-    "trust_block": "maps",
-}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"saltmap.trust.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

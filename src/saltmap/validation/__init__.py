@@ -5,8 +5,10 @@
 _API = {
     "BASELINE": "evaluation",
     "BLOCK_SPACING_FACTOR": "protocols",
+    "covariate_gain": "covariate_gain",
     "CI_METRICS": "protocols",
     "CVResult": "protocols",
+    "CovariateGain": "covariate_gain",
     "CorrelationSelector": "protocols",
     "EvaluationResult": "evaluation",
     "FEATURE_SETS": "evaluation",

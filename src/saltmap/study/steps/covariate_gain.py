@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from saltmap.features import covariate_gain, resolve_with_discovered
+from saltmap.features import resolve_with_discovered
 from saltmap.study.folds import outer_splitter
 from saltmap.study.sections import uses_discovered
 from saltmap.study.tables import compact_gain_table, compact_importance_table, flagged_text
+from saltmap.validation import covariate_gain
 
 if TYPE_CHECKING:
     from saltmap.study.context import RunContext

@@ -74,7 +74,7 @@ def map_one(ctx: RunContext, data: SampleData, fit: FinalFit, sc: SceneConfig) -
         target_unit=data.samples.target_unit,
         model_name=cfg.models.final,
         # map_scene draws its own bar for now: it takes a bool until it takes a reporter.
-        progress=ctx.progress is not None,
+        progress=ctx.progress,
         covariates=scene_covariates(ctx, sc, scene),
         trust=fit.trust,
         exclude_outside_aoa=fit.trust is not None and cfg.aoa.exclude_from_areas,
