@@ -38,22 +38,22 @@ from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.errors import SampleDataError
 from saltmap.features.indices import IndexFeatures, compute_indices, resolve
 from saltmap.models.building import MODEL_NAMES, TunedModel, check_indices_defined
-from saltmap.validation.protocols import (
+from saltmap.validation.metrics import (
     CI_METRICS,
-    CorrelationSelector,
     CVResult,
-    SelectIndices,
-    SpatialBlockKFold,
     bootstrap_draws,
     bootstrap_fold_means,
-    collect_folds,
-    fit_predict_fold,
-    materialise_splits,
     paired_difference,
     percentile_ci,
     regression_metrics,
-    study_split,
 )
+from saltmap.validation.protocols import (
+    CorrelationSelector,
+    SelectIndices,
+    collect_folds,
+    fit_predict_fold,
+)
+from saltmap.validation.splits import SpatialBlockKFold, materialise_splits, study_split
 
 PROTOCOLS: tuple[str, ...] = ("study", "repeated", "spatial")
 FEATURE_SETS: dict[str, str] = {"N-SI": "novel", "SI": "classic"}
