@@ -195,3 +195,24 @@ def test_cli_refuses_a_malformed_feature_set(value, named, tmp_path):
     assert result.exit_code != 0
     assert named in str(result.exception), result.output
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_settings_built_once_give_the_same_evaluation_and_report_progress(samples):
+    from saltmap.progress import RecordedProgress
+    from saltmap.validation.evaluation import EvaluationSettings, run_evaluation
+
+    options = {"quick": True, "models": ("PLSR",), "n_trials": 0, "n_boot": 50,
+               "protocols": ("study", "repeated"), "baseline": False, "n_jobs": 1}  # fmt: skip
+    settings = EvaluationSettings(**options)
+    assert (settings.n_repeats, settings.n_boot) == (1, 50)  # the quick plan fills the gap
+    recorded = RecordedProgress()
+    built = run_evaluation(samples, settings, progress=recorded)
+    ticks = recorded.ticks["evaluation"]
+    assert ticks[-1] == (len(ticks), len(ticks)) == (12, 12)  # 2 sets × (1 split + 5 folds)
+    calls = []
+    direct = evaluate_study(samples, progress=lambda d, t: calls.append((d, t)), **options)
+    assert calls == ticks  # the older progress(done, total) callable still works
+    pd.testing.assert_frame_equal(built.honest, direct.honest)
+    assert built.settings == direct.settings
+    with pytest.raises(ValueError, match="unknown protocol"):
+        EvaluationSettings(protocols=("study", "loo"))
