@@ -155,12 +155,9 @@ EVALUATE_FAST = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name", "--
                  "--protocols", "study,repeated", "--no-baseline"]  # fmt: skip
 
 
-def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path, monkeypatch):
-    from saltmap.features import discovery, indices
+def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path):
+    from saltmap.features import discovery
 
-    # Indices registered by this test vanish after it.
-    monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))
-    monkeypatch.setattr(discovery, "_DISCOVERED", dict(discovery._DISCOVERED))
     found = discovery.search_indices(samples.reflectance, samples.target)
     saved = discovery.save_discovered(found, tmp_path / "discovered.toml", k=5)
     out = tmp_path / "eval"
@@ -172,10 +169,12 @@ def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_p
     assert set(table4["feature_set"]) == {"D-SI", "N-SI"}
     settings = evaluation_files(out)["settings"].read_text(encoding="utf-8")
     assert f"discovered:{saved}:2" in settings
-    # The same set given to the library by its resolved names scores the same.
-    direct = evaluate_study(samples, feature_sets={"D-SI": ["D1", "D2"]}, quick=True,
+    # The same set given to the library as its definitions scores the same, in worker
+    # processes that have no registry of discovered indices.
+    definitions = discovery.read_definitions(saved)[:2]
+    direct = evaluate_study(samples, feature_sets={"D-SI": definitions}, quick=True,
                             models=("PLSR",), n_trials=0, protocols=("study",),
-                            baseline=False, n_jobs=1)  # fmt: skip
+                            baseline=False, n_jobs=2)  # fmt: skip
     mine = (
         table4[table4["feature_set"] == "D-SI"].drop(columns="feature_set").reset_index(drop=True)
     )

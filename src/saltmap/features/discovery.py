@@ -244,6 +244,7 @@ class Candidate:
             group="discovered",
             undefined="where a denominator is 0, a radicand < 0 or a log argument ≤ 0",
             compute=self.compute,
+            definition={"name": name, **self.to_dict()},
         )
 
 
@@ -686,10 +687,44 @@ def discover_cv(
     return CVDiscovery(in_sample, pd.DataFrame(rows), splits)
 
 
-# --- discovered indices in the catalogue ---------------------------------------------------------
+# --- discovered indices as explicit values ------------------------------------------------------
+#
+# A discovered index is carried by its definition, plain data: ``{"name": "D1",
+# "template": ..., "bands": [...], "transform": ..., "weight": ...}``. Selections resolve
+# to definitions (:func:`resolve_selection`), models carry them (IndexFeatures), so worker
+# processes and new sessions compute the indices without any registry.
+#
+# The session registry below remains for one release, so that names of discovered indices
+# keep resolving by name in the session that loaded or found them (``"discovered:3"``
+# after :func:`register_discovered`; a model file's metadata on loading).
 
 # Registered discovered indices, best first (the order "discovered:K" takes).
 _DISCOVERED: dict[str, Candidate] = {}
+
+
+def definition(name: str, candidate: Candidate) -> dict[str, Any]:
+    """The plain-data definition of the discovered index ``name``."""
+    return {"name": name, **candidate.to_dict()}
+
+
+def index_from_definition(data: Mapping[str, Any]) -> SpectralIndex:
+    """The index a definition describes (no registry involved)."""
+    try:
+        name = str(data["name"])
+        cand = Candidate.from_dict(data)
+    except KeyError as err:
+        raise ConfigError(f"the index definition {dict(data)!r} lacks the key {err}") from err
+    return cand.to_index(name, reference="saltmap discovery (from its definition)")
+
+
+def definitions_of(candidates: Sequence[Candidate], *, prefix: str = "D") -> list[dict[str, Any]]:
+    """Definitions of candidates as indices ``D1``, ``D2``, ... (best first); nothing registered."""
+    return [definition(f"{prefix}{i}", c) for i, c in enumerate(candidates, start=1)]
+
+
+def read_definitions(path: str | Path) -> list[dict[str, Any]]:
+    """The definitions in a file written by :func:`save_discovered`, best first."""
+    return [definition(name, cand) for name, cand in read_discovered(path)]
 
 
 def _remember(pairs: Sequence[tuple[str, Candidate]], reference: str) -> list[str]:
@@ -707,20 +742,22 @@ def register_discovered(
 ) -> list[str]:
     """Register candidates as indices ``D1``, ``D2``, ... (best first) and return the names.
 
-    A later call replaces earlier discovered indices of the same names.
+    A later call replaces earlier discovered indices of the same names. To pass them
+    where they are needed instead, use :func:`definitions_of`.
     """
     pairs = [(f"{prefix}{i}", cand) for i, cand in enumerate(candidates, start=1)]
     return _remember(pairs, reference)
 
 
 def definitions(names: Iterable[str]) -> list[dict[str, Any]]:
-    """Plain-data definitions of the discovered indices among ``names`` (others are skipped).
+    """Plain-data definitions of the registered discovered indices among ``names``
+    (others are skipped).
 
-    A saved model that uses discovered indices should store these beside its
-    index names and call :func:`register_definitions` on loading, since an
-    index's computation is code and does not travel with a name.
+    A saved model that uses discovered indices stores these beside its index names
+    and calls :func:`register_definitions` on loading, since an index's computation is
+    code and does not travel with a name.
     """
-    return [{"name": n, **_DISCOVERED[n].to_dict()} for n in names if n in _DISCOVERED]
+    return [definition(n, _DISCOVERED[n]) for n in names if n in _DISCOVERED]
 
 
 def register_definitions(defs: Iterable[Mapping[str, Any]], *, reference: str = "") -> list[str]:
@@ -809,23 +846,23 @@ def load_discovered(path: str | Path) -> list[str]:
     return _remember(read_discovered(path), f"saltmap discovery, {Path(path).name}")
 
 
-def resolve_discovered(spec: str) -> list[str]:
-    """Index names for a ``discovered`` selection.
+def select_discovered(
+    spec: str, discovered: Sequence[Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Definitions of the indices of a ``discovered`` selection, best first.
 
-    ``discovered`` gives every registered discovered index, ``discovered:K``
-    the best ``K``; ``discovered:PATH`` and ``discovered:PATH:K`` first load the
-    file ``PATH`` (see :func:`load_discovered`).
-
-    Examples
-    --------
-    >>> resolve_discovered("discovered:results/discovered.toml:5")  # doctest: +SKIP
-    ['D1', 'D2', 'D3', 'D4', 'D5']
+    ``discovered`` gives every index of ``discovered`` (the explicit definitions,
+    e.g. from :func:`definitions_of`; ``None``: those registered in this session),
+    ``discovered:K`` the best ``K``; ``discovered:PATH`` and ``discovered:PATH:K``
+    read the file ``PATH`` (and, for one release, register its indices by name).
     """
     head, _, rest = spec.strip().partition(":")
     if head.lower() != "discovered":
         raise ConfigError(f"{spec!r} is not a 'discovered' selection such as 'discovered:5'")
     k: int | None = None
-    names = list(_DISCOVERED)
+    if discovered is None:
+        discovered = [definition(n, c) for n, c in _DISCOVERED.items()]
+    found = [dict(d) for d in discovered]
     if rest:
         path, _, count = rest.rpartition(":") if not rest.isdigit() else ("", "", rest)
         if count.isdigit():
@@ -833,13 +870,53 @@ def resolve_discovered(spec: str) -> list[str]:
         else:
             path = rest
         if path:
-            names = load_discovered(path)
-    if not names:
+            found = read_definitions(path)
+            _remember([(d["name"], Candidate.from_dict(d)) for d in found],
+                      f"saltmap discovery, {Path(path).name}")  # fmt: skip
+    if not found:
         raise ConfigError(
             f"no discovered indices are loaded for {spec!r}; run `saltmap discover` and select "
             "them with 'discovered:PATH/discovered.toml:K'"
         )
-    return names if k is None else names[:k]
+    return found if k is None else found[:k]
+
+
+def resolve_discovered(spec: str) -> list[str]:
+    """Index names for a ``discovered`` selection (see :func:`select_discovered`).
+
+    Examples
+    --------
+    >>> resolve_discovered("discovered:results/discovered.toml:5")  # doctest: +SKIP
+    ['D1', 'D2', 'D3', 'D4', 'D5']
+    """
+    return [d["name"] for d in select_discovered(spec)]
+
+
+def resolve_selection(
+    names: str | Iterable[Any], discovered: Sequence[Mapping[str, Any]] | None = None
+) -> list[indices.IndexItem]:
+    """A selection as index items: catalogue names, and definitions of discovered indices.
+
+    Like :func:`saltmap.features.indices.resolve_items`, with ``discovered`` the
+    explicit definitions that ``discovered`` and ``discovered:K`` select from
+    (``None``: those registered in this session). The items compute in any process.
+
+    Examples
+    --------
+    >>> found = [{"name": "D1", "template": "ratio", "bands": ["G", "N"]}]
+    >>> resolve_selection("SAI,discovered:1", found)
+    ['SAI', {'name': 'D1', 'template': 'ratio', 'bands': ['G', 'N']}]
+    """
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out: list[indices.IndexItem] = []
+    for item in items:
+        is_text = isinstance(item, str)
+        if is_text and item.strip().partition(":")[0].lower() == "discovered":
+            expanded: list[Any] = select_discovered(item, discovered)
+        else:
+            expanded = indices.resolve_items([item] if not is_text else item)
+        out.extend(e for e in expanded if indices.item_name(e) not in map(indices.item_name, out))
+    return out
 
 
 def resolve_with_discovered(names: str | Iterable[str]) -> list[str]:
@@ -850,16 +927,10 @@ def resolve_with_discovered(names: str | Iterable[str]) -> list[str]:
     >>> resolve_with_discovered("novel,discovered:out/discovered.toml:2")  # doctest: +SKIP
     ['SAI', 'TRSI', 'SBCI', 'GOSI', 'D1', 'D2']
     """
-    items = names.split(",") if isinstance(names, str) else list(names)
-    out: list[str] = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        is_discovered = item.partition(":")[0].lower() == "discovered"
-        expanded = resolve_discovered(item) if is_discovered else indices.resolve(item)
-        out.extend(n for n in expanded if n not in out)
-    return out
+    return [indices.item_name(item) for item in resolve_selection(names)]
 
 
-# `indices.resolve` expands "discovered:..." through this, without importing this module.
-indices.SET_RESOLVERS.setdefault("discovered", resolve_discovered)
+# `indices` expands "discovered:..." and rebuilds definitions through these, without
+# importing this module.
+indices.SET_RESOLVERS.setdefault("discovered", select_discovered)
+indices.DEFINITION_READERS.setdefault("discovered", index_from_definition)

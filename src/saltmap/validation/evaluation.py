@@ -36,7 +36,7 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap.errors import SampleDataError
-from saltmap.features.indices import compute_indices, resolve
+from saltmap.features.indices import IndexItem, compute_indices, resolve, resolve_items
 from saltmap.models.building import MODEL_NAMES, TunedModel, check_indices_defined
 from saltmap.progress import Progress, task
 
@@ -122,15 +122,18 @@ def study_estimator(
     )
 
 
-def select_on_all_rows(X: pd.DataFrame, y: Any, indices: str | list[str], k: int) -> list[str]:
+def select_on_all_rows(
+    X: pd.DataFrame, y: Any, indices: str | list[IndexItem], k: int
+) -> list[IndexItem]:
     """The ``k`` indices best correlated with the target on every row, as the study screens.
 
     Used before a cross-validation, this choice has seen the test rows; it is
     the optimistic reference for :class:`~saltmap.validation.protocols.SelectIndices`.
+    The indices come back as items (names, or definitions of discovered indices).
     """
-    names = resolve(indices)
-    selector = CorrelationSelector(k).fit(compute_indices(X, names), y)
-    return [n for n, keep in zip(names, selector.get_support(), strict=True) if keep]
+    items = resolve_items(indices)
+    selector = CorrelationSelector(k).fit(compute_indices(X, items), y)
+    return [item for item, keep in zip(items, selector.get_support(), strict=True) if keep]
 
 
 def _feature_variants(
@@ -361,8 +364,11 @@ def run_evaluation(
     s = settings
     X, y = _samples_arrays(samples)
     _check_evaluable(samples, y, s.feature_sets, s.plan.n_splits, s.protocols)
+    # Each set resolved once, here: discovered indices travel to the workers as their
+    # definitions, so no worker needs this session's registry (any n_jobs works).
+    feature_items = {label: resolve_items(sel) for label, sel in s.feature_sets.items()}
     plain, honest_sets = _feature_variants(
-        X, y, s.feature_sets, s.models, s.model, nested_selection=s.nested_selection,
+        X, y, feature_items, s.models, s.model, nested_selection=s.nested_selection,
         k=s.selection_k,
     )  # fmt: skip
     splits, spatial_info = _protocol_splits(samples, X, y, s)

@@ -34,7 +34,7 @@ from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from saltmap.features.indices import IndexFeatures, compute_indices, resolve
+from saltmap.features.indices import IndexFeatures, compute_indices, item_name, resolve_items
 
 # bootstrap_draws, paired_difference, SpatialBlockKFold and materialise_splits moved to
 # metrics and splits; other stages (features/covariates.py, study/runner.py) import them
@@ -142,12 +142,15 @@ class SelectIndices(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any) -> SelectIndices:
         param = _index_param(self.estimator)
         pool = self.candidates or self.estimator.get_params()[param]
-        names = resolve(pool)
-        features = compute_indices(X, names)
-        selector = CorrelationSelector(self.k).fit(features, y)
+        # Items, not names: a discovered index keeps its definition in the refitted model.
+        items = resolve_items(pool)
+        names = [item_name(item) for item in items]
+        selector = CorrelationSelector(self.k).fit(compute_indices(X, items), y)
+        keep = selector.get_support()
         self.scores_ = pd.Series(selector.scores_, index=names)
-        self.selected_ = [n for n, keep in zip(names, selector.get_support(), strict=True) if keep]
-        self.estimator_ = clone(self.estimator).set_params(**{param: self.selected_})
+        self.selected_ = [n for n, kept in zip(names, keep, strict=True) if kept]
+        chosen = [item for item, kept in zip(items, keep, strict=True) if kept]
+        self.estimator_ = clone(self.estimator).set_params(**{param: chosen})
         self.estimator_.fit(X, y)
         return self
 
