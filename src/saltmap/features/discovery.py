@@ -57,6 +57,7 @@ from saltmap.bands import ROLES, check_roles
 from saltmap.errors import ConfigError, InputFileError, SampleDataError
 from saltmap.features import indices
 from saltmap.features.indices import SpectralIndex, safe_divide, safe_sqrt, undefined_to_nan
+from saltmap.progress import Progress, task
 
 METHODS = ("pearson", "spearman")
 WEIGHTS: tuple[float, ...] = tuple(round(w / 10, 1) for w in range(1, 10))
@@ -622,6 +623,7 @@ def discover_cv(
     random_state: int | None = 0,
     method: str = "pearson",
     search: SearchFunction | None = None,
+    progress: Progress | None = None,
     **search_options: Any,
 ) -> CVDiscovery:
     """Search on all rows, and again inside each outer fold to measure its optimism.
@@ -647,6 +649,8 @@ def discover_cv(
     search : callable, optional
         ``search(reflectance_rows, target_rows) -> SearchResult``; default
         :func:`search_indices` with ``method`` and ``search_options``.
+    progress : Progress, optional
+        Reports task ``"index discovery"``: one step per search (all rows, then each fold).
     **search_options
         Passed to :func:`search_indices`.
     """
@@ -660,31 +664,38 @@ def discover_cv(
         raise SampleDataError(
             f"{len(y)} samples are too few for {n_splits} folds; use fewer folds (--folds)"
         )
-    in_sample = search(refl, y)
-    rows, splits = [], []
     folds = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
-    for i, (train, test) in enumerate(folds.split(refl)):
-        found = search(refl.iloc[train], y[train])
-        winner = found.best
-        value = np.asarray(winner.compute(refl.iloc[test].to_dict("series")), dtype=float)
-        scored = correlate_columns(value[:, None], y[test], method=method).iloc[0]
-        r_train = float(found.table["r"].iloc[0])
-        rows.append(
-            {
-                "repeat": i // n_splits + 1,
-                "fold": i % n_splits + 1,
-                "n_train": len(train),
-                "n_test": len(test),
-                **found.table.iloc[0][["formula", "bands", "template", "transform", "weight"]],
-                "r_train": r_train,
-                "r_test": scored["r"],
-                "r_test_aligned": scored["r"] * np.sign(r_train),
-                "p_test": scored["p"],
-                "n_test_used": int(scored["n"]),
-            }
-        )
-        splits.append((refl.index[train], refl.index[test]))
+    total = 1 + n_splits * n_repeats  # one search on all rows, then one per fold
+    with task(progress, "index discovery", total) as tick:
+        tick(0, total)
+        in_sample = search(refl, y)
+        tick(1, total)
+        rows, splits = [], []
+        for i, (train, test) in enumerate(folds.split(refl)):
+            found = search(refl.iloc[train], y[train])
+            where = {"repeat": i // n_splits + 1, "fold": i % n_splits + 1,
+                     "n_train": len(train), "n_test": len(test)}  # fmt: skip
+            rows.append(where | _fold_winner(found, refl.iloc[test], y[test], method))
+            splits.append((refl.index[train], refl.index[test]))
+            tick(i + 2, total)
     return CVDiscovery(in_sample, pd.DataFrame(rows), splits)
+
+
+def _fold_winner(
+    found: SearchResult, test_refl: pd.DataFrame, test_y: np.ndarray, method: str
+) -> dict[str, Any]:
+    """A fold's winner (found on its training rows) and its correlation on the test rows."""
+    value = np.asarray(found.best.compute(test_refl.to_dict("series")), dtype=float)
+    scored = correlate_columns(value[:, None], test_y, method=method).iloc[0]
+    r_train = float(found.table["r"].iloc[0])
+    return {
+        **found.table.iloc[0][["formula", "bands", "template", "transform", "weight"]],
+        "r_train": r_train,
+        "r_test": scored["r"],
+        "r_test_aligned": scored["r"] * np.sign(r_train),
+        "p_test": scored["p"],
+        "n_test_used": int(scored["n"]),
+    }
 
 
 # --- discovered indices as explicit values ------------------------------------------------------
