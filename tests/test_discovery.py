@@ -366,3 +366,15 @@ def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path):
     # The model carries the definitions themselves, not names a registry must know.
     assert model.named_steps["indices"].index_items_ == discovery.read_definitions(path)
     assert [d["name"] for d in metadata["discovered_indices"]] == ["D1", "D2", "D3"]
+
+
+def test_discover_cv_reports_one_step_per_search(real):
+    from saltmap.progress import RecordedProgress
+
+    reflectance, ec = real
+    few = [Candidate("ratio", ("G", "N")), Candidate("difference", ("R", "S1"))]
+    recorded = RecordedProgress()
+    report = discover_cv(reflectance, ec, n_splits=3, n_repeats=2, candidates=few,
+                         progress=recorded)  # fmt: skip
+    assert recorded.ticks["index discovery"] == [(done, 7) for done in range(8)]
+    assert len(report.folds) == 6
