@@ -40,10 +40,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache, cached_property
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,199 +53,38 @@ from sklearn.model_selection import RepeatedKFold
 
 from saltmap.atomic import atomic_write_text
 from saltmap.bands import ROLES, check_roles
-from saltmap.errors import ConfigError, InputFileError, SampleDataError
-from saltmap.features import indices
-from saltmap.features.indices import SpectralIndex, safe_divide, safe_sqrt, undefined_to_nan
+from saltmap.errors import SampleDataError
+
+# The candidate formulas moved to formulas.py and the discovered indices as values (and the
+# session registry) to definitions.py; their names stay importable from here, where other
+# stages (study, models.persistence, cli) and users import them.
+from saltmap.features.definitions import (  # noqa: F401
+    definition,
+    definitions,
+    definitions_of,
+    index_from_definition,
+    load_discovered,
+    read_definitions,
+    read_discovered,
+    register_definitions,
+    register_discovered,
+    resolve_discovered,
+    resolve_selection,
+    resolve_with_discovered,
+    select_discovered,
+)
+from saltmap.features.formulas import (  # noqa: F401 (Template, Transform, safe_log: re-exported)
+    TEMPLATES,
+    TRANSFORMS,
+    Candidate,
+    Template,
+    Transform,
+    safe_log,
+)
 from saltmap.progress import Progress, task
 
 METHODS = ("pearson", "spearman")
 WEIGHTS: tuple[float, ...] = tuple(round(w / 10, 1) for w in range(1, 10))
-
-
-# --- band transforms ---------------------------------------------------------------------------
-
-
-def safe_log(values: Any) -> Any:
-    """Natural log with NaN, not -inf or a warning, where the value is not positive."""
-    return np.log(undefined_to_nan(values, values > 0))
-
-
-@dataclass(frozen=True)
-class Transform:
-    """A transform applied to every band of a candidate before the template."""
-
-    name: str
-    term: str  # how a transformed band reads in a formula; {x} is the band role
-    func: Callable[[Any], Any] = field(repr=False, compare=False)
-
-
-TRANSFORMS: dict[str, Transform] = {
-    t.name: t
-    for t in (
-        Transform("identity", "{x}", lambda x: x),
-        Transform("reciprocal", "(1/{x})", lambda x: safe_divide(1.0, x)),
-        Transform("square", "({x}²)", lambda x: x**2),
-        Transform("sqrt", "(√{x})", safe_sqrt),
-        Transform("log", "(ln {x})", safe_log),
-    )
-}
-
-
-# --- templates ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Template:
-    """A formula shape with band slots ``a``, ``b`` (and ``c``).
-
-    ``swap`` names two slots whose exchange leaves ``|index|`` unchanged (the
-    index is the same, or its negative), so only one order is searched.
-    ``weighted`` templates also take a weight ``w`` in (0, 1).
-    """
-
-    name: str
-    pattern: str
-    arity: int
-    func: Callable[..., Any] = field(repr=False, compare=False)
-    swap: tuple[int, int] | None = None
-    weighted: bool = False
-    like: str = ""  # the catalogue index of this shape, for people
-
-
-TEMPLATES: dict[str, Template] = {
-    t.name: t
-    for t in (
-        Template("band", "{a}", 1, lambda a, w=None: a),
-        Template("normalised_difference", "({a}−{b})/({a}+{b})", 2,
-                 lambda a, b, w=None: safe_divide(a - b, a + b), swap=(0, 1), like="NDSI"),
-        Template("ratio", "{a}/{b}", 2, lambda a, b, w=None: safe_divide(a, b), like="SI4"),
-        Template("difference", "{a}−{b}", 2, lambda a, b, w=None: a - b, swap=(0, 1),
-                 like="SSSI-1"),
-        Template("product", "{a}·{b}", 2, lambda a, b, w=None: a * b, swap=(0, 1), like="SI"),
-        Template("product_ratio", "{a}·{b}/{c}", 3,
-                 lambda a, b, c, w=None: safe_divide(a * b, c), swap=(0, 1), like="S3"),
-        Template("three_band_ratio", "({a}−{b}+{c})/({a}+{b}−{c})", 3,
-                 lambda a, b, c, w=None: safe_divide(a - b + c, a + b - c), like="TRSI"),
-        Template("salinity_adjusted", "({a}²−{b}²+{c}²)/({a}·{b}·{c})", 3,
-                 lambda a, b, c, w=None: safe_divide(a**2 - b**2 + c**2, a * b * c),
-                 swap=(0, 2), like="SAI"),
-        Template("brightness_contrast", "{a}/√({b}²+{c}²)", 3,
-                 lambda a, b, c, w=None: safe_divide(a, safe_sqrt(b**2 + c**2)), swap=(1, 2),
-                 like="SBCI"),
-        # w and 1-w are both on the grid, so swapping b and c adds nothing.
-        Template("weighted_offset", "{a} − {w}·{b} − {v}·{c}", 3,
-                 lambda a, b, c, w: a - w * b - (1 - w) * c, swap=(1, 2), weighted=True,
-                 like="GOSI"),
-    )
-}  # fmt: skip
-
-
-# --- candidates --------------------------------------------------------------------------------
-
-
-def _fmt_weight(w: float) -> str:
-    return f"{round(w, 6):g}"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One candidate index: a template filled with band roles, a transform and a weight.
-
-    Parameters
-    ----------
-    template : str
-        A key of :data:`TEMPLATES`.
-    bands : tuple of str
-        Band roles in slot order (``a``, ``b``, ``c``).
-    transform : str, default="identity"
-        A key of :data:`TRANSFORMS`, applied to every band.
-    weight : float or None
-        The weight ``w`` of weighted templates, else None.
-    """
-
-    template: str
-    bands: tuple[str, ...]
-    transform: str = "identity"
-    weight: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bands", tuple(self.bands))
-        tmpl = TEMPLATES.get(self.template)
-        if tmpl is None:
-            raise ConfigError(
-                f"unknown discovery template {self.template!r}; use one of {', '.join(TEMPLATES)}"
-            )
-        if self.transform not in TRANSFORMS:
-            raise ConfigError(
-                f"unknown band transform {self.transform!r}; use one of {', '.join(TRANSFORMS)}"
-            )
-        if len(self.bands) != tmpl.arity or len(set(self.bands)) != len(self.bands):
-            raise ConfigError(
-                f"template {self.template!r} needs {tmpl.arity} distinct band roles, "
-                f"got {list(self.bands)}"
-            )
-        bad = [b for b in self.bands if b not in ROLES]
-        if bad:
-            raise ConfigError(f"unknown band role(s) {bad}; band roles are {', '.join(ROLES)}")
-        if tmpl.weighted != (self.weight is not None):
-            need = "needs a weight in (0, 1)" if tmpl.weighted else "takes no weight"
-            raise ConfigError(f"template {self.template!r} {need}; got weight={self.weight!r}")
-        if self.weight is not None:
-            object.__setattr__(self, "weight", float(self.weight))
-
-    @cached_property  # searches reuse candidates; text is built once per candidate
-    def formula(self) -> str:
-        """The formula in band roles, as the catalogue writes formulas."""
-        term = TRANSFORMS[self.transform].term
-        slots = {k: term.format(x=b) for k, b in zip("abc", self.bands, strict=False)}
-        if self.weight is not None:
-            slots |= {"w": _fmt_weight(self.weight), "v": _fmt_weight(1 - self.weight)}
-        return TEMPLATES[self.template].pattern.format(**slots)
-
-    def compute(self, bands: Mapping[str, Any]) -> Any:
-        """The index from reflectance by role (numpy, pandas, xarray or dask arrays)."""
-        tf = TRANSFORMS[self.transform].func
-        return TEMPLATES[self.template].func(*(tf(bands[r]) for r in self.bands), w=self.weight)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The candidate as plain data (for files and model metadata)."""
-        out: dict[str, Any] = {
-            "template": self.template,
-            "bands": list(self.bands),
-            "transform": self.transform,
-        }
-        if self.weight is not None:
-            out["weight"] = self.weight
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
-        """Rebuild a candidate from :meth:`to_dict` output (or a ranked-table row)."""
-        bands = data["bands"]
-        if isinstance(bands, str):
-            bands = bands.split()
-        weight = data.get("weight")
-        if weight is not None and not (isinstance(weight, float) and np.isnan(weight)):
-            weight = float(weight)
-        else:
-            weight = None
-        return cls(str(data["template"]), tuple(bands), str(data.get("transform", "identity")),
-                   weight)  # fmt: skip
-
-    def to_index(self, name: str, *, reference: str = "saltmap index discovery") -> SpectralIndex:
-        """A :class:`~saltmap.features.indices.SpectralIndex` (group ``"discovered"``)."""
-        tmpl = TEMPLATES[self.template]
-        return SpectralIndex(
-            name=name,
-            long_name=f"discovered {tmpl.name.replace('_', ' ')} index ({self.transform} bands)",
-            formula=self.formula,
-            bands=tuple(r for r in ROLES if r in self.bands),
-            reference=reference,
-            group="discovered",
-            undefined="where a denominator is 0, a radicand < 0 or a log argument ≤ 0",
-            compute=self.compute,
-            definition={"name": name, **self.to_dict()},
-        )
 
 
 def enumerate_candidates(
@@ -698,85 +536,6 @@ def _fold_winner(
     }
 
 
-# --- discovered indices as explicit values ------------------------------------------------------
-#
-# A discovered index is carried by its definition, plain data: ``{"name": "D1",
-# "template": ..., "bands": [...], "transform": ..., "weight": ...}``. Selections resolve
-# to definitions (:func:`resolve_selection`), models carry them (IndexFeatures), so worker
-# processes and new sessions compute the indices without any registry.
-#
-# The session registry below remains for one release, so that names of discovered indices
-# keep resolving by name in the session that loaded or found them (``"discovered:3"``
-# after :func:`register_discovered`; a model file's metadata on loading).
-
-# Registered discovered indices, best first (the order "discovered:K" takes).
-_DISCOVERED: dict[str, Candidate] = {}
-
-
-def definition(name: str, candidate: Candidate) -> dict[str, Any]:
-    """The plain-data definition of the discovered index ``name``."""
-    return {"name": name, **candidate.to_dict()}
-
-
-def index_from_definition(data: Mapping[str, Any]) -> SpectralIndex:
-    """The index a definition describes (no registry involved)."""
-    try:
-        name = str(data["name"])
-        cand = Candidate.from_dict(data)
-    except KeyError as err:
-        raise ConfigError(f"the index definition {dict(data)!r} lacks the key {err}") from err
-    return cand.to_index(name, reference="saltmap discovery (from its definition)")
-
-
-def definitions_of(candidates: Sequence[Candidate], *, prefix: str = "D") -> list[dict[str, Any]]:
-    """Definitions of candidates as indices ``D1``, ``D2``, ... (best first); nothing registered."""
-    return [definition(f"{prefix}{i}", c) for i, c in enumerate(candidates, start=1)]
-
-
-def read_definitions(path: str | Path) -> list[dict[str, Any]]:
-    """The definitions in a file written by :func:`save_discovered`, best first."""
-    return [definition(name, cand) for name, cand in read_discovered(path)]
-
-
-def _remember(pairs: Sequence[tuple[str, Candidate]], reference: str) -> list[str]:
-    for name, cand in pairs:
-        indices.register(cand.to_index(name, reference=reference))
-    fresh = dict(pairs)
-    old = {n: c for n, c in _DISCOVERED.items() if n not in fresh}
-    _DISCOVERED.clear()
-    _DISCOVERED.update(fresh | old)
-    return list(fresh)
-
-
-def register_discovered(
-    candidates: Sequence[Candidate], *, prefix: str = "D", reference: str = "saltmap discovery"
-) -> list[str]:
-    """Register candidates as indices ``D1``, ``D2``, ... (best first) and return the names.
-
-    A later call replaces earlier discovered indices of the same names. To pass them
-    where they are needed instead, use :func:`definitions_of`.
-    """
-    pairs = [(f"{prefix}{i}", cand) for i, cand in enumerate(candidates, start=1)]
-    return _remember(pairs, reference)
-
-
-def definitions(names: Iterable[str]) -> list[dict[str, Any]]:
-    """Plain-data definitions of the registered discovered indices among ``names``
-    (others are skipped).
-
-    A saved model that uses discovered indices stores these beside its index names
-    and calls :func:`register_definitions` on loading, since an index's computation is
-    code and does not travel with a name.
-    """
-    return [definition(n, _DISCOVERED[n]) for n in names if n in _DISCOVERED]
-
-
-def register_definitions(defs: Iterable[Mapping[str, Any]], *, reference: str = "") -> list[str]:
-    """Register indices from :func:`definitions` output; return their names."""
-    pairs = [(str(d["name"]), Candidate.from_dict(d)) for d in defs]
-    return _remember(pairs, reference or "saltmap discovery (from saved definitions)")
-
-
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -820,128 +579,3 @@ def save_discovered(
         lines += ["", "[[index]]", *(f"{key} = {_toml_value(v)}" for key, v in entry.items())]
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
-
-
-def read_discovered(path: str | Path) -> list[tuple[str, Candidate]]:
-    """Read ``(name, candidate)`` pairs from a file written by :func:`save_discovered`."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise InputFileError(f"discovered-index file {path} does not exist") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    entries = data.get("index", [])
-    if not entries:
-        raise ConfigError(f"{path} holds no [[index]] entries; write it with `saltmap discover`")
-    out = []
-    for i, entry in enumerate(entries, start=1):
-        try:
-            cand = Candidate.from_dict(entry)
-            name = str(entry["name"])
-        except KeyError as err:
-            raise ConfigError(f"{path}: index entry {i} lacks the key {err}") from err
-        except ConfigError as err:
-            raise ConfigError(f"{path}: index entry {i}: {err}") from err
-        if "formula" in entry and entry["formula"] != cand.formula:
-            raise ConfigError(
-                f"{path}: index {name!r} says formula {entry['formula']!r} but its template, "
-                f"bands, transform and weight give {cand.formula!r}; fix one to match the other"
-            )
-        out.append((name, cand))
-    return out
-
-
-def load_discovered(path: str | Path) -> list[str]:
-    """Register the indices of a discovered-index file; return their names, best first."""
-    return _remember(read_discovered(path), f"saltmap discovery, {Path(path).name}")
-
-
-def select_discovered(
-    spec: str, discovered: Sequence[Mapping[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """Definitions of the indices of a ``discovered`` selection, best first.
-
-    ``discovered`` gives every index of ``discovered`` (the explicit definitions,
-    e.g. from :func:`definitions_of`; ``None``: those registered in this session),
-    ``discovered:K`` the best ``K``; ``discovered:PATH`` and ``discovered:PATH:K``
-    read the file ``PATH`` (and, for one release, register its indices by name).
-    """
-    head, _, rest = spec.strip().partition(":")
-    if head.lower() != "discovered":
-        raise ConfigError(f"{spec!r} is not a 'discovered' selection such as 'discovered:5'")
-    k: int | None = None
-    if discovered is None:
-        discovered = [definition(n, c) for n, c in _DISCOVERED.items()]
-    found = [dict(d) for d in discovered]
-    if rest:
-        path, _, count = rest.rpartition(":") if not rest.isdigit() else ("", "", rest)
-        if count.isdigit():
-            k = int(count)
-        else:
-            path = rest
-        if path:
-            found = read_definitions(path)
-            _remember([(d["name"], Candidate.from_dict(d)) for d in found],
-                      f"saltmap discovery, {Path(path).name}")  # fmt: skip
-    if not found:
-        raise ConfigError(
-            f"no discovered indices are loaded for {spec!r}; run `saltmap discover` and select "
-            "them with 'discovered:PATH/discovered.toml:K'"
-        )
-    return found if k is None else found[:k]
-
-
-def resolve_discovered(spec: str) -> list[str]:
-    """Index names for a ``discovered`` selection (see :func:`select_discovered`).
-
-    Examples
-    --------
-    >>> resolve_discovered("discovered:results/discovered.toml:5")  # doctest: +SKIP
-    ['D1', 'D2', 'D3', 'D4', 'D5']
-    """
-    return [d["name"] for d in select_discovered(spec)]
-
-
-def resolve_selection(
-    names: str | Iterable[Any], discovered: Sequence[Mapping[str, Any]] | None = None
-) -> list[indices.IndexItem]:
-    """A selection as index items: catalogue names, and definitions of discovered indices.
-
-    Like :func:`saltmap.features.indices.resolve_items`, with ``discovered`` the
-    explicit definitions that ``discovered`` and ``discovered:K`` select from
-    (``None``: those registered in this session). The items compute in any process.
-
-    Examples
-    --------
-    >>> found = [{"name": "D1", "template": "ratio", "bands": ["G", "N"]}]
-    >>> resolve_selection("SAI,discovered:1", found)
-    ['SAI', {'name': 'D1', 'template': 'ratio', 'bands': ['G', 'N']}]
-    """
-    items = names.split(",") if isinstance(names, str) else list(names)
-    out: list[indices.IndexItem] = []
-    for item in items:
-        is_text = isinstance(item, str)
-        if is_text and item.strip().partition(":")[0].lower() == "discovered":
-            expanded: list[Any] = select_discovered(item, discovered)
-        else:
-            expanded = indices.resolve_items([item] if not is_text else item)
-        out.extend(e for e in expanded if indices.item_name(e) not in map(indices.item_name, out))
-    return out
-
-
-def resolve_with_discovered(names: str | Iterable[str]) -> list[str]:
-    """:func:`saltmap.features.indices.resolve` that also expands ``discovered`` selections.
-
-    Examples
-    --------
-    >>> resolve_with_discovered("novel,discovered:out/discovered.toml:2")  # doctest: +SKIP
-    ['SAI', 'TRSI', 'SBCI', 'GOSI', 'D1', 'D2']
-    """
-    return [indices.item_name(item) for item in resolve_selection(names)]
-
-
-# `indices` expands "discovered:..." and rebuilds definitions through these, without
-# importing this module.
-indices.SET_RESOLVERS.setdefault("discovered", select_discovered)
-indices.DEFINITION_READERS.setdefault("discovered", index_from_definition)
