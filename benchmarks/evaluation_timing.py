@@ -15,7 +15,8 @@ import os
 import time
 
 from saltmap.io.samples import odisha
-from saltmap.validation.evaluation import evaluate_study, write_evaluation
+from saltmap.validation.evaluation import evaluate_study
+from saltmap.validation.results import write_evaluation
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from sklearn.model_selection import RepeatedKFold
 from saltmap.io.samples import odisha
 from saltmap.models.building import make_model
 from saltmap.trust.intervals import coverage_summary, evaluate_coverage
-from saltmap.validation.protocols import SpatialBlockKFold, materialise_splits
+from saltmap.validation.splits import SpatialBlockKFold, materialise_splits
 
 
 def main() -> None:

@@ -15,18 +15,15 @@ from sklearn.model_selection import RepeatedKFold
 from saltmap.errors import ConfigError
 from saltmap.features import discovery
 from saltmap.features.discovery import (
-    TEMPLATES,
-    Candidate,
     correlate_columns,
     discover_cv,
     enumerate_candidates,
     evaluate_candidates,
-    load_discovered,
-    resolve_discovered,
     save_discovered,
     search_indices,
 )
-from saltmap.features.indices import IndexFeatures, get_index
+from saltmap.features.formulas import TEMPLATES, Candidate
+from saltmap.features.indices import IndexFeatures, index_of, resolve
 from saltmap.io.samples import odisha
 
 
@@ -175,35 +172,72 @@ def test_out_of_fold_r_is_the_winner_on_the_test_rows(real):
     assert summary["in_sample_abs_r"] == pytest.approx(abs(report.in_sample.table["r"].iloc[0]))
 
 
-@pytest.fixture
-def scratch_registry(monkeypatch):
-    """Registered indices that vanish after the test, so other tests see the plain catalogue."""
-    from saltmap.features import indices
+def test_saved_indices_are_explicit_values_that_serve_models(real, tmp_path):
+    # A saved file gives definitions (plain data); an index, a transformer and a
+    # selection take them as they are, with no registry of this session involved.
+    reflectance, ec = real
+    found = search_indices(reflectance, ec)
+    path = save_discovered(found, tmp_path / "discovered.toml", k=3, prefix="Dx")
+    defs = discovery.read_definitions(path)
+    assert [d["name"] for d in defs] == ["Dx1", "Dx2", "Dx3"]
+    assert defs[1] == {"name": "Dx2", **found.candidates(2)[1].to_dict()}
+    assert index_of(defs[0]).group == "discovered"
+    assert index_of(defs[0]).formula == found.table["formula"].iloc[0]
+    assert discovery.definitions_of(found.candidates(3), prefix="Dx") == defs
+    features = IndexFeatures(indices=defs).fit(reflectance)
+    assert features.index_names_ == ["Dx1", "Dx2", "Dx3"] and features.index_items_ == defs
+    expected = evaluate_candidates(reflectance, found.candidates(3))
+    np.testing.assert_allclose(features.transform(reflectance), expected, equal_nan=True)
+    # The selection language picks from the definitions given.
+    assert discovery.select_discovered("discovered:1", defs) == defs[:1]
+    assert discovery.resolve_selection("SAI,discovered:2,NDVI", defs) == [
+        "SAI", defs[0], defs[1], "NDVI"
+    ]  # fmt: skip
+    assert discovery.select_discovered(f"discovered:{path}:2") == defs[:2]
+    assert resolve(["SAI", defs[2]]) == ["SAI", "Dx3"]
+    # A worker process computes them from the definitions alone.
+    from joblib import Parallel, delayed
 
-    monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))
-    monkeypatch.setattr(discovery, "_DISCOVERED", dict(discovery._DISCOVERED))
+    from saltmap.features.indices import compute_indices
+
+    (in_worker,) = Parallel(n_jobs=2)([delayed(compute_indices)(reflectance, defs)])
+    np.testing.assert_allclose(in_worker.to_numpy(), expected, equal_nan=True)
 
 
-def test_saved_indices_reload_and_serve_models(real, tmp_path, scratch_registry):
+def test_the_session_registry_still_resolves_names(real, tmp_path):
+    # For one release, loaded and registered discovered indices resolve by name in the
+    # session; a fresh interpreter keeps that registry away from every other test.
+    import json
+    import subprocess
+    import sys
+
     reflectance, ec = real
     found = search_indices(reflectance, ec)
     path = save_discovered(found, tmp_path / "discovered.toml", k=3, prefix="Dtest")
-    names = load_discovered(path)
-    assert names == ["Dtest1", "Dtest2", "Dtest3"]
-    assert get_index("Dtest1").group == "discovered"
-    assert get_index("Dtest1").formula == found.table["formula"].iloc[0]
-    features = IndexFeatures(indices=names).fit(reflectance)
-    expected = evaluate_candidates(reflectance, found.candidates(3))
-    np.testing.assert_allclose(features.transform(reflectance), expected, equal_nan=True)
-    assert resolve_discovered(f"discovered:{path}:2") == ["Dtest1", "Dtest2"]
-    assert resolve_discovered("discovered:1") == ["Dtest1"]
-    assert discovery.resolve_with_discovered("SAI,discovered:2,NDVI") == [
-        "SAI", "Dtest1", "Dtest2", "NDVI"
-    ]  # fmt: skip
+    code = f"""
+import json
+from saltmap.features import discovery
+from saltmap.features.indices import get_index
+out = {{"names": discovery.load_discovered({str(path)!r})}}
+out["group"], out["formula"] = get_index("Dtest1").group, get_index("Dtest1").formula
+out["path2"] = discovery.resolve_discovered({f"discovered:{path}:2"!r})
+out["first"] = discovery.resolve_discovered("discovered:1")
+out["mixed"] = discovery.resolve_with_discovered("SAI,discovered:2,NDVI")
+out["defs"] = discovery.definitions(["SAI", "Dtest2"])
+out["again"] = discovery.register_definitions(out["defs"])
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["names"] == ["Dtest1", "Dtest2", "Dtest3"]
+    assert out["group"] == "discovered" and out["formula"] == found.table["formula"].iloc[0]
+    assert out["path2"] == ["Dtest1", "Dtest2"]
+    assert out["first"] == ["Dtest1"]
+    assert out["mixed"] == ["SAI", "Dtest1", "Dtest2", "NDVI"]
     # What a saved model would carry, and register again on loading.
-    defs = discovery.definitions(["SAI", "Dtest2"])
-    assert defs == [{"name": "Dtest2", **found.candidates(2)[1].to_dict()}]
-    assert discovery.register_definitions(defs) == ["Dtest2"]
+    assert out["defs"] == [{"name": "Dtest2", **found.candidates(2)[1].to_dict()}]
+    assert out["again"] == ["Dtest2"]
 
 
 def test_a_file_whose_formula_disagrees_is_refused(tmp_path):
@@ -304,7 +338,7 @@ ODISHA_ARGS = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name",
                "--scaling", "landsat-c2l2"]  # fmt: skip
 
 
-def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path, scratch_registry):
+def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path):
     from typer.testing import CliRunner
 
     from saltmap import datasets
@@ -328,4 +362,18 @@ def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path, 
     assert trained.exit_code == 0, trained.output
     model, metadata = load_model(model_file)
     assert list(model.named_steps["indices"].index_names_) == ["D1", "D2", "D3"]
+    # The model carries the definitions themselves, not names a registry must know.
+    assert model.named_steps["indices"].index_items_ == discovery.read_definitions(path)
     assert [d["name"] for d in metadata["discovered_indices"]] == ["D1", "D2", "D3"]
+
+
+def test_discover_cv_reports_one_step_per_search(real):
+    from saltmap.progress import RecordedProgress
+
+    reflectance, ec = real
+    few = [Candidate("ratio", ("G", "N")), Candidate("difference", ("R", "S1"))]
+    recorded = RecordedProgress()
+    report = discover_cv(reflectance, ec, n_splits=3, n_repeats=2, candidates=few,
+                         progress=recorded)  # fmt: skip
+    assert recorded.ticks["index discovery"] == [(done, 7) for done in range(8)]
+    assert len(report.folds) == 6

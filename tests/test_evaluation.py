@@ -19,13 +19,9 @@ from saltmap.cli import app
 from saltmap.errors import OutputExistsError, SampleDataError
 from saltmap.io.samples import odisha
 from saltmap.plots import prediction_figure, save_figure
-from saltmap.validation.evaluation import (
-    BASELINE,
-    evaluate_study,
-    evaluation_files,
-    honest_markdown,
-    table4_markdown,
-)
+from saltmap.validation.evaluation import evaluate_study
+from saltmap.validation.results import evaluation_files, honest_markdown, table4_markdown
+from saltmap.validation.scoring import BASELINE
 
 FAST = {"quick": True, "models": ("PLSR", "RF"), "n_trials": 2, "n_boot": 200}
 
@@ -155,12 +151,9 @@ EVALUATE_FAST = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name", "--
                  "--protocols", "study,repeated", "--no-baseline"]  # fmt: skip
 
 
-def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path, monkeypatch):
-    from saltmap.features import discovery, indices
+def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path):
+    from saltmap.features import discovery
 
-    # Indices registered by this test vanish after it.
-    monkeypatch.setattr(indices, "_EXTRA", dict(indices._EXTRA))
-    monkeypatch.setattr(discovery, "_DISCOVERED", dict(discovery._DISCOVERED))
     found = discovery.search_indices(samples.reflectance, samples.target)
     saved = discovery.save_discovered(found, tmp_path / "discovered.toml", k=5)
     out = tmp_path / "eval"
@@ -172,10 +165,12 @@ def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_p
     assert set(table4["feature_set"]) == {"D-SI", "N-SI"}
     settings = evaluation_files(out)["settings"].read_text(encoding="utf-8")
     assert f"discovered:{saved}:2" in settings
-    # The same set given to the library by its resolved names scores the same.
-    direct = evaluate_study(samples, feature_sets={"D-SI": ["D1", "D2"]}, quick=True,
+    # The same set given to the library as its definitions scores the same, in worker
+    # processes that have no registry of discovered indices.
+    definitions = discovery.read_definitions(saved)[:2]
+    direct = evaluate_study(samples, feature_sets={"D-SI": definitions}, quick=True,
                             models=("PLSR",), n_trials=0, protocols=("study",),
-                            baseline=False, n_jobs=1)  # fmt: skip
+                            baseline=False, n_jobs=2)  # fmt: skip
     mine = (
         table4[table4["feature_set"] == "D-SI"].drop(columns="feature_set").reset_index(drop=True)
     )
@@ -195,3 +190,25 @@ def test_cli_refuses_a_malformed_feature_set(value, named, tmp_path):
     assert result.exit_code != 0
     assert named in str(result.exception), result.output
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_settings_built_once_give_the_same_evaluation_and_report_progress(samples):
+    from saltmap.progress import RecordedProgress
+    from saltmap.validation.evaluation import run_evaluation
+    from saltmap.validation.settings import EvaluationSettings
+
+    options = {"quick": True, "models": ("PLSR",), "n_trials": 0, "n_boot": 50,
+               "protocols": ("study", "repeated"), "baseline": False, "n_jobs": 1}  # fmt: skip
+    settings = EvaluationSettings(**options)
+    assert (settings.n_repeats, settings.n_boot) == (1, 50)  # the quick plan fills the gap
+    recorded = RecordedProgress()
+    built = run_evaluation(samples, settings, progress=recorded)
+    ticks = recorded.ticks["evaluation"]
+    assert ticks[-1] == (len(ticks), len(ticks)) == (12, 12)  # 2 sets × (1 split + 5 folds)
+    calls = []
+    direct = evaluate_study(samples, progress=lambda d, t: calls.append((d, t)), **options)
+    assert calls == ticks  # the older progress(done, total) callable still works
+    pd.testing.assert_frame_equal(built.honest, direct.honest)
+    assert built.settings == direct.settings
+    with pytest.raises(ValueError, match="unknown protocol"):
+        EvaluationSettings(protocols=("study", "loo"))

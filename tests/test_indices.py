@@ -15,6 +15,7 @@ from saltmap.features.indices import (
     IndexFeatures,
     catalogue_table,
     compute_indices,
+    get_index,
     resolve,
 )
 from saltmap.io.samples import odisha
@@ -212,3 +213,21 @@ def test_run_time_index_sets_expand_through_their_resolver(monkeypatch):
 
     monkeypatch.setitem(indices.SET_RESOLVERS, "picked", lambda item: ["SAI", item.split(":")[1]])
     assert resolve("novel,picked:NDVI") == [*NOVEL, "NDVI"]
+
+
+def test_indices_are_chosen_as_values_without_a_registry():
+    from saltmap.features.indices import SpectralIndex, index_of, resolve_items, safe_divide
+
+    custom = SpectralIndex("GNRATIO", "green/NIR ratio", "G/N", ("G", "N"), "this test",
+                           "other", "N = 0", lambda b: safe_divide(b["G"], b["N"]))  # fmt: skip
+    X = odisha().reflectance
+    assert resolve(["novel", custom]) == [*NOVEL, "GNRATIO"]
+    assert resolve_items(["SAI", custom, "SAI"]) == ["SAI", custom]
+    assert index_of(custom) is custom and index_of("SAI").name == "SAI"
+    values = compute_indices(X, ["SAI", custom])
+    assert list(values.columns) == ["SAI", "GNRATIO"]
+    np.testing.assert_allclose(values["GNRATIO"], X["G"] / X["N"])
+    step = IndexFeatures(["SAI", custom]).fit(X)
+    np.testing.assert_allclose(step.transform(X), values.to_numpy())
+    with pytest.raises(UnknownIndexError):
+        get_index("GNRATIO")  # nothing was registered

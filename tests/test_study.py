@@ -307,7 +307,7 @@ def test_the_run_model_is_reused_by_predict_and_map(two_runs, tmp_path):
     import numpy as np
     import rasterio
 
-    from saltmap.validation.protocols import regression_metrics
+    from saltmap.validation.metrics import regression_metrics
 
     folder, _ = two_runs
     model = folder / "model" / "model.skops"

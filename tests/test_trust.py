@@ -27,7 +27,7 @@ from saltmap.trust.intervals import (
     interval_coverage,
 )
 from saltmap.trust.maps import AOA_NODATA, TrustSummary, fit_trust, trust_block
-from saltmap.validation.protocols import materialise_splits
+from saltmap.validation.splits import materialise_splits
 
 # A small, fast forest: the tests are about the intervals, not the model's skill.
 FAST = {"n_estimators": 25}

@@ -14,18 +14,22 @@ from saltmap.errors import SampleDataError
 from saltmap.features.indices import IndexFeatures, compute_indices
 from saltmap.io.samples import odisha
 from saltmap.models.tuning import TunedModel
+from saltmap.validation.metrics import (
+    bootstrap_draws,
+    bootstrap_fold_means,
+    paired_difference,
+    regression_metrics,
+)
 from saltmap.validation.protocols import (
     CorrelationSelector,
     SelectIndices,
-    SpatialBlockKFold,
-    bootstrap_draws,
-    bootstrap_fold_means,
     cross_validate_model,
     cross_validate_models,
+)
+from saltmap.validation.splits import (
+    SpatialBlockKFold,
     default_block_size,
     materialise_splits,
-    paired_difference,
-    regression_metrics,
     spatial_blocks,
     study_split,
     target_strata,

@@ -19,7 +19,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "samples": ("io.samples", "io.sample_columns", "io.sample_files"),
     "scene": ("io.scene", "io.rasters", "io.sentinel2", "io.stac", "io.multiband", "io.products"),
     "indices": ("features.indices",),
-    "discovery": ("features.discovery",),
+    "discovery": ("features.discovery", "features.definitions", "features.formulas"),
     "covariates": (
         "features.covariates", "features.covariate_rasters", "features.covariate_layers",
         "models.inspect", "validation.covariate_gain",
@@ -28,7 +28,10 @@ MOVED: dict[str, tuple[str, ...]] = {
     "spectra": ("features.spectra",),
     "screening": ("features.screening",),
     "modelfile": ("models.persistence", "models.inspect"),
-    "evaluation": ("validation.evaluation",),
+    "evaluation": (
+        "validation.evaluation", "validation.results", "validation.scoring",
+        "validation.settings", "tables",
+    ),
 }  # fmt: skip
 
 

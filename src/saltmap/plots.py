@@ -7,6 +7,8 @@ matplotlib's object API and returns the :class:`~matplotlib.figure.Figure`;
 
 from __future__ import annotations
 
+import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +16,13 @@ import matplotlib
 matplotlib.use("Agg")  # saltmap draws files, never windows
 
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.patheffects import Normal, Stroke
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from saltmap.atomic import atomic_savefig
 
@@ -80,8 +88,6 @@ def plot_screening(table, *, target_label: str = "target", title: str | None = N
 
 def _nice_length(span: float) -> float:
     """A round scale-bar length (1, 2 or 5 × 10^k) near a fifth of ``span``."""
-    import math
-
     target = span / 5
     power = 10 ** math.floor(math.log10(target))
     return max(m * power for m in (1, 2, 5) if m * power <= target)
@@ -117,16 +123,21 @@ def class_map_figure(
         True where a pixel lies outside the area of applicability (same shape as
         ``codes``); drawn dark grey and hatched over the classes.
     """
-    import numpy as np
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
     left, right, bottom, top = extent
-    width, height = right - left, top - bottom
-    aspect = height / width if width else 1.0
+    aspect = (top - bottom) / (right - left) if right - left else 1.0
     fig, ax = plt.subplots(figsize=(8.0, max(3.5, min(10.0, 6.2 * aspect + 1.2))))
-    k = len(labels)
+    _draw_classes(ax, codes, extent, colours, outside_aoa)
+    _metre_axes(ax, crs, extent)
+    _scale_bar_and_north(ax, extent)
+    _class_legend(ax, labels, colours, percent, outside_aoa is not None)
+    ax.set_title(textwrap.fill(title or "Soil salinity classes", 70), fontsize=10, pad=18)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_classes(ax: Axes, codes, extent, colours: list[str], outside_aoa) -> None:
+    """The class codes (0 transparent), and pixels outside the AOA greyed and hatched."""
+    k = len(colours)
     data = np.ma.masked_equal(np.asarray(codes), 0)
     ax.imshow(
         data,
@@ -142,6 +153,11 @@ def class_map_figure(
         ax.imshow(shown, extent=extent, cmap=grey, alpha=0.65, interpolation="nearest")
         ax.contourf(outside.astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"],
                     extent=extent, origin="upper")  # fmt: skip
+
+
+def _metre_axes(ax: Axes, crs, extent) -> None:
+    """Eastings and northings in metres (bottom, left); longitude and latitude (top, right)."""
+    left, right, bottom, top = extent
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
     ax.set_facecolor("#f2f2f2")  # no data shows as light grey
@@ -157,7 +173,11 @@ def class_map_figure(
     ax.set_ylabel("northing (m)", fontsize=8)
     _lonlat_frame(ax, crs, extent)
 
-    # Scale bar in the lower left, north arrow in the upper right.
+
+def _scale_bar_and_north(ax: Axes, extent) -> None:
+    """A scale bar in the lower left and a north arrow in the upper right."""
+    left, right, bottom, top = extent
+    width, height = right - left, top - bottom
     length = _nice_length(width)
     x0, y0 = left + 0.04 * width, bottom + 0.05 * height
     ax.plot([x0, x0 + length], [y0, y0], color="black", lw=3, solid_capstyle="butt")
@@ -169,21 +189,19 @@ def class_map_figure(
                 ha="center", va="center", fontsize=10, fontweight="bold",
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})  # fmt: skip
 
+
+def _class_legend(ax: Axes, labels: list[str], colours: list[str], percent, with_aoa: bool) -> None:
+    """The classes (with their share of the area) and, if drawn, the outside-AOA hatch."""
     names = [
         f"{label} ({p:.1f} %)" if percent is not None else label
         for label, p in zip(labels, percent if percent is not None else labels, strict=True)
     ]
     handles = [Patch(facecolor=c, edgecolor="#555555", lw=0.5) for c in colours]
-    if outside_aoa is not None:
+    if with_aoa:
         handles.append(Patch(facecolor="#6e6e6e", alpha=0.65, hatch="////", edgecolor="#333333"))
         names.append("outside the area of applicability")
     ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
               fontsize=8, title="salinity class", title_fontsize=9)  # fmt: skip
-    import textwrap
-
-    ax.set_title(textwrap.fill(title or "Soil salinity classes", 70), fontsize=10, pad=18)
-    fig.tight_layout()
-    return fig
 
 
 def _lonlat_frame(ax, crs, extent) -> None:
@@ -200,8 +218,6 @@ def _lonlat_frame(ax, crs, extent) -> None:
 
     def lat(y, _):
         return f"{to_lonlat.transform(right, y)[1]:.3f}°"
-
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     top_ax = ax.secondary_xaxis("top")
     top_ax.xaxis.set_major_locator(MaxNLocator(5))
@@ -228,8 +244,6 @@ def salt_conversion_figure(
     ``ec`` and ``salt`` (g/kg) are the pairs the conversion was fitted on; the right
     panel shows ``salt - (slope · EC + intercept)`` so curvature or outliers show.
     """
-    import numpy as np
-
     ec, salt = np.asarray(ec, dtype=float), np.asarray(salt, dtype=float)
     fig, (ax, res) = plt.subplots(1, 2, figsize=(9, 4))
     ax.scatter(ec, salt, s=10, alpha=0.6, color="#4c72b0", edgecolor="none")
@@ -274,15 +288,23 @@ def discovery_figure(
     in_sample_abs_r : float, optional
         Best in-sample ``|r|``, drawn as a line in the second panel.
     """
-    import numpy as np
-
     data = ranked.head(top).iloc[::-1]
     panels = 2 if folds is not None else 1
     fig, axes = plt.subplots(
         1, panels, figsize=(7 + 4 * (panels - 1), 0.32 * len(data) + 1.8),
         gridspec_kw={"width_ratios": [2, 1]} if panels == 2 else None, squeeze=False,
     )  # fmt: skip
-    ax = axes[0, 0]
+    word = "Spearman ρ" if method == "spearman" else "Pearson r"
+    _candidate_bars(axes[0, 0], data, f"{word} with {target_label} (in-sample, 95 % CI)")
+    if folds is not None:
+        _fold_winners(axes[0, 1], folds, in_sample_abs_r, word)
+    fig.suptitle(title or f"Index discovery on {target_label}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _candidate_bars(ax: Axes, data, xlabel: str) -> None:
+    """The best candidates' correlations with their 95 % CI, as bars."""
     ypos = np.arange(len(data))
     err = [data["r"] - data["ci_low"], data["ci_high"] - data["r"]]
     ax.barh(ypos, data["r"], color=GROUP_COLOURS["discovered"], xerr=err,
@@ -290,44 +312,42 @@ def discovery_figure(
     ax.set_yticks(ypos, [f"{row.rank}. {row.formula}" for row in data.itertuples()], fontsize=8)
     ax.axvline(0, color="#333", lw=0.8)
     ax.set_xlim(-1, 1)
-    word = "Spearman ρ" if method == "spearman" else "Pearson r"
-    ax.set_xlabel(f"{word} with {target_label} (in-sample, 95 % CI)")
+    ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"Top {len(data)} discovered indices", fontsize=10)
-    if folds is not None:
-        cv = axes[0, 1]
-        train = folds["r_train"].abs().to_numpy()
-        test = folds["r_test_aligned"].to_numpy()
-        # Each fold is a pair: its winner on the training rows (left), on the test rows (right).
-        jitter = np.random.default_rng(0).uniform(-0.06, 0.06, len(folds))
-        for j, a, b in zip(jitter, train, test, strict=True):
-            cv.plot([0 + j, 1 + j], [a, b], color="#bbb", lw=0.6, zorder=1)
-        cv.boxplot([train, test[np.isfinite(test)]], positions=[0, 1], widths=0.35,
-                   showfliers=False, medianprops={"color": "#333"}, zorder=2)  # fmt: skip
-        cv.scatter(jitter, train, s=14, color=GROUP_COLOURS["discovered"], zorder=3,
-                   label="fold winner |r|, training rows")  # fmt: skip
-        cv.scatter(1 + jitter, test, s=14, color="#c44e52", marker="s", zorder=3,
-                   label="same index r, fold's test rows")  # fmt: skip
-        if in_sample_abs_r is not None:
-            cv.axhline(in_sample_abs_r, color=GROUP_COLOURS["discovered"], ls="--", lw=1,
-                       label=f"in-sample best |r| = {in_sample_abs_r:.3f}")  # fmt: skip
-        mean_test = float(np.nanmean(test))
-        cv.axhline(mean_test, color="#c44e52", ls=":", lw=1,
-                   label=f"mean out-of-fold r = {mean_test:.3f}")  # fmt: skip
-        repeats = int(folds["repeat"].max()) if "repeat" in folds else 1
-        n_splits = int(folds["fold"].max())
-        cv.set_xticks([0, 1], ["training rows", "test rows"])
-        cv.set_xlim(-0.5, 1.5)
-        cv.set_xlabel(f"{n_splits} outer folds" + (f" × {repeats} repeats" if repeats > 1 else ""))
-        cv.set_ylabel(f"{word} (sign of training)")
-        cv.set_ylim(min(-0.1, float(np.nanmin(test)) - 0.05), 1)
-        cv.axhline(0, color="#333", lw=0.6)
-        cv.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
-        cv.grid(axis="y", alpha=0.3)
-        cv.set_title("Search inside each fold", fontsize=10)
-    fig.suptitle(title or f"Index discovery on {target_label}", fontsize=11)
-    fig.tight_layout()
-    return fig
+
+
+def _fold_winners(cv: Axes, folds, in_sample_abs_r: float | None, word: str) -> None:
+    """Each fold winner's |r| on its training rows beside its sign-aligned r on its test rows."""
+    train = folds["r_train"].abs().to_numpy()
+    test = folds["r_test_aligned"].to_numpy()
+    # Each fold is a pair: its winner on the training rows (left), on the test rows (right).
+    jitter = np.random.default_rng(0).uniform(-0.06, 0.06, len(folds))
+    for j, a, b in zip(jitter, train, test, strict=True):
+        cv.plot([0 + j, 1 + j], [a, b], color="#bbb", lw=0.6, zorder=1)
+    cv.boxplot([train, test[np.isfinite(test)]], positions=[0, 1], widths=0.35,
+               showfliers=False, medianprops={"color": "#333"}, zorder=2)  # fmt: skip
+    cv.scatter(jitter, train, s=14, color=GROUP_COLOURS["discovered"], zorder=3,
+               label="fold winner |r|, training rows")  # fmt: skip
+    cv.scatter(1 + jitter, test, s=14, color="#c44e52", marker="s", zorder=3,
+               label="same index r, fold's test rows")  # fmt: skip
+    if in_sample_abs_r is not None:
+        cv.axhline(in_sample_abs_r, color=GROUP_COLOURS["discovered"], ls="--", lw=1,
+                   label=f"in-sample best |r| = {in_sample_abs_r:.3f}")  # fmt: skip
+    mean_test = float(np.nanmean(test))
+    cv.axhline(mean_test, color="#c44e52", ls=":", lw=1,
+               label=f"mean out-of-fold r = {mean_test:.3f}")  # fmt: skip
+    repeats = int(folds["repeat"].max()) if "repeat" in folds else 1
+    n_splits = int(folds["fold"].max())
+    cv.set_xticks([0, 1], ["training rows", "test rows"])
+    cv.set_xlim(-0.5, 1.5)
+    cv.set_xlabel(f"{n_splits} outer folds" + (f" × {repeats} repeats" if repeats > 1 else ""))
+    cv.set_ylabel(f"{word} (sign of training)")
+    cv.set_ylim(min(-0.1, float(np.nanmin(test)) - 0.05), 1)
+    cv.axhline(0, color="#333", lw=0.6)
+    cv.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    cv.grid(axis="y", alpha=0.3)
+    cv.set_title("Search inside each fold", fontsize=10)
 
 
 def spectral_response_figure(
@@ -343,10 +363,6 @@ def spectral_response_figure(
     transform, one line per class (least saline first, in an ordered colour
     scale), shaded ± one standard error of the mean.
     """
-    import numpy as np
-    from matplotlib.colors import to_rgb
-    from matplotlib.patheffects import Normal, Stroke
-
     titles = table.attrs.get("transform_titles", {})
     transforms = list(table["transform"].cat.categories)
     classes = list(table["class"].cat.categories)
@@ -426,44 +442,18 @@ def prediction_figure(
     fig, axes = plt.subplots(
         len(sets), len(models), figsize=(2.9 * len(models), 2.9 * len(sets)), squeeze=False
     )
-    positive = predictions[["measured", "predicted"]].to_numpy(dtype=float)
-    positive = positive[positive > 0]
-    values = predictions[["measured", "predicted"]].to_numpy(dtype=float)
-    low, high = (positive.min(), positive.max()) if log_scale else (values.min(), values.max())
-    pad = (high / low) ** 0.05 if log_scale else 0.05 * (high - low)
-    lims = (low / pad, high * pad) if log_scale else (low - pad, high + pad)
+    lims = _common_limits(predictions, log_scale)
     axis_unit = f" ({unit})" if unit else ""
-    marks = {
-        "calibration": {"marker": "o", "facecolors": "none", "edgecolors": "#4c72b0"},
-        "validation": {"marker": "^", "color": "#dd8452", "edgecolors": "#8a4a1c"},
-    }
     for i, fs in enumerate(sets):
         for j, model in enumerate(models):
             ax = axes[i, j]
             part = predictions[(predictions["feature_set"] == fs) & (predictions["model"] == model)]
-            for name, style in marks.items():
-                pts = part[part["set"] == name]
-                ax.scatter(pts["measured"], pts["predicted"], s=16, linewidths=0.8,
-                           label=f"{name} (n={len(pts)})", **style)  # fmt: skip
-            ax.plot(lims, lims, ls="--", color="#444", lw=0.9, label="1:1")
-            if log_scale:
-                ax.set_xscale("log")
-                ax.set_yscale("log")
-            ax.set_xlim(lims)
-            ax.set_ylim(lims)
-            ax.set_aspect("equal")
+            _measured_vs_predicted(ax, part, lims, log_scale)
             ax.set_title(f"{model} · {fs}", fontsize=10)
             if metrics is not None:
-                row = metrics[(metrics["feature_set"] == fs) & (metrics["model"] == model)]
-                if len(row):
-                    r = row.iloc[0]
-                    ax.text(0.03, 0.97,
-                            f"R²c {r['R2_c']:.2f}  RMSEc {r['RMSE_c']:.0f}\n"
-                            f"R²v {r['R2_v']:.2f}  RMSEv {r['RMSE_v']:.0f}",
-                            transform=ax.transAxes, va="top", ha="left", fontsize=7.5,
-                            bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc",
-                                  "alpha": 0.85})  # fmt: skip
-            ax.grid(alpha=0.3)
+                _metrics_box(
+                    ax, metrics[(metrics["feature_set"] == fs) & (metrics["model"] == model)]
+                )
             if i == len(sets) - 1:
                 ax.set_xlabel(f"measured {target_label}{axis_unit}")
             if j == 0:
@@ -473,6 +463,50 @@ def prediction_figure(
     fig.suptitle(title or f"Predicted against measured {target_label}", fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+
+# Calibration points as open circles, validation points as filled triangles.
+_PREDICTION_MARKS = {
+    "calibration": {"marker": "o", "facecolors": "none", "edgecolors": "#4c72b0"},
+    "validation": {"marker": "^", "color": "#dd8452", "edgecolors": "#8a4a1c"},
+}
+
+
+def _common_limits(predictions, log_scale: bool) -> tuple[float, float]:
+    """Axis limits shared by every panel: all values with a 5 % margin."""
+    values = predictions[["measured", "predicted"]].to_numpy(dtype=float)
+    positive = values[values > 0]
+    low, high = (positive.min(), positive.max()) if log_scale else (values.min(), values.max())
+    pad = (high / low) ** 0.05 if log_scale else 0.05 * (high - low)
+    return (low / pad, high * pad) if log_scale else (low - pad, high + pad)
+
+
+def _measured_vs_predicted(ax: Axes, part, lims: tuple[float, float], log_scale: bool) -> None:
+    """One model's points of both sets and the dashed 1:1 line."""
+    for name, style in _PREDICTION_MARKS.items():
+        pts = part[part["set"] == name]
+        ax.scatter(pts["measured"], pts["predicted"], s=16, linewidths=0.8,
+                   label=f"{name} (n={len(pts)})", **style)  # fmt: skip
+    ax.plot(lims, lims, ls="--", color="#444", lw=0.9, label="1:1")
+    if log_scale:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlim(lims)
+    ax.set_ylim(lims)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+
+
+def _metrics_box(ax: Axes, row) -> None:
+    """The panel's Table 4 scores in its upper left corner (nothing when it has none)."""
+    if not len(row):
+        return
+    r = row.iloc[0]
+    ax.text(0.03, 0.97,
+            f"R²c {r['R2_c']:.2f}  RMSEc {r['RMSE_c']:.0f}\n"
+            f"R²v {r['R2_v']:.2f}  RMSEv {r['RMSE_v']:.0f}",
+            transform=ax.transAxes, va="top", ha="left", fontsize=7.5,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc", "alpha": 0.85})  # fmt: skip
 
 
 def trust_map_figure(
@@ -505,38 +539,11 @@ def trust_map_figure(
     On the width panel, pixels outside the AOA are greyed and hatched: their
     interval is reported but the model is not applicable there.
     """
-    import numpy as np
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
     di, width, aoa = np.asarray(di, float), np.asarray(width, float), np.asarray(aoa)
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), sharex=True, sharey=True)
-    top = np.nanpercentile(di, 99) if np.isfinite(di).any() else 1.0
-    im = axes[0].imshow(di, extent=extent, cmap="viridis", vmin=0, vmax=max(top, threshold))
-    if np.isfinite(di).any() and np.nanmin(di) < threshold < np.nanmax(di):
-        ys = np.linspace(extent[3], extent[2], di.shape[0])
-        xs = np.linspace(extent[0], extent[1], di.shape[1])
-        axes[0].contour(xs, ys, di, levels=[threshold], colors="white", linewidths=0.8)
-    fig.colorbar(im, ax=axes[0], shrink=0.8, label=f"DI (AOA threshold {threshold:.2f})")
-    axes[0].set_title("dissimilarity index", fontsize=10)
-
-    mask = np.ma.masked_where((aoa != 0) & (aoa != 1), aoa)
-    axes[1].imshow(mask, extent=extent, cmap=ListedColormap(["#bdbdbd", "#1b9e77"]),
-                   vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
-    inside = np.mean(aoa[(aoa == 0) | (aoa == 1)] == 1) if np.any(aoa <= 1) else float("nan")
-    axes[1].legend([Patch(color="#1b9e77"), Patch(color="#bdbdbd")],
-                   [f"inside AOA ({inside:.1%})", "outside AOA"], loc="lower right",
-                   fontsize=8, framealpha=0.85)  # fmt: skip
-    axes[1].set_title("area of applicability", fontsize=10)
-
-    im = axes[2].imshow(width, extent=extent, cmap="magma_r")
-    outside = np.ma.masked_where(aoa != 0, np.ones_like(width))
-    axes[2].imshow(outside, extent=extent, cmap=ListedColormap(["#d9d9d9"]), alpha=0.45)
-    axes[2].contourf(np.linspace(extent[0], extent[1], aoa.shape[1]),
-                     np.linspace(extent[3], extent[2], aoa.shape[0]), (aoa == 0).astype(float),
-                     levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
-    fig.colorbar(im, ax=axes[2], shrink=0.8, label=width_label)
-    axes[2].set_title("interval width (outside AOA hatched)", fontsize=10)
+    _di_panel(fig, axes[0], di, extent, threshold)
+    _aoa_panel(axes[1], aoa, extent)
+    _width_panel(fig, axes[2], width, aoa, extent, width_label)
     for ax in axes:
         ax.set_facecolor("#f7f7f7")
         ax.tick_params(labelsize=7)
@@ -544,3 +551,41 @@ def trust_map_figure(
     fig.suptitle(title or "How far to trust the map", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _di_panel(fig: Figure, ax: Axes, di: np.ndarray, extent, threshold: float) -> None:
+    """The dissimilarity index, with the AOA threshold as a white contour."""
+    top = np.nanpercentile(di, 99) if np.isfinite(di).any() else 1.0
+    im = ax.imshow(di, extent=extent, cmap="viridis", vmin=0, vmax=max(top, threshold))
+    if np.isfinite(di).any() and np.nanmin(di) < threshold < np.nanmax(di):
+        ys = np.linspace(extent[3], extent[2], di.shape[0])
+        xs = np.linspace(extent[0], extent[1], di.shape[1])
+        ax.contour(xs, ys, di, levels=[threshold], colors="white", linewidths=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"DI (AOA threshold {threshold:.2f})")
+    ax.set_title("dissimilarity index", fontsize=10)
+
+
+def _aoa_panel(ax: Axes, aoa: np.ndarray, extent) -> None:
+    """Inside and outside the area of applicability, with the share inside."""
+    mask = np.ma.masked_where((aoa != 0) & (aoa != 1), aoa)
+    ax.imshow(mask, extent=extent, cmap=ListedColormap(["#bdbdbd", "#1b9e77"]),
+              vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
+    inside = np.mean(aoa[(aoa == 0) | (aoa == 1)] == 1) if np.any(aoa <= 1) else float("nan")
+    ax.legend([Patch(color="#1b9e77"), Patch(color="#bdbdbd")],
+              [f"inside AOA ({inside:.1%})", "outside AOA"], loc="lower right",
+              fontsize=8, framealpha=0.85)  # fmt: skip
+    ax.set_title("area of applicability", fontsize=10)
+
+
+def _width_panel(
+    fig: Figure, ax: Axes, width: np.ndarray, aoa: np.ndarray, extent, label: str
+) -> None:
+    """The interval width, greyed and hatched outside the AOA."""
+    im = ax.imshow(width, extent=extent, cmap="magma_r")
+    outside = np.ma.masked_where(aoa != 0, np.ones_like(width))
+    ax.imshow(outside, extent=extent, cmap=ListedColormap(["#d9d9d9"]), alpha=0.45)
+    ax.contourf(np.linspace(extent[0], extent[1], aoa.shape[1]),
+                np.linspace(extent[3], extent[2], aoa.shape[0]), (aoa == 0).astype(float),
+                levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    ax.set_title("interval width (outside AOA hatched)", fontsize=10)

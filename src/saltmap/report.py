@@ -6,50 +6,38 @@ it into a single HTML page: CSS inline, figures embedded as base64 PNG (or
 inline SVG), no scripts and no external URL, so it opens offline and can be
 mailed to a colleague. Nothing here computes science.
 
-:func:`markdown_table` writes the same tables as Markdown for the run folder.
+:class:`Table`, :func:`format_value` and :func:`markdown_table` (the same tables as
+Markdown for the run folder) live in :mod:`saltmap.tables`, the one table formatter,
+and stay importable from here.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from saltmap.atomic import atomic_write_text
 from saltmap.errors import InputFileError
+from saltmap.tables import Table, format_value, markdown_table, numeric_columns, table_cells
 
-
-@dataclass
-class Table:
-    """A table of the report.
-
-    Attributes
-    ----------
-    title : str
-        Heading, such as ``"Table 4. Model accuracy"``.
-    frame : DataFrame
-        The values; its index is dropped unless named.
-    caption : str
-        What the table shows and how to read it.
-    digits : int
-        Significant digits of floats.
-    formats : mapping
-        Column → format spec (``".2g"``) overriding ``digits``.
-    """
-
-    title: str
-    frame: pd.DataFrame
-    caption: str = ""
-    digits: int = 4
-    formats: Mapping[str, str] = field(default_factory=dict)
+__all__ = [
+    "Figure",
+    "Note",
+    "Report",
+    "Section",
+    "Table",
+    "embed_image",
+    "format_value",
+    "markdown_table",
+    "render_report",
+    "tables_in",
+    "write_report",
+]
 
 
 @dataclass
@@ -108,65 +96,6 @@ class Report:
         new = Section(title, intro=intro)
         self.sections.append(new)
         return new
-
-
-# -- values -------------------------------------------------------------------------------------
-
-
-def format_value(value: Any, digits: int = 4, spec: str | None = None) -> str:
-    """A cell as text: floats to ``digits`` significant digits, NaN as an en dash."""
-    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        if spec:
-            return format(float(value), spec)
-        if abs(value) >= 10 ** (digits - 1):
-            return f"{value:.0f}"
-        if value != 0 and abs(value) < 10 ** -(digits - 1):
-            return f"{value:.{digits - 2}e}"
-        return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits - 1}f}"
-    if spec and isinstance(value, int | np.integer):
-        return format(int(value), spec)
-    return str(value)
-
-
-def _frame_rows(table: Table) -> tuple[list[str], list[list[str]]]:
-    frame = table.frame
-    if frame.index.name is not None or isinstance(frame.index, pd.MultiIndex):
-        frame = frame.reset_index()
-    columns = [str(c) for c in frame.columns]
-    rows = [
-        [
-            format_value(v, table.digits, table.formats.get(c))
-            for c, v in zip(columns, row, strict=True)
-        ]
-        for row in frame.itertuples(index=False, name=None)
-    ]
-    return columns, rows
-
-
-def markdown_table(table: Table | pd.DataFrame, digits: int = 4) -> str:
-    """The table as GitHub-flavoured Markdown (pipes in cells escaped)."""
-    if isinstance(table, pd.DataFrame):
-        table = Table("", table, digits=digits)
-    columns, rows = _frame_rows(table)
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    numeric = [pd.api.types.is_numeric_dtype(table.frame[c]) if c in table.frame else False
-               for c in columns]  # fmt: skip
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |"]
-    lines.append("|" + "|".join("---:" if n else ":---" for n in numeric) + "|")
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    text = "\n".join(lines) + "\n"
-    if table.title:
-        text = f"**{table.title}**\n\n{text}"
-    if table.caption:
-        text += f"\n{table.caption}\n"
-    return text
 
 
 # -- HTML ---------------------------------------------------------------------------------------
@@ -239,9 +168,8 @@ def embed_image(path: str | Path, alt: str = "") -> str:
 
 
 def _table_html(table: Table) -> str:
-    columns, rows = _frame_rows(table)
-    frame = table.frame.reset_index() if table.frame.index.name else table.frame
-    numeric = {c for c in columns if c in frame and pd.api.types.is_numeric_dtype(frame[c])}
+    columns, rows = table_cells(table)
+    numeric = {c for c, n in zip(columns, numeric_columns(table, columns), strict=True) if n}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "\n".join(
         "<tr>"

@@ -13,19 +13,13 @@ from saltmap.cli._progress import RichProgress
 from saltmap.errors import ConfigError, SaltmapError
 from saltmap.features.indices import resolve
 from saltmap.models.building import MODEL_NAMES
-from saltmap.validation.evaluation import (
-    FEATURE_SETS,
-    PROTOCOLS,
-    evaluate_study,
-    evaluation_files,
-    format_baseline,
-    format_honest,
-    format_table4,
-    write_evaluation,
-)
+from saltmap.tables import format_baseline, format_honest, format_table4
+from saltmap.validation.evaluation import evaluate_study
+from saltmap.validation.results import evaluation_files, write_evaluation
+from saltmap.validation.settings import FEATURE_SETS, PROTOCOLS
 
 if TYPE_CHECKING:
-    from saltmap.validation.evaluation import EvaluationResult
+    from saltmap.validation.results import EvaluationResult
 
 # Text columns of the printed tables (aligned left; numbers align right).
 _TEXT_COLUMNS = ("protocol", "features", "model", "verdict (RMSE)")

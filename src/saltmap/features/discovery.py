@@ -40,10 +40,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache, cached_property
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,197 +53,16 @@ from sklearn.model_selection import RepeatedKFold
 
 from saltmap.atomic import atomic_write_text
 from saltmap.bands import ROLES, check_roles
-from saltmap.errors import ConfigError, InputFileError, SampleDataError
-from saltmap.features import indices
-from saltmap.features.indices import SpectralIndex, safe_divide, safe_sqrt, undefined_to_nan
+from saltmap.errors import SampleDataError
+from saltmap.features.formulas import (
+    TEMPLATES,
+    TRANSFORMS,
+    Candidate,
+)
+from saltmap.progress import Progress, task
 
 METHODS = ("pearson", "spearman")
 WEIGHTS: tuple[float, ...] = tuple(round(w / 10, 1) for w in range(1, 10))
-
-
-# --- band transforms ---------------------------------------------------------------------------
-
-
-def safe_log(values: Any) -> Any:
-    """Natural log with NaN, not -inf or a warning, where the value is not positive."""
-    return np.log(undefined_to_nan(values, values > 0))
-
-
-@dataclass(frozen=True)
-class Transform:
-    """A transform applied to every band of a candidate before the template."""
-
-    name: str
-    term: str  # how a transformed band reads in a formula; {x} is the band role
-    func: Callable[[Any], Any] = field(repr=False, compare=False)
-
-
-TRANSFORMS: dict[str, Transform] = {
-    t.name: t
-    for t in (
-        Transform("identity", "{x}", lambda x: x),
-        Transform("reciprocal", "(1/{x})", lambda x: safe_divide(1.0, x)),
-        Transform("square", "({x}²)", lambda x: x**2),
-        Transform("sqrt", "(√{x})", safe_sqrt),
-        Transform("log", "(ln {x})", safe_log),
-    )
-}
-
-
-# --- templates ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Template:
-    """A formula shape with band slots ``a``, ``b`` (and ``c``).
-
-    ``swap`` names two slots whose exchange leaves ``|index|`` unchanged (the
-    index is the same, or its negative), so only one order is searched.
-    ``weighted`` templates also take a weight ``w`` in (0, 1).
-    """
-
-    name: str
-    pattern: str
-    arity: int
-    func: Callable[..., Any] = field(repr=False, compare=False)
-    swap: tuple[int, int] | None = None
-    weighted: bool = False
-    like: str = ""  # the catalogue index of this shape, for people
-
-
-TEMPLATES: dict[str, Template] = {
-    t.name: t
-    for t in (
-        Template("band", "{a}", 1, lambda a, w=None: a),
-        Template("normalised_difference", "({a}−{b})/({a}+{b})", 2,
-                 lambda a, b, w=None: safe_divide(a - b, a + b), swap=(0, 1), like="NDSI"),
-        Template("ratio", "{a}/{b}", 2, lambda a, b, w=None: safe_divide(a, b), like="SI4"),
-        Template("difference", "{a}−{b}", 2, lambda a, b, w=None: a - b, swap=(0, 1),
-                 like="SSSI-1"),
-        Template("product", "{a}·{b}", 2, lambda a, b, w=None: a * b, swap=(0, 1), like="SI"),
-        Template("product_ratio", "{a}·{b}/{c}", 3,
-                 lambda a, b, c, w=None: safe_divide(a * b, c), swap=(0, 1), like="S3"),
-        Template("three_band_ratio", "({a}−{b}+{c})/({a}+{b}−{c})", 3,
-                 lambda a, b, c, w=None: safe_divide(a - b + c, a + b - c), like="TRSI"),
-        Template("salinity_adjusted", "({a}²−{b}²+{c}²)/({a}·{b}·{c})", 3,
-                 lambda a, b, c, w=None: safe_divide(a**2 - b**2 + c**2, a * b * c),
-                 swap=(0, 2), like="SAI"),
-        Template("brightness_contrast", "{a}/√({b}²+{c}²)", 3,
-                 lambda a, b, c, w=None: safe_divide(a, safe_sqrt(b**2 + c**2)), swap=(1, 2),
-                 like="SBCI"),
-        # w and 1-w are both on the grid, so swapping b and c adds nothing.
-        Template("weighted_offset", "{a} − {w}·{b} − {v}·{c}", 3,
-                 lambda a, b, c, w: a - w * b - (1 - w) * c, swap=(1, 2), weighted=True,
-                 like="GOSI"),
-    )
-}  # fmt: skip
-
-
-# --- candidates --------------------------------------------------------------------------------
-
-
-def _fmt_weight(w: float) -> str:
-    return f"{round(w, 6):g}"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One candidate index: a template filled with band roles, a transform and a weight.
-
-    Parameters
-    ----------
-    template : str
-        A key of :data:`TEMPLATES`.
-    bands : tuple of str
-        Band roles in slot order (``a``, ``b``, ``c``).
-    transform : str, default="identity"
-        A key of :data:`TRANSFORMS`, applied to every band.
-    weight : float or None
-        The weight ``w`` of weighted templates, else None.
-    """
-
-    template: str
-    bands: tuple[str, ...]
-    transform: str = "identity"
-    weight: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bands", tuple(self.bands))
-        tmpl = TEMPLATES.get(self.template)
-        if tmpl is None:
-            raise ConfigError(
-                f"unknown discovery template {self.template!r}; use one of {', '.join(TEMPLATES)}"
-            )
-        if self.transform not in TRANSFORMS:
-            raise ConfigError(
-                f"unknown band transform {self.transform!r}; use one of {', '.join(TRANSFORMS)}"
-            )
-        if len(self.bands) != tmpl.arity or len(set(self.bands)) != len(self.bands):
-            raise ConfigError(
-                f"template {self.template!r} needs {tmpl.arity} distinct band roles, "
-                f"got {list(self.bands)}"
-            )
-        bad = [b for b in self.bands if b not in ROLES]
-        if bad:
-            raise ConfigError(f"unknown band role(s) {bad}; band roles are {', '.join(ROLES)}")
-        if tmpl.weighted != (self.weight is not None):
-            need = "needs a weight in (0, 1)" if tmpl.weighted else "takes no weight"
-            raise ConfigError(f"template {self.template!r} {need}; got weight={self.weight!r}")
-        if self.weight is not None:
-            object.__setattr__(self, "weight", float(self.weight))
-
-    @cached_property  # searches reuse candidates; text is built once per candidate
-    def formula(self) -> str:
-        """The formula in band roles, as the catalogue writes formulas."""
-        term = TRANSFORMS[self.transform].term
-        slots = {k: term.format(x=b) for k, b in zip("abc", self.bands, strict=False)}
-        if self.weight is not None:
-            slots |= {"w": _fmt_weight(self.weight), "v": _fmt_weight(1 - self.weight)}
-        return TEMPLATES[self.template].pattern.format(**slots)
-
-    def compute(self, bands: Mapping[str, Any]) -> Any:
-        """The index from reflectance by role (numpy, pandas, xarray or dask arrays)."""
-        tf = TRANSFORMS[self.transform].func
-        return TEMPLATES[self.template].func(*(tf(bands[r]) for r in self.bands), w=self.weight)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The candidate as plain data (for files and model metadata)."""
-        out: dict[str, Any] = {
-            "template": self.template,
-            "bands": list(self.bands),
-            "transform": self.transform,
-        }
-        if self.weight is not None:
-            out["weight"] = self.weight
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
-        """Rebuild a candidate from :meth:`to_dict` output (or a ranked-table row)."""
-        bands = data["bands"]
-        if isinstance(bands, str):
-            bands = bands.split()
-        weight = data.get("weight")
-        if weight is not None and not (isinstance(weight, float) and np.isnan(weight)):
-            weight = float(weight)
-        else:
-            weight = None
-        return cls(str(data["template"]), tuple(bands), str(data.get("transform", "identity")),
-                   weight)  # fmt: skip
-
-    def to_index(self, name: str, *, reference: str = "saltmap index discovery") -> SpectralIndex:
-        """A :class:`~saltmap.features.indices.SpectralIndex` (group ``"discovered"``)."""
-        tmpl = TEMPLATES[self.template]
-        return SpectralIndex(
-            name=name,
-            long_name=f"discovered {tmpl.name.replace('_', ' ')} index ({self.transform} bands)",
-            formula=self.formula,
-            bands=tuple(r for r in ROLES if r in self.bands),
-            reference=reference,
-            group="discovered",
-            undefined="where a denominator is 0, a radicand < 0 or a log argument ≤ 0",
-            compute=self.compute,
-        )
 
 
 def enumerate_candidates(
@@ -621,6 +439,7 @@ def discover_cv(
     random_state: int | None = 0,
     method: str = "pearson",
     search: SearchFunction | None = None,
+    progress: Progress | None = None,
     **search_options: Any,
 ) -> CVDiscovery:
     """Search on all rows, and again inside each outer fold to measure its optimism.
@@ -646,6 +465,8 @@ def discover_cv(
     search : callable, optional
         ``search(reflectance_rows, target_rows) -> SearchResult``; default
         :func:`search_indices` with ``method`` and ``search_options``.
+    progress : Progress, optional
+        Reports task ``"index discovery"``: one step per search (all rows, then each fold).
     **search_options
         Passed to :func:`search_indices`.
     """
@@ -659,74 +480,38 @@ def discover_cv(
         raise SampleDataError(
             f"{len(y)} samples are too few for {n_splits} folds; use fewer folds (--folds)"
         )
-    in_sample = search(refl, y)
-    rows, splits = [], []
     folds = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
-    for i, (train, test) in enumerate(folds.split(refl)):
-        found = search(refl.iloc[train], y[train])
-        winner = found.best
-        value = np.asarray(winner.compute(refl.iloc[test].to_dict("series")), dtype=float)
-        scored = correlate_columns(value[:, None], y[test], method=method).iloc[0]
-        r_train = float(found.table["r"].iloc[0])
-        rows.append(
-            {
-                "repeat": i // n_splits + 1,
-                "fold": i % n_splits + 1,
-                "n_train": len(train),
-                "n_test": len(test),
-                **found.table.iloc[0][["formula", "bands", "template", "transform", "weight"]],
-                "r_train": r_train,
-                "r_test": scored["r"],
-                "r_test_aligned": scored["r"] * np.sign(r_train),
-                "p_test": scored["p"],
-                "n_test_used": int(scored["n"]),
-            }
-        )
-        splits.append((refl.index[train], refl.index[test]))
+    total = 1 + n_splits * n_repeats  # one search on all rows, then one per fold
+    with task(progress, "index discovery", total) as tick:
+        tick(0, total)
+        in_sample = search(refl, y)
+        tick(1, total)
+        rows, splits = [], []
+        for i, (train, test) in enumerate(folds.split(refl)):
+            found = search(refl.iloc[train], y[train])
+            where = {"repeat": i // n_splits + 1, "fold": i % n_splits + 1,
+                     "n_train": len(train), "n_test": len(test)}  # fmt: skip
+            rows.append(where | _fold_winner(found, refl.iloc[test], y[test], method))
+            splits.append((refl.index[train], refl.index[test]))
+            tick(i + 2, total)
     return CVDiscovery(in_sample, pd.DataFrame(rows), splits)
 
 
-# --- discovered indices in the catalogue ---------------------------------------------------------
-
-# Registered discovered indices, best first (the order "discovered:K" takes).
-_DISCOVERED: dict[str, Candidate] = {}
-
-
-def _remember(pairs: Sequence[tuple[str, Candidate]], reference: str) -> list[str]:
-    for name, cand in pairs:
-        indices.register(cand.to_index(name, reference=reference))
-    fresh = dict(pairs)
-    old = {n: c for n, c in _DISCOVERED.items() if n not in fresh}
-    _DISCOVERED.clear()
-    _DISCOVERED.update(fresh | old)
-    return list(fresh)
-
-
-def register_discovered(
-    candidates: Sequence[Candidate], *, prefix: str = "D", reference: str = "saltmap discovery"
-) -> list[str]:
-    """Register candidates as indices ``D1``, ``D2``, ... (best first) and return the names.
-
-    A later call replaces earlier discovered indices of the same names.
-    """
-    pairs = [(f"{prefix}{i}", cand) for i, cand in enumerate(candidates, start=1)]
-    return _remember(pairs, reference)
-
-
-def definitions(names: Iterable[str]) -> list[dict[str, Any]]:
-    """Plain-data definitions of the discovered indices among ``names`` (others are skipped).
-
-    A saved model that uses discovered indices should store these beside its
-    index names and call :func:`register_definitions` on loading, since an
-    index's computation is code and does not travel with a name.
-    """
-    return [{"name": n, **_DISCOVERED[n].to_dict()} for n in names if n in _DISCOVERED]
-
-
-def register_definitions(defs: Iterable[Mapping[str, Any]], *, reference: str = "") -> list[str]:
-    """Register indices from :func:`definitions` output; return their names."""
-    pairs = [(str(d["name"]), Candidate.from_dict(d)) for d in defs]
-    return _remember(pairs, reference or "saltmap discovery (from saved definitions)")
+def _fold_winner(
+    found: SearchResult, test_refl: pd.DataFrame, test_y: np.ndarray, method: str
+) -> dict[str, Any]:
+    """A fold's winner (found on its training rows) and its correlation on the test rows."""
+    value = np.asarray(found.best.compute(test_refl.to_dict("series")), dtype=float)
+    scored = correlate_columns(value[:, None], test_y, method=method).iloc[0]
+    r_train = float(found.table["r"].iloc[0])
+    return {
+        **found.table.iloc[0][["formula", "bands", "template", "transform", "weight"]],
+        "r_train": r_train,
+        "r_test": scored["r"],
+        "r_test_aligned": scored["r"] * np.sign(r_train),
+        "p_test": scored["p"],
+        "n_test_used": int(scored["n"]),
+    }
 
 
 def _toml_value(value: Any) -> str:
@@ -772,94 +557,3 @@ def save_discovered(
         lines += ["", "[[index]]", *(f"{key} = {_toml_value(v)}" for key, v in entry.items())]
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
-
-
-def read_discovered(path: str | Path) -> list[tuple[str, Candidate]]:
-    """Read ``(name, candidate)`` pairs from a file written by :func:`save_discovered`."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise InputFileError(f"discovered-index file {path} does not exist") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from err
-    entries = data.get("index", [])
-    if not entries:
-        raise ConfigError(f"{path} holds no [[index]] entries; write it with `saltmap discover`")
-    out = []
-    for i, entry in enumerate(entries, start=1):
-        try:
-            cand = Candidate.from_dict(entry)
-            name = str(entry["name"])
-        except KeyError as err:
-            raise ConfigError(f"{path}: index entry {i} lacks the key {err}") from err
-        except ConfigError as err:
-            raise ConfigError(f"{path}: index entry {i}: {err}") from err
-        if "formula" in entry and entry["formula"] != cand.formula:
-            raise ConfigError(
-                f"{path}: index {name!r} says formula {entry['formula']!r} but its template, "
-                f"bands, transform and weight give {cand.formula!r}; fix one to match the other"
-            )
-        out.append((name, cand))
-    return out
-
-
-def load_discovered(path: str | Path) -> list[str]:
-    """Register the indices of a discovered-index file; return their names, best first."""
-    return _remember(read_discovered(path), f"saltmap discovery, {Path(path).name}")
-
-
-def resolve_discovered(spec: str) -> list[str]:
-    """Index names for a ``discovered`` selection.
-
-    ``discovered`` gives every registered discovered index, ``discovered:K``
-    the best ``K``; ``discovered:PATH`` and ``discovered:PATH:K`` first load the
-    file ``PATH`` (see :func:`load_discovered`).
-
-    Examples
-    --------
-    >>> resolve_discovered("discovered:results/discovered.toml:5")  # doctest: +SKIP
-    ['D1', 'D2', 'D3', 'D4', 'D5']
-    """
-    head, _, rest = spec.strip().partition(":")
-    if head.lower() != "discovered":
-        raise ConfigError(f"{spec!r} is not a 'discovered' selection such as 'discovered:5'")
-    k: int | None = None
-    names = list(_DISCOVERED)
-    if rest:
-        path, _, count = rest.rpartition(":") if not rest.isdigit() else ("", "", rest)
-        if count.isdigit():
-            k = int(count)
-        else:
-            path = rest
-        if path:
-            names = load_discovered(path)
-    if not names:
-        raise ConfigError(
-            f"no discovered indices are loaded for {spec!r}; run `saltmap discover` and select "
-            "them with 'discovered:PATH/discovered.toml:K'"
-        )
-    return names if k is None else names[:k]
-
-
-def resolve_with_discovered(names: str | Iterable[str]) -> list[str]:
-    """:func:`saltmap.features.indices.resolve` that also expands ``discovered`` selections.
-
-    Examples
-    --------
-    >>> resolve_with_discovered("novel,discovered:out/discovered.toml:2")  # doctest: +SKIP
-    ['SAI', 'TRSI', 'SBCI', 'GOSI', 'D1', 'D2']
-    """
-    items = names.split(",") if isinstance(names, str) else list(names)
-    out: list[str] = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        is_discovered = item.partition(":")[0].lower() == "discovered"
-        expanded = resolve_discovered(item) if is_discovered else indices.resolve(item)
-        out.extend(n for n in expanded if n not in out)
-    return out
-
-
-# `indices.resolve` expands "discovered:..." through this, without importing this module.
-indices.SET_RESOLVERS.setdefault("discovered", resolve_discovered)

@@ -86,21 +86,10 @@ def extract_at_points(
         raise SceneError(f"the extraction window must be an odd number of pixels, not {window}")
     frame, point_crs, target_name, target_unit = _points(samples_or_points, crs)
     if covariates is not None:
-        taken = [n for n in covariates.paths if n in frame.columns or n in scene.roles]
-        if taken:
-            raise SampleDataError(
-                f"the samples already have column(s) {', '.join(taken)}; give the covariate "
-                "raster(s) another name (--covariate NEW_NAME=PATH)"
-            )
-        covariates.check(scene)
+        _check_covariates(covariates, frame, scene)
     x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
     sx, sy = _to_scene_crs(x, y, point_crs, scene)
-    inv = ~scene.transform
-    fcol, frow = inv.a * sx + inv.b * sy + inv.c, inv.d * sx + inv.e * sy + inv.f
-    finite = np.isfinite(fcol) & np.isfinite(frow)
-    row = np.where(finite, np.floor(np.where(finite, frow, 0)), -1).astype(np.int64)
-    col = np.where(finite, np.floor(np.where(finite, fcol, 0)), -1).astype(np.int64)
-    inside = finite & (row >= 0) & (row < scene.height) & (col >= 0) & (col < scene.width)
+    row, col, inside = _pixels(sx, sy, scene)
 
     values = np.full((len(frame), len(scene.roles)), np.nan)
     counts = np.zeros(len(frame), dtype=np.int64)
@@ -123,13 +112,8 @@ def extract_at_points(
     )
     table = _table(frame, values, counts, status, scene, target_name)
     if covariates is not None:
-        from saltmap.features.covariate_rasters import covariates_at_points
-
         ok = status == "ok"
-        extra = covariates_at_points(covariates, scene, row[ok], col[ok])
-        at = table.columns.get_loc("n_pixels") + 1
-        for i, name in enumerate(extra.columns):
-            table.insert(at + i, name, extra[name].to_numpy())
+        _insert_covariates(table, covariates, scene, row[ok], col[ok])
     table.attrs.update(
         crs=point_crs,
         target_name=target_name,
@@ -138,6 +122,45 @@ def extract_at_points(
         scene=scene.source,
     )
     return table, report
+
+
+def _check_covariates(covariates: Any, frame: pd.DataFrame, scene: Scene) -> None:
+    """Refuse, before anything is read, covariate names already taken and rasters that
+    do not cover the scene."""
+    taken = [n for n in covariates.paths if n in frame.columns or n in scene.roles]
+    if taken:
+        raise SampleDataError(
+            f"the samples already have column(s) {', '.join(taken)}; give the covariate "
+            "raster(s) another name (--covariate NEW_NAME=PATH)"
+        )
+    covariates.check(scene)
+
+
+def _pixels(
+    sx: np.ndarray, sy: np.ndarray, scene: Scene
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column of the scene pixel under each point (-1 where not finite), and
+    whether the point falls inside the scene."""
+    inv = ~scene.transform
+    fcol, frow = inv.a * sx + inv.b * sy + inv.c, inv.d * sx + inv.e * sy + inv.f
+    finite = np.isfinite(fcol) & np.isfinite(frow)
+    row = np.where(finite, np.floor(np.where(finite, frow, 0)), -1).astype(np.int64)
+    col = np.where(finite, np.floor(np.where(finite, fcol, 0)), -1).astype(np.int64)
+    inside = finite & (row >= 0) & (row < scene.height) & (col >= 0) & (col < scene.width)
+    return row, col, inside
+
+
+def _insert_covariates(
+    table: pd.DataFrame, covariates: Any, scene: Scene, row: np.ndarray, col: np.ndarray
+) -> None:
+    """The covariates at the extracted points' pixels, as columns after ``n_pixels``."""
+    # covariates imports scikit-learn; an extraction without covariates does not need it.
+    from saltmap.features.covariate_rasters import covariates_at_points
+
+    extra = covariates_at_points(covariates, scene, row, col)
+    at = table.columns.get_loc("n_pixels") + 1
+    for i, name in enumerate(extra.columns):
+        table.insert(at + i, name, extra[name].to_numpy())
 
 
 def _points(

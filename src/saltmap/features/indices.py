@@ -102,6 +102,9 @@ class SpectralIndex:
         Where the index is undefined (and saltmap returns NaN).
     compute : callable
         ``compute(bands) -> array``, ``bands`` a mapping from role to array.
+    definition : mapping or None
+        Plain data the index can be rebuilt from in another process or session
+        (a discovered index's template, bands, transform and weight), else None.
     """
 
     name: str
@@ -112,6 +115,7 @@ class SpectralIndex:
     group: str
     undefined: str
     compute: Callable[[Bands], Any] = field(repr=False, compare=False)
+    definition: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, bands: Bands) -> Any:
         check_roles(self.bands, bands.keys(), f"index {self.name}")
@@ -217,23 +221,38 @@ STUDY_SETS: dict[str, tuple[str, ...]] = {
     "all": tuple(CATALOGUE),
 }
 
-# Indices that users or index discovery add at run time, by name.
+# An index as a model or a selection carries it: a name (of the catalogue or a registered
+# index), the index itself, or the plain-data definition of a discovered index
+# (``{"name": "D1", "template": "ratio", "bands": ["G", "N"], ...}``). Definitions travel
+# to worker processes and into model files, where a registry of this session does not.
+IndexItem = str | SpectralIndex | Mapping[str, Any]
+
+# Indices that users register by name in this session (:func:`register`). Nothing that
+# runs in another process depends on it: a registered index with a definition is
+# carried as that definition (:func:`resolve_items`).
 _EXTRA: dict[str, SpectralIndex] = {}
 
 # Index sets whose members are only known at run time, by prefix: ``"discovered:5"``
-# is expanded by ``SET_RESOLVERS["discovered"]("discovered:5")``. Later stages
-# register here, so this module never imports them at import time.
-SET_RESOLVERS: dict[str, Callable[[str], list[str]]] = {}
+# is expanded by ``SET_RESOLVERS["discovered"]("discovered:5")`` into index items.
+# Later stages register here, so this module never imports them at import time.
+SET_RESOLVERS: dict[str, Callable[[str], list[IndexItem]]] = {}
+
+# Builders of an index from its plain-data definition, by the prefix of its kind.
+DEFINITION_READERS: dict[str, Callable[[Mapping[str, Any]], SpectralIndex]] = {}
 
 # Run-time sets whose resolver lives in a later stage, by prefix, with the module that
 # registers it. :func:`resolve` imports that module on first use, so
 # ``screen(samples, "discovered:PATH:3")`` works in a fresh session; importing it here
 # at the top would be an import cycle (the module imports this one).
-LAZY_SET_MODULES: dict[str, str] = {"discovered": "saltmap.features.discovery"}
+LAZY_SET_MODULES: dict[str, str] = {"discovered": "saltmap.features.definitions"}
 
 
 def register(index: SpectralIndex) -> None:
-    """Add an index (for example a discovered one) so it can be chosen by name."""
+    """Add an index (for example a discovered one) so it can be chosen by name in this session.
+
+    Passing the index itself (or its definition) where indices are chosen needs no
+    registration and also works in worker processes.
+    """
     if index.name in CATALOGUE:
         raise ValueError(f"{index.name!r} is a catalogue index; give the new index another name")
     _EXTRA[index.name] = index
@@ -250,16 +269,79 @@ def get_index(name: str) -> SpectralIndex:
     return found
 
 
-def _set_resolver(prefix: str) -> Callable[[str], list[str]] | None:
-    """The resolver of a run-time set, importing the stage that registers it if need be."""
+def _lazy_stage(prefix: str) -> None:
+    """Import the stage that registers the ``prefix`` resolver and reader, if not yet."""
     if prefix not in SET_RESOLVERS and prefix in LAZY_SET_MODULES:
         import importlib
 
         importlib.import_module(LAZY_SET_MODULES[prefix])
+
+
+def _set_resolver(prefix: str) -> Callable[[str], list[IndexItem]] | None:
+    """The resolver of a run-time set, importing the stage that registers it if need be."""
+    _lazy_stage(prefix)
     return SET_RESOLVERS.get(prefix)
 
 
-def resolve(names: str | Iterable[str]) -> list[str]:
+def item_name(item: IndexItem) -> str:
+    """The name of an index item (a name, an index or a definition)."""
+    if isinstance(item, SpectralIndex):
+        return item.name
+    if isinstance(item, Mapping):
+        return str(item["name"])
+    return item
+
+
+def index_of(item: IndexItem) -> SpectralIndex:
+    """The index an item stands for; a definition is rebuilt, with no registry involved."""
+    if isinstance(item, SpectralIndex):
+        return item
+    if isinstance(item, Mapping):
+        _lazy_stage("discovered")
+        return DEFINITION_READERS["discovered"](item)
+    return get_index(item)
+
+
+def _carried(name: str) -> IndexItem:
+    """A registered index as a selection carries it: its definition when it has one."""
+    extra = _EXTRA.get(name) if name not in CATALOGUE else None
+    return dict(extra.definition) if extra is not None and extra.definition else name
+
+
+def _expand(item: str) -> list[IndexItem]:
+    resolver = _set_resolver(item.partition(":")[0].lower())
+    if resolver is not None:
+        return resolver(item)
+    expanded = STUDY_SETS.get(item) or STUDY_SETS.get(item.lower()) or (get_index(item).name,)
+    return [_carried(n) for n in expanded]
+
+
+def resolve_items(names: str | Iterable[IndexItem]) -> list[IndexItem]:
+    """Expand a selection into index items that compute without this session's registry.
+
+    Set names and commas are expanded as by :func:`resolve`; catalogue indices stay
+    names, discovered ones (from a file, or registered with a definition) become their
+    plain-data definitions, and indices or definitions given as such are kept.
+    """
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out: list[IndexItem] = []
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, str):
+            item = item.strip()
+            if not item:
+                continue
+            expanded = _expand(item)
+        else:
+            expanded = [item]
+        for one in expanded:
+            if item_name(one) not in seen:
+                seen.add(item_name(one))
+                out.append(one)
+    return out
+
+
+def resolve(names: str | Iterable[IndexItem]) -> list[str]:
     """Expand set names (``classic``, ``novel``, ``study``, ``all``) and commas into index names.
 
     Examples
@@ -269,28 +351,17 @@ def resolve(names: str | Iterable[str]) -> list[str]:
     >>> resolve("SAI,NDVI")
     ['SAI', 'NDVI']
     """
-    items = names.split(",") if isinstance(names, str) else list(names)
-    out: list[str] = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        resolver = _set_resolver(item.partition(":")[0].lower())
-        if resolver is not None:
-            out.extend(n for n in resolver(item) if n not in out)
-            continue
-        expanded = STUDY_SETS.get(item) or STUDY_SETS.get(item.lower()) or (get_index(item).name,)
-        out.extend(n for n in expanded if n not in out)
-    return out
+    return [item_name(item) for item in resolve_items(names)]
 
 
-def required_bands(names: Iterable[str]) -> tuple[str, ...]:
+def required_bands(names: Iterable[IndexItem]) -> tuple[str, ...]:
     """Band roles that the given indices read, in the order of :data:`~saltmap.bands.ROLES`."""
-    needed = {role for n in names for role in get_index(n).bands}
+    needed = {role for n in names for role in index_of(n).bands}
     return tuple(r for r in ROLES if r in needed)
 
 
 def compute_indices(
-    bands: Bands | pd.DataFrame, names: str | Iterable[str] = "study"
+    bands: Bands | pd.DataFrame, names: str | Iterable[IndexItem] = "study"
 ) -> pd.DataFrame | dict:
     """Compute several indices.
 
@@ -300,15 +371,16 @@ def compute_indices(
         Reflectance by band role (``"B"``, ``"G"``, ...). A DataFrame gives a
         DataFrame back with the same index; any other mapping (of numpy, xarray
         or dask arrays) gives a dict of arrays.
-    names : str or iterable of str
-        Index names or sets, see :func:`resolve`.
+    names : str or iterable of index items
+        Index names or sets, see :func:`resolve`, or indices and definitions
+        (see :func:`resolve_items`).
     """
-    chosen = resolve(names)
+    chosen = [index_of(item) for item in resolve_items(names)]
     check_roles(required_bands(chosen), bands.keys(), "the reflectance given")
     if isinstance(bands, pd.DataFrame):
         cols = {r: bands[r].astype(float) for r in bands.columns if r in ROLES}
-        return pd.DataFrame({n: get_index(n).compute(cols) for n in chosen}, index=bands.index)
-    return {n: get_index(n).compute(bands) for n in chosen}
+        return pd.DataFrame({ix.name: ix.compute(cols) for ix in chosen}, index=bands.index)
+    return {ix.name: ix.compute(bands) for ix in chosen}
 
 
 def catalogue_table() -> pd.DataFrame:
@@ -339,19 +411,32 @@ class IndexFeatures(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    indices : str or list of str, default="novel"
-        Index names or sets, see :func:`resolve`.
+    indices : str or list of index items, default="novel"
+        Index names or sets, see :func:`resolve`; indices or definitions of
+        discovered indices may be given as such (see :func:`resolve_items`).
     bands : tuple of str or None, default=None
         Column order of array input; ``None`` means the roles the indices need.
+
+    Attributes
+    ----------
+    index_items_ : list
+        The indices as the fitted transformer carries them: catalogue names and
+        definitions of discovered indices, so a worker process or a new session
+        computes them without a registry.
+    index_names_ : list of str
+    bands_ : tuple of str
     """
 
-    def __init__(self, indices: str | list[str] = "novel", bands: tuple[str, ...] | None = None):
+    def __init__(
+        self, indices: str | list[IndexItem] = "novel", bands: tuple[str, ...] | None = None
+    ):
         self.indices = indices
         self.bands = bands
 
     def fit(self, X: Any, y: Any = None) -> IndexFeatures:
-        self.index_names_ = resolve(self.indices)
-        needed = required_bands(self.index_names_)
+        self.index_items_ = resolve_items(self.indices)
+        self.index_names_ = [item_name(item) for item in self.index_items_]
+        needed = required_bands(self.index_items_)
         if isinstance(X, pd.DataFrame):
             # Columns are found by role name, so a samples table with more columns is fine.
             check_roles(needed, X.columns, "the training table")
@@ -386,7 +471,9 @@ class IndexFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "index_names_")
         cols = self._band_columns(X)
-        return np.column_stack([get_index(n).compute(cols) for n in self.index_names_])
+        # Models saved before index_items_ existed carry names only.
+        items = getattr(self, "index_items_", self.index_names_)
+        return np.column_stack([index_of(item).compute(cols) for item in items])
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

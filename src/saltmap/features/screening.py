@@ -14,14 +14,21 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from saltmap.errors import SampleDataError
-from saltmap.features.indices import compute_indices, get_index, resolve
+from saltmap.features.indices import (
+    IndexItem,
+    SpectralIndex,
+    compute_indices,
+    get_index,
+    index_of,
+    resolve_items,
+)
 from saltmap.io.samples import Samples
 
 SCREEN_COLUMNS = [
@@ -63,8 +70,17 @@ def correlation(values: np.ndarray, target: np.ndarray, *, confidence: float = 0
     }
 
 
-def screen_table(features: pd.DataFrame, target: pd.Series | np.ndarray) -> pd.DataFrame:
-    """Screen every column of ``features`` against ``target``; rank by |r| (1 = strongest)."""
+def screen_table(
+    features: pd.DataFrame,
+    target: pd.Series | np.ndarray,
+    described: Mapping[str, SpectralIndex] | None = None,
+) -> pd.DataFrame:
+    """Screen every column of ``features`` against ``target``; rank by |r| (1 = strongest).
+
+    A column's group and formula come from ``described`` (name → index), else from
+    the catalogue and this session's registered indices, else ``other`` and none.
+    """
+    described = described or {}
     target = np.asarray(target, dtype=float)
     if np.nanstd(target) == 0:
         raise SampleDataError("the target is constant, so no correlation can be computed")
@@ -72,7 +88,7 @@ def screen_table(features: pd.DataFrame, target: pd.Series | np.ndarray) -> pd.D
     for name in features.columns:
         stats_ = correlation(features[name].to_numpy(), target)
         try:
-            index = get_index(name)
+            index = described.get(name) or get_index(name)
             group, formula = index.group, index.formula
         except KeyError:
             group, formula = "other", ""
@@ -84,15 +100,17 @@ def screen_table(features: pd.DataFrame, target: pd.Series | np.ndarray) -> pd.D
     return table[SCREEN_COLUMNS].reset_index(drop=True)
 
 
-def screen(samples: Samples, indices: str | Iterable[str] = "study") -> pd.DataFrame:
+def screen(samples: Samples, indices: str | Iterable[IndexItem] = "study") -> pd.DataFrame:
     """Compute the indices for ``samples`` and screen them against the target.
 
     Parameters
     ----------
     samples : Samples
         Field samples with reflectance and a target.
-    indices : str or iterable of str
-        Index names or sets (``"study"`` = the 17 classic and 4 novel indices).
+    indices : str or iterable of index items
+        Index names or sets (``"study"`` = the 17 classic and 4 novel indices), or
+        indices and definitions of discovered ones (see
+        :func:`~saltmap.features.indices.resolve_items`).
 
     Returns
     -------
@@ -107,5 +125,6 @@ def screen(samples: Samples, indices: str | Iterable[str] = "study") -> pd.DataF
             "screening needs at least 4 "
             "(see the rejected-row report for the rows set aside)"
         )
-    features = compute_indices(samples.reflectance, resolve(indices))
-    return screen_table(features, samples.target)
+    chosen = [index_of(item) for item in resolve_items(indices)]
+    features = compute_indices(samples.reflectance, chosen)
+    return screen_table(features, samples.target, {ix.name: ix for ix in chosen})

@@ -32,12 +32,9 @@ from saltmap.features.covariates import Covariates, check_covariates_defined, pr
 from saltmap.features.indices import resolve
 from saltmap.models.building import check_indices_defined, make_model
 from saltmap.models.inspect import OnPredictors, predictors_of, seen_rows
-from saltmap.validation.protocols import (
-    bootstrap_draws,
-    collect_folds,
-    materialise_splits,
-    paired_difference,
-)
+from saltmap.validation.metrics import bootstrap_draws, paired_difference
+from saltmap.validation.protocols import collect_folds
+from saltmap.validation.splits import materialise_splits
 
 
 @dataclass
