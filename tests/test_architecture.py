@@ -156,7 +156,7 @@ def test_old_import_paths_still_work_and_warn(old, new):
 
 
 def test_old_paths_find_names_that_moved_to_another_stage():
-    from saltmap.validation.covariate_gain import covariate_gain
+    from saltmap.validation.covariates import covariate_gain
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -171,3 +171,12 @@ def test_every_public_name_of_a_stage_resolves():
         package = importlib.import_module(f"saltmap.{stage}")
         for name in package.__all__:
             assert getattr(package, name) is not None, f"saltmap.{stage}.{name}"
+
+
+def test_no_module_shares_its_name_with_a_public_name_of_its_stage():
+    # Once a submodule is imported, the package attribute of that name is the module,
+    # so `from saltmap.<stage> import <name>` would give the module instead of the name.
+    for stage in ("io", "features", "models", "validation", "trust", "mapping", "study"):
+        package = importlib.import_module(f"saltmap.{stage}")
+        modules = {p.stem for p in (SRC / stage).glob("*.py")}
+        assert not modules & set(package.__all__), stage

@@ -724,7 +724,7 @@ def _scene():
     return open_scene(patagonia_scene(), scaling="sentinel2-l2a")
 
 
-MAP_KW = {"scheme": "fao-ec", "target_name": "EC", "target_unit": "uS/cm", "progress": False,
+MAP_KW = {"scheme": "fao-ec", "target_name": "EC", "target_unit": "uS/cm", "progress": None,
           "figure": False}  # fmt: skip
 
 

@@ -229,6 +229,7 @@ def bracketed(tmp_path_factory):
     shutil.copytree(datasets.patagonia_scene(), scene)
     lab = inputs / "[lab] raw.xlsx"
     shutil.copy(datasets.xinjiang_lab_sheet(), lab)
+    (root / "[out]").mkdir()  # each test may run alone: none relies on another's folder
     return {"root": root, "samples": samples, "scene": scene, "lab": lab, "out": root / "[out]"}
 
 
@@ -296,12 +297,13 @@ def test_convert_prints_file_names_verbatim(bracketed):
 def test_run_and_demo_print_step_notes_and_folders_verbatim(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
+    import saltmap.study.config as config_module
     import saltmap.study.runner as runner_module
 
     folder = tmp_path / "[runs]" / "study-1"
     step = SimpleNamespace(name="maps", status="skipped", note="no [[scenes]] given")
     done = SimpleNamespace(steps=[step], folder=folder, seconds=1.0, report=folder / "r.html")
-    monkeypatch.setattr(runner_module, "load_study", lambda path: path)
+    monkeypatch.setattr(config_module, "load_study", lambda path: path)
     monkeypatch.setattr(runner_module, "run_study", lambda *args, **kwargs: done)
     for verb in (["run", str(tmp_path / "[s].toml")], ["demo"]):
         result = runner.invoke(app, [*verb, "--out", str(tmp_path / "[runs]"), "-q"])

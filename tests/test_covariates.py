@@ -44,7 +44,7 @@ from saltmap.models.building import make_model
 from saltmap.models.inspect import model_covariates, model_input
 from saltmap.models.persistence import load_model, save_model
 from saltmap.models.training import train_model
-from saltmap.validation.covariate_gain import covariate_gain
+from saltmap.validation.covariates import covariate_gain
 
 BOTH = Covariates(numeric=["Dist_Sea"], categorical=["Land_cover"])
 SMALL_RF = {"n_estimators": 20}
@@ -552,7 +552,7 @@ def test_map_scene_with_a_covariate_raster_equals_the_block_hook(samples, scene,
     cov = Covariates(numeric=["Dist_Sea"])
     model = make_model("RF", covariates=cov, params=SMALL_RF)
     model.fit(predictor_table(samples, cov), samples.target)
-    kw = {"scheme": "fao-ec", "target_unit": "uS/cm", "target_name": "EC", "progress": False,
+    kw = {"scheme": "fao-ec", "target_unit": "uS/cm", "target_name": "EC", "progress": None,
           "figure": False}  # fmt: skip
     with pytest.raises(ConfigError, match="Dist_Sea"):
         map_scene(model, scene, tmp_path / "none", **kw)
@@ -605,7 +605,7 @@ def test_map_scene_flags_unseen_raster_levels_and_refuses_a_raster_of_no_known_l
     codes[:50] = 7  # synthetic code 7: a soil type the samples do not have
     raster = write_covariate(tmp_path / "synthetic_soil_codes.tif", codes, scene,
                              description="synthetic soil codes")  # fmt: skip
-    kw = {"scheme": "fao-ec", "target_unit": "uS/cm", "target_name": "EC", "progress": False,
+    kw = {"scheme": "fao-ec", "target_unit": "uS/cm", "target_name": "EC", "progress": None,
           "figure": False}  # fmt: skip
     # codes 1 and 7 are no training level: a legend is missing, refused before output
     with pytest.raises(ConfigError, match="labels"):
@@ -671,20 +671,6 @@ def test_cli_predict_reads_the_covariates_from_the_samples(samples, table, tmp_p
         refused.exception
     )
     assert not (tmp_path / "no.csv").exists()
-
-
-@pytest.mark.parametrize(
-    "old", ["saltmap.features.covariates", "saltmap.models.building", "saltmap.trust.intervals"]
-)
-def test_names_moved_in_issue_12_still_resolve_from_their_old_module(old):
-    import importlib
-
-    module = importlib.import_module(old)
-    for name, new in module._MOVED.items():
-        target = new if new.startswith("saltmap.") else f"{old.rpartition('.')[0]}.{new}"
-        assert getattr(module, name) is getattr(importlib.import_module(target), name), name
-    with pytest.raises(AttributeError, match="no_such_name"):
-        module.no_such_name  # noqa: B018
 
 
 def test_inspect_answers_for_models_with_and_without_covariates():

@@ -13,7 +13,7 @@ from scipy import stats
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap.errors import ConfigError
-from saltmap.features import discovery
+from saltmap.features import discovered, discovery
 from saltmap.features.discovery import (
     correlate_columns,
     discover_cv,
@@ -178,22 +178,22 @@ def test_saved_indices_are_explicit_values_that_serve_models(real, tmp_path):
     reflectance, ec = real
     found = search_indices(reflectance, ec)
     path = save_discovered(found, tmp_path / "discovered.toml", k=3, prefix="Dx")
-    defs = discovery.read_definitions(path)
+    defs = discovered.read_definitions(path)
     assert [d["name"] for d in defs] == ["Dx1", "Dx2", "Dx3"]
     assert defs[1] == {"name": "Dx2", **found.candidates(2)[1].to_dict()}
     assert index_of(defs[0]).group == "discovered"
     assert index_of(defs[0]).formula == found.table["formula"].iloc[0]
-    assert discovery.definitions_of(found.candidates(3), prefix="Dx") == defs
+    assert discovered.definitions_of(found.candidates(3), prefix="Dx") == defs
     features = IndexFeatures(indices=defs).fit(reflectance)
     assert features.index_names_ == ["Dx1", "Dx2", "Dx3"] and features.index_items_ == defs
     expected = evaluate_candidates(reflectance, found.candidates(3))
     np.testing.assert_allclose(features.transform(reflectance), expected, equal_nan=True)
     # The selection language picks from the definitions given.
-    assert discovery.select_discovered("discovered:1", defs) == defs[:1]
-    assert discovery.resolve_selection("SAI,discovered:2,NDVI", defs) == [
+    assert discovered.select_discovered("discovered:1", defs) == defs[:1]
+    assert discovered.resolve_selection("SAI,discovered:2,NDVI", defs) == [
         "SAI", defs[0], defs[1], "NDVI"
     ]  # fmt: skip
-    assert discovery.select_discovered(f"discovered:{path}:2") == defs[:2]
+    assert discovered.select_discovered(f"discovered:{path}:2") == defs[:2]
     assert resolve(["SAI", defs[2]]) == ["SAI", "Dx3"]
     # A worker process computes them from the definitions alone.
     from joblib import Parallel, delayed
@@ -216,15 +216,15 @@ def test_the_session_registry_still_resolves_names(real, tmp_path):
     path = save_discovered(found, tmp_path / "discovered.toml", k=3, prefix="Dtest")
     code = f"""
 import json
-from saltmap.features import discovery
+from saltmap.features import discovered, discovery
 from saltmap.features.indices import get_index
-out = {{"names": discovery.load_discovered({str(path)!r})}}
+out = {{"names": discovered.load_discovered({str(path)!r})}}
 out["group"], out["formula"] = get_index("Dtest1").group, get_index("Dtest1").formula
-out["path2"] = discovery.resolve_discovered({f"discovered:{path}:2"!r})
-out["first"] = discovery.resolve_discovered("discovered:1")
-out["mixed"] = discovery.resolve_with_discovered("SAI,discovered:2,NDVI")
-out["defs"] = discovery.definitions(["SAI", "Dtest2"])
-out["again"] = discovery.register_definitions(out["defs"])
+out["path2"] = discovered.resolve_discovered({f"discovered:{path}:2"!r})
+out["first"] = discovered.resolve_discovered("discovered:1")
+out["mixed"] = discovered.resolve_with_discovered("SAI,discovered:2,NDVI")
+out["defs"] = discovered.definitions(["SAI", "Dtest2"])
+out["again"] = discovered.register_definitions(out["defs"])
 print(json.dumps(out))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -248,7 +248,7 @@ def test_a_file_whose_formula_disagrees_is_refused(tmp_path):
         encoding="utf-8",
     )
     with pytest.raises(ConfigError, match="N/G"):
-        discovery.read_discovered(path)
+        discovered.read_discovered(path)
 
 
 @pytest.mark.parametrize(
@@ -284,7 +284,7 @@ def test_discover_and_spectra_commands_on_odisha(tmp_path):
     assert list(ranked.columns) == list(discovery.RANKED_COLUMNS)
     assert ranked["n"].eq(106).all()
     assert len(pd.read_csv(out / "discovery_cv.csv")) == 3
-    assert [n for n, _ in discovery.read_discovered(out / "discovered.toml")] == ["D1", "D2", "D3"]
+    assert [n for n, _ in discovered.read_discovered(out / "discovered.toml")] == ["D1", "D2", "D3"]
     assert (out / "discovery.png").stat().st_size > 10_000
     assert runner.invoke(app, args).exit_code != 0  # no clobbering without --overwrite
     spectra = runner.invoke(app, ["spectra", str(datasets.odisha_samples()), *odisha_args,
@@ -363,7 +363,7 @@ def test_screen_and_train_commands_take_a_discovered_file(saved_top3, tmp_path):
     model, metadata = load_model(model_file)
     assert list(model.named_steps["indices"].index_names_) == ["D1", "D2", "D3"]
     # The model carries the definitions themselves, not names a registry must know.
-    assert model.named_steps["indices"].index_items_ == discovery.read_definitions(path)
+    assert model.named_steps["indices"].index_items_ == discovered.read_definitions(path)
     assert [d["name"] for d in metadata["discovered_indices"]] == ["D1", "D2", "D3"]
 
 

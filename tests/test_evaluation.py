@@ -152,7 +152,7 @@ EVALUATE_FAST = ["--target", "EC", "--target-unit", "uS/cm", "--id", "Name", "--
 
 
 def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_path):
-    from saltmap.features import discovery
+    from saltmap.features import discovered, discovery
 
     found = discovery.search_indices(samples.reflectance, samples.target)
     saved = discovery.save_discovered(found, tmp_path / "discovered.toml", k=5)
@@ -167,7 +167,7 @@ def test_cli_evaluates_named_feature_sets_with_discovered_indices(samples, tmp_p
     assert f"discovered:{saved}:2" in settings
     # The same set given to the library as its definitions scores the same, in worker
     # processes that have no registry of discovered indices.
-    definitions = discovery.read_definitions(saved)[:2]
+    definitions = discovered.read_definitions(saved)[:2]
     direct = evaluate_study(samples, feature_sets={"D-SI": definitions}, quick=True,
                             models=("PLSR",), n_trials=0, protocols=("study",),
                             baseline=False, n_jobs=2)  # fmt: skip

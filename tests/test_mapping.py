@@ -222,7 +222,7 @@ def test_errors_come_before_any_output(model, scene, conversion, tmp_path):
 
 
 def test_existing_outputs_are_kept_without_overwrite(model, scene, tmp_path):
-    kw = {"block_size": 256, "scheme": "fao-ec", "progress": False, "figure": False, **EC}
+    kw = {"block_size": 256, "scheme": "fao-ec", "progress": None, "figure": False, **EC}
     first = mapping.map_scene(model, scene, tmp_path, **kw)
     before = first.outputs.salinity.stat().st_mtime_ns
     with pytest.raises(OutputExistsError, match="overwrite"):
@@ -484,7 +484,7 @@ def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_tru
 def test_interrupted_map_needs_no_overwrite_but_a_finished_one_does(
     rf_trust, scene, tmp_path, monkeypatch
 ):
-    kw = {"block_size": 64, "scheme": "fao-ec", "trust": rf_trust, "progress": False,
+    kw = {"block_size": 64, "scheme": "fao-ec", "trust": rf_trust, "progress": None,
           "figure": False, **EC}  # fmt: skip
     model = rf_trust.intervals.estimator_
     from saltmap.mapping import writer

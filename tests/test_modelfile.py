@@ -259,10 +259,10 @@ def test_training_refuses_samples_with_undefined_indices(samples):
 def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_path):
     # A discovered index is code registered at run time; its definition must travel
     # with the model, or a new session could not compute it.
-    from saltmap.features import discovery
+    from saltmap.features import discovered
 
     definition = {"name": "DSAVED1", "template": "ratio", "bands": ["S2", "B"]}
-    discovery.register_definitions([definition])
+    discovered.register_definitions([definition])
     X, y = samples.reflectance, samples.target.to_numpy()
     model = make_model("PLSR", indices=["SAI", "DSAVED1"]).fit(X, y)
     path = save_model(tmp_path / "d.skops", model, metadata=META)

@@ -413,15 +413,3 @@ def test_unit_factor_is_the_factor_to_the_base_unit():
     assert unit_factor("%") == 10.0
     with pytest.raises(UnitError):
         unit_factor("ppm")
-
-
-def test_names_moved_out_of_units_still_resolve_there():
-    import importlib
-
-    from saltmap.salinity import units
-
-    for name, module in units._MOVED.items():
-        moved = importlib.import_module(f"saltmap.salinity.{module}")
-        assert getattr(units, name) is getattr(moved, name), name
-    with pytest.raises(AttributeError):
-        units.no_such_name  # noqa: B018

@@ -57,8 +57,6 @@ def test_one_markdown_formatter_for_frames_and_tables():
     assert markdown_table(frame) == "| model | R2 |\n|:---|---:|\n| a\\|b | 0.512 |\n"
     titled = markdown_table(Table("T", frame, caption="c"))
     assert titled.startswith("**T**\n\n") and titled.endswith("\nc\n")
-    # The report and the evaluation hand out this same formatter.
-    from saltmap.validation import evaluation
-
-    assert report.markdown_table is markdown_table is evaluation.markdown_table
+    # The report hands out this same formatter (saltmap.report is an old path).
+    assert report.markdown_table is markdown_table
     assert report.Table is Table and report.format_value is tables.format_value

@@ -19,10 +19,10 @@ MOVED: dict[str, tuple[str, ...]] = {
     "samples": ("io.samples", "io.sample_columns", "io.sample_files"),
     "scene": ("io.scene", "io.rasters", "io.sentinel2", "io.stac", "io.multiband", "io.products"),
     "indices": ("features.indices",),
-    "discovery": ("features.discovery", "features.definitions", "features.formulas"),
+    "discovery": ("features.discovery", "features.discovered", "features.formulas"),
     "covariates": (
         "features.covariates", "features.covariate_rasters", "features.covariate_layers",
-        "models.inspect", "validation.covariate_gain",
+        "models.inspect", "validation.covariates",
     ),
     "extract": ("features.extraction",),
     "spectra": ("features.spectra",),

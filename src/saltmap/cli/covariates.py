@@ -15,7 +15,7 @@ from saltmap.cli._print import say, warn
 from saltmap.features.covariate_layers import distance_to_features, terrain, write_covariate
 from saltmap.features.covariates import Covariates
 from saltmap.io.scene import Scene, open_scene
-from saltmap.validation.covariate_gain import CovariateGain, covariate_gain
+from saltmap.validation.covariates import CovariateGain, covariate_gain
 
 covariates_app = typer.Typer(
     help="Covariates saltmap derives on a scene's grid: distance to water, elevation, slope.",

@@ -7,7 +7,7 @@ always uses them [2]_. This module makes them predictors beside the indices:
 reads them, and the level rules below say how categorical values are compared.
 Rasters read on a scene's grid are in :mod:`saltmap.features.covariate_rasters`,
 derived layers (distance, terrain) in :mod:`saltmap.features.covariate_layers`,
-and what covariates add to a model in :mod:`saltmap.validation.covariate_gain`.
+and what covariates add to a model in :mod:`saltmap.validation.covariates`.
 
 Models
     ``make_model(name, covariates=Covariates(numeric=["Dist_Sea"],
@@ -31,7 +31,7 @@ Categorical levels never seen in training
       rows and the known levels;
     * **mapping** (:func:`assemble_predictors`) flags such pixels: they are left
       out of prediction (NaN in the map) and counted, like masked pixels;
-    * **cross-validation** (:func:`saltmap.validation.covariate_gain.covariate_gain`,
+    * **cross-validation** (:func:`saltmap.validation.covariates.covariate_gain`,
       and tuning's inner folds) leaves test rows whose level is missing from their
       training fold out of the scores of *every* model compared, and counts them;
     * ``Covariates(..., min_count=k)`` pools levels seen fewer than ``k`` times in

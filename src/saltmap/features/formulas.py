@@ -5,7 +5,7 @@ roles, a transform applied to every band and, for weighted templates, a weight.
 It becomes a :class:`~saltmap.features.indices.SpectralIndex` whose computation
 is the template function — no formula string is ever evaluated. Index discovery
 (:mod:`saltmap.features.discovery`) searches over them; discovered indices travel
-as their plain-data definitions (:mod:`saltmap.features.definitions`).
+as their plain-data definitions (:mod:`saltmap.features.discovered`).
 """
 
 from __future__ import annotations

@@ -244,7 +244,7 @@ DEFINITION_READERS: dict[str, Callable[[Mapping[str, Any]], SpectralIndex]] = {}
 # registers it. :func:`resolve` imports that module on first use, so
 # ``screen(samples, "discovered:PATH:3")`` works in a fresh session; importing it here
 # at the top would be an import cycle (the module imports this one).
-LAZY_SET_MODULES: dict[str, str] = {"discovered": "saltmap.features.definitions"}
+LAZY_SET_MODULES: dict[str, str] = {"discovered": "saltmap.features.discovered"}
 
 
 def register(index: SpectralIndex) -> None:

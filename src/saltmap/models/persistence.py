@@ -124,9 +124,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _discovered_definitions(names: list[str]) -> list[dict[str, Any]]:
-    from saltmap.features import discovery
+    from saltmap.features.discovered import definitions
 
-    return discovery.definitions(names)
+    return definitions(names)
 
 
 def save_model(
@@ -316,9 +316,9 @@ def _register_discovered(path: Path, defs: list[dict[str, Any]]) -> None:
     does not carry a computation."""
     if not defs:
         return
-    from saltmap.features import discovery
+    from saltmap.features.discovered import definitions, register_definitions
 
-    known = {d["name"]: d for d in discovery.definitions([d["name"] for d in defs])}
+    known = {d["name"]: d for d in definitions([d["name"] for d in defs])}
     clash = [d["name"] for d in defs if d["name"] in known and known[d["name"]] != d]
     if clash:
         raise ModelFileError(
@@ -328,4 +328,4 @@ def _register_discovered(path: Path, defs: list[dict[str, Any]]) -> None:
         )
     new = [d for d in defs if d["name"] not in known]
     if new:
-        discovery.register_definitions(new)
+        register_definitions(new)

@@ -241,7 +241,7 @@ def importance_weights(
     -------
     Series
         One weight per predictor: the indices, then the covariates (numeric, then
-        categorical), as :func:`saltmap.validation.covariate_gain.covariate_gain` names them.
+        categorical), as :func:`saltmap.validation.covariates.covariate_gain` names them.
 
     References
     ----------

@@ -141,7 +141,7 @@ class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
     rows have; it cannot predict them (:class:`saltmap.features.covariates.UnseenLevelError`).
     Their residuals describe no prediction a map makes (the final model knows every
     training level, and mapping leaves pixels of other levels empty), so they are
-    left out of the conformity scores, as :func:`saltmap.validation.covariate_gain.covariate_gain`
+    left out of the conformity scores, as :func:`saltmap.validation.covariates.covariate_gain`
     leaves them out of its scores.
     """
 
