@@ -15,6 +15,7 @@ import typer
 
 from saltmap import __version__
 from saltmap.cli._print import console, err_console, error, say
+from saltmap.cli._progress import RichProgress
 from saltmap.errors import SaltmapError
 
 app = typer.Typer(
@@ -24,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-__all__ = ["app", "console", "err_console", "main"]
+__all__ = ["RichProgress", "app", "console", "err_console", "main"]
 _state = {"debug": False}
 
 
