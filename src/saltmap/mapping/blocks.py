@@ -46,7 +46,7 @@ CHUNK_ROWS = 65_536
 BlockResult = tuple[Window, np.ndarray, np.ndarray, "dict[str, np.ndarray] | None"]
 
 
-def model_bands(model: Any) -> tuple[str, ...]:
+def model_bands(model: BaseEstimator) -> tuple[str, ...]:
     """Band roles a fitted ``IndexFeatures -> regressor`` pipeline reads, in its column order.
 
     Raises
@@ -72,7 +72,7 @@ def model_bands(model: Any) -> tuple[str, ...]:
 
 
 def predict_block(
-    model: Any,
+    model: BaseEstimator,
     reflectance: np.ndarray,
     roles: Sequence[str],
     covariates: Mapping[str, np.ndarray] | None = None,
@@ -118,7 +118,7 @@ def predict_block(
 
 
 def predict_block_with_unseen(
-    model: Any,
+    model: BaseEstimator,
     reflectance: np.ndarray,
     roles: Sequence[str],
     covariates: Mapping[str, np.ndarray] | None = None,
@@ -158,7 +158,7 @@ def predict_block_with_unseen(
 
 
 def _reflectance_rows(
-    model: Any, reflectance: np.ndarray, roles: Sequence[str]
+    model: BaseEstimator, reflectance: np.ndarray, roles: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Pixels as rows, bands as columns in the model's order (one float32 copy), and
     the rows where every band has a value."""
@@ -175,7 +175,7 @@ def _reflectance_rows(
 
 
 def _covariate_rows(
-    model: Any,
+    model: BaseEstimator,
     reflectance: np.ndarray,
     roles: Sequence[str],
     covariates: Mapping[str, np.ndarray],
@@ -189,7 +189,9 @@ def _covariate_rows(
 
 
 def classify_block(
-    values: np.ndarray, scheme: Any, to_scheme_unit: Callable[[np.ndarray], np.ndarray] | None
+    values: np.ndarray,
+    scheme: ClassScheme,
+    to_scheme_unit: Callable[[np.ndarray], np.ndarray] | None,
 ) -> np.ndarray:
     """Class codes (uint8, 1 = first class, 0 = no data) of salinity ``values``.
 
@@ -273,7 +275,7 @@ class BlockJob:
     trust model), computed here so it runs in the worker beside the prediction.
     """
 
-    model: Any
+    model: BaseEstimator
     scene: Scene
     plan: ClassPlan
     boundary: list[Any] | None = None
@@ -346,7 +348,7 @@ def empty_trust(shape: tuple[int, int]) -> dict[str, np.ndarray]:
     }
 
 
-def single_threaded(model: Any) -> None:
+def single_threaded(model: BaseEstimator) -> None:
     """Set ``n_jobs=1`` on every fitted estimator inside ``model`` (in place)."""
     seen: set[int] = set()
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.ensemble import RandomForestRegressor, StackingRegressor
@@ -45,7 +46,7 @@ from xgboost import XGBRegressor
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.features.covariates import Covariates, PredictorFeatures
 from saltmap.features.indices import IndexFeatures
-from saltmap.io.samples import missing_by_sample
+from saltmap.io.samples import Samples, missing_by_sample
 
 MODEL_NAMES: tuple[str, ...] = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")
 BASE_LEARNERS: tuple[str, ...] = ("MLP", "RF", "XGBoost")
@@ -240,7 +241,7 @@ def check_model_name(name: str) -> str:
 
 def make_regressor(
     name: str, *, params: Mapping[str, Any] | None = None, random_state: int = 0
-) -> Any:
+) -> BaseEstimator:
     """The bare regressor called ``name`` (no index step, no target transform)."""
     check_model_name(name)
     params = dict(params or {})
@@ -312,7 +313,7 @@ def make_model(
     return Pipeline([("indices", features), ("model", regressor)])
 
 
-def check_indices_defined(samples: Any, indices: str | list[str]) -> None:
+def check_indices_defined(samples: Samples, indices: str | list[str]) -> None:
     """Refuse samples where an index is undefined (NaN): the models cannot use them,
     and filling them in would invent data."""
     step = IndexFeatures(indices).fit(samples.reflectance)

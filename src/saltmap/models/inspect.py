@@ -16,7 +16,7 @@ mapping hook needs them and may not import this stage) and re-exported here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from saltmap.features.covariates import (
     predictor_table,
 )
 from saltmap.features.indices import IndexFeatures
+
+if TYPE_CHECKING:
+    from saltmap.io.samples import Samples
 
 __all__ = [
     "OnPredictors",
@@ -56,14 +59,14 @@ def take_rows(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
 
 
-def predictor_step(model: Any) -> Any:
+def predictor_step(model: BaseEstimator) -> BaseEstimator | None:
     """The first step (``"indices"``) of a saltmap model or TunedModel; None if it has none."""
     inner = getattr(model, "model_", model)
     steps = getattr(inner, "named_steps", None) or {}
     return steps.get("indices")
 
 
-def model_parts(model: Any) -> tuple[Any, Any]:
+def model_parts(model: BaseEstimator) -> tuple[BaseEstimator, BaseEstimator]:
     """``(predictor step, regressor-on-predictors)`` of a fitted saltmap model.
 
     Accepts a fitted ``Pipeline([("indices", IndexFeatures), ...])``, the same with
@@ -115,7 +118,7 @@ def model_features(model: Pipeline) -> dict[str, Any]:
     return features
 
 
-def categorical_of(estimator: Any) -> tuple[str, ...]:
+def categorical_of(estimator: BaseEstimator) -> tuple[str, ...]:
     """Categorical covariates of a (fitted or unfitted) saltmap model."""
     names = getattr(predictor_step(estimator), "categorical", None)
     if names is None:  # an unfitted TunedModel holds its Covariates spec
@@ -123,7 +126,7 @@ def categorical_of(estimator: Any) -> tuple[str, ...]:
     return tuple(names or ())
 
 
-def seen_rows(model: Any, X: Any) -> np.ndarray:
+def seen_rows(model: BaseEstimator, X: Any) -> np.ndarray:
     """Rows a fitted model can predict: with categorical covariates, those whose levels
     its training rows had; all rows otherwise."""
     step = predictor_step(model)
@@ -132,7 +135,7 @@ def seen_rows(model: Any, X: Any) -> np.ndarray:
     return np.ones(len(X), dtype=bool)
 
 
-def predictor_of_column(step: Any) -> list[str]:
+def predictor_of_column(step: BaseEstimator) -> list[str]:
     """The predictor (index or covariate) behind each column the regressor reads.
 
     A categorical covariate is one column per level kept in training (plus one for
@@ -154,7 +157,7 @@ def predictor_of_column(step: Any) -> list[str]:
     return names
 
 
-def model_input(model: Any, samples: Any) -> pd.DataFrame:
+def model_input(model: BaseEstimator, samples: Samples) -> pd.DataFrame:
     """The table a fitted model predicts samples from: reflectance, plus its covariates.
 
     For a model without covariates this is ``samples.reflectance``; otherwise the
@@ -171,7 +174,7 @@ def model_input(model: Any, samples: Any) -> pd.DataFrame:
     return predictor_table(samples, spec)
 
 
-def predictors_of(model: Any, X: pd.DataFrame) -> pd.DataFrame:
+def predictors_of(model: BaseEstimator, X: pd.DataFrame) -> pd.DataFrame:
     """The predictor table of a fitted covariate model: index values and raw covariates."""
     step = model.named_steps["indices"]
     indices = step.transformer_.named_transformers_["indices"]
