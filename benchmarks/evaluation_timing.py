@@ -11,12 +11,34 @@ writes the outputs like the CLI does when ``--out`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 
 from saltmap.io.samples import odisha
+from saltmap.progress import Tick
 from saltmap.validation.evaluation import evaluate_study
 from saltmap.validation.results import write_evaluation
+from saltmap.validation.settings import EvaluationSettings
+
+
+class PrintedProgress:
+    """A :class:`saltmap.progress.Progress` that prints every fifth training set done,
+    with the elapsed time and a projection of the total."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+
+    @contextlib.contextmanager
+    def task(self, what: str, total: int | None = None) -> Iterator[Tick]:
+        def tick(done: int, total: int | None) -> None:
+            if total and (done % 5 == 0 or done == total):
+                elapsed = time.perf_counter() - self.start
+                print(f"  {done}/{total} training sets, {elapsed:6.0f} s, "
+                      f"projected {elapsed * total / done:6.0f} s", flush=True)  # fmt: skip
+
+        yield tick
 
 
 def main() -> None:
@@ -30,15 +52,8 @@ def main() -> None:
     start, cpu0 = time.perf_counter(), os.times()
     print(f"{len(samples)} samples, quick={args.quick}, jobs={args.jobs}, "
           f"load average at start {os.getloadavg()}", flush=True)  # fmt: skip
-
-    def progress(done: int, total: int) -> None:
-        if done % 5 == 0 or done == total:
-            elapsed = time.perf_counter() - start
-            print(f"  {done}/{total} training sets, {elapsed:6.0f} s, "
-                  f"projected {elapsed * total / done:6.0f} s", flush=True)  # fmt: skip
-
-    result = evaluate_study(samples, quick=args.quick, n_jobs=args.jobs, random_state=args.seed,
-                            progress=progress)  # fmt: skip
+    settings = EvaluationSettings(quick=args.quick, n_jobs=args.jobs, random_state=args.seed)
+    result = evaluate_study(samples, settings, progress=PrintedProgress(start))
     wall = time.perf_counter() - start
     # Stop the reusable worker processes so their CPU time is counted as children's.
     from joblib.externals.loky import get_reusable_executor

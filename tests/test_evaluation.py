@@ -212,3 +212,54 @@ def test_settings_built_once_give_the_same_evaluation_and_report_progress(sample
     assert built.settings == direct.settings
     with pytest.raises(ValueError, match="unknown protocol"):
         EvaluationSettings(protocols=("study", "loo"))
+
+
+def test_evaluate_study_takes_settings_and_checks_its_options(samples):
+    from saltmap.validation.evaluation import settings_with
+    from saltmap.validation.settings import EvaluationSettings
+
+    with pytest.raises(TypeError, match="'n_job'"):
+        evaluate_study(samples, n_job=1, **FAST)  # a misspelt option is named, not ignored
+    with pytest.raises(TypeError, match="'folds'"):
+        evaluate_study(samples, EvaluationSettings(quick=True), folds=3)
+    base = EvaluationSettings(quick=True, models=("PLSR",))
+    assert settings_with(base, {}) is base
+    changed = settings_with(base, {"n_jobs": 1, "random_state": 9})
+    assert (changed.n_jobs, changed.random_state, changed.models) == (1, 9, ("PLSR",))
+    assert settings_with(None, {"quick": True}) == EvaluationSettings(quick=True)
+
+
+def _counted_searches(monkeypatch):
+    """Count each learner's Optuna searches (the real search still runs)."""
+    from saltmap.models import tuning
+
+    counts: dict[str, int] = {}
+    real = tuning._tune_single
+
+    def counted(name, **kw):
+        counts[name] = counts.get(name, 0) + 1
+        return real(name, **kw)
+
+    monkeypatch.setattr(tuning, "_tune_single", counted)
+    return counts
+
+
+def test_one_tuning_cache_serves_every_model_of_an_evaluation(samples, monkeypatch):
+    # Stacking tunes its bases (MLP, RF, XGBoost) as the single models are tuned, on the
+    # same training rows: with the evaluation's one cache, RF's search runs once per
+    # training set, not twice, and the numbers are those of searching every time.
+    from saltmap.models.tuning_cache import TuningCache
+    from saltmap.validation.settings import EvaluationSettings
+
+    settings = EvaluationSettings(quick=True, models=("RF", "Stacking"), n_trials=2, n_boot=50,
+                                  protocols=("study",), baseline=False, n_jobs=1,
+                                  feature_sets={"N-SI": "novel"})  # fmt: skip
+    counts = _counted_searches(monkeypatch)
+    shared = evaluate_study(samples, settings)
+    assert counts == {"RF": 1, "MLP": 1, "XGBoost": 1}  # one training set: the study split
+    counts.clear()
+    monkeypatch.setattr(TuningCache, "lookup", lambda self, key, search: search())
+    unshared = evaluate_study(samples, settings)
+    assert counts == {"RF": 2, "MLP": 1, "XGBoost": 1}
+    pd.testing.assert_frame_equal(shared.table4, unshared.table4)
+    pd.testing.assert_frame_equal(shared.predictions, unshared.predictions)

@@ -701,3 +701,74 @@ def test_run_context_records_each_step_and_the_run_json(tmp_path):
     titles = [s.title for s in ctx.report.sections]
     assert titles[0] == "Summary" and titles[-1] == "Run provenance"
     assert ctx.section("final").title == "Final model"
+
+
+def test_discovered_indices_give_the_same_tables_with_one_worker_or_two(two_runs, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    # The quick study selects discovered indices (D-SI, final_indices). The first runs fitted
+    # the evaluation with two workers and mapped with one; this one the other way round.
+    # The indices travel as definitions, so the tables match to the last digit.
+    from saltmap.study.steps import evaluation
+
+    first, _ = two_runs
+    monkeypatch.setattr(evaluation, "JOBS", 1)
+    study_file = tmp_path / "quick.toml"
+    study_file.write_text(QUICK.replace("[outputs]\n", "[outputs]\njobs = 2\n"), encoding="utf-8")
+    other = run_study(load_study(study_file), tmp_path / "runs")
+    assert json.loads((other.folder / "study_resolved.json").read_text())["outputs"]["jobs"] == 2
+    names = sorted(p.name for p in (first / "tables").glob("*.csv") if p.name != "run_steps.csv")
+    assert "table5_class_areas_patagonia.csv" in names and "cv_honest.csv" in names
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_csv(first / "tables" / name),
+                                      pd.read_csv(other.folder / "tables" / name),
+                                      check_exact=True, obj=name)  # fmt: skip
+
+
+def test_a_covariate_model_on_a_discovered_index_loads_in_a_fresh_interpreter(tmp_path):
+    # Nothing is registered: the model computes D1 from the definition it was given, saves
+    # it, and a new interpreter (which never saw D1) predicts the same numbers.
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from saltmap.features.covariates import Covariates
+    from saltmap.features.discovered import definitions_of
+    from saltmap.features.formulas import Candidate
+    from saltmap.io.samples import odisha
+    from saltmap.models.building import make_model
+    from saltmap.models.persistence import save_model
+
+    samples = odisha()
+    (d1,) = definitions_of([Candidate("ratio", ("G", "N"))], prefix="DX")
+    rng = np.random.default_rng(0)
+    X = samples.reflectance.assign(
+        elevation=rng.normal(10, 2, len(samples.target)),
+        soil=np.where(np.arange(len(samples.target)) % 2, "a", "b"),
+    )
+    model = make_model(
+        "PLSR",
+        indices=["SAI", d1],
+        covariates=Covariates(numeric=("elevation",), categorical=("soil",)),
+    )
+    model.fit(X, samples.target.to_numpy(dtype=float))  # fmt: skip
+    assert model.named_steps["indices"].index_items_ == ["SAI", d1]
+    path = save_model(
+        tmp_path / "model.skops",
+        model,
+        metadata={"target": "EC", "target_unit": "uS/cm", "scaling": "none"},
+    )
+    X.to_csv(tmp_path / "X.csv")
+    np.savetxt(tmp_path / "here.txt", model.predict(X))
+    code = (
+        "import numpy as np, pandas as pd\n"
+        "from saltmap.models.persistence import load_model\n"
+        f"model, meta = load_model({str(path)!r})\n"
+        "assert [d['name'] for d in meta['discovered_indices']] == ['DX1'], meta\n"
+        f"X = pd.read_csv({str(tmp_path / 'X.csv')!r}, index_col=0)\n"
+        f"np.savetxt({str(tmp_path / 'there.txt')!r}, model.predict(X))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "here.txt"),
+                                  np.loadtxt(tmp_path / "there.txt"))  # fmt: skip

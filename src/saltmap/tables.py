@@ -5,7 +5,8 @@ Results are plain DataFrames of numbers (``R2_mean``, ``R2_sd``, ``R2_ci_low``,
 
 * cells: :func:`format_value` (a report cell, significant digits),
   :func:`fixed` (a fixed number of decimals) and :func:`compact` (three
-  significant digits); a missing value is always an en dash;
+  significant digits); :func:`fixed_to` and :func:`significant_to` make
+  formatters of such cells; a missing value is always an en dash;
 * composite cells: :func:`estimate` (``mean ± sd [low, high]``, parts left out
   when missing), :func:`interval` (``value [low, high]``), :func:`pair`
   (``a / b``), and :func:`metric_cell`, which reads ``<metric>_mean``,
@@ -114,6 +115,13 @@ def decimals_for(values: Any) -> int:
 def fixed_to(digits: int) -> Formatter:
     """A formatter of ``digits`` decimals, for the composite cells."""
     return lambda value: fixed(value, digits)
+
+
+def significant_to(digits: int, *, signed: bool = False) -> Formatter:
+    """A formatter of ``digits`` significant digits (``signed``: ``+`` before positive
+    values, as differences are shown); an en dash when missing or infinite."""
+    spec = f"{'+' if signed else ''}.{digits}g"
+    return lambda value: MISSING if _missing(value) else format(value, spec)
 
 
 def interval(value: Any, low: Any, high: Any, fmt: Formatter = compact) -> str:

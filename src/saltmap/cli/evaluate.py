@@ -16,7 +16,7 @@ from saltmap.models.building import MODEL_NAMES
 from saltmap.tables import format_baseline, format_honest, format_table4
 from saltmap.validation.evaluation import evaluate_study
 from saltmap.validation.results import evaluation_files, write_evaluation
-from saltmap.validation.settings import FEATURE_SETS, PROTOCOLS
+from saltmap.validation.settings import FEATURE_SETS, PROTOCOLS, EvaluationSettings
 
 if TYPE_CHECKING:
     from saltmap.validation.results import EvaluationResult
@@ -130,20 +130,20 @@ def evaluate_command(
     baseline.csv/.md (each model against a plain random forest on the same folds),
     folds.csv, predictions.csv, settings.json and figure5.png/.svg.
     """
-    # Every option is checked before the samples are read and any model is fitted.
-    settings = {
-        "models": _names(models, "models", MODEL_NAMES) or MODEL_NAMES,
-        "protocols": _names(protocols, "protocols", PROTOCOLS) or PROTOCOLS,
-        "feature_sets": parse_feature_sets(feature_set),
-        "quick": quick, "n_trials": trials, "n_repeats": repeats,
-        "validation_fraction": validation_fraction, "block_size": block_size,
-        "nested_selection": nested, "selection_k": select_k, "baseline": not no_baseline,
-        "random_state": seed, "log_target": log_target, "n_jobs": jobs,
-    }  # fmt: skip
+    # Every option is checked, and the settings built once, before the samples are read and
+    # any model is fitted.
+    settings = EvaluationSettings(
+        models=_names(models, "models", MODEL_NAMES) or MODEL_NAMES,
+        protocols=_names(protocols, "protocols", PROTOCOLS) or PROTOCOLS,
+        feature_sets=parse_feature_sets(feature_set),
+        quick=quick, n_trials=trials, n_repeats=repeats,
+        validation_fraction=validation_fraction, block_size=block_size,
+        nested_selection=nested, selection_k=select_k, baseline=not no_baseline,
+        random_state=seed, log_target=log_target, n_jobs=jobs,
+    )  # fmt: skip
     opt.check_writable(list(evaluation_files(out).values()), overwrite)
     samples = sample_options.read(samples_file)
-    with RichProgress().task("fitting training sets") as tick:
-        result = evaluate_study(samples, **settings, progress=tick)
+    result = evaluate_study(samples, settings, progress=RichProgress())
     written = write_evaluation(result, out)
     print_evaluation(result, samples.target_unit)
     say(f"{result.seconds:.0f} s; wrote {len(written)} files to {out}")

@@ -79,7 +79,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from saltmap.bands import ROLES
 from saltmap.errors import ConfigError, MissingColumnError, SampleDataError
-from saltmap.features.indices import IndexFeatures, required_bands, resolve
+from saltmap.features.indices import IndexFeatures, item_name, required_bands, resolve_items
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -245,7 +245,8 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    index_names_, bands_ : as in IndexFeatures
+    index_items_, index_names_, bands_ : as in IndexFeatures
+        (``index_items_``: catalogue names, and definitions of discovered indices).
     covariates_ : dict
         ``{name: {"kind": ..., "categories": [...]}}`` (categories for categorical
         covariates: the levels with a column of their own, plus ``infrequent``
@@ -279,9 +280,13 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> PredictorFeatures:
         spec = self.spec
-        table = self._frame(X, [*required_bands(resolve(self.indices)), *spec.names], "training")
-        self.index_names_ = resolve(self.indices)
-        needed = required_bands(self.index_names_)
+        # Resolved once into items: discovered indices become their definitions, so the
+        # fitted step computes them in any process and a saved model carries them.
+        items = resolve_items(self.indices)
+        table = self._frame(X, [*required_bands(items), *spec.names], "training")
+        self.index_items_ = items
+        self.index_names_ = [item_name(item) for item in items]
+        needed = required_bands(items)
         self.bands_ = tuple(r for r in ROLES if r in needed)
         prepared = self.prepare(table, "the training table")
         _refuse_missing_levels(
@@ -293,7 +298,7 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
             sparse_output=False,
             dtype=np.float64,
         )
-        parts = [("indices", IndexFeatures(self.indices), list(self.bands_))]
+        parts = [("indices", IndexFeatures(self.index_items_), list(self.bands_))]
         if spec.numeric:
             parts.append((NUMERIC, "passthrough", list(spec.numeric)))
         if spec.categorical:
@@ -336,13 +341,19 @@ class PredictorFeatures(TransformerMixin, BaseEstimator):
             )
         return X
 
+    def _items(self) -> list[Any]:
+        """The index items: the fitted ones, else the selection resolved now (a model saved
+        before ``index_items_`` existed resolves its names, discovered ones registered)."""
+        items = getattr(self, "index_items_", None)
+        return list(items) if items is not None else resolve_items(self.indices)
+
     def prepare(self, X: pd.DataFrame, where: str) -> pd.DataFrame:
         """Band roles as floats, numeric covariates as floats, categorical ones as level text.
 
         ``where`` names the table in errors (a numeric covariate with text).
         """
         out = pd.DataFrame(index=X.index)
-        for role in required_bands(resolve(self.indices)):
+        for role in required_bands(self._items()):
             out[role] = pd.to_numeric(X[role], errors="coerce").to_numpy(dtype=float)
         for name in self.numeric:
             out[name] = numeric_values(X[name].to_numpy(), name, where)

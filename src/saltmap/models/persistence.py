@@ -123,10 +123,21 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _discovered_definitions(names: list[str]) -> list[dict[str, Any]]:
-    from saltmap.features.discovered import definitions
+def _discovered_definitions(model: Pipeline) -> list[dict[str, Any]]:
+    """Definitions of the discovered indices the fitted model computes, from its index step.
 
-    return definitions(names)
+    The step's ``index_items_`` carries them (catalogue indices stay names), so what is
+    stored is what the model computes, whatever this session has registered. A step
+    fitted before ``index_items_`` existed has names only: the session's registry
+    gives their definitions then.
+    """
+    step = model.named_steps["indices"]
+    items = getattr(step, "index_items_", None)
+    if items is None:
+        from saltmap.features.discovered import definitions
+
+        return definitions(step.index_names_)
+    return [dict(item) for item in items if isinstance(item, Mapping)]
 
 
 def save_model(
@@ -181,7 +192,7 @@ def save_model(
             {
                 **metadata,
                 **features,
-                "discovered_indices": _discovered_definitions(features["indices"]),
+                "discovered_indices": _discovered_definitions(model),
             }
         ),
     }

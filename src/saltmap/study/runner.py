@@ -108,10 +108,10 @@ def _banner(name: str) -> str:
     return f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}"
 
 
-def _evaluation(ctx: RunContext, data: SampleData) -> None:
+def _evaluation(ctx: RunContext, data: SampleData, discovered: list[dict[str, Any]]) -> None:
     """Step 4: the models' evaluation, then what the covariates add on the same folds."""
-    run_evaluation(ctx, data)
-    run_covariate_gain(ctx, data)
+    run_evaluation(ctx, data, discovered)
+    run_covariate_gain(ctx, data, discovered)
 
 
 def _run(ctx: RunContext) -> RunResult:
@@ -127,7 +127,8 @@ def _run(ctx: RunContext) -> RunResult:
     data = step("samples", lambda: run_samples(ctx))
     step("screening", lambda: run_screening(ctx, data))
     discovered = step("discovery", lambda: run_discovery(ctx, data)) or []
-    step("evaluation", lambda: _evaluation(ctx, data))
+    # The discovered indices are passed on as their definitions, not registered by name.
+    step("evaluation", lambda: _evaluation(ctx, data, discovered))
     fit = step("final fit", lambda: run_final_fit(ctx, data, discovered))
     step("maps", lambda: run_maps(ctx, data, fit))
     ctx.write_run_json(time.perf_counter() - start, "report")

@@ -2,7 +2,8 @@
 
 The run folder's CSV files keep every column; these formatters make the report's
 and the Markdown files' versions (``mean ± sd [low, high]`` cells, three
-significant digits) and the summary's sentences.
+significant digits) and the summary's sentences. Every cell is made with the
+primitives of :mod:`saltmap.tables`, the one table formatter.
 """
 
 from __future__ import annotations
@@ -13,6 +14,17 @@ import numpy as np
 import pandas as pd
 
 from saltmap.study.sections import MODEL_NAMES
+from saltmap.tables import (
+    MISSING,
+    compact,
+    estimate,
+    fixed,
+    fixed_to,
+    interval,
+    metric_cell,
+    pair,
+    significant_to,
+)
 
 if TYPE_CHECKING:
     from saltmap.validation import EvaluationResult
@@ -59,21 +71,18 @@ def trust_shown(trust: pd.DataFrame) -> pd.DataFrame:
         shown.insert(
             shown.columns.get_loc("share_inside_aoa"),
             "inside AOA (%)",
-            [f"{100 * v:.2f}" for v in shown.pop("share_inside_aoa")],
+            [fixed(100 * v, 2) for v in shown.pop("share_inside_aoa")],
         )
     return shown
 
 
 def param_text(value: Any) -> str:
     """A hyperparameter's value: floats to 4 significant digits."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return significant_to(4)(value) if isinstance(value, float) else str(value)
 
 
-def _num(value: Any) -> str:
-    """A number for a compact table: 3 significant digits, no exponent up to 10⁶."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+# Differences and intervals of the covariate gain: 3 significant digits, signed.
+_signed = significant_to(3, signed=True)
 
 
 def compact_cv_table(honest: pd.DataFrame) -> pd.DataFrame:
@@ -83,14 +92,9 @@ def compact_cv_table(honest: pd.DataFrame) -> pd.DataFrame:
         row = {"protocol": r["protocol"], "feature set": r["feature_set"], "model": r["model"],
                "folds": int(r["n_folds"])}  # fmt: skip
         for metric, label in (("R2", "R²"), ("RMSE", "RMSE"), ("MAE", "MAE")):
-            cell = _num(r.get(f"{metric}_mean"))
-            if np.isfinite(r.get(f"{metric}_sd", np.nan)):
-                cell += f" ± {_num(r[f'{metric}_sd'])}"
-            if f"{metric}_ci_low" in r and np.isfinite(r[f"{metric}_ci_low"]):
-                cell += f" [{_num(r[f'{metric}_ci_low'])}, {_num(r[f'{metric}_ci_high'])}]"
-            row[label] = cell
+            row[label] = metric_cell(r, metric)
         if "R2_pooled" in r:
-            row["R² pooled"] = _num(r["R2_pooled"])
+            row["R² pooled"] = compact(r["R2_pooled"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -100,24 +104,16 @@ def compact_baseline_table(comparison: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in comparison.iterrows():
         row = {"feature set": r["feature_set"], "model": r["model"]}
-        row["R² pooled (model / plain RF)"] = (
-            f"{_num(r['R2_pooled'])} / {_num(r['R2_pooled_baseline'])}"
-        )
+        row["R² pooled (model / plain RF)"] = pair(r["R2_pooled"], r["R2_pooled_baseline"])
         for metric, label in (("R2_pooled", "Δ R² pooled"), ("RMSE", "Δ RMSE"), ("MAE", "Δ MAE")):
             if f"d{metric}" in r:
-                row[label] = (
-                    f"{_num(r[f'd{metric}'])} [{_num(r[f'd{metric}_ci_low'])}, "
-                    f"{_num(r[f'd{metric}_ci_high'])}]"
+                row[label] = interval(
+                    r[f"d{metric}"], r[f"d{metric}_ci_low"], r[f"d{metric}_ci_high"]
                 )
         if "verdict" in r:
             row["verdict"] = r["verdict"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _ci(value: Any, low: Any, high: Any, sign: str = "") -> str:
-    """``value [low, high]`` to 3 significant digits (``sign="+"`` shows the sign)."""
-    return f"{value:{sign}.3g} [{low:{sign}.3g}, {high:{sign}.3g}]"
 
 
 def compact_gain_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -129,17 +125,21 @@ def compact_gain_table(summary: pd.DataFrame) -> pd.DataFrame:
             "model": r["model"],
             "predictors": r["predictors"],
             "folds": int(r["n_folds"]),
-            "R² pooled": _ci(r["R2_pooled"], r["R2_pooled_ci_low"], r["R2_pooled_ci_high"]),
-            "RMSE": f"{_num(r['RMSE_mean'])} ± {_num(r['RMSE_sd'])}",
+            "R² pooled": interval(
+                r["R2_pooled"], r["R2_pooled_ci_low"], r["R2_pooled_ci_high"], significant_to(3)
+            ),
+            "RMSE": estimate(r["RMSE_mean"], r["RMSE_sd"]),
         }
         with_covariates = np.isfinite(r.get("dR2_pooled", np.nan))
         row["Δ R² pooled"] = (
-            _ci(r["dR2_pooled"], r["dR2_pooled_ci_low"], r["dR2_pooled_ci_high"], "+")
+            interval(r["dR2_pooled"], r["dR2_pooled_ci_low"], r["dR2_pooled_ci_high"], _signed)
             if with_covariates
-            else "–"
+            else MISSING
         )
         row["Δ RMSE"] = (
-            _ci(r["dRMSE"], r["dRMSE_ci_low"], r["dRMSE_ci_high"], "+") if with_covariates else "–"
+            interval(r["dRMSE"], r["dRMSE_ci_low"], r["dRMSE_ci_high"], _signed)
+            if with_covariates
+            else MISSING
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -156,7 +156,8 @@ def compact_importance_table(importance: pd.DataFrame) -> pd.DataFrame:
             "model": ordered["model"],
             "predictor": ordered["predictor"],
             "decrease of R² when shuffled": [
-                f"{m:.3f} ± {sd:.3f}" for m, sd in zip(ordered["mean"], ordered["sd"], strict=True)
+                estimate(m, sd, fmt=fixed_to(3))
+                for m, sd in zip(ordered["mean"], ordered["sd"], strict=True)
             ],
         }
     )

@@ -25,6 +25,8 @@ each a function below; :mod:`saltmap.validation.results` writes what they measur
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,8 @@ from sklearn.model_selection import RepeatedKFold
 
 from saltmap.errors import SampleDataError
 from saltmap.features.indices import IndexItem, compute_indices, resolve, resolve_items
-from saltmap.models.building import MODEL_NAMES, check_indices_defined
+from saltmap.models.building import check_indices_defined
+from saltmap.models.tuning_cache import TuningCache
 from saltmap.progress import Progress, task
 from saltmap.validation.metrics import CVResult, bootstrap_draws
 from saltmap.validation.protocols import (
@@ -55,11 +58,7 @@ from saltmap.validation.scoring import (
     plain_forest,
     study_split_scores,
 )
-from saltmap.validation.settings import (
-    FEATURE_SETS,
-    PROTOCOLS,
-    EvaluationSettings,
-)
+from saltmap.validation.settings import PROTOCOLS, EvaluationSettings
 from saltmap.validation.splits import SpatialBlockKFold, materialise_splits, study_split
 
 
@@ -150,53 +149,62 @@ def _check_evaluable(
 
 def evaluate_study(
     samples: Any,
+    settings: EvaluationSettings | None = None,
     *,
-    feature_sets: Mapping[str, Any] = FEATURE_SETS,
-    models: Sequence[str] = MODEL_NAMES,
-    protocols: Sequence[str] = PROTOCOLS,
-    quick: bool = False,
-    n_trials: int | None = None,
-    n_repeats: int | None = None,
-    validation_fraction: float = 0.3,
-    block_size: float | None = None,
-    nested_selection: bool = False,
-    selection_k: int = 4,
-    baseline: bool = True,
-    n_boot: int | None = None,
-    random_state: int = 0,
-    log_target: bool = False,
-    n_jobs: int | None = 2,
     progress: Progress | Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> EvaluationResult:
     """Evaluate the study's models as the study did and as a reviewer would.
-
-    The keyword arguments make an :class:`EvaluationSettings`; with one built
-    already, call :func:`run_evaluation`.
 
     Parameters
     ----------
     samples : saltmap.io.samples.Samples
         Reflectance by band role, target and (for the spatial protocol)
         coordinates of each sample.
-    feature_sets, models, protocols, quick, n_trials, n_repeats, ... : see EvaluationSettings
-        Every keyword from ``feature_sets`` to ``n_jobs`` is the field of
-        :class:`EvaluationSettings` of that name, documented there.
+    settings : EvaluationSettings, optional
+        Everything that decides the numbers, built once (by the CLI, the study
+        or the caller); None: the defaults.
     progress : Progress or callable, optional
-        A :class:`saltmap.progress.Progress` (task ``"evaluation"``), or a
-        ``progress(done, total)`` callable; reported after each training set.
+        A :class:`saltmap.progress.Progress` (task ``"evaluation"``, one tick per
+        training set). A plain ``progress(done, total)`` callable is still
+        accepted for one release.
+    **options
+        Fields of :class:`EvaluationSettings` (``quick=True``, ``n_jobs=1``, ...):
+        they build the settings, or replace those fields of ``settings``. A name
+        that is not a field is a TypeError.
 
     Returns
     -------
     EvaluationResult
+
+    Examples
+    --------
+    >>> settings = EvaluationSettings(quick=True, protocols=("study",))
+    >>> result = evaluate_study(samples, settings)  # doctest: +SKIP
     """
-    settings = EvaluationSettings(
-        feature_sets=feature_sets, models=models, protocols=protocols, quick=quick,
-        n_trials=n_trials, n_repeats=n_repeats, validation_fraction=validation_fraction,
-        block_size=block_size, nested_selection=nested_selection, selection_k=selection_k,
-        baseline=baseline, n_boot=n_boot, random_state=random_state, log_target=log_target,
-        n_jobs=n_jobs,
-    )  # fmt: skip
-    return run_evaluation(samples, settings, progress=progress)
+    return run_evaluation(samples, settings_with(settings, options), progress=progress)
+
+
+def settings_with(
+    settings: EvaluationSettings | None, options: Mapping[str, Any]
+) -> EvaluationSettings:
+    """``settings`` (None: the defaults) with the fields named in ``options`` replaced.
+
+    Raises
+    ------
+    TypeError
+        When an option is not a field of :class:`EvaluationSettings`, naming it.
+    """
+    known = {f.name for f in dataclasses.fields(EvaluationSettings)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"evaluate_study() got unexpected option(s) {', '.join(map(repr, unknown))}; "
+            f"the options are the fields of EvaluationSettings: {', '.join(sorted(known))}"
+        )
+    if settings is None:
+        return EvaluationSettings(**options)
+    return dataclasses.replace(settings, **options) if options else settings
 
 
 def run_evaluation(
@@ -204,18 +212,26 @@ def run_evaluation(
     settings: EvaluationSettings,
     *,
     progress: Progress | Callable[[int, int], None] | None = None,
+    cache: TuningCache | None = None,
 ) -> EvaluationResult:
-    """:func:`evaluate_study` with its settings built: split, fit every fold, score, compare."""
+    """:func:`evaluate_study` with its settings built: split, fit every fold, score, compare.
+
+    ``cache`` holds the tuning searches shared by every model and fold of this
+    evaluation (the Stacking model's bases are tuned as the single models are, on
+    the same rows); None: a new one. A worker process tunes with a copy of its own,
+    so less is shared there; the numbers are the same either way.
+    """
     start = time.perf_counter()
     s = settings
+    cache = TuningCache() if cache is None else cache
     X, y = _samples_arrays(samples)
     _check_evaluable(samples, y, s.feature_sets, s.plan.n_splits, s.protocols)
     # Each set resolved once, here: discovered indices travel to the workers as their
     # definitions, so no worker needs this session's registry (any n_jobs works).
     feature_items = {label: resolve_items(sel) for label, sel in s.feature_sets.items()}
     plain, honest_sets = _feature_variants(
-        X, y, feature_items, s.models, s.model, nested_selection=s.nested_selection,
-        k=s.selection_k,
+        X, y, feature_items, s.models, functools.partial(s.model, cache=cache),
+        nested_selection=s.nested_selection, k=s.selection_k,
     )  # fmt: skip
     splits, spatial_info = _protocol_splits(samples, X, y, s)
     tasks = _tasks(splits, plain, honest_sets, s)

@@ -1,7 +1,7 @@
 """What decides an evaluation's numbers: its plan, its settings and the study's models.
 
 :class:`EvaluationSettings` is built once — by the CLI, the study or a library
-user — and handed to :func:`saltmap.validation.evaluation.run_evaluation`.
+user — and handed to :func:`saltmap.validation.evaluation.evaluate_study`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from saltmap.models.building import MODEL_NAMES
 from saltmap.models.tuning import TunedModel
+from saltmap.models.tuning_cache import TuningCache
 
 PROTOCOLS: tuple[str, ...] = ("study", "repeated", "spatial")
 FEATURE_SETS: dict[str, str] = {"N-SI": "novel", "SI": "classic"}
@@ -41,8 +42,13 @@ def study_estimator(
     n_trials: int | None = None,
     log_target: bool = False,
     random_state: int = 0,
+    cache: TuningCache | None = None,
 ) -> TunedModel:
-    """One of the study's models, tuned on whatever rows it is fitted on."""
+    """One of the study's models, tuned on whatever rows it is fitted on.
+
+    Models given the same ``cache`` share their tuning searches (see
+    :class:`~saltmap.models.tuning_cache.TuningCache`); None shares nothing.
+    """
     return TunedModel(
         name,
         indices=indices,
@@ -50,6 +56,7 @@ def study_estimator(
         n_trials=n_trials,
         log_target=log_target,
         random_state=random_state,
+        cache=cache,
     )
 
 
@@ -126,11 +133,12 @@ class EvaluationSettings:
     def plan(self) -> Plan:
         return QUICK if self.quick else FULL
 
-    def model(self, name: str, indices: Any) -> TunedModel:
-        """One of the study's models on ``indices``, tuned as these settings say."""
+    def model(self, name: str, indices: Any, *, cache: TuningCache | None = None) -> TunedModel:
+        """One of the study's models on ``indices``, tuned as these settings say
+        (sharing its searches through ``cache`` when one is given)."""
         return study_estimator(
             name, indices, quick=self.quick, n_trials=self.n_trials, log_target=self.log_target,
-            random_state=self.random_state,
+            random_state=self.random_state, cache=cache,
         )  # fmt: skip
 
     def record(self, samples: Any, spatial_info: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,14 +4,14 @@ evaluation's own folds, and each predictor's permutation importance."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from saltmap.features import resolve_with_discovered
+from saltmap.features import resolve_selection
 from saltmap.study.folds import outer_splitter
-from saltmap.study.sections import uses_discovered
 from saltmap.study.tables import compact_gain_table, compact_importance_table, flagged_text
 from saltmap.validation import covariate_gain
 
@@ -43,14 +43,21 @@ def _first_protocol(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["protocol", *[c for c in frame if c != "protocol"]]]
 
 
-def measure_gain(ctx: RunContext, data: SampleData) -> Gain | None:
+def measure_gain(
+    ctx: RunContext, data: SampleData, discovered: Sequence[Mapping[str, Any]] = ()
+) -> Gain | None:
     """:func:`saltmap.features.covariates.covariate_gain` on each cross-validation protocol
-    (repeated if only the study split runs); None when no protocol can run."""
+    (repeated if only the study split runs); None when no protocol can run.
+
+    ``discovered``: the definitions of the discovered indices (the discovery step's); the
+    final indices are resolved with them, so the workers compute them as values.
+    """
     cfg = ctx.cfg
     cov, v = cfg.covariates, cfg.validation
     protocols = [p for p in v.protocols if p != "study"] or ["repeated"]
     n_boot = v.bootstrap or (300 if cfg.tuning.budget == "quick" else 2000)
     summaries, importance, flagged = [], [], {}
+    indices = resolve_selection(cfg.models.final_indices, discovered=discovered)
     for protocol in protocols:
         splitter = outer_splitter(cfg, data.samples, protocol)
         if splitter is None:
@@ -61,12 +68,11 @@ def measure_gain(ctx: RunContext, data: SampleData) -> Gain | None:
                 data.samples,
                 ctx.covariates,
                 models=list(cov.models or [cfg.models.final]),
-                indices=resolve_with_discovered(cfg.models.final_indices),
+                indices=indices,
                 cv=splitter,
                 random_state=cfg.seed,
                 n_boot=n_boot,
-                # Worker processes would lack discovered indices.
-                n_jobs=1 if uses_discovered(cfg.models.final_indices) else 2,
+                n_jobs=2,
                 log_target=cfg.models.log_target,
             )
         summaries.append(gain.summary.assign(protocol=protocol))
@@ -119,11 +125,13 @@ def write_gain_section(ctx: RunContext, data: SampleData, gain: Gain) -> None:
             )
 
 
-def run_covariate_gain(ctx: RunContext, data: SampleData) -> None:
+def run_covariate_gain(
+    ctx: RunContext, data: SampleData, discovered: Sequence[Mapping[str, Any]] = ()
+) -> None:
     """What the covariates add, measured then written (when the study has covariates and
     ``covariates.evaluate``)."""
     if not (ctx.covariates and ctx.cfg.covariates.evaluate):
         return
-    gain = measure_gain(ctx, data)
+    gain = measure_gain(ctx, data, discovered)
     if gain is not None:
         write_gain_section(ctx, data, gain)

@@ -1,14 +1,14 @@
-"""Step 3, discovery: the cross-validated index search and its optimism; the winners are
-registered as D1..Dk for the later steps and saved to ``discovered.toml``."""
+"""Step 3, discovery: the cross-validated index search and its optimism; the winners become
+the definitions of D1..Dk, passed to the later steps, and are saved to ``discovered.toml``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from saltmap.features import discover_cv, register_discovered, save_discovered, search_indices
+from saltmap.features import definitions_of, discover_cv, save_discovered, search_indices
 from saltmap.plots import discovery_figure
 from saltmap.progress import task
 from saltmap.report import Note
@@ -100,20 +100,21 @@ def write_discovery_section(ctx: RunContext, data: SampleData, found: CVDiscover
     )
 
 
-def keep_discovered(ctx: RunContext, found: CVDiscovery) -> list[str]:
-    """Register the best formulas as D1..Dk (k: the most any selection or the figure uses)
-    and save them to ``discovered.toml``; their names."""
+def keep_discovered(ctx: RunContext, found: CVDiscovery) -> list[dict[str, Any]]:
+    """The best formulas as D1..Dk (k: the most any selection or the figure uses), saved to
+    ``discovered.toml``; their definitions, which the later steps resolve selections with
+    (nothing is registered in this session, so any step may use worker processes)."""
     cfg = ctx.cfg
     selections = [*cfg.indices.sets.values(), cfg.models.final_indices]
     k = max([discovered_k(s) for s in selections] + [cfg.discovery.top])
-    names = register_discovered(found.in_sample.candidates(k))
+    defs = definitions_of(found.in_sample.candidates(k))
     save_discovered(found.in_sample, ctx.folder / "discovered.toml", k=k,
                     meta={"seed": cfg.seed, "optimism": found.optimism})  # fmt: skip
-    return names
+    return defs
 
 
-def run_discovery(ctx: RunContext, data: SampleData) -> list[str] | Skip:
-    """Step 3: search, write the section, keep the winners; their names (D1..Dk)."""
+def run_discovery(ctx: RunContext, data: SampleData) -> list[dict[str, Any]] | Skip:
+    """Step 3: search, write the section, keep the winners; their definitions (D1..Dk)."""
     if not ctx.cfg.discovery.enabled:
         ctx.section("discovery").add(Note("Index discovery was not enabled in this study."))
         return Skip("discovery.enabled = false")

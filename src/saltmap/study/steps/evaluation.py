@@ -3,59 +3,71 @@ it (repeated and spatial cross-validation, the plain-forest baseline)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from saltmap.features import resolve_with_discovered
+from saltmap.features import item_name, resolve_selection
 from saltmap.plots import prediction_figure
-from saltmap.progress import task
 from saltmap.report import Note
-from saltmap.study.sections import uses_discovered
 from saltmap.study.tables import compact_baseline_table, compact_cv_table, evaluation_highlights
-from saltmap.validation import evaluate_study
+from saltmap.validation import EvaluationSettings, evaluate_study
 
 if TYPE_CHECKING:
+    from saltmap.study.config import StudyConfig
     from saltmap.study.context import RunContext
     from saltmap.study.steps.samples import SampleData
     from saltmap.validation import EvaluationResult
 
+# Training sets fitted at once: the study runs on the two shared cores. Discovered indices
+# travel to the workers as definitions, so they need no registry there.
+JOBS = 2
 
-def evaluate(ctx: RunContext, data: SampleData, sets: dict[str, list[str]]) -> EvaluationResult:
-    """Every model on every feature set under the study's protocols."""
-    cfg = ctx.cfg
+
+def feature_sets(cfg: StudyConfig, discovered: Sequence[Mapping[str, Any]]) -> dict[str, list]:
+    """The study's index sets as index items: catalogue names, and the definitions of the
+    discovered indices they select (from ``discovered``, the discovery step's)."""
+    return {
+        label: resolve_selection(sel, discovered=discovered)
+        for label, sel in cfg.indices.sets.items()
+    }
+
+
+def evaluation_settings(cfg: StudyConfig, sets: Mapping[str, list]) -> EvaluationSettings:
+    """The evaluation's settings, built once from the study's config."""
     v, t = cfg.validation, cfg.tuning
-    # Discovered indices live in this process's catalogue; worker processes lack them.
-    discovered = any(uses_discovered(sel) for sel in cfg.indices.sets.values())
-    with task(ctx.progress, "evaluation") as tick:
-        return evaluate_study(
-            data.samples,
-            feature_sets=sets,
-            models=list(cfg.models.names),
-            protocols=list(v.protocols),
-            quick=t.budget == "quick",
-            n_trials=t.n_trials,
-            n_repeats=v.repeats,
-            validation_fraction=v.test_size,
-            block_size=v.block_size,
-            nested_selection=v.nested_selection,
-            selection_k=v.selection_k,
-            baseline=v.baseline,
-            n_boot=v.bootstrap,
-            random_state=cfg.seed,
-            log_target=cfg.models.log_target,
-            n_jobs=1 if discovered else 2,
-            progress=tick,
-        )
+    return EvaluationSettings(
+        feature_sets=dict(sets),
+        models=list(cfg.models.names),
+        protocols=list(v.protocols),
+        quick=t.budget == "quick",
+        n_trials=t.n_trials,
+        n_repeats=v.repeats,
+        validation_fraction=v.test_size,
+        block_size=v.block_size,
+        nested_selection=v.nested_selection,
+        selection_k=v.selection_k,
+        baseline=v.baseline,
+        n_boot=v.bootstrap,
+        random_state=cfg.seed,
+        log_target=cfg.models.log_target,
+        n_jobs=JOBS,
+    )
+
+
+def evaluate(ctx: RunContext, data: SampleData, settings: EvaluationSettings) -> EvaluationResult:
+    """Every model on every feature set under the study's protocols (task "evaluation")."""
+    return evaluate_study(data.samples, settings, progress=ctx.progress)
 
 
 def write_study_split(
-    ctx: RunContext, data: SampleData, result: EvaluationResult, sets: dict[str, list[str]]
+    ctx: RunContext, data: SampleData, result: EvaluationResult, sets: Mapping[str, list]
 ) -> None:
     """Table 4 and figure 5 (when the study protocol ran)."""
     if not len(result.table4):
         return
     sec, samples = ctx.section("evaluation"), data.samples
     unit = samples.target_unit or ""
-    sets_text = "; ".join(f"{k} = {', '.join(names)}" for k, names in sets.items())
+    sets_text = "; ".join(f"{k} = {', '.join(map(item_name, items))}" for k, items in sets.items())
     sec.add(
         ctx.save_table(
             "table4_study_split",
@@ -123,10 +135,15 @@ def write_honest(ctx: RunContext, data: SampleData, result: EvaluationResult) ->
     )
 
 
-def run_evaluation(ctx: RunContext, data: SampleData) -> EvaluationResult:
-    """Step 4: evaluate, then write Table 4, figure 5 and the honest validation."""
-    sets = {label: resolve_with_discovered(sel) for label, sel in ctx.cfg.indices.sets.items()}
-    result = evaluate(ctx, data, sets)
+def run_evaluation(
+    ctx: RunContext, data: SampleData, discovered: Sequence[Mapping[str, Any]] = ()
+) -> EvaluationResult:
+    """Step 4: evaluate, then write Table 4, figure 5 and the honest validation.
+
+    ``discovered``: the definitions of the discovered indices (the discovery step's).
+    """
+    sets = feature_sets(ctx.cfg, discovered)
+    result = evaluate(ctx, data, evaluation_settings(ctx.cfg, sets))
     write_study_split(ctx, data, result, sets)
     write_honest(ctx, data, result)
     return result

@@ -4,13 +4,14 @@ AOA, coverage), and the model file that ``saltmap map`` and ``saltmap predict`` 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from saltmap.features import resolve_with_discovered
+from saltmap.features import resolve_selection
 from saltmap.models import save_model, train_model
 from saltmap.progress import task
 from saltmap.report import Note
@@ -51,7 +52,15 @@ class FinalFit:
         return dict(self.metadata.get("params", {}))
 
 
-def fit_final(ctx: RunContext, data: SampleData) -> FinalFit:
+def final_indices(ctx: RunContext, discovered: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The final model's indices as items: catalogue names, and the definitions of the
+    discovered indices they select (``discovered``: the discovery step's)."""
+    return resolve_selection(ctx.cfg.models.final_indices, discovered=discovered)
+
+
+def fit_final(
+    ctx: RunContext, data: SampleData, discovered: Sequence[Mapping[str, Any]] = ()
+) -> FinalFit:
     """Tune and fit the final model on all samples (a spinner while it runs: tuning
     reports no steps)."""
     m, t = ctx.cfg.models, ctx.cfg.tuning
@@ -64,7 +73,7 @@ def fit_final(ctx: RunContext, data: SampleData) -> FinalFit:
         fitted, metadata = train_model(
             data.samples,
             model=m.final,
-            indices=resolve_with_discovered(m.final_indices),
+            indices=final_indices(ctx, discovered),
             log_target=m.log_target,
             budget=t.budget,
             n_trials=t.n_trials,
@@ -77,7 +86,7 @@ def fit_final(ctx: RunContext, data: SampleData) -> FinalFit:
 def write_fit_section(ctx: RunContext, data: SampleData, fit: FinalFit) -> None:
     """The final model's fit on its own samples (a caution) and its hyperparameters."""
     m, t = ctx.cfg.models, ctx.cfg.tuning
-    names = resolve_with_discovered(m.final_indices)
+    names = list(fit.model.named_steps["indices"].index_names_)
     y = data.samples.target.to_numpy(dtype=float)
     on_training = regression_metrics(y, fit.model.predict(data.predictors))
     seconds = fit.metadata.get("training", {}).get("tuning_seconds", float("nan"))
@@ -122,10 +131,16 @@ def save_final(ctx: RunContext, data: SampleData, fit: FinalFit) -> Path:
     return model_file
 
 
-def run_final_fit(ctx: RunContext, data: SampleData, discovered: list[str]) -> FinalFit:
-    """Step 5: fit, describe, add its trust, save; the fitted model and its trust."""
-    fit = fit_final(ctx, data)
+def run_final_fit(
+    ctx: RunContext, data: SampleData, discovered: Sequence[Mapping[str, Any]] = ()
+) -> FinalFit:
+    """Step 5: fit, describe, add its trust, save; the fitted model and its trust.
+
+    ``discovered``: the definitions of the discovered indices (the discovery step's).
+    """
+    fit = fit_final(ctx, data, discovered)
     write_fit_section(ctx, data, fit)
-    fit = FinalFit(fit.model, fit.metadata, run_trust(ctx, data, fit.params, discovered))
+    indices = final_indices(ctx, discovered)
+    fit = FinalFit(fit.model, fit.metadata, run_trust(ctx, data, fit.params, indices))
     save_final(ctx, data, fit)
     return fit

@@ -12,12 +12,17 @@ import rasterio
 
 from saltmap.features import CovariateRasters, distance_to_features, write_covariate
 from saltmap.io import open_scene
-from saltmap.mapping import class_map_of, map_scene, plan_classes, read_classes_overview
+from saltmap.mapping import (
+    MapSettings,
+    class_map_of,
+    map_scene,
+    plan_classes,
+    read_classes_overview,
+)
 from saltmap.plots import trust_map_figure
 from saltmap.report import Note
 from saltmap.study.context import Skip, log
 from saltmap.study.paths import slug
-from saltmap.study.sections import uses_discovered
 from saltmap.study.tables import trust_shown
 
 if TYPE_CHECKING:
@@ -53,31 +58,39 @@ def scene_covariates(ctx: RunContext, sc: SceneConfig, scene: Scene) -> Covariat
     return CovariateRasters(paths, ctx.covariates.kinds, labels=cov.labels or None)
 
 
-def map_one(ctx: RunContext, data: SampleData, fit: FinalFit, sc: SceneConfig) -> MapResult:
-    """Map one scene into ``maps/<scene>/``."""
+def map_settings(ctx: RunContext, data: SampleData, fit: FinalFit) -> MapSettings:
+    """The maps' settings, built once from the study's config for every scene.
+
+    Any number of jobs works: the final model carries its discovered indices as
+    definitions, which the mapping workers compute as they are.
+    """
     cfg = ctx.cfg
-    scene = open_scene(sc.path, bands=sc.bands, scaling=sc.scaling, baseline=sc.baseline,
-                       mask_water=sc.mask_water)  # fmt: skip
-    log.info("mapping %s (%d × %d pixels)", sc.label, scene.width, scene.height)
-    # Mapping workers would lack discovered indices: map them in this process.
-    jobs = 1 if uses_discovered(cfg.models.final_indices) else cfg.outputs.jobs
-    return map_scene(
-        fit.model,
-        scene,
-        ctx.folder / "maps" / sc.label,
-        block_size=cfg.outputs.block_size,
-        jobs=jobs,
-        boundary=sc.boundary or cfg.boundary,
+    return MapSettings(
         scheme=cfg.classes.build(),
         conversion=data.class_conversion,
         target_name=data.samples.target_name,
         target_unit=data.samples.target_unit,
         model_name=cfg.models.final,
-        # map_scene draws its own bar for now: it takes a bool until it takes a reporter.
-        progress=ctx.progress,
+        block_size=cfg.outputs.block_size,
+        jobs=cfg.outputs.jobs,
+        exclude_outside_aoa=fit.trust is not None and cfg.aoa.exclude_from_areas,
+    )
+
+
+def map_one(ctx: RunContext, fit: FinalFit, sc: SceneConfig, settings: MapSettings) -> MapResult:
+    """Map one scene into ``maps/<scene>/``."""
+    scene = open_scene(sc.path, bands=sc.bands, scaling=sc.scaling, baseline=sc.baseline,
+                       mask_water=sc.mask_water)  # fmt: skip
+    log.info("mapping %s (%d × %d pixels)", sc.label, scene.width, scene.height)
+    return map_scene(
+        fit.model,
+        scene,
+        ctx.folder / "maps" / sc.label,
+        settings,
+        boundary=sc.boundary or ctx.cfg.boundary,
         covariates=scene_covariates(ctx, sc, scene),
         trust=fit.trust,
-        exclude_outside_aoa=fit.trust is not None and cfg.aoa.exclude_from_areas,
+        progress=ctx.progress,
     )
 
 
@@ -243,8 +256,9 @@ def run_maps(ctx: RunContext, data: SampleData, fit: FinalFit | None) -> Skip | 
     if fit is None:
         return Skip("no final model")
     rows: list[dict[str, Any]] = []
+    settings = map_settings(ctx, data, fit)
     for sc in cfg.scenes:
-        result = map_one(ctx, data, fit, sc)
+        result = map_one(ctx, fit, sc, settings)
         ctx.maps[sc.label] = ctx.folder / "maps" / sc.label
         write_map_section(ctx, data, sc.label, result)
         if result.trust is not None:

@@ -4,14 +4,12 @@ the final model, and the intervals' coverage on held-out samples of the evaluati
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from saltmap.features import definitions, register_definitions, resolve_with_discovered
 from saltmap.models import make_model
 from saltmap.progress import task
 from saltmap.study.context import log
@@ -26,17 +24,11 @@ if TYPE_CHECKING:
     from saltmap.trust import TrustModel
 
 
-def _with_discovered(defs: list[dict[str, Any]], function: Callable[..., Any], *args, **kw):
-    """Call ``function`` after registering discovered indices (in a worker process)."""
-    if defs:
-        register_definitions(defs)
-    return function(*args, **kw)
-
-
-def unfitted_final_model(ctx: RunContext, params: dict[str, Any]) -> Pipeline:
-    """The final model with its tuned hyperparameters, not fitted."""
+def unfitted_final_model(ctx: RunContext, params: dict[str, Any], indices: list[Any]) -> Pipeline:
+    """The final model with its tuned hyperparameters, not fitted; ``indices`` as items
+    (discovered ones as their definitions, which worker processes compute as they are)."""
     m = ctx.cfg.models
-    return make_model(m.final, indices=resolve_with_discovered(m.final_indices),
+    return make_model(m.final, indices=indices,
                       log_target=m.log_target, random_state=ctx.cfg.seed, params=params,
                       covariates=ctx.covariates)  # fmt: skip
 
@@ -61,7 +53,7 @@ def fit_study_trust(ctx: RunContext, data: SampleData, model: Pipeline) -> Trust
 
 
 def coverage_on(
-    ctx: RunContext, data: SampleData, model: Pipeline, protocol: str, discovered: list[str]
+    ctx: RunContext, data: SampleData, model: Pipeline, protocol: str
 ) -> dict[str, Any] | None:
     """Coverage of the nominal interval on the test samples of each fold of ``protocol``,
     the intervals fitted on the fold's training samples (two worker processes)."""
@@ -70,12 +62,10 @@ def coverage_on(
         return None
     iv = ctx.cfg.intervals
     X, y = data.predictors, data.samples.target.to_numpy(dtype=float)
-    # An index's computation does not travel with its name: workers register them again.
-    defs = definitions(discovered) if discovered else []
+    # The model's discovered indices are definitions: the workers compute them as they are.
     jobs = Parallel(n_jobs=2, return_as="generator")(
-        delayed(_with_discovered)(defs, evaluate_coverage, model, X, y, [split],
-                                  confidence=iv.level, method=iv.method,
-                                  conformity_score=iv.score, random_state=ctx.cfg.seed)
+        delayed(evaluate_coverage)(model, X, y, [split], confidence=iv.level, method=iv.method,
+                                   conformity_score=iv.score, random_state=ctx.cfg.seed)
         for split in splits
     )  # fmt: skip
     parts = []
@@ -120,17 +110,17 @@ def write_coverage(ctx: RunContext, data: SampleData, rows: list[dict[str, Any]]
 
 
 def run_trust(
-    ctx: RunContext, data: SampleData, params: dict[str, Any], discovered: list[str]
+    ctx: RunContext, data: SampleData, params: dict[str, Any], indices: list[Any]
 ) -> TrustModel | None:
     """Fit intervals and AOA, measure the intervals' coverage and write it; the trust model
-    (None when the study turns both off)."""
+    (None when the study turns both off). ``indices``: the final model's, as items."""
     cfg = ctx.cfg
     if not (cfg.intervals.enabled or cfg.aoa.enabled):
         return None
-    model = unfitted_final_model(ctx, params)
+    model = unfitted_final_model(ctx, params, indices)
     trust = fit_study_trust(ctx, data, model)
     if cfg.intervals.enabled and cfg.intervals.coverage:
-        rows = [coverage_on(ctx, data, model, p, discovered) for p in cfg.intervals.coverage]
+        rows = [coverage_on(ctx, data, model, p) for p in cfg.intervals.coverage]
         rows = [r for r in rows if r is not None]
         if rows:
             write_coverage(ctx, data, rows)
