@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -388,18 +389,34 @@ def interval_coverage(y: Any, lower: Any, upper: Any) -> float:
     return float(np.mean((y >= lower) & (y <= upper)))
 
 
+@dataclass(frozen=True)
+class IntervalSettings:
+    """How intervals are fitted, as one object built once and shared.
+
+    Each field means what the parameter of the same name of
+    :class:`ConformalIntervals` means, and has the same default.
+    """
+
+    confidence: float = 0.9
+    cv: Any = 5
+    method: str = "base"
+    conformity_score: str = "absolute"
+    random_state: int | None = 0
+
+    def intervals(self, estimator: Any) -> ConformalIntervals:
+        """An unfitted :class:`ConformalIntervals` of ``estimator`` with these settings."""
+        return ConformalIntervals(estimator, **asdict(self))
+
+
 def evaluate_coverage(
     estimator: Any,
     X: Any,
     y: Any,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    settings: IntervalSettings | None = None,
     *,
-    confidence: float = 0.9,
-    cv: Any = 5,
-    method: str = "base",
-    conformity_score: str = "absolute",
-    random_state: int | None = 0,
     n_splits_per_repeat: int | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Empirical coverage and width of the intervals on held-out samples.
 
@@ -417,10 +434,14 @@ def evaluate_coverage(
     splits : sequence of (train_idx, test_idx)
         Outer splits, e.g. from :func:`saltmap.validation.protocols.materialise_splits` with
         ``RepeatedKFold`` or ``SpatialBlockKFold``.
-    confidence, cv, method, conformity_score, random_state
-        As in :class:`ConformalIntervals`.
+    settings : IntervalSettings, optional
+        How the intervals are fitted; keywords given beside it win over its fields.
     n_splits_per_repeat : int, optional
         Folds per repeat, to label repeats.
+    **options
+        ``confidence``, ``cv``, ``method``, ``conformity_score``, ``random_state``:
+        the fields of :class:`IntervalSettings`, as in :class:`ConformalIntervals`.
+        An unknown keyword is a TypeError naming it.
 
     Returns
     -------
@@ -430,14 +451,12 @@ def evaluate_coverage(
         training rows), ``covered`` (count), ``coverage``, ``mean_width``,
         ``median_width``. Pooled figures: :func:`coverage_summary`.
     """
+    settings = replace(settings or IntervalSettings(), **options)
     y = _as_1d(y)
     per_repeat = n_splits_per_repeat or len(splits)
     rows = []
     for i, (train, test) in enumerate(splits):
-        model = ConformalIntervals(
-            estimator, confidence=confidence, cv=cv, method=method,
-            conformity_score=conformity_score, random_state=random_state,
-        ).fit(take_rows(X, np.asarray(train)), y[train])  # fmt: skip
+        model = settings.intervals(estimator).fit(take_rows(X, np.asarray(train)), y[train])
         fold = {"repeat": i // per_repeat, "fold": i % per_repeat}
         rows.append({**fold, **_fold_coverage(model, X, y, np.asarray(test))})
     return pd.DataFrame(rows)
