@@ -499,6 +499,24 @@ def test_covariate_gain_uses_the_same_rows_for_both_and_flags_unseen_levels(samp
     assert row["dR2_ci_low"] <= row["dR2"] <= row["dR2_ci_high"]
 
 
+def test_gain_settings_give_what_the_keywords_give(samples):
+    from sklearn.model_selection import KFold
+
+    from saltmap.validation.covariates import GainSettings
+
+    keywords = dict(models=["PLSR"], cv=KFold(3, shuffle=True, random_state=1), n_repeats=2,
+                    n_boot=100)  # fmt: skip
+    by_keywords = covariate_gain(samples, BOTH, **keywords)
+    by_settings = covariate_gain(samples, BOTH, GainSettings(**keywords))
+    beside = covariate_gain(samples, BOTH, GainSettings(**{**keywords, "n_boot": 50}), n_boot=100)
+    for got in (by_settings, beside):
+        pd.testing.assert_frame_equal(got.summary, by_keywords.summary)
+        pd.testing.assert_frame_equal(got.importance, by_keywords.importance)
+        assert got.settings == by_keywords.settings
+    with pytest.raises(TypeError, match="n_boots"):
+        covariate_gain(samples, BOTH, n_boots=100)
+
+
 def test_cli_train_with_covariates_saves_them_in_the_model(tmp_path):
     from typer.testing import CliRunner
 
