@@ -372,7 +372,7 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
 
     from saltmap.features.covariate_layers import distance_to_features, write_covariate
     from saltmap.features.covariate_rasters import CovariateRasters
-    from saltmap.features.covariates import predict_block
+    from saltmap.mapping.blocks import predict_block_with_unseen
 
     scene, refl = scene_pixels
     # Distance to a synthetic line, as a synthetic 1-5 class a Dist_Sea model reads:
@@ -407,7 +407,7 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
     np.testing.assert_array_equal(got["aoa"].ravel()[ok], di <= trust.aoa.threshold_)
     assert len(np.unique(covariates["Dist_Sea"])) > 1  # the covariate varies in the window
     # The map's own prediction gives the same bounds without running the model.
-    salinity, _ = predict_block(trust.model, block, scene.roles, covariates)
+    salinity, _ = predict_block_with_unseen(trust.model, block, scene.roles, covariates)
     again = trust_block(trust, block, scene.roles, prediction=salinity, covariates=covariates)
     np.testing.assert_allclose(again["lower"], got["lower"], rtol=1e-5, equal_nan=True)
     np.testing.assert_array_equal(again["di"], got["di"])

@@ -23,7 +23,7 @@ import pandas as pd
 
 from saltmap.bands import check_roles
 from saltmap.errors import ConfigError
-from saltmap.features.covariates import assemble_predictors
+from saltmap.features.covariate_rasters import assemble_predictors
 from saltmap.models.inspect import model_covariates, model_parts, predictor_of_column
 from saltmap.trust.aoa import CHUNK_ROWS, AreaOfApplicability, importance_weights
 from saltmap.trust.intervals import ConformalIntervals, IntervalSettings
@@ -229,7 +229,7 @@ def trust_block(
         Band role of each plane.
     prediction : ndarray of shape (rows, cols), optional
         The map's salinity for the block (from the same model fitted on the same
-        rows, e.g. :func:`saltmap.mapping.engine.predict_block`). With ``method="base"``
+        rows, e.g. :func:`saltmap.mapping.blocks.predict_block`). With ``method="base"``
         the bounds are then computed without running any model; otherwise the full
         model predicts the pixels here.
     covariates : mapping, optional
