@@ -260,11 +260,6 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> ConformalIntervals:
         """Fit the full and fold models and compute the out-of-fold conformity scores."""
-        import warnings
-
-        from mapie.regression import CrossConformalRegressor
-        from sklearn.exceptions import ConvergenceWarning
-
         self._check_params()
         y = _as_1d(y)
         self.folds_ = fold_ids(self.cv, X, y, groups, self.random_state)
@@ -275,11 +270,20 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
                 f"model cannot predict a level of {', '.join(categorical)} it never saw; use "
                 "method='base' for a model with categorical covariates"
             )
+        mapie = self._mapie(bool(categorical))
+        self._fit_mapie(mapie, X, y, bool(categorical))
+        self._keep_fitted(mapie, bool(categorical))
+        return self
+
+    def _mapie(self, categorical: bool) -> Any:
+        """MAPIE's cross-conformal regressor of a clone of the estimator, on our folds."""
+        from mapie.regression import CrossConformalRegressor
+
         estimator = clone(self.estimator)
         if categorical:
             estimator = _KnownLevelsOnly(estimator)
         # A PredefinedSplit pins MAPIE to exactly these folds, which the AOA reuses.
-        mapie = CrossConformalRegressor(
+        return CrossConformalRegressor(
             estimator,
             confidence_level=self.confidence,
             conformity_score=self.conformity_score,
@@ -288,6 +292,13 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
+
+    def _fit_mapie(self, mapie: Any, X: Any, y: np.ndarray, categorical: bool) -> None:
+        """Fit and conformalize; a gamma score's non-positive prediction is named."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if categorical:
@@ -304,6 +315,9 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
                         "(log_target=True) or use conformity_score='absolute'"
                     ) from err
                 raise
+
+    def _keep_fitted(self, mapie: Any, categorical: bool) -> None:
+        """The fitted attributes, taken from the fitted MAPIE object."""
         inner = mapie._mapie_regressor  # MAPIE 1.x keeps the fitted v0 object here
         self.mapie_ = mapie
         self.estimator_ = inner.estimator_.single_estimator_
@@ -315,7 +329,6 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         self.n_unscored_ = int(np.sum(~np.isfinite(self.conformity_scores_)))
         self.quantiles_ = self._score_quantiles(self.conformity_scores_)
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", None)
-        return self
 
     def _score_quantiles(self, scores: np.ndarray) -> tuple[float, float]:
         alpha = 1.0 - self.confidence
