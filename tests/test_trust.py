@@ -414,8 +414,7 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
 
 
 def test_trust_settings_give_what_the_keywords_give(samples):
-    from saltmap.trust.intervals import IntervalSettings
-    from saltmap.trust.maps import TrustSettings
+    from saltmap.trust.settings import IntervalSettings, TrustSettings
 
     X, y = samples
     model = make_model("RF", params=FAST, log_target=True)

@@ -20,7 +20,8 @@ from saltmap.models.persistence import save_model
 from saltmap.models.training import train_model
 from saltmap.models.tuning import BUDGETS
 from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS
-from saltmap.trust.maps import TrustSettings, fit_trust
+from saltmap.trust.maps import fit_trust
+from saltmap.trust.settings import TrustSettings
 
 # The options of the command, declared here so its signature reads as a list.
 Model = Annotated[str, typer.Option("--model", help=f"One of {', '.join(MODEL_NAMES)}.")]

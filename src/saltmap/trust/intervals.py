@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.models.inspect import categorical_of, seen_rows, take_rows
+from saltmap.trust.settings import IntervalSettings
 
 METHODS: tuple[str, ...] = ("base", "plus", "minmax")
 CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
@@ -402,25 +403,6 @@ def interval_coverage(y: Any, lower: Any, upper: Any) -> float:
     return float(np.mean((y >= lower) & (y <= upper)))
 
 
-@dataclass(frozen=True)
-class IntervalSettings:
-    """How intervals are fitted, as one object built once and shared.
-
-    Each field means what the parameter of the same name of
-    :class:`ConformalIntervals` means, and has the same default.
-    """
-
-    confidence: float = 0.9
-    cv: Any = 5
-    method: str = "base"
-    conformity_score: str = "absolute"
-    random_state: int | None = 0
-
-    def intervals(self, estimator: Any) -> ConformalIntervals:
-        """An unfitted :class:`ConformalIntervals` of ``estimator`` with these settings."""
-        return ConformalIntervals(estimator, **asdict(self))
-
-
 def evaluate_coverage(
     estimator: Any,
     X: Any,
@@ -469,7 +451,8 @@ def evaluate_coverage(
     per_repeat = n_splits_per_repeat or len(splits)
     rows = []
     for i, (train, test) in enumerate(splits):
-        model = settings.intervals(estimator).fit(take_rows(X, np.asarray(train)), y[train])
+        model = ConformalIntervals(estimator, **asdict(settings))
+        model.fit(take_rows(X, np.asarray(train)), y[train])
         fold = {"repeat": i // per_repeat, "fold": i % per_repeat}
         rows.append({**fold, **_fold_coverage(model, X, y, np.asarray(test))})
     return pd.DataFrame(rows)

@@ -15,7 +15,7 @@ window beside the reflectance.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from saltmap.errors import ConfigError
 from saltmap.features.covariate_rasters import assemble_predictors
 from saltmap.models.inspect import model_covariates, model_parts, predictor_of_column
 from saltmap.trust.aoa import CHUNK_ROWS, AreaOfApplicability, importance_weights
-from saltmap.trust.intervals import ConformalIntervals, IntervalSettings
+from saltmap.trust.intervals import ConformalIntervals
+from saltmap.trust.settings import TrustSettings
 
 #: Code of "no data" in the uint8 AOA raster (1 = inside, 0 = outside).
 AOA_NODATA = 255
@@ -91,22 +92,6 @@ class TrustModel:
         return np.asarray(self.index_features.transform(X), dtype=float)
 
 
-@dataclass(frozen=True)
-class TrustSettings(IntervalSettings):
-    """How :func:`fit_trust` fits intervals and the AOA, as one object built once.
-
-    The interval fields of :class:`~saltmap.trust.intervals.IntervalSettings`, then
-    ``weights`` and ``keep_fold_models`` as :func:`fit_trust` takes them.
-    """
-
-    weights: Any = "permutation"
-    keep_fold_models: bool = False
-
-    def interval_settings(self) -> IntervalSettings:
-        """The interval part of these settings."""
-        return IntervalSettings(**{f.name: getattr(self, f.name) for f in fields(IntervalSettings)})
-
-
 def fit_trust(
     model: Any,
     X: pd.DataFrame,
@@ -160,7 +145,8 @@ def fit_trust(
     variables with the factor's weight [5]_).
     """
     s = replace(settings or TrustSettings(), **options)
-    intervals = s.interval_settings().intervals(model).fit(X, y, groups=groups)
+    intervals = ConformalIntervals(model, **asdict(s.interval_settings()))
+    intervals.fit(X, y, groups=groups)
     step, _ = model_parts(intervals.estimator_)
     w = _predictor_weights(intervals.estimator_, X, y, s.weights, s.random_state)
     names = tuple(str(n) for n in getattr(step, "feature_names_out_", step.index_names_))
