@@ -35,11 +35,11 @@ from saltmap.features.covariates import (
     PredictorFeatures,
     UnseenLevelError,
     level_text,
-    predict_block,
     predictor_table,
 )
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
+from saltmap.mapping.blocks import predict_block_with_unseen
 from saltmap.models.building import make_model
 from saltmap.models.inspect import model_covariates, model_input
 from saltmap.models.persistence import load_model, save_model
@@ -330,7 +330,7 @@ def test_unseen_raster_level_is_flagged_not_predicted(samples, table):
     reflectance = np.repeat(samples.reflectance.to_numpy().T[:, :4, None], 3, axis=2)
     codes = np.array([[1, 2, 9], [3, 4, 9], [5, 1, 2], [np.nan, 2, 3]], dtype=np.float32)
     roles = list(samples.reflectance.columns)
-    salinity, n_unseen = predict_block(model, reflectance, roles, {"Dist_Sea": codes})
+    salinity, n_unseen = predict_block_with_unseen(model, reflectance, roles, {"Dist_Sea": codes})
     assert n_unseen == 2
     assert np.isnan(salinity[:, 2][:2]).all() and np.isnan(salinity[3, 0])
     # every other pixel is the model's prediction for that pixel taken as a sample
@@ -420,7 +420,7 @@ def test_patagonia_mapped_end_to_end_with_a_computed_distance_covariate(samples,
     rasters.check(scene)
     salinity = np.full(scene.shape, np.nan, dtype=np.float32)
     for window in scene.block_windows(128):
-        block, n_unseen = predict_block(
+        block, n_unseen = predict_block_with_unseen(
             model, scene.read(window), scene.roles, rasters.read(scene, window)
         )
         assert n_unseen == 0
@@ -499,6 +499,24 @@ def test_covariate_gain_uses_the_same_rows_for_both_and_flags_unseen_levels(samp
     assert row["dR2_ci_low"] <= row["dR2"] <= row["dR2_ci_high"]
 
 
+def test_gain_settings_give_what_the_keywords_give(samples):
+    from sklearn.model_selection import KFold
+
+    from saltmap.validation.covariates import GainSettings
+
+    keywords = dict(models=["PLSR"], cv=KFold(3, shuffle=True, random_state=1), n_repeats=2,
+                    n_boot=100)  # fmt: skip
+    by_keywords = covariate_gain(samples, BOTH, **keywords)
+    by_settings = covariate_gain(samples, BOTH, GainSettings(**keywords))
+    beside = covariate_gain(samples, BOTH, GainSettings(**{**keywords, "n_boot": 50}), n_boot=100)
+    for got in (by_settings, beside):
+        pd.testing.assert_frame_equal(got.summary, by_keywords.summary)
+        pd.testing.assert_frame_equal(got.importance, by_keywords.importance)
+        assert got.settings == by_keywords.settings
+    with pytest.raises(TypeError, match="n_boots"):
+        covariate_gain(samples, BOTH, n_boots=100)
+
+
 def test_cli_train_with_covariates_saves_them_in_the_model(tmp_path):
     from typer.testing import CliRunner
 
@@ -562,7 +580,7 @@ def test_map_scene_with_a_covariate_raster_equals_the_block_hook(samples, scene,
     with rasterio.open(result.outputs.salinity) as src:
         mapped = src.read(1)
     rasters = CovariateRasters.for_model(model, {"Dist_Sea": raster})
-    direct, _ = predict_block(model, scene.read(), scene.roles, rasters.read(scene))
+    direct, _ = predict_block_with_unseen(model, scene.read(), scene.roles, rasters.read(scene))
     np.testing.assert_array_equal(mapped, direct)
 
 

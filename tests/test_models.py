@@ -416,3 +416,21 @@ def test_tuning_needs_enough_rows(odisha_xy):
     X, y = odisha_xy
     with pytest.raises(SampleDataError, match="inner folds"):
         tune_model("RF", X.iloc[:5], y[:5], cv=3)
+
+
+def test_tune_settings_give_what_the_keywords_give(odisha_xy):
+    from saltmap.models.tuning import TuneSettings
+
+    X, y = odisha_xy
+    keywords = dict(indices="novel", budget="quick", random_state=2, n_trials=4)
+    by_keywords = tune_model("PLSR", X, y, **keywords)
+    assert tune_model("PLSR", X, y, TuneSettings(**keywords)) == by_keywords
+    # a keyword beside the settings wins over the settings' field
+    settings = TuneSettings(indices="novel", budget="quick", random_state=9, n_trials=4)
+    assert tune_model("PLSR", X, y, settings, random_state=2) == by_keywords
+
+
+def test_an_unknown_tuning_option_is_refused_by_name(odisha_xy):
+    X, y = odisha_xy
+    with pytest.raises(TypeError, match="n_trails"):
+        tune_model("PLSR", X, y, n_trails=4)

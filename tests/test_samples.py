@@ -316,3 +316,27 @@ def test_sample_names_moved_out_still_import_from_samples():
     assert samples.detect_band_columns is sample_columns.detect_band_columns
     assert samples.TABLE_SUFFIXES is sample_files.TABLE_SUFFIXES
     assert samples.VECTOR_SUFFIXES is sample_files.VECTOR_SUFFIXES
+
+
+def test_column_settings_give_what_the_keywords_give():
+    from saltmap.io.sample_columns import ColumnOptions
+
+    by_keywords = read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, to_unit="dS/m")
+    settings = ColumnOptions(**ODISHA_OPTIONS, to_unit="dS/m")
+    by_settings = read_samples(datasets.odisha_samples(), settings)
+    pd.testing.assert_frame_equal(by_settings.table, by_keywords.table)
+    pd.testing.assert_frame_equal(by_settings.rejected, by_keywords.rejected)
+    assert (by_settings.target_name, by_settings.target_unit) == (
+        by_keywords.target_name,
+        by_keywords.target_unit,
+    )
+    # a keyword beside the settings wins over the settings' field
+    beside = read_samples(
+        datasets.odisha_samples(), ColumnOptions(**ODISHA_OPTIONS), to_unit="dS/m"
+    )
+    pd.testing.assert_frame_equal(beside.table, by_keywords.table)
+
+
+def test_an_unknown_read_option_is_refused_by_name():
+    with pytest.raises(TypeError, match="colour"):
+        read_samples(datasets.odisha_samples(), **ODISHA_OPTIONS, colour="red")

@@ -505,8 +505,9 @@ def test_a_study_with_covariates_evaluates_fits_and_maps_with_them(tmp_path):
 
     from saltmap.features.covariate_layers import distance_to_features, write_covariate
     from saltmap.features.covariate_rasters import CovariateRasters
-    from saltmap.features.covariates import model_covariates, predict_block
+    from saltmap.features.covariates import model_covariates
     from saltmap.io.scene import open_scene
+    from saltmap.mapping.blocks import predict_block_with_unseen
     from saltmap.models.persistence import load_model, load_trust
 
     scene = open_scene(datasets.patagonia_scene(), scaling="sentinel2-l2a")
@@ -554,7 +555,7 @@ coverage = ["repeated"]
         {"Dist_Sea": "numeric", "Land_cover": "categorical"},
         labels={"Land_cover": {1: "Fallow rice field"}},
     )
-    direct, _ = predict_block(model, scene.read(), scene.roles, rasters.read(scene))
+    direct, _ = predict_block_with_unseen(model, scene.read(), scene.roles, rasters.read(scene))
     with rasterio.open(result.maps["patagonia"] / "salinity.tif") as src:
         np.testing.assert_array_equal(src.read(1), direct)
     assert result.table("trust_summary")["valid_pixels"].iloc[0] == np.isfinite(direct).sum()

@@ -372,7 +372,7 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
 
     from saltmap.features.covariate_layers import distance_to_features, write_covariate
     from saltmap.features.covariate_rasters import CovariateRasters
-    from saltmap.features.covariates import predict_block
+    from saltmap.mapping.blocks import predict_block_with_unseen
 
     scene, refl = scene_pixels
     # Distance to a synthetic line, as a synthetic 1-5 class a Dist_Sea model reads:
@@ -407,7 +407,42 @@ def test_covariate_trust_block_on_patagonia_with_a_distance_raster_equals_direct
     np.testing.assert_array_equal(got["aoa"].ravel()[ok], di <= trust.aoa.threshold_)
     assert len(np.unique(covariates["Dist_Sea"])) > 1  # the covariate varies in the window
     # The map's own prediction gives the same bounds without running the model.
-    salinity, _ = predict_block(trust.model, block, scene.roles, covariates)
+    salinity, _ = predict_block_with_unseen(trust.model, block, scene.roles, covariates)
     again = trust_block(trust, block, scene.roles, prediction=salinity, covariates=covariates)
     np.testing.assert_allclose(again["lower"], got["lower"], rtol=1e-5, equal_nan=True)
     np.testing.assert_array_equal(again["di"], got["di"])
+
+
+def test_trust_settings_give_what_the_keywords_give(samples):
+    from saltmap.trust.settings import IntervalSettings, TrustSettings
+
+    X, y = samples
+    model = make_model("RF", params=FAST, log_target=True)
+    keywords = dict(confidence=0.8, conformity_score="gamma", random_state=3, weights=None)
+    by_keywords = fit_trust(model, X, y, **keywords)
+    by_settings = fit_trust(model, X, y, TrustSettings(**keywords))
+    beside = fit_trust(
+        model, X, y, TrustSettings(**{**keywords, "random_state": 7}), random_state=3
+    )
+    for got in (by_settings, beside):
+        assert got.info == by_keywords.info
+        np.testing.assert_array_equal(got.aoa.weights_, by_keywords.aoa.weights_)
+        np.testing.assert_array_equal(got.intervals.folds_, by_keywords.intervals.folds_)
+        assert got.aoa.threshold_ == by_keywords.aoa.threshold_
+        np.testing.assert_array_equal(
+            got.intervals.predict_interval(X)[1], by_keywords.intervals.predict_interval(X)[1]
+        )
+    splits = materialise_splits(RepeatedKFold(n_splits=3, n_repeats=1, random_state=1), X, y)
+    pd.testing.assert_frame_equal(
+        evaluate_coverage(model, X, y, splits, IntervalSettings(confidence=0.8, cv=3)),
+        evaluate_coverage(model, X, y, splits, confidence=0.8, cv=3),
+    )
+
+
+def test_an_unknown_trust_option_is_refused_by_name(samples):
+    X, y = samples
+    model = make_model("RF", params=FAST)
+    with pytest.raises(TypeError, match="confidance"):
+        fit_trust(model, X, y, confidance=0.8)
+    with pytest.raises(TypeError, match="confidance"):
+        evaluate_coverage(model, X, y, [], confidance=0.8)

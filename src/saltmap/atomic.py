@@ -288,24 +288,7 @@ def atomic_output(
     tmp = temp_path_for(final)
     try:
         yield tmp
-        if not tmp.exists():
-            raise OutputWriteError(
-                f"cannot write {final}: the writer produced no file at {tmp.name}; "
-                "this is a bug in saltmap, please report it"
-            )
-        if not overwrite and final.exists():
-            raise OutputExistsError(
-                f"{final} appeared while it was being written; pass --overwrite to replace it"
-            )
-        if fsync:
-            _fsync(tmp)
-        # Sidecars first, the main file last: its final name is the "complete" signal.
-        for extra in _siblings(tmp):
-            if extra != tmp:
-                os.replace(extra, final.with_name(final.stem + extra.name[len(tmp.stem) :]))
-        os.replace(tmp, final)
-        if fsync:
-            _fsync(final.parent)
+        _commit(tmp, final, overwrite, fsync)
     except BaseException as err:
         # Judge the error before cleaning up: removing the temporary file frees the disk.
         wrapped = None
@@ -317,6 +300,28 @@ def atomic_output(
         if wrapped is not None:
             raise wrapped from err
         raise
+
+
+def _commit(tmp: Path, final: Path, overwrite: bool, fsync: bool) -> None:
+    """Rename the written temporary file (and its sidecars) onto ``final``."""
+    if not tmp.exists():
+        raise OutputWriteError(
+            f"cannot write {final}: the writer produced no file at {tmp.name}; "
+            "this is a bug in saltmap, please report it"
+        )
+    if not overwrite and final.exists():
+        raise OutputExistsError(
+            f"{final} appeared while it was being written; pass --overwrite to replace it"
+        )
+    if fsync:
+        _fsync(tmp)
+    # Sidecars first, the main file last: its final name is the "complete" signal.
+    for extra in _siblings(tmp):
+        if extra != tmp:
+            os.replace(extra, final.with_name(final.stem + extra.name[len(tmp.stem) :]))
+    os.replace(tmp, final)
+    if fsync:
+        _fsync(final.parent)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = True) -> Path:

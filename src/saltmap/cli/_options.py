@@ -24,6 +24,7 @@ from saltmap.cli._print import say, warn
 from saltmap.errors import ConfigError, InputFileError, OutputExistsError
 from saltmap.features.covariate_rasters import CovariateRasters
 from saltmap.features.covariates import CATEGORICAL, NUMERIC
+from saltmap.io.sample_columns import ColumnOptions
 from saltmap.io.samples import Samples, read_samples
 from saltmap.io.scene import open_scene
 from saltmap.salinity.conversion import load_conversion
@@ -243,25 +244,31 @@ class SampleOptions:
     columns: Path | None = None
     read_bands: bool = True
 
+    def columns_settings(self) -> ColumnOptions:
+        """These options as the sample reader's column settings."""
+        return ColumnOptions(
+            target=self.target,
+            target_unit=self.target_unit,
+            to_unit=self.to_unit,
+            id=self.id_column,
+            x=self.x,
+            y=self.y,
+            crs=self.crs,
+            bands=parse_band_map(self.band),
+            scaling=self.scaling,
+            baseline=self.baseline,
+        )
+
     def read(self, path: Path, **kwargs: Any) -> Samples:
         """Read ``path`` with these options; print what was read and what was set aside."""
         # A caller's keywords (predict converts to its model's unit) win over the options.
         kwargs = {
-            "to_unit": self.to_unit,
             "conversion": load_conversion(self.conversion) if self.conversion else None,
             **kwargs,
         }
         samples = read_samples(
             path,
-            target=self.target,
-            target_unit=self.target_unit,
-            id=self.id_column,
-            x=self.x,
-            y=self.y,
-            crs=self.crs,
-            scaling=self.scaling,
-            baseline=self.baseline,
-            bands=parse_band_map(self.band),
+            self.columns_settings(),
             columns_file=self.columns,
             require_bands=self.read_bands,
             **kwargs,

@@ -15,7 +15,7 @@ from saltmap.cli._print import say, warn
 from saltmap.features.covariate_layers import distance_to_features, terrain, write_covariate
 from saltmap.features.covariates import Covariates
 from saltmap.io.scene import Scene, open_scene
-from saltmap.validation.covariates import CovariateGain, covariate_gain
+from saltmap.validation.covariates import CovariateGain, GainSettings, covariate_gain
 
 covariates_app = typer.Typer(
     help="Covariates saltmap derives on a scene's grid: distance to water, elevation, slope.",
@@ -128,11 +128,14 @@ def evaluate_covariates_command(
     opt.check_writable(paths, overwrite)
     spec = Covariates(covariate or (), categorical or (), min_count)
     samples = sample_options.read(samples_file)
-    cv = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    gain = covariate_gain(
-        samples, spec, models=list(opt.comma_list(models)), indices=indices, cv=cv,
-        random_state=seed, n_jobs=jobs, log_target=log_target,
-    )  # fmt: skip
+    settings = GainSettings(
+        models=list(opt.comma_list(models)),
+        indices=indices,
+        cv=RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed),
+        random_state=seed,
+        log_target=log_target,
+    )
+    gain = covariate_gain(samples, spec, settings, n_jobs=jobs)
     print_covariate_gain(gain)
     if out:
         out.mkdir(parents=True, exist_ok=True)

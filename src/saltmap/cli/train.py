@@ -21,6 +21,7 @@ from saltmap.models.training import train_model
 from saltmap.models.tuning import BUDGETS
 from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS
 from saltmap.trust.maps import fit_trust
+from saltmap.trust.settings import TrustSettings
 
 # The options of the command, declared here so its signature reads as a list.
 Model = Annotated[str, typer.Option("--model", help=f"One of {', '.join(MODEL_NAMES)}.")]
@@ -123,10 +124,20 @@ class TrustOptions:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence notes of the MLP's fold fits
             return fit_trust(
-                fitted, model_input(fitted, samples), samples.target.to_numpy(dtype=float),
-                confidence=self.level, method=self.method, conformity_score=self.score,
-                random_state=seed,
-            )  # fmt: skip
+                fitted,
+                model_input(fitted, samples),
+                samples.target.to_numpy(dtype=float),
+                self.settings(seed),
+            )
+
+    def settings(self, seed: int) -> TrustSettings:
+        """These options as the trust settings, with the run's seed."""
+        return TrustSettings(
+            confidence=self.level,
+            method=self.method,
+            conformity_score=self.score,
+            random_state=seed,
+        )
 
 
 def _check_trust_options(level: float, method: str, score: str, covariates: Covariates) -> None:

@@ -6,26 +6,29 @@ the scene's grid window by window through a :class:`rasterio.vrt.WarpedVRT`
 :mod:`saltmap.io.scene` does for 20 m bands. :meth:`CovariateRasters.check` fails
 before any output when a covariate the model needs has no raster or a raster does
 not cover the scene; :func:`covariates_at_points` reads the same values at sample
-pixels. What a block's rasters become as model input is
-:func:`saltmap.features.covariates.assemble_predictors`.
+pixels. What a block's rasters become as model input is :func:`assemble_predictors`,
+a pure function (the mapping hook), which lives here beside the reader of the
+blocks it takes; :func:`levels_of_codes` turns raster codes into level text for both.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from saltmap.bands import check_roles
 from saltmap.errors import ConfigError, InputFileError, SceneError
 from saltmap.features.covariates import (
     CATEGORICAL,
     NUMERIC,
     level_text,
-    levels_of_codes,
+    model_columns,
     model_covariates,
 )
 from saltmap.io.rasters import ThreadLocalDatasets
@@ -278,3 +281,120 @@ def covariates_at_points(
         {n: pd.Series(v, dtype=float if rasters.kinds[n] == NUMERIC else object)
          for n, v in out.items()}
     )  # fmt: skip
+
+
+def levels_of_codes(values: np.ndarray, labels: Mapping[str, str]) -> np.ndarray:
+    """Raster codes as level text, converting each distinct code once."""
+    codes, inverse = np.unique(values, return_inverse=True)
+    text = level_text(codes)
+    text = np.array([labels.get(t, t) if t is not None else None for t in text], dtype=object)
+    return text[inverse.reshape(values.shape)]
+
+
+# --------------------------------------------------------------------------- mapping hook
+
+
+@dataclass
+class Predictors:
+    """The predictors of one block of pixels, in the model's input columns.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per pixel (row-major), columns :func:`model_columns` of the model.
+    valid : ndarray of bool
+        True where every band and covariate is defined and every categorical level
+        is one the model was trained with: the rows to predict.
+    unseen : ndarray of bool
+        True where a pixel is otherwise valid but has a categorical level the model
+        never saw: flagged, left out of the prediction, and counted.
+    """
+
+    table: pd.DataFrame
+    valid: np.ndarray
+    unseen: np.ndarray
+
+
+def assemble_predictors(
+    model: Any,
+    reflectance: np.ndarray,
+    roles: Sequence[str],
+    covariate_blocks: Mapping[str, np.ndarray],
+) -> Predictors:
+    """The model's input table for a block of reflectance and covariate rasters.
+
+    A pure function (no I/O): the mapping hook. ``covariate_blocks`` is what
+    :meth:`CovariateRasters.read` returns for the same window.
+
+    Parameters
+    ----------
+    model : fitted saltmap model
+        With or without covariates.
+    reflectance : ndarray of shape (n_roles, rows, cols)
+        Surface reflectance, NaN where masked.
+    roles : sequence of str
+        Band role of each plane of ``reflectance``.
+    covariate_blocks : mapping
+        ``{name: (rows, cols) array}`` for every covariate the model reads.
+
+    Returns
+    -------
+    Predictors
+    """
+    columns = model_columns(model)
+    info = model_covariates(model)
+    bands = [c for c in columns if c not in info]
+    _check_block(reflectance, roles, bands, [n for n in info if n not in covariate_blocks])
+    shape = reflectance.shape[1:]
+    data: dict[str, Any] = {}
+    valid = np.ones(int(np.prod(shape)), dtype=bool)
+    for band in bands:
+        data[band] = reflectance[list(roles).index(band)].reshape(-1)
+        valid &= np.isfinite(data[band])
+    unseen = np.zeros_like(valid)
+    for name, meta in info.items():
+        block = np.asarray(covariate_blocks[name])
+        if block.shape != shape:
+            raise ValueError(f"covariate block {name!r} is {block.shape}, the block is {shape}")
+        data[name], present, new = _covariate_column(block, meta)
+        valid &= present
+        unseen |= new
+    unseen &= valid
+    valid &= ~unseen
+    return Predictors(pd.DataFrame(data, columns=columns), valid, unseen)
+
+
+def _check_block(
+    reflectance: np.ndarray, roles: Sequence[str], bands: list[str], missing: list[str]
+) -> None:
+    """Refuse a block without the model's bands, of the wrong shape, or lacking covariates."""
+    check_roles(bands, roles, "the reflectance block")
+    if reflectance.ndim != 3 or reflectance.shape[0] != len(roles):
+        raise ValueError(
+            f"reflectance must be shaped (n_roles={len(roles)}, rows, cols), got "
+            f"{reflectance.shape}"
+        )
+    if missing:
+        raise ConfigError(
+            f"no raster block for covariate(s) {', '.join(missing)} that the model reads; "
+            "read them with CovariateRasters.for_model(model, paths).read(scene, window)"
+        )
+
+
+def _covariate_column(
+    block: np.ndarray, meta: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A covariate block as one value per pixel, where it is present, and where its
+    level is one the model never saw (never for numeric or pooled covariates)."""
+    if meta["kind"] == NUMERIC:
+        values = block.reshape(-1).astype(np.float64)
+        present = np.isfinite(values)
+        return values, present, np.zeros_like(present)
+    values = block.reshape(-1)
+    if values.dtype != object:
+        values = levels_of_codes(values, {})
+    levels = pd.Series(values)
+    present = levels.notna().to_numpy()
+    if meta.get("pooled"):
+        return values, present, np.zeros_like(present)
+    return values, present, present & ~levels.isin(meta["categories"]).to_numpy()

@@ -29,8 +29,9 @@ Categorical levels never seen in training
     * predicting **samples** (:meth:`PredictorFeatures.transform`) with an unseen
       level raises :class:`UnseenLevelError` naming the covariate, the levels, the
       rows and the known levels;
-    * **mapping** (:func:`assemble_predictors`) flags such pixels: they are left
-      out of prediction (NaN in the map) and counted, like masked pixels;
+    * **mapping** (:func:`~saltmap.features.covariate_rasters.assemble_predictors`)
+      flags such pixels: they are left out of prediction (NaN in the map) and
+      counted, like masked pixels;
     * **cross-validation** (:func:`saltmap.validation.covariates.covariate_gain`,
       and tuning's inner folds) leaves test rows whose level is missing from their
       training fold out of the scores of *every* model compared, and counts them;
@@ -46,10 +47,11 @@ Mapping hook (the contract)
     the scene). ``model_covariates(model)`` is ``{}`` for a model without
     covariates, which keeps the plain path. Per block (window):
     ``blocks = rasters.read(scene, window)`` (a picklable object; it opens its
-    files lazily in each worker/thread), then the pure :func:`assemble_predictors`
-    returns a :class:`Predictors`: the table in the model's input columns (one row
-    per pixel, row-major), a ``valid`` mask (every band and covariate defined,
-    every level known) and the ``unseen`` mask of flagged pixels.
+    files lazily in each worker/thread), then the pure
+    :func:`~saltmap.features.covariate_rasters.assemble_predictors` returns a
+    :class:`~saltmap.features.covariate_rasters.Predictors`: the table in the model's
+    input columns (one row per pixel, row-major), a ``valid`` mask (every band and
+    covariate defined, every level known) and the ``unseen`` mask of flagged pixels.
 
 :func:`model_covariates` and :func:`model_columns` read a fitted model's predictor
 step; they live here, beside that step, because this stage's mapping hook needs
@@ -66,7 +68,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -472,154 +474,3 @@ def check_covariates_defined(table: pd.DataFrame, covariates: Covariates, source
             f"{source}: {n} sample(s) lack covariate values ({where}); fill them or remove "
             "those samples"
         )
-
-
-def levels_of_codes(values: np.ndarray, labels: Mapping[str, str]) -> np.ndarray:
-    """Raster codes as level text, converting each distinct code once."""
-    codes, inverse = np.unique(values, return_inverse=True)
-    text = level_text(codes)
-    text = np.array([labels.get(t, t) if t is not None else None for t in text], dtype=object)
-    return text[inverse.reshape(values.shape)]
-
-
-# --------------------------------------------------------------------------- mapping hook
-
-
-@dataclass
-class Predictors:
-    """The predictors of one block of pixels, in the model's input columns.
-
-    Attributes
-    ----------
-    table : DataFrame
-        One row per pixel (row-major), columns :func:`model_columns` of the model.
-    valid : ndarray of bool
-        True where every band and covariate is defined and every categorical level
-        is one the model was trained with: the rows to predict.
-    unseen : ndarray of bool
-        True where a pixel is otherwise valid but has a categorical level the model
-        never saw: flagged, left out of the prediction, and counted.
-    """
-
-    table: pd.DataFrame
-    valid: np.ndarray
-    unseen: np.ndarray
-
-
-def assemble_predictors(
-    model: Any,
-    reflectance: np.ndarray,
-    roles: Sequence[str],
-    covariate_blocks: Mapping[str, np.ndarray],
-) -> Predictors:
-    """The model's input table for a block of reflectance and covariate rasters.
-
-    A pure function (no I/O): the mapping hook. ``covariate_blocks`` is what
-    :meth:`CovariateRasters.read` returns for the same window.
-
-    Parameters
-    ----------
-    model : fitted saltmap model
-        With or without covariates.
-    reflectance : ndarray of shape (n_roles, rows, cols)
-        Surface reflectance, NaN where masked.
-    roles : sequence of str
-        Band role of each plane of ``reflectance``.
-    covariate_blocks : mapping
-        ``{name: (rows, cols) array}`` for every covariate the model reads.
-
-    Returns
-    -------
-    Predictors
-    """
-    from saltmap.bands import check_roles
-
-    columns = model_columns(model)
-    info = model_covariates(model)
-    bands = [c for c in columns if c not in info]
-    check_roles(bands, roles, "the reflectance block")
-    if reflectance.ndim != 3 or reflectance.shape[0] != len(roles):
-        raise ValueError(
-            f"reflectance must be shaped (n_roles={len(roles)}, rows, cols), got "
-            f"{reflectance.shape}"
-        )
-    shape = reflectance.shape[1:]
-    missing = [n for n in info if n not in covariate_blocks]
-    if missing:
-        raise ConfigError(
-            f"no raster block for covariate(s) {', '.join(missing)} that the model reads; "
-            "read them with CovariateRasters.for_model(model, paths).read(scene, window)"
-        )
-    data: dict[str, Any] = {}
-    valid = np.ones(int(np.prod(shape)), dtype=bool)
-    for band in bands:
-        values = reflectance[list(roles).index(band)].reshape(-1)
-        data[band] = values
-        valid &= np.isfinite(values)
-    unseen = np.zeros_like(valid)
-    for name, meta in info.items():
-        block = np.asarray(covariate_blocks[name])
-        if block.shape != shape:
-            raise ValueError(f"covariate block {name!r} is {block.shape}, the block is {shape}")
-        data[name], present, new = _covariate_column(block, meta)
-        valid &= present
-        unseen |= new
-    unseen &= valid
-    valid &= ~unseen
-    return Predictors(pd.DataFrame(data, columns=columns), valid, unseen)
-
-
-def _covariate_column(
-    block: np.ndarray, meta: Mapping[str, Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A covariate block as one value per pixel, where it is present, and where its
-    level is one the model never saw (never for numeric or pooled covariates)."""
-    if meta["kind"] == NUMERIC:
-        values = block.reshape(-1).astype(np.float64)
-        present = np.isfinite(values)
-        return values, present, np.zeros_like(present)
-    values = block.reshape(-1)
-    if values.dtype != object:
-        values = levels_of_codes(values, {})
-    levels = pd.Series(values)
-    present = levels.notna().to_numpy()
-    if meta.get("pooled"):
-        return values, present, np.zeros_like(present)
-    return values, present, present & ~levels.isin(meta["categories"]).to_numpy()
-
-
-def predict_block(
-    model: Any,
-    reflectance: np.ndarray,
-    roles: Sequence[str],
-    covariate_blocks: Mapping[str, np.ndarray],
-    *,
-    chunk_rows: int = 65_536,
-) -> tuple[np.ndarray, int]:
-    """Salinity of every valid pixel of a block, with covariates.
-
-    Returns
-    -------
-    salinity : ndarray (rows, cols), float32
-        NaN where a band or covariate has no data, where an index is undefined,
-        where a categorical level was never seen in training, or where the model's
-        output is not finite. Every other pixel equals ``model.predict`` of that
-        pixel's row of :func:`assemble_predictors`.
-    n_unseen : int
-        Pixels left out because of an unseen categorical level.
-    """
-    predictors = assemble_predictors(model, reflectance, roles, covariate_blocks)
-    out = np.full(predictors.valid.size, np.nan, dtype=np.float32)
-    index = np.flatnonzero(predictors.valid)
-    # The pipeline's steps run as Pipeline.predict runs them, so that pixels whose
-    # indices are undefined (NaN by the domain rule) are left out, as saltmap.mapping.engine does.
-    features, regressor = model[:-1], model[-1]
-    for start in range(0, index.size, chunk_rows):
-        take = index[start : start + chunk_rows]
-        feats = features.transform(predictors.table.iloc[take])
-        defined = np.isfinite(feats).all(axis=1)
-        if defined.any():
-            pred = regressor.predict(feats[defined])
-            out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
-    out[~np.isfinite(out)] = np.nan
-    return out.reshape(reflectance.shape[1:]), int(predictors.unseen.sum())

@@ -90,26 +90,10 @@ def extract_at_points(
     x, y = frame["x"].to_numpy(float), frame["y"].to_numpy(float)
     sx, sy = _to_scene_crs(x, y, point_crs, scene)
     row, col, inside = _pixels(sx, sy, scene)
-
-    values = np.full((len(frame), len(scene.roles)), np.nan)
-    counts = np.zeros(len(frame), dtype=np.int64)
-    scl_class = np.full(len(frame), -1)
-    _read_points(scene, row, col, inside, window, block_size, values, counts, scl_class)
-
+    values, counts, scl_class = _read_all(scene, row, col, inside, window, block_size)
     status = np.where(~inside, "outside", np.where(counts > 0, "ok", "masked"))
     reasons = [_reason(s, sx[i], sy[i], scene, window, scl_class[i]) for i, s in enumerate(status)]
-    report = pd.DataFrame(
-        {
-            "id": frame.index.astype(str),
-            "x": x,
-            "y": y,
-            "row": np.where(inside, row, -1),
-            "col": np.where(inside, col, -1),
-            "status": status,
-            "n_pixels": counts,
-            "reason": reasons,
-        }
-    )
+    report = _report(frame, row, col, inside, status, counts, reasons)
     table = _table(frame, values, counts, status, scene, target_name)
     if covariates is not None:
         ok = status == "ok"
@@ -122,6 +106,47 @@ def extract_at_points(
         scene=scene.source,
     )
     return table, report
+
+
+def _read_all(
+    scene: Scene,
+    row: np.ndarray,
+    col: np.ndarray,
+    inside: np.ndarray,
+    window: int,
+    block_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean reflectance per point and band, pixels averaged, and the scene class of
+    each point's pixel (-1 where none), read block by block."""
+    values = np.full((len(row), len(scene.roles)), np.nan)
+    counts = np.zeros(len(row), dtype=np.int64)
+    scl_class = np.full(len(row), -1)
+    _read_points(scene, row, col, inside, window, block_size, values, counts, scl_class)
+    return values, counts, scl_class
+
+
+def _report(
+    frame: pd.DataFrame,
+    row: np.ndarray,
+    col: np.ndarray,
+    inside: np.ndarray,
+    status: np.ndarray,
+    counts: np.ndarray,
+    reasons: list[str],
+) -> pd.DataFrame:
+    """The extraction report: one row per point, in :data:`REPORT_COLUMNS`."""
+    return pd.DataFrame(
+        {
+            "id": frame.index.astype(str),
+            "x": frame["x"].to_numpy(float),
+            "y": frame["y"].to_numpy(float),
+            "row": np.where(inside, row, -1),
+            "col": np.where(inside, col, -1),
+            "status": status,
+            "n_pixels": counts,
+            "reason": reasons,
+        }
+    )
 
 
 def _check_covariates(covariates: Any, frame: pd.DataFrame, scene: Scene) -> None:

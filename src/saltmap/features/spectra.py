@@ -158,26 +158,12 @@ def spectral_response(
     unknown = [t for t in transforms if t not in SPECTRAL_TRANSFORMS]
     if unknown:
         raise ConfigError(f"unknown transform(s) {unknown}; use {', '.join(SPECTRAL_TRANSFORMS)}")
-    waves = band_wavelengths(roles, sensor)
     classes = pd.Series(classes, index=reflectance.index)
-    order = (
-        list(classes.cat.categories)
-        if isinstance(classes.dtype, pd.CategoricalDtype)
-        else sorted(classes.dropna().unique())
-    )
-    parts = []
-    for name in transforms:
-        values = SPECTRAL_TRANSFORMS[name][1](reflectance[roles].astype(float))
-        grouped = values.groupby(classes, observed=True, sort=False)
-        agg = {"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.count()}
-        long = pd.concat({k: v.stack() for k, v in agg.items()}, axis=1).reset_index()
-        long.columns = ["class", "role", *agg]
-        long.insert(0, "transform", name)
-        parts.append(long)
+    parts = [_class_stats(reflectance[roles], classes, name) for name in transforms]
     table = pd.concat(parts, ignore_index=True)
-    table["wavelength_nm"] = table["role"].map(waves)
+    table["wavelength_nm"] = table["role"].map(band_wavelengths(roles, sensor))
     table["sem"] = table["sd"] / np.sqrt(table["n"])
-    table["class"] = pd.Categorical(table["class"], categories=order, ordered=True)
+    table["class"] = pd.Categorical(table["class"], categories=_class_order(classes), ordered=True)
     table["transform"] = pd.Categorical(table["transform"], categories=list(transforms))
     table = table.sort_values(["transform", "class", "wavelength_nm"]).reset_index(drop=True)
     cols = ["transform", "class", "role", "wavelength_nm", "mean", "sd", "sem", "n"]
@@ -185,3 +171,21 @@ def spectral_response(
     # the figure titles its panels with these (plots sits below features)
     table.attrs["transform_titles"] = {t: SPECTRAL_TRANSFORMS[t][0] for t in transforms}
     return table
+
+
+def _class_order(classes: pd.Series) -> list[Any]:
+    """The classes in order: an ordered categorical's own, else sorted."""
+    if isinstance(classes.dtype, pd.CategoricalDtype):
+        return list(classes.cat.categories)
+    return sorted(classes.dropna().unique())
+
+
+def _class_stats(reflectance: pd.DataFrame, classes: pd.Series, transform: str) -> pd.DataFrame:
+    """Mean, sd and count of one transform of reflectance per class and band, long."""
+    values = SPECTRAL_TRANSFORMS[transform][1](reflectance.astype(float))
+    grouped = values.groupby(classes, observed=True, sort=False)
+    agg = {"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.count()}
+    long = pd.concat({k: v.stack() for k, v in agg.items()}, axis=1).reset_index()
+    long.columns = ["class", "role", *agg]
+    long.insert(0, "transform", transform)
+    return long

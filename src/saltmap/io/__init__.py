@@ -4,6 +4,7 @@
 # stage does not import them all.
 _API = {
     "BandFile": "rasters",
+    "ColumnOptions": "sample_columns",
     "RASTER_SUFFIXES": "rasters",
     "SCL_MASKED": "sentinel2",
     "SCL_WATER": "sentinel2",

@@ -10,7 +10,7 @@ which option names a column it could not find.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +26,29 @@ _ID_NAMES = ("id", "sample_id", "sampleid", "sample", "name", "site", "point")
 
 @dataclass(frozen=True)
 class ColumnOptions:
-    """The column options of :func:`~saltmap.io.samples.read_samples`, in its order.
+    """The column settings of :func:`~saltmap.io.samples.read_samples`, built once.
 
-    Each means what the keyword of the same name means there; ``None`` (or an empty
-    ``bands``) is an option not given.
+    Each field means what the keyword of the same name means there, and has its
+    default; ``None`` (or an empty ``bands``) is an option not given, so the columns
+    file or detection by name decides it.
     """
 
-    target: str | None
-    target_unit: str | None
-    to_unit: str | None
-    id: str | None
-    x: str | None
-    y: str | None
-    crs: str | None
-    bands: dict[str, str]
-    scaling: str | Scaling
-    baseline: str | None
-    layer: str | None
+    target: str | None = "EC"
+    target_unit: str | None = None
+    to_unit: str | None = None
+    id: str | None = None
+    x: str | None = None
+    y: str | None = None
+    crs: str | None = None
+    bands: dict[str, str] = field(default_factory=dict)
+    scaling: str | Scaling = "reflectance"
+    baseline: str | None = None
+    layer: str | None = None
+
+    def __post_init__(self) -> None:
+        # read_samples took bands=None for "none given"; the merge below needs a dict.
+        if self.bands is None:
+            object.__setattr__(self, "bands", {})
 
     def over(self, config: dict[str, Any]) -> ColumnOptions:
         """These options where given (not None or empty), the columns file's elsewhere."""

@@ -29,25 +29,7 @@ def read_sample_file(path: Path, layer: str | None) -> tuple[pd.DataFrame, str |
         raise InputFileError(f"sample file {path} does not exist; check the path")
     try:
         if suffix in {".csv", ".txt", ".tsv"}:
-            # Everything as text: decimal commas and junk cells are parsed per column below.
-            # Only empty cells are missing: "n/a" or "NA" in a band column is reported as text.
-            # Blank lines are kept (and reported) so that row numbers match the file's lines;
-            # index_col=False with the warning as an error: a first row with more fields than
-            # the header must not silently shift every column onto the wrong name.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(
-                    path,
-                    dtype=str,
-                    sep=None,
-                    engine="python",
-                    keep_default_na=False,
-                    na_values=[""],
-                    encoding_errors="replace",
-                    index_col=False,
-                    skip_blank_lines=False,
-                )
-            return frame, None
+            return _read_delimited(path), None
         if suffix in {".xlsx", ".xlsm", ".xls"}:
             return pd.read_excel(path, dtype=object, sheet_name=layer or 0), None
         if suffix in VECTOR_SUFFIXES:
@@ -65,6 +47,28 @@ def read_sample_file(path: Path, layer: str | None) -> tuple[pd.DataFrame, str |
         f"sample file {path} has an unknown format {suffix!r}; use CSV, XLSX, GeoPackage, "
         "GeoJSON or Shapefile"
     )
+
+
+def _read_delimited(path: Path) -> pd.DataFrame:
+    """A CSV or delimited text file as text cells; a row wider than the header is refused."""
+    # Everything as text: decimal commas and junk cells are parsed per column later.
+    # Only empty cells are missing: "n/a" or "NA" in a band column is reported as text.
+    # Blank lines are kept (and reported) so that row numbers match the file's lines;
+    # index_col=False with the warning as an error: a first row with more fields than
+    # the header must not silently shift every column onto the wrong name.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return pd.read_csv(
+            path,
+            dtype=str,
+            sep=None,
+            engine="python",
+            keep_default_na=False,
+            na_values=[""],
+            encoding_errors="replace",
+            index_col=False,
+            skip_blank_lines=False,
+        )
 
 
 def _read_vector(path: Path, layer: str | None) -> tuple[pd.DataFrame, str | None]:

@@ -16,7 +16,7 @@ each column means (:mod:`saltmap.io.sample_columns`), then parses the cells here
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,21 +164,12 @@ def parse_numeric_column(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def read_samples(
     path: str | Path,
+    settings: ColumnOptions | None = None,
     *,
-    target: str | None = "EC",
-    target_unit: str | None = None,
-    to_unit: str | None = None,
-    id: str | None = None,
-    x: str | None = None,
-    y: str | None = None,
-    crs: str | None = None,
-    bands: dict[str, str] | None = None,
-    scaling: str | Scaling = "reflectance",
-    baseline: str | None = None,
     columns_file: str | Path | None = None,
-    layer: str | None = None,
     conversion: Any = None,
     require_bands: bool = True,
+    **options: Any,
 ) -> Samples:
     """Read field samples from CSV, XLSX, GeoPackage, GeoJSON or Shapefile.
 
@@ -189,51 +180,54 @@ def read_samples(
     ----------
     path : path
         The sample file.
-    target : str or None
-        Column of measured salinity (EC or salt content); None (and none in
-        ``columns_file``) reads samples without a target, for prediction.
-    target_unit, to_unit : str, optional
-        Unit of the target column (µS/cm, mS/cm, dS/m or g/kg; read from the
-        column name, such as ``EC(ms cm-1)``, when not given) and the unit to
-        convert it to (an EC unit; a salt content unit only with ``conversion``).
-        Either may come from ``columns_file``; a value given here wins.
-    id, x, y : str, optional
-        Columns of the sample id and coordinates. Detected when obvious; the
-        geometry of a vector file gives x and y.
-    crs : str, optional
-        CRS of x/y, such as ``"EPSG:4326"``; taken from a vector file, assumed
-        EPSG:4326 for ``lon``/``lat`` columns.
-    bands : dict, optional
-        Band role → column, such as ``{"N": "B8_nir"}``; roles not given are
-        detected from the column names.
-    scaling : str or Scaling
-        How the band columns become reflectance: ``"reflectance"`` (already),
-        ``"landsat-c2l2"``, ``"sentinel2"`` with ``baseline``, or ``"SCALE,OFFSET"``.
+    settings : ColumnOptions, optional
+        The column settings below as one object, built once (the CLI and the
+        study build it); keywords given beside it win over its fields.
     columns_file : path, optional
-        TOML file with any of the keys above (``[bands]`` as a table).
+        TOML file with any of the column settings below (``[bands]`` as a table).
     conversion : SaltConversion, optional
         EC → salt content conversion; the target becomes salt content in g/kg.
     require_bands : bool
         Read the band columns and reject rows without every band (True), or
         leave band columns unread, as other columns, because reflectance will
         come from a scene (False, for extraction).
+    **options
+        Any field of :class:`~saltmap.io.sample_columns.ColumnOptions`, as a
+        keyword (an unknown one is a TypeError naming it):
+
+        target : str or None
+            Column of measured salinity (EC or salt content); None (and none in
+            ``columns_file``) reads samples without a target, for prediction.
+        target_unit, to_unit : str, optional
+            Unit of the target column (µS/cm, mS/cm, dS/m or g/kg; read from the
+            column name, such as ``EC(ms cm-1)``, when not given) and the unit to
+            convert it to (an EC unit; a salt content unit only with ``conversion``).
+            Either may come from ``columns_file``; a value given here wins.
+        id, x, y : str, optional
+            Columns of the sample id and coordinates. Detected when obvious; the
+            geometry of a vector file gives x and y.
+        crs : str, optional
+            CRS of x/y, such as ``"EPSG:4326"``; taken from a vector file, assumed
+            EPSG:4326 for ``lon``/``lat`` columns.
+        bands : dict, optional
+            Band role → column, such as ``{"N": "B8_nir"}``; roles not given are
+            detected from the column names.
+        scaling : str or Scaling
+            How the band columns become reflectance: ``"reflectance"`` (already),
+            ``"landsat-c2l2"``, ``"sentinel2"`` with ``baseline``, or
+            ``"SCALE,OFFSET"``.
+        layer : str, optional
+            Layer of a GeoPackage.
 
     Returns
     -------
     Samples
     """
     path = Path(path)
-    given = ColumnOptions(
-        target, target_unit, to_unit, id, x, y, crs, bands or {}, scaling, baseline, layer
-    )
-    options = given.over(load_columns_file(columns_file))
-    raw, vector_crs = read_sample_file(path, options.layer)
-    raw.columns = [str(c) for c in raw.columns]
-    if raw.empty:
-        raise InputFileError(f"sample file {path} has no rows")
-    columns = resolve_columns(raw, options, vector_crs, path, require_bands)
-    scaling = options.reflectance_scaling()
-
+    given = replace(settings or ColumnOptions(), **options)
+    merged = given.over(load_columns_file(columns_file))
+    raw, columns = _read_columns(path, merged, require_bands)
+    scaling = merged.reflectance_scaling()
     reasons: dict[int, list[str]] = {i: [] for i in range(len(raw))}
     ids = _sample_ids(raw, columns.id, reasons)
     table = pd.DataFrame(index=raw.index)
@@ -241,7 +235,7 @@ def read_samples(
     target_name, unit = "", None
     if columns.target is not None:
         target_name, unit = _add_target(
-            table, raw, columns.target, options, conversion, reasons, path
+            table, raw, columns.target, merged, conversion, reasons, path
         )
     if columns.x and columns.y:
         _add_coords(table, raw, columns, reasons)
@@ -249,6 +243,17 @@ def read_samples(
     table.index = pd.Index(ids, name="id")
     rejected, keep = _rejected_rows(reasons, ids)
     return Samples(table[keep], target_name, unit, columns.crs, scaling, path, rejected)
+
+
+def _read_columns(
+    path: Path, options: ColumnOptions, require_bands: bool
+) -> tuple[pd.DataFrame, SampleColumns]:
+    """The file's rows (column names as text) and what each column means."""
+    raw, vector_crs = read_sample_file(path, options.layer)
+    raw.columns = [str(c) for c in raw.columns]
+    if raw.empty:
+        raise InputFileError(f"sample file {path} has no rows")
+    return raw, resolve_columns(raw, options, vector_crs, path, require_bands)
 
 
 def _add_bands(

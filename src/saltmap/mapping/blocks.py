@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator
 
 from saltmap.bands import check_roles
 from saltmap.errors import ModelFileError
-from saltmap.features.covariates import assemble_predictors
+from saltmap.features.covariate_rasters import assemble_predictors
 from saltmap.salinity.classes import classify
 from saltmap.salinity.units import convert_ec, quantity_of
 from saltmap.trust.maps import TRUST_LAYERS, trust_block

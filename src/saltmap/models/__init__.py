@@ -22,6 +22,7 @@ _API = {
     "TRUSTED_TYPES": "persistence",
     "TRUST_NAME": "persistence",
     "TRUST_TYPES": "persistence",
+    "TuneSettings": "tuning",
     "TunedModel": "tuning",
     "TuningCache": "tuning_cache",
     "categorical_of": "inspect",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -156,25 +156,34 @@ def _suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
 FoldObserver = Callable[[int, np.ndarray, np.ndarray], None]
 
 
-def _tune_single(
-    name: str,
-    X: Any,
-    y: np.ndarray,
-    *,
-    indices: str | list[str] | None,
-    n_trials: int,
-    cv: int,
-    random_state: int,
-    log_target: bool,
-    timeout: float | None,
-    fixed: Mapping[str, Any],
-    on_fold: FoldObserver | None,
-    covariates: Any = None,
-) -> tuple[dict[str, Any], float]:
-    space = _space(name, _n_features(indices, X, covariates), fixed)
-    if not space or n_trials <= 0:
-        return dict(fixed), float("nan")
-    folds = list(KFold(cv, shuffle=True, random_state=random_state).split(X))
+@dataclass(frozen=True)
+class TuneSettings:
+    """How :func:`tune_model` searches, as one object built once and shared.
+
+    Each field means what :func:`tune_model`'s keyword of the same name means,
+    and has the same default.
+    """
+
+    indices: str | list[str] | None = "novel"
+    n_trials: int | None = None
+    cv: int | None = None
+    random_state: int = 0
+    log_target: bool = False
+    timeout: float | None = None
+    budget: str | Budget = "default"
+    fixed: Mapping[str, Any] | None = None
+    on_fold: FoldObserver | None = None
+    covariates: Any = None
+    cache: TuningCache | None = None
+
+
+def _tune_single(name: str, X: Any, y: np.ndarray, s: TuneSettings) -> tuple[dict[str, Any], float]:
+    """One learner's search; ``s`` holds the trials, folds and fixed parameters resolved."""
+    fixed = dict(s.fixed or {})
+    space = _space(name, _n_features(s.indices, X, s.covariates), fixed)
+    if not space or s.n_trials <= 0:
+        return fixed, float("nan")
+    folds = list(KFold(s.cv, shuffle=True, random_state=s.random_state).split(X))
     labels = _row_labels(X)
     seen: dict[tuple, float] = {}
 
@@ -185,52 +194,57 @@ def _tune_single(
             return seen[key]
         errors = []
         for fit_rows, score_rows in folds:
-            if on_fold is not None:
-                on_fold(trial.number, labels[fit_rows], labels[score_rows])
-            model = make_model(
-                name,
-                indices=indices,
-                log_target=log_target,
-                random_state=random_state,
-                params={**params, **fixed},
-                covariates=covariates,
-            )
-            model.fit(take_rows(X, fit_rows), y[fit_rows])
-            scored = take_rows(X, score_rows)
-            ok = seen_rows(model, scored)
-            pred = np.asarray(model.predict(take_rows(scored, np.flatnonzero(ok))), float).ravel()
-            rmse = float(np.sqrt(np.mean((pred - y[score_rows][ok]) ** 2)))
-            errors.append(rmse if np.isfinite(rmse) else np.inf)
+            if s.on_fold is not None:
+                s.on_fold(trial.number, labels[fit_rows], labels[score_rows])
+            errors.append(_fold_rmse(name, X, y, (fit_rows, score_rows), {**params, **fixed}, s))
         seen[key] = float(np.mean(errors))
         return seen[key]
 
+    best, score = _optimize(objective, s)
+    return {**best, **fixed}, score
+
+
+def _fold_rmse(
+    name: str,
+    X: Any,
+    y: np.ndarray,
+    fold: tuple[np.ndarray, np.ndarray],
+    params: dict[str, Any],
+    s: TuneSettings,
+) -> float:
+    """RMSE of one inner fold's fit on the rows whose categorical levels it saw (inf if none)."""
+    fit_rows, score_rows = fold
+    model = make_model(
+        name,
+        indices=s.indices,
+        log_target=s.log_target,
+        random_state=s.random_state,
+        params=params,
+        covariates=s.covariates,
+    )
+    model.fit(take_rows(X, fit_rows), y[fit_rows])
+    scored = take_rows(X, score_rows)
+    ok = seen_rows(model, scored)
+    pred = np.asarray(model.predict(take_rows(scored, np.flatnonzero(ok))), float).ravel()
+    rmse = float(np.sqrt(np.mean((pred - y[score_rows][ok]) ** 2)))
+    return rmse if np.isfinite(rmse) else np.inf
+
+
+def _optimize(objective: Callable[[optuna.Trial], float], s: TuneSettings) -> tuple[Any, float]:
+    """Run the seeded TPE search; the best parameters found and their score."""
     sampler = optuna.samplers.TPESampler(
-        seed=random_state, n_startup_trials=max(2, min(10, n_trials // 2))
+        seed=s.random_state, n_startup_trials=max(2, min(10, s.n_trials // 2))
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        study.optimize(objective, n_trials=n_trials, timeout=timeout)
-    return {**study.best_params, **fixed}, float(study.best_value)
+        study.optimize(objective, n_trials=s.n_trials, timeout=s.timeout)
+    return study.best_params, float(study.best_value)
 
 
 def tune_model(
-    name: str,
-    X: Any,
-    y: Any,
-    *,
-    indices: str | list[str] | None = "novel",
-    n_trials: int | None = None,
-    cv: int | None = None,
-    random_state: int = 0,
-    log_target: bool = False,
-    timeout: float | None = None,
-    budget: str | Budget = "default",
-    fixed: Mapping[str, Any] | None = None,
-    on_fold: FoldObserver | None = None,
-    covariates: Any = None,
-    cache: TuningCache | None = None,
+    name: str, X: Any, y: Any, settings: TuneSettings | None = None, **options: Any
 ) -> dict[str, Any]:
     """Tune a model's hyperparameters on the given (training) rows only.
 
@@ -249,6 +263,9 @@ def tune_model(
         Reflectance by band role of the training rows.
     y : array-like
         Target of the training rows.
+    settings : TuneSettings, optional
+        The keywords below as one object; keywords given beside it win over its
+        fields. An unknown keyword is a TypeError naming it.
     indices, log_target, random_state
         As in :func:`make_model`.
     n_trials, cv : int, optional
@@ -279,35 +296,16 @@ def tune_model(
         Parameters for ``make_model(name, params=...)``, including the fixed
         ones. (:class:`TunedModel` also keeps the best inner-CV RMSE.)
     """
-    params, _ = _tune(
-        name, X, y, indices=indices, n_trials=n_trials, cv=cv, random_state=random_state,
-        log_target=log_target, timeout=timeout, budget=budget, fixed=fixed, on_fold=on_fold,
-        covariates=covariates, cache=cache,
-    )  # fmt: skip
+    params, _ = _tune(name, X, y, replace(settings or TuneSettings(), **options))
     return params
 
 
-def _tune(
-    name: str,
-    X: Any,
-    y: Any,
-    *,
-    indices: str | list[str] | None,
-    n_trials: int | None,
-    cv: int | None,
-    random_state: int,
-    log_target: bool,
-    timeout: float | None,
-    budget: str | Budget,
-    fixed: Mapping[str, Any] | None,
-    on_fold: FoldObserver | None,
-    covariates: Any = None,
-    cache: TuningCache | None = None,
-) -> tuple[dict[str, Any], dict[str, float]]:
+def _tune(name: str, X: Any, y: Any, s: TuneSettings) -> tuple[dict[str, Any], dict[str, float]]:
+    """Best parameters of ``name`` and the best inner-CV RMSE of each learner searched."""
     check_model_name(name)
-    plan = get_budget(budget)
-    n_trials = plan.n_trials if n_trials is None else int(n_trials)
-    cv = plan.cv if cv is None else int(cv)
+    plan = get_budget(s.budget)
+    n_trials = plan.n_trials if s.n_trials is None else int(s.n_trials)
+    cv = plan.cv if s.cv is None else int(s.cv)
     y = np.asarray(y, dtype=float).ravel()
     if n_trials > 0 and len(y) < 2 * cv:
         raise SampleDataError(
@@ -315,41 +313,37 @@ def _tune(
             f"got n_samples={len(y)}; "
             "use fewer folds, more samples, or --trials 0 for untuned defaults"
         )
-    common = dict(
-        X=X, y=y, indices=indices, n_trials=n_trials, cv=cv, random_state=random_state,
-        log_target=log_target, timeout=timeout, on_fold=on_fold, covariates=covariates,
-    )  # fmt: skip
+    resolved = replace(s, n_trials=n_trials, cv=cv)
     if name != "Stacking":
-        held = {**plan.fixed.get(name, {}), **(fixed or {})}
-        params, rmse = _search(name, cache, fixed=held, **common)
+        held = {**plan.fixed.get(name, {}), **(s.fixed or {})}
+        params, rmse = _search(name, X, y, replace(resolved, fixed=held))
         return params, {name: rmse}
-    split = split_stacking_params(fixed or {})
+    split = split_stacking_params(s.fixed or {})
     params = {f"meta_{k}": v for k, v in split["meta"].items()}
     scores = {}
     for base in BASE_LEARNERS:
         held = {**plan.fixed.get(base, {}), **split[base]}
-        best, scores[base] = _search(base, cache, fixed=held, **common)
+        best, scores[base] = _search(base, X, y, replace(resolved, fixed=held))
         params.update({f"{base}__{k}": v for k, v in best.items()})
     return params, scores
 
 
-def _search(name: str, cache: TuningCache | None, **kw: Any) -> tuple[dict[str, Any], float]:
-    """One learner's search, looked up in ``cache`` when it is deterministic."""
-    if cache is None or kw["on_fold"] is not None or kw["timeout"] is not None:
-        return _tune_single(name, **kw)
-    indices = kw["indices"]
+def _search(name: str, X: Any, y: np.ndarray, s: TuneSettings) -> tuple[dict[str, Any], float]:
+    """One learner's search, looked up in ``s.cache`` when it is deterministic."""
+    if s.cache is None or s.on_fold is not None or s.timeout is not None:
+        return _tune_single(name, X, y, s)
     key = (
         name,
-        fingerprint(kw["X"], kw["y"]),
-        None if indices is None else tuple(resolve(indices)),
-        kw["n_trials"],
-        kw["cv"],
-        kw["random_state"],
-        kw["log_target"],
-        repr(sorted(kw["fixed"].items())),
-        repr(kw.get("covariates")),
+        fingerprint(X, y),
+        None if s.indices is None else tuple(resolve(s.indices)),
+        s.n_trials,
+        s.cv,
+        s.random_state,
+        s.log_target,
+        repr(sorted(s.fixed.items())),
+        repr(s.covariates),
     )
-    return cache.lookup(key, lambda: _tune_single(name, **kw))
+    return s.cache.lookup(key, lambda: _tune_single(name, X, y, s))
 
 
 class TunedModel(RegressorMixin, BaseEstimator):
@@ -432,12 +426,8 @@ class TunedModel(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> TunedModel:
         X, y = self._check_input(X, y)
         start = time.perf_counter()
-        self.best_params_, self.inner_cv_rmse_ = _tune(
-            self.name, X, y, indices=self.indices, n_trials=self.n_trials, cv=self.cv,
-            random_state=self.random_state, log_target=self.log_target, timeout=self.timeout,
-            budget=self.budget, fixed=self.fixed, on_fold=self.on_fold,
-            covariates=self.covariates, cache=self.cache,
-        )  # fmt: skip
+        settings = TuneSettings(**{f.name: getattr(self, f.name) for f in fields(TuneSettings)})
+        self.best_params_, self.inner_cv_rmse_ = _tune(self.name, X, y, settings)
         self.tuning_seconds_ = time.perf_counter() - start
         self.model_ = make_model(
             self.name,

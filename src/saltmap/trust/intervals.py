@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.models.inspect import categorical_of, seen_rows, take_rows
+from saltmap.trust.settings import IntervalSettings
 
 METHODS: tuple[str, ...] = ("base", "plus", "minmax")
 CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
@@ -259,11 +261,6 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> ConformalIntervals:
         """Fit the full and fold models and compute the out-of-fold conformity scores."""
-        import warnings
-
-        from mapie.regression import CrossConformalRegressor
-        from sklearn.exceptions import ConvergenceWarning
-
         self._check_params()
         y = _as_1d(y)
         self.folds_ = fold_ids(self.cv, X, y, groups, self.random_state)
@@ -274,11 +271,20 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
                 f"model cannot predict a level of {', '.join(categorical)} it never saw; use "
                 "method='base' for a model with categorical covariates"
             )
+        mapie = self._mapie(bool(categorical))
+        self._fit_mapie(mapie, X, y, bool(categorical))
+        self._keep_fitted(mapie, bool(categorical))
+        return self
+
+    def _mapie(self, categorical: bool) -> Any:
+        """MAPIE's cross-conformal regressor of a clone of the estimator, on our folds."""
+        from mapie.regression import CrossConformalRegressor
+
         estimator = clone(self.estimator)
         if categorical:
             estimator = _KnownLevelsOnly(estimator)
         # A PredefinedSplit pins MAPIE to exactly these folds, which the AOA reuses.
-        mapie = CrossConformalRegressor(
+        return CrossConformalRegressor(
             estimator,
             confidence_level=self.confidence,
             conformity_score=self.conformity_score,
@@ -287,6 +293,13 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
+
+    def _fit_mapie(self, mapie: Any, X: Any, y: np.ndarray, categorical: bool) -> None:
+        """Fit and conformalize; a gamma score's non-positive prediction is named."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if categorical:
@@ -303,6 +316,9 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
                         "(log_target=True) or use conformity_score='absolute'"
                     ) from err
                 raise
+
+    def _keep_fitted(self, mapie: Any, categorical: bool) -> None:
+        """The fitted attributes, taken from the fitted MAPIE object."""
         inner = mapie._mapie_regressor  # MAPIE 1.x keeps the fitted v0 object here
         self.mapie_ = mapie
         self.estimator_ = inner.estimator_.single_estimator_
@@ -314,7 +330,6 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         self.n_unscored_ = int(np.sum(~np.isfinite(self.conformity_scores_)))
         self.quantiles_ = self._score_quantiles(self.conformity_scores_)
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", None)
-        return self
 
     def _score_quantiles(self, scores: np.ndarray) -> tuple[float, float]:
         alpha = 1.0 - self.confidence
@@ -393,13 +408,10 @@ def evaluate_coverage(
     X: Any,
     y: Any,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    settings: IntervalSettings | None = None,
     *,
-    confidence: float = 0.9,
-    cv: Any = 5,
-    method: str = "base",
-    conformity_score: str = "absolute",
-    random_state: int | None = 0,
     n_splits_per_repeat: int | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Empirical coverage and width of the intervals on held-out samples.
 
@@ -417,10 +429,14 @@ def evaluate_coverage(
     splits : sequence of (train_idx, test_idx)
         Outer splits, e.g. from :func:`saltmap.validation.protocols.materialise_splits` with
         ``RepeatedKFold`` or ``SpatialBlockKFold``.
-    confidence, cv, method, conformity_score, random_state
-        As in :class:`ConformalIntervals`.
+    settings : IntervalSettings, optional
+        How the intervals are fitted; keywords given beside it win over its fields.
     n_splits_per_repeat : int, optional
         Folds per repeat, to label repeats.
+    **options
+        ``confidence``, ``cv``, ``method``, ``conformity_score``, ``random_state``:
+        the fields of :class:`IntervalSettings`, as in :class:`ConformalIntervals`.
+        An unknown keyword is a TypeError naming it.
 
     Returns
     -------
@@ -430,14 +446,13 @@ def evaluate_coverage(
         training rows), ``covered`` (count), ``coverage``, ``mean_width``,
         ``median_width``. Pooled figures: :func:`coverage_summary`.
     """
+    settings = replace(settings or IntervalSettings(), **options)
     y = _as_1d(y)
     per_repeat = n_splits_per_repeat or len(splits)
     rows = []
     for i, (train, test) in enumerate(splits):
-        model = ConformalIntervals(
-            estimator, confidence=confidence, cv=cv, method=method,
-            conformity_score=conformity_score, random_state=random_state,
-        ).fit(take_rows(X, np.asarray(train)), y[train])  # fmt: skip
+        model = ConformalIntervals(estimator, **asdict(settings))
+        model.fit(take_rows(X, np.asarray(train)), y[train])
         fold = {"repeat": i // per_repeat, "fold": i % per_repeat}
         rows.append({**fold, **_fold_coverage(model, X, y, np.asarray(test))})
     return pd.DataFrame(rows)

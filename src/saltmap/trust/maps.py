@@ -15,7 +15,7 @@ window beside the reflectance.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,10 +23,11 @@ import pandas as pd
 
 from saltmap.bands import check_roles
 from saltmap.errors import ConfigError
-from saltmap.features.covariates import assemble_predictors
+from saltmap.features.covariate_rasters import assemble_predictors
 from saltmap.models.inspect import model_covariates, model_parts, predictor_of_column
 from saltmap.trust.aoa import CHUNK_ROWS, AreaOfApplicability, importance_weights
 from saltmap.trust.intervals import ConformalIntervals
+from saltmap.trust.settings import TrustSettings
 
 #: Code of "no data" in the uint8 AOA raster (1 = inside, 0 = outside).
 AOA_NODATA = 255
@@ -95,15 +96,10 @@ def fit_trust(
     model: Any,
     X: pd.DataFrame,
     y: Any,
+    settings: TrustSettings | None = None,
     *,
-    confidence: float = 0.9,
-    cv: Any = 5,
-    method: str = "base",
-    conformity_score: str = "absolute",
-    weights: Any = "permutation",
     groups: Any = None,
-    random_state: int | None = 0,
-    keep_fold_models: bool = False,
+    **options: Any,
 ) -> TrustModel:
     """Fit intervals and the AOA for a saltmap model on its training samples.
 
@@ -119,6 +115,11 @@ def fit_trust(
         (:func:`saltmap.models.inspect.model_input`, ``predictor_table``).
     y : array-like
         The target.
+    settings : TrustSettings, optional
+        The keywords below as one object; keywords given beside it win over its
+        fields. An unknown keyword is a TypeError naming it.
+    groups : array-like, optional
+        Groups for a group splitter ``cv``.
     confidence, cv, method, conformity_score, random_state
         See :class:`ConformalIntervals`. The same folds give the AOA's
         cross-validated DI.
@@ -126,8 +127,6 @@ def fit_trust(
         Predictor weights of the DI: the permutation importance of the full model
         (:func:`importance_weights`), equal weights, or given ones (one per
         predictor: the indices, then the covariates).
-    groups : array-like, optional
-        Groups for a group splitter ``cv``.
     keep_fold_models : bool, default=False
         With ``method="base"`` the fold models and the MAPIE object are not needed
         once the residuals are known; they are dropped unless this is True, so a
@@ -145,17 +144,16 @@ def fit_trust(
     covariate's importance (as CAST's ``trainDI`` expands factors into dummy
     variables with the factor's weight [5]_).
     """
-    intervals = ConformalIntervals(
-        model, confidence=confidence, cv=cv, method=method,
-        conformity_score=conformity_score, random_state=random_state,
-    ).fit(X, y, groups=groups)  # fmt: skip
+    s = replace(settings or TrustSettings(), **options)
+    intervals = ConformalIntervals(model, **asdict(s.interval_settings()))
+    intervals.fit(X, y, groups=groups)
     step, _ = model_parts(intervals.estimator_)
-    w = _predictor_weights(intervals.estimator_, X, y, weights, random_state)
+    w = _predictor_weights(intervals.estimator_, X, y, s.weights, s.random_state)
     names = tuple(str(n) for n in getattr(step, "feature_names_out_", step.index_names_))
     features = pd.DataFrame(step.transform(X), columns=list(names))
     aoa = AreaOfApplicability(weights=w[predictor_of_column(step)].to_numpy())
     aoa.fit(features, folds=intervals.folds_)
-    if method == "base" and not keep_fold_models:
+    if s.method == "base" and not s.keep_fold_models:
         intervals.mapie_, intervals.fold_estimators_ = None, []
     return TrustModel(
         intervals, aoa, tuple(step.bands_), names, _trust_info(intervals, np.asarray(y).size)
@@ -217,7 +215,7 @@ def trust_block(
         Band role of each plane.
     prediction : ndarray of shape (rows, cols), optional
         The map's salinity for the block (from the same model fitted on the same
-        rows, e.g. :func:`saltmap.mapping.engine.predict_block`). With ``method="base"``
+        rows, e.g. :func:`saltmap.mapping.blocks.predict_block`). With ``method="base"``
         the bounds are then computed without running any model; otherwise the full
         model predicts the pixels here.
     covariates : mapping, optional

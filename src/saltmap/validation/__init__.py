@@ -11,6 +11,7 @@ _API = {
     "CovariateGain": "covariates",
     "EvaluationResult": "results",
     "EvaluationSettings": "settings",
+    "GainSettings": "covariates",
     "FEATURE_SETS": "settings",
     "FULL": "settings",
     "METRICS": "metrics",

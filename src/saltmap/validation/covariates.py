@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -68,24 +68,52 @@ class CovariateGain:
 
 
 @dataclass(frozen=True)
-class _Setup:
-    """What every fold shares: the models, both inputs, the target and the settings."""
+class GainSettings:
+    """How :func:`covariate_gain` compares, as one object built once and shared.
 
-    names: list[str]
+    Each field means what :func:`covariate_gain`'s keyword of the same name means,
+    and has the same default.
+    """
+
+    models: Sequence[str] = ("RF",)
+    indices: str | list[str] = "novel"
+    cv: Any = None
+    params: Mapping[str, Mapping[str, Any]] | None = None
+    random_state: int = 0
+    n_repeats: int = 10
+    n_boot: int = 2000
+    log_target: bool = False
+
+    def splitter(self) -> Any:
+        """The outer splitter: ``cv``, else ``RepeatedKFold(5, 5, random_state)``."""
+        if self.cv is not None:
+            return self.cv
+        return RepeatedKFold(n_splits=5, n_repeats=5, random_state=self.random_state)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every fold shares: both inputs, the target, the covariates and the settings."""
+
     X0: pd.DataFrame  # band roles only
     X1: pd.DataFrame  # band roles and covariates
     y: np.ndarray
     covariates: Covariates
-    indices: Any
-    params: dict[str, Any]
-    random_state: int
-    n_repeats: int
-    log_target: bool
+    settings: GainSettings
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.settings.models)
+
+    @property
+    def random_state(self) -> int:
+        return self.settings.random_state
 
     def model(self, name: str, covariates: Covariates | None) -> Any:
+        s = self.settings
         return make_model(
-            name, indices=self.indices, covariates=covariates, params=self.params.get(name),
-            random_state=self.random_state, log_target=self.log_target,
+            name, indices=s.indices, covariates=covariates, params=dict(s.params or {}).get(name),
+            random_state=s.random_state, log_target=s.log_target,
         )  # fmt: skip
 
 
@@ -109,7 +137,7 @@ def _importance(setup: _Setup, name: str, model: Any, kept: np.ndarray) -> pd.Da
     table = predictors_of(model, setup.X1.iloc[kept])
     result = permutation_importance(
         OnPredictors(model), table, setup.y[kept], scoring="r2",
-        n_repeats=setup.n_repeats, random_state=setup.random_state,
+        n_repeats=setup.settings.n_repeats, random_state=setup.random_state,
     )  # fmt: skip
     return pd.DataFrame(
         {"model": name, "predictor": table.columns, "importance": result.importances_mean}
@@ -142,16 +170,10 @@ def _gain_fold(setup: _Setup, train: np.ndarray, test: np.ndarray) -> dict[str, 
 def covariate_gain(
     samples: Any,
     covariates: Covariates,
+    settings: GainSettings | None = None,
     *,
-    models: Sequence[str] = ("RF",),
-    indices: str | list[str] = "novel",
-    cv: Any = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    random_state: int = 0,
-    n_repeats: int = 10,
-    n_boot: int = 2000,
     n_jobs: int | None = None,
-    log_target: bool = False,
+    **options: Any,
 ) -> CovariateGain:
     """Score the same models with and without covariates on the same folds.
 
@@ -171,6 +193,11 @@ def covariate_gain(
     samples : Samples
         Field samples with the covariate columns.
     covariates : Covariates
+    settings : GainSettings, optional
+        The keywords below but ``n_jobs``, as one object; keywords given beside it
+        win over its fields. An unknown keyword is a TypeError naming it.
+    n_jobs : int, optional
+        Folds in parallel (joblib).
     models : sequence of str, default=("RF",)
         Names of :data:`saltmap.models.building.MODEL_NAMES`, fitted with their default
         (untuned) parameters unless ``params`` gives others.
@@ -185,8 +212,6 @@ def covariate_gain(
         Shuffles per predictor and fold.
     n_boot : int
         Bootstrap draws of the CIs.
-    n_jobs : int, optional
-        Folds in parallel (joblib).
     log_target : bool, default=False
         Model log10 of the target (both variants); scores stay in the target's unit.
 
@@ -194,30 +219,43 @@ def covariate_gain(
     -------
     CovariateGain
     """
+    settings = replace(settings or GainSettings(), **options)
     if not covariates:
         raise ConfigError("give at least one covariate to measure what it adds")
     y = samples.target.to_numpy(dtype=float)
-    check_indices_defined(samples, indices)
+    check_indices_defined(samples, settings.indices)
     X1 = predictor_table(samples, covariates)
     check_covariates_defined(X1, covariates, samples.source)
-    setup = _Setup(
-        list(models), samples.reflectance, X1, y, covariates, indices, dict(params or {}),
-        random_state, n_repeats, log_target,
-    )  # fmt: skip
-    cv = cv if cv is not None else RepeatedKFold(n_splits=5, n_repeats=5, random_state=random_state)
+    setup = _Setup(samples.reflectance, X1, y, covariates, settings)
+    cv = settings.splitter()
     splits = materialise_splits(cv, setup.X0, y)
     out = Parallel(n_jobs=n_jobs)(delayed(_gain_fold)(setup, train, test) for train, test in splits)
-    return _summarise(setup, cv, splits, out, n_boot)
+    return _summarise(setup, cv, splits, out)
 
 
 def _summarise(
-    setup: _Setup, cv: Any, splits: list[Any], out: list[dict[str, Any]], n_boot: int
+    setup: _Setup, cv: Any, splits: list[Any], out: list[dict[str, Any]]
 ) -> CovariateGain:
     """Pool the folds: per-model summaries, paired differences, importance, settings."""
     per_repeat = getattr(cv, "cvargs", {}).get("n_splits") or getattr(cv, "n_splits", None)
     kept_splits = [(train, job["kept"]) for (train, _), job in zip(splits, out, strict=True)]
     results = collect_folds([job["jobs"] for job in out], kept_splits, setup.y, per_repeat)
-    draws = bootstrap_draws(len(setup.y), n_boot, setup.random_state)
+    folds = pd.concat(
+        [r.folds.assign(model=k.split("+")[0], predictors="indices+covariates" if "+" in k
+                        else "indices") for k, r in results.items()]
+    )  # fmt: skip
+    return CovariateGain(
+        summary=_summary_rows(setup, results),
+        folds=folds.reset_index(drop=True),
+        importance=_pooled_importance(out),
+        n_flagged=int(sum(job["n_flagged"] for job in out)),
+        settings=_settings_record(setup, cv, len(splits)),
+    )
+
+
+def _summary_rows(setup: _Setup, results: dict[str, Any]) -> pd.DataFrame:
+    """One row per model and predictor set; the covariate rows with their paired difference."""
+    draws = bootstrap_draws(len(setup.y), setup.settings.n_boot, setup.random_state)
     rows = []
     for name in setup.names:
         for key, label in ((name, "indices"), (f"{name}+covariates", "indices+covariates")):
@@ -225,33 +263,32 @@ def _summarise(
             if key != name:
                 row.update(paired_difference(results[key], results[name], draws))
             rows.append(row)
-    folds = pd.concat(
-        [r.folds.assign(model=k.split("+")[0], predictors="indices+covariates" if "+" in k
-                        else "indices") for k, r in results.items()]
-    )  # fmt: skip
-    importance = (
+    return pd.DataFrame(rows)
+
+
+def _pooled_importance(out: list[dict[str, Any]]) -> pd.DataFrame:
+    """Mean and sd over folds of each predictor's permutation importance."""
+    return (
         pd.concat([job["importance"] for job in out])
         .groupby(["model", "predictor"], sort=False)["importance"]
         .agg(["mean", "std"])
         .rename(columns={"std": "sd"})
         .reset_index()
     )
-    settings = {
+
+
+def _settings_record(setup: _Setup, cv: Any, n_folds: int) -> dict[str, Any]:
+    """What the comparison was run with, as :attr:`CovariateGain.settings` records it."""
+    s = setup.settings
+    return {
         "covariates": setup.covariates.kinds,
         "min_count": setup.covariates.min_count,
-        "indices": resolve(setup.indices),
+        "indices": resolve(s.indices),
         "cv": repr(cv),
-        "n_folds": len(splits),
-        "random_state": setup.random_state,
-        "n_repeats": setup.n_repeats,
-        "n_boot": n_boot,
+        "n_folds": n_folds,
+        "random_state": s.random_state,
+        "n_repeats": s.n_repeats,
+        "n_boot": s.n_boot,
         "n_samples": len(setup.y),
-        "log_target": setup.log_target,
+        "log_target": s.log_target,
     }
-    return CovariateGain(
-        summary=pd.DataFrame(rows),
-        folds=folds.reset_index(drop=True),
-        importance=importance,
-        n_flagged=int(sum(job["n_flagged"] for job in out)),
-        settings=settings,
-    )
