@@ -165,6 +165,16 @@ def test_old_paths_find_names_that_moved_to_another_stage():
     assert old is covariate_gain
 
 
+def test_old_paths_find_renamed_names():
+    from saltmap.mapping.blocks import predict_block_with_unseen
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from saltmap.covariates import predict_block
+
+    assert predict_block is predict_block_with_unseen
+
+
 def test_every_public_name_of_a_stage_resolves():
     stages = ("io", "features", "models", "validation", "trust", "mapping", "study", "salinity")
     for stage in stages:

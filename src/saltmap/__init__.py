@@ -42,6 +42,13 @@ _API = {
     "distance_to_features": "features",
     "terrain": "features",
     "render_report": "report",
+    # settings objects, built once and passed to the functions above
+    "ColumnOptions": "io",
+    "TuneSettings": "models",
+    "EvaluationSettings": "validation",
+    "GainSettings": "validation",
+    "TrustSettings": "trust",
+    "MapSettings": "mapping",
 }
 __all__ = ["__version__", *_API]
 _MODULES = frozenset(

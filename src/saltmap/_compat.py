@@ -35,12 +35,23 @@ MOVED: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+#: (old flat module, name) -> "module.name" for the names that were also renamed
+RENAMED: dict[tuple[str, str], str] = {
+    # the two block predictors became one, in mapping; this one also counts unseen levels
+    ("covariates", "predict_block"): "mapping.blocks.predict_block_with_unseen",
+}
+
+
 class _OldModule(types.ModuleType):
     """A stand-in for an old path: attributes come from the modules that hold them now."""
 
     _homes: tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
+        renamed = RENAMED.get((self.__name__.rpartition(".")[2], name))
+        if renamed is not None:
+            module, _, attr = renamed.rpartition(".")
+            return getattr(importlib.import_module(f"saltmap.{module}"), attr)
         for home in self._homes:
             module = importlib.import_module(f"saltmap.{home}")
             if hasattr(module, name):

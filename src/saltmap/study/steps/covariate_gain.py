@@ -13,7 +13,7 @@ import pandas as pd
 from saltmap.features import resolve_selection
 from saltmap.study.folds import outer_splitter
 from saltmap.study.tables import compact_gain_table, compact_importance_table, flagged_text
-from saltmap.validation import covariate_gain
+from saltmap.validation import GainSettings, covariate_gain
 
 if TYPE_CHECKING:
     from saltmap.study.context import RunContext
@@ -58,6 +58,10 @@ def measure_gain(
     n_boot = v.bootstrap or (300 if cfg.tuning.budget == "quick" else 2000)
     summaries, importance, flagged = [], [], {}
     indices = resolve_selection(cfg.models.final_indices, discovered=discovered)
+    settings = GainSettings(
+        models=list(cov.models or [cfg.models.final]), indices=indices, random_state=cfg.seed,
+        log_target=cfg.models.log_target,
+    )  # fmt: skip
     for protocol in protocols:
         splitter = outer_splitter(cfg, data.samples, protocol)
         if splitter is None:
@@ -65,15 +69,7 @@ def measure_gain(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MLP convergence notes
             gain = covariate_gain(
-                data.samples,
-                ctx.covariates,
-                models=list(cov.models or [cfg.models.final]),
-                indices=indices,
-                cv=splitter,
-                random_state=cfg.seed,
-                n_boot=n_boot,
-                n_jobs=2,
-                log_target=cfg.models.log_target,
+                data.samples, ctx.covariates, settings, cv=splitter, n_boot=n_boot, n_jobs=2
             )
         summaries.append(gain.summary.assign(protocol=protocol))
         importance.append(gain.importance.assign(protocol=protocol))

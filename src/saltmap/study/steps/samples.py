@@ -9,7 +9,7 @@ import pandas as pd
 
 from saltmap.errors import ConfigError, UnitError
 from saltmap.features import check_covariates_defined, predictor_table
-from saltmap.io import read_samples
+from saltmap.io import ColumnOptions, read_samples
 from saltmap.mapping import plan_classes
 from saltmap.report import Note
 from saltmap.study.context import RunContext, log, target_label
@@ -59,10 +59,12 @@ def read_study_samples(ctx: RunContext) -> SampleData:
     if conversion is not None:
         log.info("EC → salt content: %s", conversion)
     convert_target = s.salt_conversion is not None and s.salt_conversion.apply_to == "target"
+    columns = ColumnOptions(
+        target=s.target, target_unit=s.target_unit, to_unit=s.to_unit, id=s.id, x=s.x, y=s.y,
+        crs=s.crs, bands=s.bands, scaling=s.scaling, baseline=s.baseline, layer=s.layer,
+    )  # fmt: skip
     samples = read_samples(
-        s.path, target=s.target, target_unit=s.target_unit, to_unit=s.to_unit, id=s.id,
-        x=s.x, y=s.y, crs=s.crs, bands=s.bands, scaling=s.scaling, baseline=s.baseline,
-        columns_file=s.columns_file, layer=s.layer,
+        s.path, columns, columns_file=s.columns_file,
         conversion=conversion if convert_target else None,
     )  # fmt: skip
     predictors = samples.reflectance

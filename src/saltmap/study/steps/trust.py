@@ -14,11 +14,12 @@ from saltmap.models import make_model
 from saltmap.progress import task
 from saltmap.study.context import log
 from saltmap.study.folds import outer_splits
-from saltmap.trust import coverage_summary, evaluate_coverage, fit_trust
+from saltmap.trust import TrustSettings, coverage_summary, evaluate_coverage, fit_trust
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
+    from saltmap.study.config import StudyConfig
     from saltmap.study.context import RunContext
     from saltmap.study.steps.samples import SampleData
     from saltmap.trust import TrustModel
@@ -33,6 +34,14 @@ def unfitted_final_model(ctx: RunContext, params: dict[str, Any], indices: list[
                       covariates=ctx.covariates)  # fmt: skip
 
 
+def trust_settings(cfg: StudyConfig) -> TrustSettings:
+    """The study's interval and AOA choices, as :func:`~saltmap.trust.maps.fit_trust` takes them."""
+    iv = cfg.intervals
+    return TrustSettings(
+        confidence=iv.level, method=iv.method, conformity_score=iv.score, random_state=cfg.seed
+    )
+
+
 def fit_study_trust(ctx: RunContext, data: SampleData, model: Pipeline) -> TrustModel:
     """Intervals and AOA of ``model`` on all samples (a spinner while it runs)."""
     cfg = ctx.cfg
@@ -40,14 +49,9 @@ def fit_study_trust(ctx: RunContext, data: SampleData, model: Pipeline) -> Trust
     with task(ctx.progress, what), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trust = fit_trust(
-            model,
-            data.predictors,
-            data.samples.target.to_numpy(dtype=float),
-            confidence=cfg.intervals.level,
-            method=cfg.intervals.method,
-            conformity_score=cfg.intervals.score,
-            random_state=cfg.seed,
-        )
+            model, data.predictors, data.samples.target.to_numpy(dtype=float),
+            trust_settings(cfg),
+        )  # fmt: skip
     log.info("intervals and AOA fitted (%s)", trust.info)
     return trust
 
@@ -60,14 +64,12 @@ def coverage_on(
     splits = outer_splits(ctx.cfg, data.samples, protocol)
     if splits is None:
         return None
-    iv = ctx.cfg.intervals
+    settings = trust_settings(ctx.cfg).interval_settings()
     X, y = data.predictors, data.samples.target.to_numpy(dtype=float)
     # The model's discovered indices are definitions: the workers compute them as they are.
     jobs = Parallel(n_jobs=2, return_as="generator")(
-        delayed(evaluate_coverage)(model, X, y, [split], confidence=iv.level, method=iv.method,
-                                   conformity_score=iv.score, random_state=ctx.cfg.seed)
-        for split in splits
-    )  # fmt: skip
+        delayed(evaluate_coverage)(model, X, y, [split], settings) for split in splits
+    )
     parts = []
     with (
         warnings.catch_warnings(),
@@ -80,7 +82,7 @@ def coverage_on(
     folds = pd.concat(parts, ignore_index=True)
     folds["repeat"] = np.arange(len(folds)) // 5
     folds["fold"] = np.arange(len(folds)) % 5
-    return {"protocol": protocol, "nominal": iv.level, **coverage_summary(folds)}
+    return {"protocol": protocol, "nominal": settings.confidence, **coverage_summary(folds)}
 
 
 def write_coverage(ctx: RunContext, data: SampleData, rows: list[dict[str, Any]]) -> None:
