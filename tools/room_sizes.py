@@ -1,7 +1,8 @@
 """Room sizes of a package: module lines, function lengths and the longest functions.
 
-Usage: ``python tools/room_sizes.py [src/saltmap] [N]`` prints the totals, then the N
-longest functions and the twelve largest modules. Measured with ``ast``, nothing imported.
+Usage: ``python tools/room_sizes.py [src/saltmap] [N]`` prints the totals, imports inside
+functions, public functions with more than eight parameters, then the N longest functions
+and the twelve largest modules. Measured with ``ast``, nothing imported.
 Each figure is given twice: all lines, then code lines only (docstrings excluded, so a
 function long by its numpydoc docstring alone is not counted as long code).
 """
@@ -51,6 +52,36 @@ def measure(root: Path) -> tuple[Sizes, Sizes, Functions]:
     return modules, code, functions
 
 
+def _owner(function: ast.AST, stmt: ast.stmt) -> bool:
+    """Whether ``function`` is the innermost function around ``stmt``."""
+    inner = [
+        f
+        for f in ast.walk(function)
+        if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+        and f.lineno <= stmt.lineno <= f.end_lineno
+    ]
+    return min(inner, key=lambda f: f.end_lineno - f.lineno) is function
+
+
+def habits(root: Path) -> tuple[int, list[tuple[int, str]]]:
+    """Import statements inside functions, and public functions (outside the CLI, not
+    ``__init__``) with more than eight parameters."""
+    inner, wide = 0, []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            imports = [s for s in ast.walk(node) if isinstance(s, ast.Import | ast.ImportFrom)]
+            inner += sum(_owner(node, s) for s in imports)
+            a = node.args
+            n = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+            n -= bool(a.args) and a.args[0].arg in ("self", "cls")
+            public = not node.name.startswith("_") and "cli" not in path.parts
+            if public and n > 8:
+                wide.append((n, f"{path.relative_to(root)}:{node.lineno} {node.name}"))
+    return inner, sorted(wide, reverse=True)
+
+
 def _module_figures(modules: Sizes) -> str:
     # the stage modules, as issue 12 counted them: not the CLI, not the lazy indexes
     rooms = sorted(v for k, v in modules.items() if ".cli" not in k and "__init__" not in k)
@@ -79,6 +110,11 @@ def main() -> None:
     print("code lines: " + _module_figures(code))
     print("all lines:  " + _function_figures([n for n, _, _ in functions]))
     print("code lines: " + _function_figures([c for _, c, _ in functions]))
+    inner, wide = habits(root)
+    print(f"imports inside functions: {inner}")
+    print(f"public functions with more than 8 parameters: {len(wide)}")
+    for n, place in wide:
+        print(f"  {n:5d} {place}")
     print("longest functions (all lines, code lines):")
     for length, code_length, place in sorted(functions, reverse=True)[:top]:
         print(f"  {length:5d} {code_length:5d} {place}")
