@@ -46,13 +46,21 @@ def role_of_file(name: str) -> str | None:
     return roles.pop() if len(roles) == 1 else None
 
 
-def find_obvious(paths: Iterable[Path], where: str, found: FoundBands | None = None) -> FoundBands:
-    """Add the files whose names say their role to ``found``; two files of one role are refused."""
+def find_obvious(
+    paths: Iterable[Path],
+    where: str,
+    found: FoundBands | None = None,
+    skip: set[str] | None = None,
+) -> FoundBands:
+    """Add the files whose names say their role to ``found``; two files of one role are refused.
+
+    Roles in ``skip`` (given by the user) are not looked for.
+    """
     found = found or FoundBands(kind="folder")
     claimed = {role: Path(bf.path).name for role, bf in found.files.items()}
     for path in sorted(paths):
         role = role_of_file(path.name)
-        if role is None:
+        if role is None or role in (skip or ()):
             continue
         if path.name not in found.seen:
             found.seen.append(path.name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from saltmap.errors import InputFileError, SceneError
+from saltmap.errors import InputFileError
 from saltmap.io.landsat import find_landsat_dir, find_landsat_tar, is_landsat_names
 from saltmap.io.multiband import find_multiband
 from saltmap.io.named_bands import find_named, find_obvious
@@ -93,7 +93,7 @@ def find_bands(
     return find_multiband(src, bands)
 
 
-def _find_in_folder(path: Path) -> FoundBands:
+def _find_in_folder(path: Path, skip: set[str] | None = None) -> FoundBands:
     """A .SAFE, a Landsat product, or band files named by Sentinel-2 band or by role."""
     if is_safe_folder(path):
         return find_safe_dir(path)
@@ -106,17 +106,15 @@ def _find_in_folder(path: Path) -> FoundBands:
         for p in path.iterdir()
         if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES and p.name not in found.seen
     ]
-    return find_obvious(rest, str(path), found)
+    return find_obvious(rest, str(path), found, skip=skip)
 
 
 def _overlay(path: Path, named: Mapping[str, str], src: str) -> FoundBands:
     """The files the user named, over what the folder gives by itself for the other roles."""
     given = find_named(path, named, src)
-    try:
-        found = _find_in_folder(path)
-    except SceneError:
-        # The folder alone is ambiguous (two files of one role): the user's names decide.
-        return given
+    # The roles the user named are not looked for by name: two files that would
+    # claim one of them are no longer ambiguous.
+    found = _find_in_folder(path, skip=set(given.files))
     found.files.update(given.files)
     found.seen = sorted({*found.seen, *given.seen})
     if found.scaling is not None and given.files:
