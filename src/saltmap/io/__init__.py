@@ -4,6 +4,8 @@
 # stage does not import them all.
 _API = {
     "BandFile": "rasters",
+    "QA_PIXEL_MASKED": "landsat",
+    "QA_PIXEL_WATER": "landsat",
     "RASTER_SUFFIXES": "rasters",
     "SCL_MASKED": "sentinel2",
     "SCL_WATER": "sentinel2",

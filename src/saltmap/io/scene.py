@@ -26,7 +26,8 @@ Each kind of source has its reader (:mod:`~saltmap.io.sentinel2`,
 :mod:`~saltmap.io.landsat`, :mod:`~saltmap.io.named_bands`, :mod:`~saltmap.io.stac`,
 :mod:`~saltmap.io.multiband`), chosen in
 :mod:`~saltmap.io.products`; :mod:`~saltmap.io.rasters` brings the bands found onto
-one grid. This module checks what was found, decides the scaling and builds the scene.
+one grid; :mod:`~saltmap.io.scene_inputs` checks what was found and decides the
+scaling. This module builds the scene and reads it.
 
 References
 ----------
@@ -50,28 +51,24 @@ from rasterio.windows import Window
 
 from saltmap.bands import (
     BANDS,
-    REFLECTANCE,
     ROLES,
     Scaling,
     check_reflectance,
     check_roles,
-    role_of,
-    scaling_from_name,
-    sentinel2_scaling,
 )
-from saltmap.errors import InputFileError, MissingBandError, ScalingError, SceneError
+from saltmap.errors import InputFileError, MissingBandError, SceneError
 from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER, qa_pixel_masked
-from saltmap.io.products import find_bands, is_multiband_file
+from saltmap.io.products import find_bands
 from saltmap.io.rasters import (
     RASTER_SUFFIXES,
     BandFile,
-    FoundBands,
     Grid,
     ThreadLocalDatasets,
     grid_and_nodata,
     open_raster,
     same_grid,
 )
+from saltmap.io.scene_inputs import required_files, resolve_scaling, wanted_roles
 from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
 
 # Names other modules import from here; they live in the modules above.
@@ -424,13 +421,14 @@ def open_scene(
     else:
         where = [str(p) for p in source]
         src = ", ".join(where)
-    wanted, bands = _wanted_roles(src, bands, roles)
+    # For a list of files, ``bands`` (a sequence) can only mean the roles wanted.
+    wanted, bands = wanted_roles(src if isinstance(where, str) else "", bands, roles)
     found = find_bands(where, bands, named)
-    files = _required_files(found, wanted, src)
+    files = required_files(found, wanted, src)
     scl = found.scl if use_scl else None
     qa = found.qa if use_scl else None
     grid, nodata = grid_and_nodata(files, scl or qa, src)
-    resolved = _resolve_scaling(scaling, baseline, found, files, src)
+    resolved = resolve_scaling(scaling, baseline, found, files, src)
     scene = Scene(
         files,
         grid=grid,
@@ -444,80 +442,6 @@ def open_scene(
     )
     _probe(scene)
     return scene
-
-
-def _wanted_roles(
-    source: str | Path, bands: Sequence[str] | None, roles: Sequence[str] | None
-) -> tuple[tuple[str, ...], Sequence[str] | None]:
-    """The roles the scene must provide, and ``bands`` if it names a multiband file's bands.
-
-    For any other source, ``bands`` means the roles wanted (by role or band name).
-    """
-    if roles is None and bands is not None and not is_multiband_file(source):
-        roles = [role_of(b) or b for b in bands]
-        bands = None
-    wanted = tuple(ROLES if roles is None else roles)
-    unknown = [r for r in wanted if r not in ROLES]
-    if unknown:
-        raise SceneError(f"unknown band role(s) {unknown}; roles are {list(ROLES)}")
-    return wanted, bands
-
-
-def _required_files(found: FoundBands, wanted: tuple[str, ...], src: str) -> dict[str, BandFile]:
-    """The files of the wanted roles in role order; a missing one is refused by name."""
-    missing = [r for r in wanted if r not in found.files]
-    if missing:
-        names = ", ".join(
-            f"{r} ({BANDS[r].long_name}, "
-            f"{found.band_names.get(r) or 'Sentinel-2 ' + BANDS[r].sentinel2})"
-            for r in missing
-        )
-        hint = found.hint or (
-            "Add the missing band files (named like T32TQM_20230815T101559_B11_20m.jp2, "
-            "B11_20m.tif or SWIR1.tif), give each file with bands={'S1': 'file.tif'} / "
-            "--band S1=FILE, or, for a multiband file, name its bands with bands=[...] / --bands"
-        )
-        raise MissingBandError(
-            f"{found.kind} {src} lacks band(s) {names}; found: "
-            f"{', '.join(found.seen) or 'no band files'}. {hint}"
-        )
-    return {r: found.files[r] for r in ROLES if r in wanted}
-
-
-def _resolve_scaling(
-    scaling: str | Scaling | None,
-    baseline: str | None,
-    found: FoundBands,
-    files: dict[str, BandFile],
-    src: str,
-) -> Scaling | dict[str, Scaling]:
-    """The scaling: the user's, the baseline's, the metadata's, or float files as reflectance."""
-    if isinstance(scaling, Scaling):
-        return scaling
-    if scaling is not None:
-        return scaling_from_name(scaling, baseline or found.baseline)
-    if baseline is not None:
-        return sentinel2_scaling(baseline)
-    if found.scaling_problem is not None:
-        raise ScalingError(found.scaling_problem)
-    if found.scaling is not None:
-        if isinstance(found.scaling, dict):
-            return {r: found.scaling[r] for r in files}
-        return found.scaling
-    dtypes = set()
-    for bf in files.values():
-        with open_raster(bf.path) as ds:
-            dtypes.add(np.dtype(ds.dtypes[bf.band - 1]).kind)
-    if dtypes == {"f"}:
-        return REFLECTANCE
-    raise ScalingError(
-        f"{found.kind} {src} holds digital numbers and says nothing of their scaling, so the "
-        "Sentinel-2 BOA offset cannot be decided. Give the scaling: --scaling sentinel2-l2a "
-        "(reflectance = DN / 10000, processing baselines before 04.00), --scaling "
-        "sentinel2-l2a-offset ((DN - 1000) / 10000, baseline 04.00 and later) or "
-        "--baseline 05.09 to decide from the processing baseline; for Landsat Collection 2 "
-        "Level-2 digital numbers --scaling landsat-c2l2 (DN × 0.0000275 - 0.2)"
-    )
 
 
 def _probe(scene: Scene) -> None:
