@@ -205,9 +205,14 @@ def test_a_truncated_tar_is_an_input_file_error(oli, tmp_path):
     with tarfile.open(tar, "w") as tf:
         for path in sorted(oli.iterdir()):
             tf.add(path, arcname=path.name)
-    tar.write_bytes(tar.read_bytes()[:3000])
-    with pytest.raises(InputFileError, match=r"cut\.tar"):
-        open_scene(tar)
+    with tarfile.open(tar) as tf:
+        last = tf.getmembers()[-1]
+    data = tar.read_bytes()
+    # Cut in the middle of the last band, and after the first member.
+    for size in (last.offset_data + last.size // 2, 3000):
+        tar.write_bytes(data[:size])
+        with pytest.raises(InputFileError, match=r"cut\.tar"):
+            open_scene(tar)
 
 
 def test_synthetic_landsat_folder_missing_a_band_names_it_and_the_files_found(tmp_path):
@@ -392,3 +397,17 @@ def test_cli_map_of_unnao_with_a_model_trained_on_odisha(tmp_path):
     assert (dn == 65535).any()
     assert np.isnan(block[dn == 65535]).all()
     assert np.isfinite(block[dn != 65535]).all()
+
+
+def test_cli_prints_the_no_cloud_mask_warning_and_refuses_band_with_bands(tmp_path):
+    folder = _landsat_product(tmp_path / OLI_ID, qa=False)
+    x, y = TRANSFORM @ (3.5, 2.5)
+    points = tmp_path / "points.csv"
+    pd.DataFrame({"id": ["p"], "x": [x], "y": [y], "EC": [1.0]}).to_csv(points, index=False)
+    args = ["extract", str(points), str(folder), "--out", str(tmp_path / "e.csv"), "--id", "id",
+            "--x", "x", "--y", "y", "--crs", CRS]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "no cloud mask" in " ".join(result.output.split())
+    both = runner.invoke(app, [*args, "--overwrite", "--bands", "B02", "--band", "B=x.tif"])
+    assert both.exit_code != 0 and "only one of them" in str(both.exception)

@@ -86,6 +86,7 @@ def find_landsat_tar(src: str) -> FoundBands:
     """The same of a product ``.tar`` as downloaded, read through ``/vsitar/``."""
     try:
         with tarfile.open(src) as tf:
+            # A member cut short raises here ("unexpected end of data").
             names = sorted(m.name for m in tf.getmembers() if m.isfile())
             mtl = _pick_mtl(names)
             member = tf.extractfile(mtl) if mtl else None
