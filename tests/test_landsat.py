@@ -411,3 +411,19 @@ def test_cli_prints_the_no_cloud_mask_warning_and_refuses_band_with_bands(tmp_pa
     assert "no cloud mask" in " ".join(result.output.split())
     both = runner.invoke(app, [*args, "--overwrite", "--bands", "B02", "--band", "B=x.tif"])
     assert both.exit_code != 0 and "only one of them" in str(both.exception)
+
+
+def test_synthetic_landsat_tar_scene_pickles_and_reads_the_same(oli, tmp_path):
+    # Dask workers receive the scene pickled: the QA_PIXEL mask and /vsitar/ paths go along.
+    import pickle
+
+    tar = tmp_path / f"{OLI_ID}.tar"
+    with tarfile.open(tar, "w") as tf:
+        for path in sorted(oli.iterdir()):
+            tf.add(path, arcname=path.name)
+    scene = open_scene(tar)
+    before = scene.read()
+    again = pickle.loads(pickle.dumps(scene))
+    assert again.qa == scene.qa
+    np.testing.assert_array_equal(again.read(), before)
+    assert np.isnan(before[:, 3, 3]).all()  # the cloud pixel stays masked
