@@ -406,11 +406,17 @@ def open_scene(
     MissingBandError
         A required band is not in the source (the message lists what was found).
     SceneError
-        Bands cannot be brought onto one grid, or a band does not cover it.
+        Bands cannot be brought onto one grid, a band does not cover it, or two
+        files claim one band role.
     InputFileError
         A file is missing, unreadable or truncated.
     ScalingError
         The scaling cannot be decided, or gives implausible reflectance.
+
+    Warns
+    -----
+    UserWarning
+        A Landsat product without ``QA_PIXEL``: no cloud mask.
     """
     named = dict(bands) if isinstance(bands, Mapping) else None
     if named is not None:
