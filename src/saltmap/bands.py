@@ -11,6 +11,8 @@ References
    BOA_ADD_OFFSET of -1000, so that reflectance = (DN - 1000) / 10000.
 .. [2] USGS (2021). Landsat 8-9 OLI/TIRS Collection 2 Level-2 Science Product
    Guide: surface reflectance = DN * 0.0000275 - 0.2.
+.. [3] USGS (2020). Landsat 4-7 Collection 2 Level-2 Science Product Guide: TM and
+   ETM+ surface reflectance bands SR_B1-SR_B5 and SR_B7.
 """
 
 from __future__ import annotations
@@ -51,6 +53,15 @@ BANDS: dict[str, Band] = {
         Band("S1", "shortwave infrared 1", "swir16", "B11", 1613.7, 20, "SR_B6", 1608.5, 30),
         Band("S2", "shortwave infrared 2", "swir22", "B12", 2202.4, 20, "SR_B7", 2200.5, 30),
     )
+}
+
+# The Collection 2 Level-2 surface reflectance band number of each role, by sensor [2]_ [3]_:
+# OLI (Landsat 8 and 9) numbers from the coastal band, so blue is SR_B2 and NIR SR_B5;
+# TM (Landsat 4 and 5) and ETM+ (Landsat 7) number from blue, and band 6 is thermal.
+LANDSAT_SR_BANDS: dict[str, dict[str, int]] = {
+    "OLI": {"B": 2, "G": 3, "R": 4, "N": 5, "S1": 6, "S2": 7},
+    "TM": {"B": 1, "G": 2, "R": 3, "N": 4, "S1": 5, "S2": 7},
+    "ETM+": {"B": 1, "G": 2, "R": 3, "N": 4, "S1": 5, "S2": 7},
 }
 
 # Names by which a table column or a file may name a band role; matched without

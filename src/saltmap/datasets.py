@@ -40,8 +40,9 @@ def data_dir() -> Path:
         raise DataDirError(
             f"no data folder: {ENV_VAR} is {env!r} and the default {DEFAULT_DATA_DIR} "
             f"{'was not looked at' if env else 'does not exist'}. Point {ENV_VAR} at the folder "
-            "holding odisha-2024/, patagonia-s2/ and xinjiang-ec-ssc/ (the project's shared real "
-            "data, see its README for the public sources), or place it at the default."
+            "holding odisha-2024/, patagonia-s2/, unnao-landsat/ and xinjiang-ec-ssc/ (the "
+            "project's shared real data, see its README for the public sources), or place it "
+            "at the default."
         )
     return path
 
@@ -67,3 +68,8 @@ def patagonia_scene() -> Path:
 def xinjiang_lab_sheet() -> Path:
     """The 322 Xinjiang lab samples pairing EC (mS/cm) with salt content (g/kg)."""
     return dataset_file("xinjiang-ec-ssc", "raw.xlsx")
+
+
+def unnao_landsat_scene() -> Path:
+    """The folder of the Unnao Landsat 8/9 cut: ``Blue.tif`` ... ``SWIR2.tif``, C2 L2 DN."""
+    return dataset_file("unnao-landsat")

@@ -10,6 +10,7 @@ import typer
 from saltmap.atomic import atomic_to_csv
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say
+from saltmap.cli._scene_options import SceneBandFiles, open_scene_from_options
 from saltmap.features.extraction import extract_at_points, summary, write_extracted
 
 
@@ -26,6 +27,7 @@ def extract_command(
     scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
     bands: opt.BandOrder = None,
+    band_files: SceneBandFiles = None,
     mask_water: opt.MaskWater = False,
     covariate: Annotated[
         list[str] | None,
@@ -53,7 +55,7 @@ def extract_command(
     """
     report_path = out.with_name(f"{out.stem}_report.csv")
     opt.check_writable([out, report_path], overwrite)
-    scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
+    scene = open_scene_from_options(scene_source, scaling, baseline, bands, mask_water, band_files)
     samples = sample_options.read(samples_file)
     rasters = opt.covariate_rasters(covariate, categorical)
     table, report = extract_at_points(samples, scene, window=window, covariates=rasters)

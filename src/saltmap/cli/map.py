@@ -11,6 +11,7 @@ from saltmap.cli import _options as opt
 from saltmap.cli._options import parse_named_paths, read_labels
 from saltmap.cli._print import say, warn
 from saltmap.cli._progress import RichProgress
+from saltmap.cli._scene_options import SceneBandFiles, open_scene_from_options
 from saltmap.errors import ConfigError, ModelFileError
 from saltmap.features.covariate_rasters import CovariateRasters
 from saltmap.mapping import MapSettings, map_scene
@@ -103,6 +104,7 @@ def map_command(
     scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
     bands: opt.BandOrder = None,
+    band_files: SceneBandFiles = None,
     mask_water: opt.MaskWater = False,
     covariate: Covariate = None,
     labels: Labels = None,
@@ -126,7 +128,7 @@ def map_command(
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
-    scene = opt.open_scene_from_options(scene_source, scaling, baseline, bands, mask_water)
+    scene = open_scene_from_options(scene_source, scaling, baseline, bands, mask_water, band_files)
     settings = MapSettings(
         scheme=scheme,
         conversion=load_conversion(conversion) if conversion else None,

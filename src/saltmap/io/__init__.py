@@ -5,6 +5,8 @@
 _API = {
     "BandFile": "rasters",
     "ColumnOptions": "sample_columns",
+    "QA_PIXEL_MASKED": "landsat",
+    "QA_PIXEL_WATER": "landsat",
     "RASTER_SUFFIXES": "rasters",
     "SCL_MASKED": "sentinel2",
     "SCL_WATER": "sentinel2",

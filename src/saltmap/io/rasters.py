@@ -45,7 +45,7 @@ class BandFile:
 
 @dataclass
 class FoundBands:
-    """What a product reader found: band files by role, the SCL and scaling from the metadata.
+    """What a product reader found: band files by role, the cloud mask, scaling from the metadata.
 
     A product reader (``find_*`` in :mod:`~saltmap.io.sentinel2`, :mod:`~saltmap.io.stac`,
     :mod:`~saltmap.io.multiband`) returns one; :func:`~saltmap.io.scene.open_scene`
@@ -61,6 +61,12 @@ class FoundBands:
     scaling_problem: str | None = None
     kind: str = ""
     seen: list[str] = field(default_factory=list)
+    # A Landsat QA_PIXEL band, masked by its bits (the SCL is masked by its classes).
+    qa: BandFile | None = None
+    # The product's name of each role (``SR_B5``), for the missing-band message; Sentinel-2
+    # names when empty. ``hint`` says how to fix a missing band, for the same message.
+    band_names: dict[str, str] = field(default_factory=dict)
+    hint: str = ""
 
 
 @dataclass

@@ -16,12 +16,18 @@ grid reads only the part of each 20 m file that window needs [1]_.
 - a multiband raster whose band descriptions name the bands, or with the band
   names given by the user;
 - a STAC item (JSON file or URL) whose assets are found by Sentinel-2 band name
-  or common name.
+  or common name;
+- a Landsat Collection 2 Level-2 product folder or its ``.tar``, with the scaling of
+  its MTL and the ``QA_PIXEL`` cloud mask;
+- single-band files named by the user (``bands={"B": "Blue.tif", ...}``) or whose
+  names say their band (``Blue.tif``, ``nir.tif``, ``SWIR1.TIF``).
 
 Each kind of source has its reader (:mod:`~saltmap.io.sentinel2`,
-:mod:`~saltmap.io.stac`, :mod:`~saltmap.io.multiband`), chosen in
+:mod:`~saltmap.io.landsat`, :mod:`~saltmap.io.named_bands`, :mod:`~saltmap.io.stac`,
+:mod:`~saltmap.io.multiband`), chosen in
 :mod:`~saltmap.io.products`; :mod:`~saltmap.io.rasters` brings the bands found onto
-one grid. This module checks what was found, decides the scaling and builds the scene.
+one grid; :mod:`~saltmap.io.scene_inputs` checks what was found and decides the
+scaling. This module builds the scene and reads it.
 
 References
 ----------
@@ -31,7 +37,7 @@ References
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,27 +51,24 @@ from rasterio.windows import Window
 
 from saltmap.bands import (
     BANDS,
-    REFLECTANCE,
     ROLES,
     Scaling,
     check_reflectance,
     check_roles,
-    role_of,
-    scaling_from_name,
-    sentinel2_scaling,
 )
-from saltmap.errors import InputFileError, MissingBandError, ScalingError, SceneError
-from saltmap.io.products import find_bands, is_multiband_file
+from saltmap.errors import InputFileError, MissingBandError, SceneError
+from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER, qa_pixel_masked
+from saltmap.io.products import find_bands
 from saltmap.io.rasters import (
     RASTER_SUFFIXES,
     BandFile,
-    FoundBands,
     Grid,
     ThreadLocalDatasets,
     grid_and_nodata,
     open_raster,
     same_grid,
 )
+from saltmap.io.scene_inputs import required_files, resolve_scaling, wanted_roles
 from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
 
 # Names other modules import from here; they live in the modules above.
@@ -101,8 +104,10 @@ class Scene(ThreadLocalDatasets):
         The file of each role.
     scl : BandFile or None
         The scene classification layer, if any.
+    qa : BandFile or None
+        The Landsat ``QA_PIXEL`` band, if any: masked by its bits.
     mask_water : bool
-        Whether SCL water (class 6) is masked too.
+        Whether water (SCL class 6, QA_PIXEL bit 7) is masked too.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class Scene(ThreadLocalDatasets):
         scl: BandFile | None = None,
         mask_water: bool = False,
         baseline: str | None = None,
+        qa: BandFile | None = None,
     ) -> None:
         self.files = {r: files[r] for r in ROLES if r in files}
         self.roles: tuple[str, ...] = tuple(self.files)
@@ -127,6 +133,7 @@ class Scene(ThreadLocalDatasets):
         self.source = source
         self.nodata = dict(nodata or {})
         self.scl = scl
+        self.qa = qa
         self.mask_water = mask_water
         self.baseline = baseline
         self._local = threading.local()
@@ -134,7 +141,7 @@ class Scene(ThreadLocalDatasets):
     def __repr__(self) -> str:
         return (
             f"Scene({self.source!r}, roles={self.roles}, {self.width}x{self.height} px, "
-            f"crs={self.crs}, res={self.res}, scl={'yes' if self.scl else 'no'})"
+            f"crs={self.crs}, res={self.res}, {self._mask_name()})"
         )
 
     # -- grid --------------------------------------------------------------------------
@@ -183,14 +190,26 @@ class Scene(ThreadLocalDatasets):
             ),
             "scaling": scaling,
             "processing_baseline": self.baseline or "unknown",
-            "scl_mask": (
-                "none"
-                if self.scl is None
-                else "SCL classes "
-                + ",".join(str(c) for c in [*SCL_MASKED, *([SCL_WATER] if self.mask_water else [])])
-            ),
-            "resampling": "20 m bands bilinear, SCL nearest, onto the grid of the finest band",
+            "scl_mask": self._mask_text(),
+            "resampling": "coarser bands bilinear, cloud mask nearest, onto the grid of the "
+            "finest band",
         }
+
+    def _mask_name(self) -> str:
+        if self.qa is not None:
+            return "cloud mask=QA_PIXEL"
+        return f"scl={'yes' if self.scl else 'no'}"
+
+    def _mask_text(self) -> str:
+        water = self.mask_water
+        if self.qa is not None:
+            bits = [*QA_PIXEL_MASKED, *([QA_PIXEL_WATER] if water else [])]
+            return "QA_PIXEL bits " + ",".join(str(b) for b in bits)
+        if self.scl is None:
+            return "none"
+        return "SCL classes " + ",".join(
+            str(c) for c in [*SCL_MASKED, *([SCL_WATER] if water else [])]
+        )
 
     def scaling_of(self, role: str) -> Scaling:
         """The scaling of one band role."""
@@ -238,6 +257,8 @@ class Scene(ThreadLocalDatasets):
             out[i] = self.scaling_of(role).apply(self._read_band(role, window))
         if self.scl is not None:
             out[:, self._scl_masked(window)] = np.nan
+        if self.qa is not None:
+            out[:, qa_pixel_masked(self.read_qa(window), self.mask_water)] = np.nan
         return out
 
     def valid_mask(self, window: Window | None = None) -> np.ndarray:
@@ -251,6 +272,14 @@ class Scene(ThreadLocalDatasets):
         window = self._check_window(window)
         reader = self._reader("SCL", self.scl, Resampling.nearest, None, "uint8")
         return reader.read(self.scl.band, window=window)
+
+    def read_qa(self, window: Window | None = None) -> np.ndarray:
+        """The Landsat ``QA_PIXEL`` bits on the grid (uint16, nearest neighbour)."""
+        if self.qa is None:
+            raise MissingBandError(f"scene {self.source} has no QA_PIXEL band")
+        window = self._check_window(window)
+        reader = self._reader("QA", self.qa, Resampling.nearest, None, "uint16")
+        return reader.read(self.qa.band, window=window)
 
     def _scl_masked(self, window: Window) -> np.ndarray:
         classes = list(SCL_MASKED) + ([SCL_WATER] if self.mask_water else [])
@@ -320,16 +349,16 @@ class Scene(ThreadLocalDatasets):
 
 
 def open_scene(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     *,
-    bands: Sequence[str] | None = None,
+    bands: Sequence[str] | Mapping[str, str] | None = None,
     scaling: str | Scaling | None = None,
     baseline: str | None = None,
     mask_water: bool = False,
     roles: Sequence[str] | None = None,
     use_scl: bool = True,
 ) -> Scene:
-    """Open a Sentinel-2 scene as band roles on its 10 m grid.
+    """Open a scene as band roles on the grid of its finest band.
 
     Nothing but headers (and a small probe window) is read: pixels are read by
     :meth:`Scene.read`. Every check that can fail is made here, before any output
@@ -337,13 +366,18 @@ def open_scene(
 
     Parameters
     ----------
-    source : str or Path
+    source : str, Path or sequence of paths
         A folder of per-band files with Sentinel-2 names (``*_B02_10m.jp2``,
-        ``B11_20m.tif``), a ``.SAFE`` folder or its ``.zip``, a multiband raster, or
-        a STAC item (``.json`` path or URL).
-    bands : sequence of str, optional
-        For a multiband raster, the name of each of its bands in file order
-        (``B02``, ``blue``, ``SCL``; ``-`` to skip one), needed when the file
+        ``B11_20m.tif``) or with names that say their band (``Blue.tif``, ``NIR.tif``),
+        a ``.SAFE`` folder or its ``.zip``, a Landsat Collection 2 Level-2 folder or
+        ``.tar``, a multiband raster, a STAC item (``.json`` path or URL), or a list of
+        single-band files whose names say their band.
+    bands : sequence of str or mapping of str to str, optional
+        A mapping gives the file of each band role, relative to the folder
+        ``source`` or absolute: ``{"B": "Blue.tif", "N": "nir_band.tif"}``; roles it
+        leaves out are found in the folder by their names. For a multiband
+        raster, the name of each of its bands in file order (``B02``, ``blue``,
+        ``SCL``; ``-`` to skip one), needed when the file
         has no band descriptions. For other sources, the bands to read, by
         role or name (same as ``roles``).
     scaling : str or Scaling, optional
@@ -351,16 +385,17 @@ def open_scene(
         ``sentinel2-l2a-offset`` ((DN - 1000) / 10000), ``sentinel2`` (decided
         from ``baseline``), ``reflectance``, ``SCALE,OFFSET`` or a
         :class:`~saltmap.bands.Scaling`. Overrides the metadata of a SAFE
-        product or STAC item. Required for integer files without metadata.
+        product, Landsat MTL or STAC item. Required for integer files without
+        metadata (``landsat-c2l2`` for Landsat Collection 2 Level-2 digital numbers).
     baseline : str, optional
         The Sentinel-2 processing baseline (``"05.09"``): decides the BOA offset
         when ``scaling`` is not given.
     mask_water : bool
-        Also mask SCL water (class 6).
+        Also mask water (SCL class 6, Landsat QA_PIXEL bit 7).
     roles : sequence of str, optional
         Band roles the scene must provide; all six by default.
     use_scl : bool
-        Mask pixels by the scene classification when an SCL band is found.
+        Mask pixels by the cloud mask when one is found (SCL or QA_PIXEL).
 
     Returns
     -------
@@ -371,19 +406,35 @@ def open_scene(
     MissingBandError
         A required band is not in the source (the message lists what was found).
     SceneError
-        Bands cannot be brought onto one grid, or a band does not cover it.
+        Bands cannot be brought onto one grid, a band does not cover it, or two
+        files claim one band role.
     InputFileError
         A file is missing, unreadable or truncated.
     ScalingError
         The scaling cannot be decided, or gives implausible reflectance.
+
+    Warns
+    -----
+    UserWarning
+        A Landsat product without ``QA_PIXEL``: no cloud mask.
     """
-    src = str(source)
-    wanted, bands = _wanted_roles(source, bands, roles)
-    found = find_bands(src, bands)
-    files = _required_files(found, wanted, src)
+    named = dict(bands) if isinstance(bands, Mapping) else None
+    if named is not None:
+        bands = None
+    if isinstance(source, (str, Path)):
+        src = str(source)
+        where: str | list[str] = src
+    else:
+        where = [str(p) for p in source]
+        src = ", ".join(where)
+    # For a list of files, ``bands`` (a sequence) can only mean the roles wanted.
+    wanted, bands = wanted_roles(src if isinstance(where, str) else "", bands, roles)
+    found = find_bands(where, bands, named)
+    files = required_files(found, wanted, src)
     scl = found.scl if use_scl else None
-    grid, nodata = grid_and_nodata(files, scl, src)
-    resolved = _resolve_scaling(scaling, baseline, found, files, src)
+    qa = found.qa if use_scl else None
+    grid, nodata = grid_and_nodata(files, scl or qa, src)
+    resolved = resolve_scaling(scaling, baseline, found, files, src)
     scene = Scene(
         files,
         grid=grid,
@@ -393,82 +444,16 @@ def open_scene(
         scl=scl,
         mask_water=mask_water,
         baseline=baseline or found.baseline,
+        qa=qa,
     )
     _probe(scene)
     return scene
 
 
-def _wanted_roles(
-    source: str | Path, bands: Sequence[str] | None, roles: Sequence[str] | None
-) -> tuple[tuple[str, ...], Sequence[str] | None]:
-    """The roles the scene must provide, and ``bands`` if it names a multiband file's bands.
-
-    For any other source, ``bands`` means the roles wanted (by role or band name).
-    """
-    if roles is None and bands is not None and not is_multiband_file(source):
-        roles = [role_of(b) or b for b in bands]
-        bands = None
-    wanted = tuple(ROLES if roles is None else roles)
-    unknown = [r for r in wanted if r not in ROLES]
-    if unknown:
-        raise SceneError(f"unknown band role(s) {unknown}; roles are {list(ROLES)}")
-    return wanted, bands
-
-
-def _required_files(found: FoundBands, wanted: tuple[str, ...], src: str) -> dict[str, BandFile]:
-    """The files of the wanted roles in role order; a missing one is refused by name."""
-    missing = [r for r in wanted if r not in found.files]
-    if missing:
-        names = ", ".join(
-            f"{r} ({BANDS[r].long_name}, Sentinel-2 {BANDS[r].sentinel2})" for r in missing
-        )
-        raise MissingBandError(
-            f"{found.kind} {src} lacks band(s) {names}; found: "
-            f"{', '.join(found.seen) or 'no band files'}. Add the missing band files "
-            "(named like T32TQM_20230815T101559_B11_20m.jp2 or B11_20m.tif), or, for a "
-            "multiband file, name its bands with bands=[...] / --bands"
-        )
-    return {r: found.files[r] for r in ROLES if r in wanted}
-
-
-def _resolve_scaling(
-    scaling: str | Scaling | None,
-    baseline: str | None,
-    found: FoundBands,
-    files: dict[str, BandFile],
-    src: str,
-) -> Scaling | dict[str, Scaling]:
-    """The scaling: the user's, the baseline's, the metadata's, or float files as reflectance."""
-    if isinstance(scaling, Scaling):
-        return scaling
-    if scaling is not None:
-        return scaling_from_name(scaling, baseline or found.baseline)
-    if baseline is not None:
-        return sentinel2_scaling(baseline)
-    if found.scaling_problem is not None:
-        raise ScalingError(found.scaling_problem)
-    if found.scaling is not None:
-        if isinstance(found.scaling, dict):
-            return {r: found.scaling[r] for r in files}
-        return found.scaling
-    dtypes = set()
-    for bf in files.values():
-        with open_raster(bf.path) as ds:
-            dtypes.add(np.dtype(ds.dtypes[bf.band - 1]).kind)
-    if dtypes == {"f"}:
-        return REFLECTANCE
-    raise ScalingError(
-        f"{found.kind} {src} holds digital numbers and says nothing of their scaling, so the "
-        "Sentinel-2 BOA offset cannot be decided. Give the scaling: --scaling sentinel2-l2a "
-        "(reflectance = DN / 10000, processing baselines before 04.00), --scaling "
-        "sentinel2-l2a-offset ((DN - 1000) / 10000, baseline 04.00 and later) or "
-        "--baseline 05.09 to decide from the processing baseline"
-    )
-
-
 def _probe(scene: Scene) -> None:
     """Read the last block of every file (truncated files fail there) and check the scaling."""
-    for key, bf in [*scene.files.items(), *([("SCL", scene.scl)] if scene.scl else [])]:
+    masks = [("SCL", scene.scl)] if scene.scl else [("QA_PIXEL", scene.qa)] if scene.qa else []
+    for key, bf in [*scene.files.items(), *masks]:
         with open_raster(bf.path) as ds:
             bh, bw = ds.block_shapes[bf.band - 1]
             win = Window(
