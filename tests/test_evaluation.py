@@ -236,9 +236,9 @@ def _counted_searches(monkeypatch):
     counts: dict[str, int] = {}
     real = tuning._tune_single
 
-    def counted(name, **kw):
+    def counted(name, *args, **kw):
         counts[name] = counts.get(name, 0) + 1
-        return real(name, **kw)
+        return real(name, *args, **kw)
 
     monkeypatch.setattr(tuning, "_tune_single", counted)
     return counts

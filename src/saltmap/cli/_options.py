@@ -26,11 +26,10 @@ from saltmap.features.covariate_rasters import CovariateRasters
 from saltmap.features.covariates import CATEGORICAL, NUMERIC
 from saltmap.io.sample_columns import ColumnOptions
 from saltmap.io.samples import Samples, read_samples
-from saltmap.io.scene import open_scene
 from saltmap.salinity.conversion import load_conversion
 
 if typing.TYPE_CHECKING:
-    from saltmap.io.scene import Scene
+    pass
 
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace output files that exist.")
 SEED = typer.Option(0, "--seed", help="Random seed; the same seed gives the same numbers.")
@@ -177,42 +176,28 @@ SceneScaling = Annotated[
     typer.Option(
         "--scaling",
         help="Scene DN to reflectance: sentinel2-l2a (DN/10000), sentinel2-l2a-offset "
-        "((DN-1000)/10000), reflectance, or SCALE,OFFSET. A .SAFE or STAC item gives its own.",
+        "((DN-1000)/10000), landsat-c2l2 (DN*2.75e-5-0.2), reflectance, or SCALE,OFFSET. "
+        "A .SAFE, a STAC item or a Landsat product's MTL gives its own.",
     ),
 ]
 BandOrder = Annotated[
     str | None,
     typer.Option("--bands", help="Band names of a multiband raster in order, e.g. B02,B03,..."),
 ]
-MaskWater = Annotated[bool, typer.Option("--mask-water", help="Also mask SCL water (class 6).")]
+MaskWater = Annotated[
+    bool,
+    typer.Option("--mask-water", help="Also mask water (SCL class 6, Landsat QA_PIXEL bit 7)."),
+]
 
 
 SceneSource = Annotated[
     str,
     typer.Argument(
         metavar="SCENE",
-        help="Folder of band files, .SAFE folder or zip, multiband raster or STAC item.",
+        help="Folder of band files (Sentinel-2 names or Blue.tif, nir.tif...), .SAFE folder or "
+        "zip, Landsat Collection 2 Level-2 folder or .tar, multiband raster or STAC item.",
     ),
 ]
-
-
-def open_scene_from_options(
-    source: str,
-    scaling: str | None,
-    baseline: str | None,
-    bands: str | None,
-    mask_water: bool,
-) -> Scene:
-    """Open a scene from the shared scene options and say what was found."""
-    scene = open_scene(
-        source,
-        bands=[b.strip() for b in bands.split(",")] if bands else None,
-        scaling=scaling,
-        baseline=baseline,
-        mask_water=mask_water,
-    )
-    say(f"scene: {scene}")
-    return scene
 
 
 def parse_band_map(items: list[str] | None) -> dict[str, str]:

@@ -69,8 +69,8 @@ def block_store_key(job: BlockJob, block_size: int) -> str:
     """
     scene = job.scene
     files = [f.path for f in scene.files.values()]
-    if scene.scl is not None:
-        files.append(scene.scl.path)
+    # the cloud masks too: a mask replaced in place must not reuse blocks it would change
+    files += [mask.path for mask in (scene.scl, scene.qa) if mask is not None]
     if job.covariates is not None:
         files.extend(job.covariates.paths.values())
     return fingerprint(
