@@ -20,7 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "saltmap"
 # Stage of each top-level name under saltmap; a module may import its own stage
 # and those below it. The base layer is flat.
 RANK = {
-    "_compat": 0, "errors": 0, "bands": 0, "atomic": 0, "datasets": 0, "progress": 0, "tables": 0,
+    "_compat": 0, "_lazy": 0, "errors": 0, "bands": 0, "atomic": 0, "datasets": 0,
+    "progress": 0, "tables": 0,
     "report": 0, "plots": 0,
     "salinity": 1,
     "io": 2,

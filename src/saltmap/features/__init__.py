@@ -3,6 +3,8 @@
 The index catalogue, discovery, covariates, extraction at points, spectra and screening.
 """
 
+from saltmap._lazy import lazy_index
+
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all. covariate_gain, CovariateGain (now in
 # saltmap.validation.covariates), model_input and predictors_of (now in
@@ -105,15 +107,4 @@ _API = {
     "write_extracted": "extraction",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _API:
-        return getattr(importlib.import_module(f"saltmap.features.{_API[name]}"), name)
-    raise AttributeError(f"module 'saltmap.features' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_index(__name__, _API)

@@ -7,6 +7,8 @@ keeps finished blocks so an interrupted map resumes; ``writer`` writes the
 GeoTIFFs, COGs and side files; ``figure`` draws the class map.
 """
 
+from saltmap._lazy import lazy_index
+
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
@@ -49,15 +51,4 @@ _API = {
     "write_side_files": "writer",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _API:
-        return getattr(importlib.import_module(f"saltmap.mapping.{_API[name]}"), name)
-    raise AttributeError(f"module 'saltmap.mapping' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_index(__name__, _API)

@@ -1,5 +1,7 @@
 """The study's models: building, tuning, saved model files, and what a fitted model reads."""
 
+from saltmap._lazy import lazy_index
+
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
@@ -57,15 +59,4 @@ _API = {
     "tune_model": "tuning",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _API:
-        return getattr(importlib.import_module(f"saltmap.models.{_API[name]}"), name)
-    raise AttributeError(f"module 'saltmap.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_index(__name__, _API)

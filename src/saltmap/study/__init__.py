@@ -1,6 +1,8 @@
 """A whole study from one TOML file: the schema (config, sections, paths, schema_errors),
 the run context, one module per step (steps/), the report's tables, and the runner."""
 
+from saltmap._lazy import lazy_index
+
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
@@ -56,15 +58,4 @@ _API = {
     "write_example_study": "config",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _API:
-        return getattr(importlib.import_module(f"saltmap.study.{_API[name]}"), name)
-    raise AttributeError(f"module 'saltmap.study' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_index(__name__, _API)

@@ -1,5 +1,7 @@
 """How far to trust a prediction: intervals, the area of applicability (aoa), both per map."""
 
+from saltmap._lazy import lazy_index
+
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
@@ -24,15 +26,4 @@ _API = {
     "trust_block": "maps",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _API:
-        return getattr(importlib.import_module(f"saltmap.trust.{_API[name]}"), name)
-    raise AttributeError(f"module 'saltmap.trust' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_index(__name__, _API)

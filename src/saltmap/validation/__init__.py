@@ -1,5 +1,7 @@
 """Honest validation: splits, metrics, protocols, the study's evaluation."""
 
+from saltmap._lazy import lazy_index
+
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
@@ -50,15 +52,4 @@ _API = {
     "write_evaluation": "results",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    import importlib
-
-    if name in _API:
-        return getattr(importlib.import_module(f"saltmap.validation.{_API[name]}"), name)
-    raise AttributeError(f"module 'saltmap.validation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_index(__name__, _API)
