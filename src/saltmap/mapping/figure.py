@@ -37,6 +37,22 @@ def read_classes_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.
     return codes, ((b.left, b.right, b.bottom, b.top), crs)
 
 
+def boundary_frame(
+    boundary: str | Path, raster_path: str | Path
+) -> tuple[float, float, float, float]:
+    """The ``(left, right, bottom, top)`` bounds of a boundary's polygons within a raster,
+    in the raster's CRS: the area a map figure shows when the map has a boundary."""
+    import shapely
+
+    from saltmap.mapping.plan import read_boundary
+
+    with rasterio.open(raster_path) as src:
+        b, crs = src.bounds, src.crs
+    area = read_boundary(boundary, crs, (b.left, b.bottom, b.right, b.top))[0]
+    west, south, east, north = area.intersection(shapely.box(*b)).bounds
+    return (west, east, south, north)
+
+
 def class_map_of(
     classes_path: Path,
     plan: ClassPlan,
@@ -44,16 +60,20 @@ def class_map_of(
     title: str,
     percent: list[float] | None = None,
     aoa_path: Path | None = None,
+    boundary: str | Path | None = None,
 ) -> Figure:
     """The class COG drawn as the study's figure 6 (a matplotlib Figure).
 
     With ``aoa_path`` (the AOA COG) pixels outside the area of applicability are
-    greyed, read decimated exactly as the classes are.
+    greyed, read decimated exactly as the classes are. The figure frames the
+    ``boundary``'s polygons when one is given, else the pixels with a class.
     """
     from saltmap.plots import class_map_figure
 
     codes, (extent, crs) = read_classes_overview(classes_path)
-    extra = {}
+    extra: dict[str, Any] = {}
+    if boundary is not None:
+        extra["frame"] = boundary_frame(boundary, classes_path)
     if aoa_path is not None:
         aoa, _ = read_classes_overview(aoa_path)
         extra["outside_aoa"] = aoa == 0
@@ -77,11 +97,13 @@ def draw_class_map(
     title: str,
     percent: list[float] | None = None,
     aoa_path: Path | None = None,
+    boundary: str | Path | None = None,
 ) -> Path:
     """Draw the class COG as the study's figure 6 (:func:`class_map_of`) and save it as PNG."""
     import matplotlib.pyplot as plt
 
-    fig = class_map_of(classes_path, plan, title=title, percent=percent, aoa_path=aoa_path)
+    fig = class_map_of(classes_path, plan, title=title, percent=percent, aoa_path=aoa_path,
+                       boundary=boundary)  # fmt: skip
     try:
         return atomic_savefig(fig, figure_path, dpi=150, bbox_inches="tight")
     finally:
