@@ -851,3 +851,13 @@ def test_a_study_maps_unnao_from_its_band_table_and_says_what_the_aoa_shows(tmp_
     assert f"{share:.1%} of the valid pixels of unnao lie inside the area of applicability" in page
     assert (result.folder / "figures" / "figure6_unnao.png").is_file()
     assert (result.folder / "figures" / "trust_unnao.png").is_file()
+
+
+def test_aoa_note_says_in_words_how_much_of_a_scene_the_model_knows():
+    from saltmap.study.steps.maps import aoa_note
+
+    assert aoa_note("s", 0.95).kind == "text" and "Nearly all" in aoa_note("s", 0.95).text
+    assert "Most of the scene" in aoa_note("s", 0.6).text
+    low = aoa_note("s", 0.081)
+    assert low.kind == "warning" and low.text.startswith("Only 8.1% of the valid pixels of s")
+    assert "Almost nothing" in aoa_note("s", 0.001).text

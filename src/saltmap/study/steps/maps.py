@@ -221,26 +221,26 @@ def trust_row(ctx: RunContext, data: SampleData, fit: FinalFit, label: str,
 def aoa_note(label: str, share: float) -> Note:
     """What the area of applicability shows over a scene, in words (a warning below half)."""
     if share >= 0.9:
-        words = "nearly all of it resembles the training samples: its map is an interpolation"
+        words = "Nearly all of the scene resembles the training samples: its map interpolates."
     elif share >= 0.5:
         words = (
-            "most of it resembles the training samples; read the map outside the AOA "
-            "(hatched) as an extrapolation"
+            "Most of the scene resembles the training samples; read the map outside the AOA "
+            "(hatched) as an extrapolation."
         )
-    elif share >= 0.1:
+    elif share >= 0.02:
         words = (
-            "the model was trained on samples unlike most of this scene, so read its map "
-            "there as an extrapolation"
+            "The model was trained on samples unlike most of this scene: its map extrapolates "
+            "outside the AOA (hatched), so trust it only in the patches inside."
         )
     else:
         words = (
-            "almost none of it resembles the training samples: the map is an extrapolation "
-            "nearly everywhere and says little about salinity there"
+            "Almost nothing in this scene resembles the training samples: the map is an "
+            "extrapolation nearly everywhere and says little about salinity there."
         )
     start = "Only " if share < 0.5 else ""
     return Note(
         f"{start}{share:.1%} of the valid pixels of {label} lie inside the area of "
-        f"applicability: {words}.",
+        f"applicability. {words}",
         kind="warning" if share < 0.5 else "text",
     )
 
