@@ -614,14 +614,23 @@ def _small_patch():
     return codes, (1000.0, 3000.0, 0.0, 1000.0), (2200.0, 2400.0, 500.0, 600.0)
 
 
-def test_class_map_figure_frames_the_valid_pixels_not_the_empty_raster():
+def _write_classes(path, codes):
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=100, count=1,
+                       dtype="uint8", crs="EPSG:32644", nodata=0,
+                       transform=from_origin(1000.0, 1000.0, 10.0, 10.0)) as ds:  # fmt: skip
+        ds.write(codes, 1)
+    return path
+
+
+def test_class_map_frames_the_valid_pixels_not_the_empty_raster(tmp_path):
     import matplotlib.pyplot as plt
 
-    from saltmap.plots import class_map_figure
-
-    codes, extent, bounds = _small_patch()
-    fig = class_map_figure(codes, extent, labels=["a", "b"], colours=["#fff", "#000"],
-                           crs="EPSG:32644")  # fmt: skip
+    codes, _, bounds = _small_patch()
+    path = _write_classes(tmp_path / "classes.tif", codes)
+    plan = mapping.plan_classes("1000, 3000", "EC", "µS/cm")
+    fig = mapping.class_map_of(path, plan, title="t", aoa_path=path)
     ax = fig.axes[0]
     assert ax.get_xlim() == pytest.approx(bounds[:2])
     assert ax.get_ylim() == pytest.approx(bounds[2:])
@@ -645,14 +654,9 @@ def test_trust_figure_frames_the_pixels_with_an_aoa_value():
 
 def test_class_map_of_frames_the_boundary_when_one_is_given(tmp_path):
     import matplotlib.pyplot as plt
-    from rasterio.transform import from_origin
 
     codes, _, _ = _small_patch()
-    path = tmp_path / "classes.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=200, height=100, count=1,
-                       dtype="uint8", crs="EPSG:32644", nodata=0,
-                       transform=from_origin(1000.0, 1000.0, 10.0, 10.0)) as ds:  # fmt: skip
-        ds.write(codes, 1)
+    path = _write_classes(tmp_path / "classes.tif", codes)
     # The boundary reaches beyond the raster on the right: the frame stops at the raster.
     boundary = tmp_path / "area.geojson"
     gpd.GeoDataFrame(geometry=[shapely.box(2000, 300, 3500, 700)], crs="EPSG:32644").to_file(

@@ -103,7 +103,6 @@ def class_map_figure(
     title: str | None = None,
     percent: list[float] | None = None,
     outside_aoa=None,
-    frame: tuple[float, float, float, float] | None = None,
 ) -> Figure:
     """Salinity class map like the study's figure 6.
 
@@ -123,18 +122,18 @@ def class_map_figure(
     outside_aoa : 2-D array of bool, optional
         True where a pixel lies outside the area of applicability (same shape as
         ``codes``); drawn dark grey and hatched over the classes.
-    frame : (left, right, bottom, top), optional
-        The area the axes show, such as a boundary's bounds; by default the
-        bounding box of the pixels with a class (:func:`valid_frame`), so that a small
-        mapped patch is not lost in an empty raster.
+
+    Notes
+    -----
+    The axes show the whole ``extent``: crop the arrays to the area to show
+    (:func:`saltmap.mapping.figure.class_map_of` frames the mapped pixels or the boundary).
     """
-    frame = frame or valid_frame(np.asarray(codes) != 0, extent)
-    left, right, bottom, top = frame
+    left, right, bottom, top = extent
     aspect = (top - bottom) / (right - left) if right - left else 1.0
     fig, ax = plt.subplots(figsize=(8.0, max(3.5, min(10.0, 6.2 * aspect + 1.2))))
     _draw_classes(ax, codes, extent, colours, outside_aoa)
-    _metre_axes(ax, crs, frame)
-    _scale_bar_and_north(ax, frame)
+    _metre_axes(ax, crs, extent)
+    _scale_bar_and_north(ax, extent)
     _class_legend(ax, labels, colours, percent, outside_aoa is not None)
     ax.set_title(textwrap.fill(title or "Soil salinity classes", 70), fontsize=10, pad=18)
     fig.tight_layout()
