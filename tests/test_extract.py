@@ -206,3 +206,39 @@ def test_cli_extract_writes_a_table_and_a_report(tmp_path, scene):
     again = runner.invoke(app, [*args, "--overwrite"])
     assert again.exit_code != 0
     assert "sentinel2-l2a" in str(again.exception)
+
+
+def _synthetic_landsat(tmp_path):
+    """A synthetic Landsat 8 Collection 2 Level-2 folder (SR_B2-SR_B7, QA_PIXEL) of 8 × 8
+    pixels at 30 m: cloud (bit 3) with dilated cloud (bit 1) at (2, 2), cloud shadow
+    (bit 4) at (5, 5), clear (bit 6 and the low-confidence bits) elsewhere."""
+    from rasterio.transform import from_origin
+
+    folder = tmp_path / "LC08_L2SP_144041_20240315_20240322_02_T1"
+    folder.mkdir()
+    profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "crs": "EPSG:32644",
+               "transform": from_origin(448_000.0, 2_930_000.0, 30.0, 30.0)}  # fmt: skip
+    for n in range(2, 8):
+        dn = np.full((8, 8), round((0.05 * n + 0.2) / 2.75e-5), np.uint16)
+        with rasterio.open(folder / f"{folder.name}_SR_B{n}.TIF", "w", dtype="uint16",
+                           nodata=0, **profile) as ds:  # fmt: skip
+            ds.write(dn, 1)
+    qa = np.full((8, 8), 21824, np.uint16)
+    qa[2, 2] = (1 << 3) | (1 << 1) | 21824
+    qa[5, 5] = (1 << 4) | 21824
+    with rasterio.open(folder / f"{folder.name}_QA_PIXEL.TIF", "w", dtype="uint16",
+                       nodata=1, **profile) as ds:  # fmt: skip
+        ds.write(qa, 1)
+    return folder
+
+
+def test_a_point_masked_by_landsat_qa_pixel_names_the_qa_bits(tmp_path):
+    scene = open_scene(_synthetic_landsat(tmp_path), scaling="landsat-c2l2")
+    assert scene.qa is not None
+    points = _synthetic_points(scene, [(2, 2), (5, 5), (0, 7)], jitter=(0.0, 0.0))
+    _, report = extract_at_points(points, scene, crs="EPSG:32644", window=1)
+    assert report["status"].tolist() == ["masked", "masked", "ok"]
+    cloud, shadow = report["reason"].iloc[0], report["reason"].iloc[1]
+    assert "QA_PIXEL" in cloud and "bit 3 cloud" in cloud and "bit 1 dilated cloud" in cloud
+    assert "bit 4 cloud shadow" in shadow and "bit 3" not in shadow
+    assert report["reason"].iloc[2] == ""

@@ -600,3 +600,71 @@ def test_one_block_predictor_serves_models_with_and_without_covariates(model):
     assert salinity[2, 1] == np.float32(with_cov.predict(row)[0])
     with pytest.raises(UnseenLevelError):
         with_cov.predict(row.assign(Dist_Sea="9"))
+
+
+# ------------------------------------------------------------------ figures frame the map
+
+
+def _small_patch():
+    """Synthetic class codes: 100 × 200 pixels of 10 m, a 10 × 20 pixel patch with classes
+    at rows 40-49, cols 120-139; its bounds are x 2200-2400, y 500-600."""
+    codes = np.zeros((100, 200), np.uint8)
+    codes[40:50, 120:140] = 1
+    codes[45:50, 130:140] = 2
+    return codes, (1000.0, 3000.0, 0.0, 1000.0), (2200.0, 2400.0, 500.0, 600.0)
+
+
+def _write_classes(path, codes):
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=100, count=1,
+                       dtype="uint8", crs="EPSG:32644", nodata=0,
+                       transform=from_origin(1000.0, 1000.0, 10.0, 10.0)) as ds:  # fmt: skip
+        ds.write(codes, 1)
+    return path
+
+
+def test_class_map_frames_the_valid_pixels_not_the_empty_raster(tmp_path):
+    import matplotlib.pyplot as plt
+
+    codes, _, bounds = _small_patch()
+    path = _write_classes(tmp_path / "classes.tif", codes)
+    plan = mapping.plan_classes("1000, 3000", "EC", "µS/cm")
+    fig = mapping.class_map_of(path, plan, title="t", aoa_path=path)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx(bounds[:2])
+    assert ax.get_ylim() == pytest.approx(bounds[2:])
+    plt.close(fig)
+
+
+def test_trust_figure_frames_the_pixels_with_an_aoa_value():
+    import matplotlib.pyplot as plt
+
+    from saltmap.plots import trust_map_figure
+
+    codes, extent, bounds = _small_patch()
+    aoa = np.where(codes > 0, codes - 1, 255).astype(np.uint8)
+    di = np.where(codes > 0, codes * 0.4, np.nan)
+    fig = trust_map_figure(di, aoa, di * 10, extent, threshold=0.5)
+    for ax in fig.axes[:3]:
+        assert ax.get_xlim() == pytest.approx(bounds[:2])
+        assert ax.get_ylim() == pytest.approx(bounds[2:])
+    plt.close(fig)
+
+
+def test_class_map_of_frames_the_boundary_when_one_is_given(tmp_path):
+    import matplotlib.pyplot as plt
+
+    codes, _, _ = _small_patch()
+    path = _write_classes(tmp_path / "classes.tif", codes)
+    # The boundary reaches beyond the raster on the right: the frame stops at the raster.
+    boundary = tmp_path / "area.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(2000, 300, 3500, 700)], crs="EPSG:32644").to_file(
+        boundary
+    )
+    plan = mapping.plan_classes("1000, 3000", "EC", "µS/cm")
+    fig = mapping.class_map_of(path, plan, title="t", boundary=boundary)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((2000.0, 3000.0))
+    assert ax.get_ylim() == pytest.approx((300.0, 700.0))
+    plt.close(fig)

@@ -100,6 +100,16 @@ def test_demo_study_points_at_the_shared_data():
     assert study.config.samples.salt_conversion.lab_sheet == data / "xinjiang-ec-ssc" / "raw.xlsx"
 
 
+def test_demo_study_maps_patagonia_and_the_unnao_landsat_cut():
+    scenes = load_study(demo_study_path()).config.scenes
+    assert [s.label for s in scenes] == ["patagonia", "unnao"]
+    unnao = scenes[1]
+    assert Path(unnao.path) == datasets.data_dir() / "unnao-landsat"
+    assert unnao.scaling == "landsat-c2l2"
+    assert unnao.bands == {"B": "Blue.tif", "G": "Green.tif", "R": "Red.tif", "N": "NIR.tif",
+                           "S1": "SWIR1.tif", "S2": "SWIR2.tif"}  # fmt: skip
+
+
 def test_data_dir_variable_works_when_unset(monkeypatch, tmp_path):
     # The default folder sits beside the clone; point it at a synthetic one so the
     # test does not depend on where the repository was cloned.
@@ -773,3 +783,81 @@ def test_a_covariate_model_on_a_discovered_index_loads_in_a_fresh_interpreter(tm
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(np.loadtxt(tmp_path / "here.txt"),
                                   np.loadtxt(tmp_path / "there.txt"))  # fmt: skip
+
+
+# -- scenes from band files named by the user ----------------------------------------------------
+
+UNNAO = """
+[[scenes]]
+name = "unnao"
+path = "${SALTMAP_DATA_DIR}/unnao-landsat"
+scaling = "landsat-c2l2"
+bands = { B = "Blue.tif", G = "Green.tif", R = "Red.tif", nir = "NIR.tif", S1 = "SWIR1.tif", \
+S2 = "ABSOLUTE" }
+"""
+
+
+def _unnao_study(text: str) -> str:
+    """``text`` with the Unnao Landsat cut as its scene (SWIR2 given by an absolute path)."""
+    swir2 = str(datasets.data_dir() / "unnao-landsat" / "SWIR2.tif")
+    scene = UNNAO.replace("ABSOLUTE", swir2).replace("\\\n", "")
+    start = text.index("[[scenes]]")
+    end = text.index("[discovery]")
+    return text[:start] + scene + "\n" + text[end:]
+
+
+def test_scene_bands_take_a_table_of_files_or_a_list_of_names():
+    config = study_from_text(_unnao_study(QUICK)).config
+    bands = config.scenes[0].bands
+    assert bands["B"] == "Blue.tif" and bands["nir"] == "NIR.tif"
+    assert bands["S2"] == str(datasets.data_dir() / "unnao-landsat" / "SWIR2.tif")
+    names = QUICK.replace('scaling = "sentinel2-l2a"\n', 'scaling = "sentinel2-l2a"\n'
+                          'bands = ["B02", "B03", "B04", "B08", "B11", "B12"]\n')  # fmt: skip
+    assert study_from_text(names).config.scenes[0].bands[0] == "B02"
+
+
+def test_scene_band_table_errors_name_the_key_and_the_value():
+    message = _problems(_unnao_study(QUICK).replace('G = "Green.tif"', 'Q = "Green.tif"'))
+    assert "bands.Q = 'Green.tif'" in message and "not a band role" in message
+    message = _problems(_unnao_study(QUICK).replace('R = "Red.tif"', 'R = "Rouge.tif"'))
+    assert "bands.R = 'Rouge.tif'" in message and "Rouge.tif does not exist" in message
+    # Without checking files, a missing file passes (as every other path does).
+    study_from_text(_unnao_study(QUICK).replace("Red.tif", "Rouge.tif"), check_files=False)
+
+
+def test_example_study_documents_a_scene_band_table_that_validates():
+    from saltmap.study import example_study_text
+
+    lines = [line for line in example_study_text().splitlines() if line.startswith("# bands = {")]
+    assert len(lines) == 1
+    text = _unnao_study(QUICK).split("bands = {")[0] + lines[0].removeprefix("# ")
+    text += "\n" + QUICK[QUICK.index("[discovery]") :]
+    bands = study_from_text(text).config.scenes[0].bands
+    assert set(bands) == {"B", "G", "R", "N", "S1", "S2"}
+
+
+def test_a_study_maps_unnao_from_its_band_table_and_says_what_the_aoa_shows(tmp_path):
+    # Quick settings (no discovery, one protocol), maps with intervals and the AOA on.
+    text = _unnao_study(QUICK).replace("[discovery]\n", "[discovery]\nenabled = false\n")
+    text = text.replace('D-SI = "discovered:2"', 'SI = "classic"')
+    text = text.replace('final_indices = "discovered:2"', 'final_indices = "novel"')
+    text = text.replace('protocols = ["study", "repeated"]', 'protocols = ["study"]')
+    result = run_study(study_from_text(text, base=tmp_path), folder=tmp_path / "r", progress=None)
+    areas = result.table("table5_class_areas_unnao")
+    # 605 × 558 pixels, 3,594 of them nodata in the data's README.
+    assert areas["pixels"].sum() == 605 * 558 - 3594
+    share = result.table("trust_summary").set_index("scene").loc["unnao", "share_inside_aoa"]
+    page = result.report.read_text(encoding="utf-8")
+    assert f"{share:.1%} of the valid pixels of unnao lie inside the area of applicability" in page
+    assert (result.folder / "figures" / "figure6_unnao.png").is_file()
+    assert (result.folder / "figures" / "trust_unnao.png").is_file()
+
+
+def test_aoa_note_says_in_words_how_much_of_a_scene_the_model_knows():
+    from saltmap.study.steps.maps import aoa_note
+
+    assert aoa_note("s", 0.95).kind == "text" and "Nearly all" in aoa_note("s", 0.95).text
+    assert "Most of the scene" in aoa_note("s", 0.6).text
+    low = aoa_note("s", 0.081)
+    assert low.kind == "warning" and low.text.startswith("Only 8.1% of the valid pixels of s")
+    assert "Almost nothing" in aoa_note("s", 0.001).text

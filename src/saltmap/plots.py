@@ -122,6 +122,11 @@ def class_map_figure(
     outside_aoa : 2-D array of bool, optional
         True where a pixel lies outside the area of applicability (same shape as
         ``codes``); drawn dark grey and hatched over the classes.
+
+    Notes
+    -----
+    The axes show the whole ``extent``: crop the arrays to the area to show
+    (:func:`saltmap.mapping.figure.class_map_of` frames the mapped pixels or the boundary).
     """
     left, right, bottom, top = extent
     aspect = (top - bottom) / (right - left) if right - left else 1.0
@@ -133,6 +138,26 @@ def class_map_figure(
     ax.set_title(textwrap.fill(title or "Soil salinity classes", 70), fontsize=10, pad=18)
     fig.tight_layout()
     return fig
+
+
+def valid_frame(valid, extent: tuple[float, float, float, float]) -> tuple[float, ...]:
+    """The ``(left, right, bottom, top)`` bounds of the True pixels of ``valid``.
+
+    ``extent`` is the bounds of the whole array (north up); without a True pixel the
+    whole extent is returned.
+    """
+    valid = np.asarray(valid, dtype=bool)
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    if rows.size == 0:
+        return tuple(extent)
+    left, right, bottom, top = extent
+    dx, dy = (right - left) / valid.shape[1], (top - bottom) / valid.shape[0]
+    return (
+        left + cols[0] * dx,
+        left + (cols[-1] + 1) * dx,
+        top - (rows[-1] + 1) * dy,
+        top - rows[0] * dy,
+    )
 
 
 def _draw_classes(ax: Axes, codes, extent, colours: list[str], outside_aoa) -> None:
@@ -518,6 +543,7 @@ def trust_map_figure(
     threshold: float,
     width_label: str = "interval width",
     title: str | None = None,
+    frame: tuple[float, float, float, float] | None = None,
 ) -> Figure:
     """Dissimilarity index, area of applicability and interval width, side by side.
 
@@ -533,6 +559,9 @@ def trust_map_figure(
         The AOA's DI threshold, drawn as a contour on the DI panel.
     width_label : str
         Colour-bar label of the width panel, with its unit.
+    frame : (left, right, bottom, top), optional
+        The area the panels show; by default the bounds of the pixels with an AOA
+        value (:func:`valid_frame`).
 
     Notes
     -----
@@ -544,6 +573,10 @@ def trust_map_figure(
     _di_panel(fig, axes[0], di, extent, threshold)
     _aoa_panel(axes[1], aoa, extent)
     _width_panel(fig, axes[2], width, aoa, extent, width_label)
+    frame = frame or valid_frame((aoa == 0) | (aoa == 1), extent)
+    # The panels share their axes: limits set once frame all three.
+    axes[0].set_xlim(frame[0], frame[1])
+    axes[0].set_ylim(frame[2], frame[3])
     for ax in axes:
         ax.set_facecolor("#f7f7f7")
         ax.tick_params(labelsize=7)

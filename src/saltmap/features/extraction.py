@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from saltmap.atomic import atomic_output, atomic_to_csv
 from saltmap.bands import ROLES
 from saltmap.errors import InputFileError, OutputExistsError, SampleDataError, SceneError
+from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER
 from saltmap.io.samples import Samples
 from saltmap.io.scene import Scene
 from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
@@ -116,8 +117,8 @@ def _read_all(
     window: int,
     block_size: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean reflectance per point and band, pixels averaged, and the scene class of
-    each point's pixel (-1 where none), read block by block."""
+    """Mean reflectance per point and band, pixels averaged, and the scene class (or
+    Landsat QA_PIXEL value) of each point's pixel (-1 where none), read block by block."""
     values = np.full((len(row), len(scene.roles)), np.nan)
     counts = np.zeros(len(row), dtype=np.int64)
     scl_class = np.full(len(row), -1)
@@ -254,7 +255,10 @@ def _read_points(
         c1 = min(scene.width, int(col[members].max()) + half + 1)
         win = Window(c0, r0, c1 - c0, r1 - r0)
         data = scene.read(win)
+        # The cloud mask at each point says why a masked point is masked (SCL or QA_PIXEL).
         scl = scene.read_scl(win) if scene.scl is not None else None
+        if scl is None and scene.qa is not None:
+            scl = scene.read_qa(win)
         valid = np.all(np.isfinite(data), axis=0)
         for i in members:
             rr, cc = int(row[i]) - r0, int(col[i]) - c0
@@ -278,10 +282,26 @@ def _reason(status: str, sx: float, sy: float, scene: Scene, window: int, scl_cl
             f"x {b.left:.1f}–{b.right:.1f}, y {b.bottom:.1f}–{b.top:.1f}"
         )
     what = "its pixel is" if window == 1 else f"all {window}×{window} pixels are"
-    why = "no data in a band"
-    if scl_class >= 0 and scl_class in _SCL_NAMES and (scl_class in SCL_MASKED or scene.mask_water):
-        why = f"scene classification {scl_class} ({_SCL_NAMES[scl_class]}) at the point"
+    why = _mask_reason(scene, scl_class) or "no data in a band"
     return f"masked: {what} masked ({why})"
+
+
+def _mask_reason(scene: Scene, value: int) -> str | None:
+    """What the cloud mask says at a point (``value``: its SCL class or QA_PIXEL bits), or
+    None where it does not mask the point."""
+    if value < 0:
+        return None
+    if scene.scl is not None:
+        if value in _SCL_NAMES and (value in SCL_MASKED or scene.mask_water):
+            return f"scene classification {value} ({_SCL_NAMES[value]}) at the point"
+        return None
+    if scene.qa is None:
+        return None
+    names = {**QA_PIXEL_MASKED, **({QA_PIXEL_WATER: "water"} if scene.mask_water else {})}
+    bits = [f"bit {b} {name}" for b, name in sorted(names.items()) if value >> b & 1]
+    if not bits:
+        return None
+    return f"QA_PIXEL {value} at the point: {', '.join(bits)}"
 
 
 def _table(

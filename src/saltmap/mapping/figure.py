@@ -14,6 +14,7 @@ from rasterio.enums import Resampling
 from saltmap.atomic import atomic_savefig
 from saltmap.errors import InputFileError
 from saltmap.mapping.blocks import ClassPlan
+from saltmap.mapping.plan import read_boundary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,6 +38,41 @@ def read_classes_overview(path: str | Path, max_pixels: int = 1600) -> tuple[np.
     return codes, ((b.left, b.right, b.bottom, b.top), crs)
 
 
+def boundary_frame(
+    boundary: str | Path, raster_path: str | Path
+) -> tuple[float, float, float, float]:
+    """The ``(left, right, bottom, top)`` bounds of a boundary's polygons within a raster,
+    in the raster's CRS: the area a map figure shows when the map has a boundary."""
+    with rasterio.open(raster_path) as src:
+        b, crs = src.bounds, src.crs
+    area = read_boundary(boundary, crs, (b.left, b.bottom, b.right, b.top))[0]
+    west, south, east, north = area.bounds
+    # Within the raster: the part of a boundary beyond the scene is not mapped.
+    return (max(west, b.left), min(east, b.right), max(south, b.bottom), min(north, b.top))
+
+
+def _crop_to_frame(
+    layers: Mapping[str, np.ndarray],
+    extent: tuple[float, float, float, float],
+    frame: tuple[float, float, float, float],
+) -> tuple[dict[str, np.ndarray], tuple[float, float, float, float]]:
+    """Arrays of one grid (bounds ``extent``, north up) cut to the pixels that cover
+    ``frame``, and the bounds of the cut (``frame`` widened to whole pixels, within
+    ``extent``)."""
+    left, right, bottom, top = extent
+    height, width = next(iter(layers.values())).shape
+    dx, dy = (right - left) / width, (top - bottom) / height
+    # A small tolerance keeps a frame on pixel edges from taking one more pixel.
+    c0 = max(0, math.floor((frame[0] - left) / dx + 1e-6))
+    c1 = min(width, math.ceil((frame[1] - left) / dx - 1e-6))
+    r0 = max(0, math.floor((top - frame[3]) / dy + 1e-6))
+    r1 = min(height, math.ceil((top - frame[2]) / dy - 1e-6))
+    if c1 <= c0 or r1 <= r0:
+        return dict(layers), extent
+    cut = {name: array[r0:r1, c0:c1] for name, array in layers.items()}
+    return cut, (left + c0 * dx, left + c1 * dx, top - r1 * dy, top - r0 * dy)
+
+
 def class_map_of(
     classes_path: Path,
     plan: ClassPlan,
@@ -44,19 +80,26 @@ def class_map_of(
     title: str,
     percent: list[float] | None = None,
     aoa_path: Path | None = None,
+    boundary: str | Path | None = None,
 ) -> Figure:
     """The class COG drawn as the study's figure 6 (a matplotlib Figure).
 
     With ``aoa_path`` (the AOA COG) pixels outside the area of applicability are
-    greyed, read decimated exactly as the classes are.
+    greyed, read decimated exactly as the classes are. The figure frames the
+    ``boundary``'s polygons when one is given (:func:`boundary_frame`), else the
+    pixels with a class (:func:`saltmap.plots.valid_frame`).
     """
-    from saltmap.plots import class_map_figure
+    from saltmap.plots import class_map_figure, valid_frame
 
     codes, (extent, crs) = read_classes_overview(classes_path)
-    extra = {}
+    layers = {"codes": codes}
     if aoa_path is not None:
         aoa, _ = read_classes_overview(aoa_path)
-        extra["outside_aoa"] = aoa == 0
+        layers["outside_aoa"] = aoa == 0
+    # Framed so that a small mapped patch is not lost in an empty raster.
+    frame = boundary_frame(boundary, classes_path) if boundary else valid_frame(codes != 0, extent)
+    layers, extent = _crop_to_frame(layers, extent, frame)
+    codes = layers.pop("codes")
     return class_map_figure(
         codes,
         extent,
@@ -65,7 +108,7 @@ def class_map_of(
         crs=crs,
         title=title,
         percent=percent,
-        **extra,
+        **layers,
     )
 
 
@@ -77,11 +120,13 @@ def draw_class_map(
     title: str,
     percent: list[float] | None = None,
     aoa_path: Path | None = None,
+    boundary: str | Path | None = None,
 ) -> Path:
     """Draw the class COG as the study's figure 6 (:func:`class_map_of`) and save it as PNG."""
     import matplotlib.pyplot as plt
 
-    fig = class_map_of(classes_path, plan, title=title, percent=percent, aoa_path=aoa_path)
+    fig = class_map_of(classes_path, plan, title=title, percent=percent, aoa_path=aoa_path,
+                       boundary=boundary)  # fmt: skip
     try:
         return atomic_savefig(fig, figure_path, dpi=150, bbox_inches="tight")
     finally:

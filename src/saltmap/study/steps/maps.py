@@ -19,6 +19,7 @@ from saltmap.mapping import (
     plan_classes,
     read_classes_overview,
 )
+from saltmap.mapping.figure import boundary_frame
 from saltmap.plots import trust_map_figure
 from saltmap.report import Note
 from saltmap.study.context import Skip, log
@@ -124,8 +125,10 @@ def _spread_note(data: SampleData, label: str, result: MapResult) -> Note | None
     )
 
 
-def write_map_section(ctx: RunContext, data: SampleData, label: str, result: MapResult) -> None:
-    """Table 5 and figure 6 of one scene, and the spread of its predictions."""
+def write_map_section(ctx: RunContext, data: SampleData, label: str, result: MapResult,
+                      boundary: Path | None = None) -> None:  # fmt: skip
+    """Table 5 and figure 6 of one scene (framing ``boundary`` if given, else the valid
+    pixels), and the spread of its predictions."""
     cfg, sec, areas = ctx.cfg, ctx.section("maps"), result.areas
     sec.add(
         ctx.save_table(
@@ -149,6 +152,7 @@ def write_map_section(ctx: RunContext, data: SampleData, label: str, result: Map
         f"from {cfg.models.final}, {label}",
         percent=list(areas["percent"]),
         aoa_path=aoa_path,
+        boundary=boundary,
     )
     sec.add(
         ctx.save_figure(
@@ -167,8 +171,9 @@ def write_map_section(ctx: RunContext, data: SampleData, label: str, result: Map
 
 
 def write_trust_figure(ctx: RunContext, data: SampleData, fit: FinalFit, label: str,
-                       result: MapResult) -> None:  # fmt: skip
-    """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated)."""
+                       result: MapResult, boundary: Path | None = None) -> None:  # fmt: skip
+    """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated),
+    framing ``boundary`` if given, else the valid pixels."""
     layers = {}
     for name in ("di", "aoa", "width"):
         layers[name], (extent, _) = read_classes_overview(result.outputs.trust[name], 1000)
@@ -181,6 +186,7 @@ def write_trust_figure(ctx: RunContext, data: SampleData, fit: FinalFit, label: 
         threshold=float(fit.trust.aoa.threshold_),
         width_label=f"{ctx.cfg.intervals.level:.0%} interval width ({unit})",
         title=f"How far to trust the map of {label}",
+        frame=boundary_frame(boundary, result.outputs.trust["aoa"]) if boundary else None,
     )
     ctx.section("maps").add(
         ctx.save_figure(
@@ -208,16 +214,35 @@ def trust_row(ctx: RunContext, data: SampleData, fit: FinalFit, label: str,
             f"applicability; median interval width {row['median_interval_width']:.4g} "
             f"{data.samples.target_unit or ''} (Maps)."
         )
-        if share < 0.5:
-            ctx.section("maps").add(
-                Note(
-                    f"Only {share:.1%} of the valid pixels of {label} lie inside the area of "
-                    "applicability: the model was trained on samples unlike most of this "
-                    "scene, so read its map there as an extrapolation.",
-                    kind="warning",
-                )
-            )
+        ctx.section("maps").add(aoa_note(label, share))
     return row
+
+
+def aoa_note(label: str, share: float) -> Note:
+    """What the area of applicability shows over a scene, in words (a warning below half)."""
+    if share >= 0.9:
+        words = "Nearly all of the scene resembles the training samples: its map interpolates."
+    elif share >= 0.5:
+        words = (
+            "Most of the scene resembles the training samples; read the map outside the AOA "
+            "(hatched) as an extrapolation."
+        )
+    elif share >= 0.02:
+        words = (
+            "The model was trained on samples unlike most of this scene: its map extrapolates "
+            "outside the AOA (hatched), so trust it only in the patches inside."
+        )
+    else:
+        words = (
+            "Almost nothing in this scene resembles the training samples: the map is an "
+            "extrapolation nearly everywhere and says little about salinity there."
+        )
+    start = "Only " if share < 0.5 else ""
+    return Note(
+        f"{start}{share:.1%} of the valid pixels of {label} lie inside the area of "
+        f"applicability. {words}",
+        kind="warning" if share < 0.5 else "text",
+    )
 
 
 def write_trust_summary(ctx: RunContext, fit: FinalFit, rows: list[dict[str, Any]]) -> None:
@@ -260,9 +285,10 @@ def run_maps(ctx: RunContext, data: SampleData, fit: FinalFit | None) -> Skip | 
     for sc in cfg.scenes:
         result = map_one(ctx, fit, sc, settings)
         ctx.maps[sc.label] = ctx.folder / "maps" / sc.label
-        write_map_section(ctx, data, sc.label, result)
+        boundary = sc.boundary or cfg.boundary
+        write_map_section(ctx, data, sc.label, result, boundary)
         if result.trust is not None:
-            write_trust_figure(ctx, data, fit, sc.label, result)
+            write_trust_figure(ctx, data, fit, sc.label, result, boundary)
             rows.append(trust_row(ctx, data, fit, sc.label, result))
     write_trust_summary(ctx, fit, rows)
     return None
