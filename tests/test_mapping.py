@@ -172,13 +172,24 @@ def test_dask_cluster_gives_the_same_map(mapped, model, scene, conversion, tmp_p
     np.testing.assert_array_equal(read(result.outputs.classes), read(mapped.outputs.classes))
 
 
-def test_boundary_in_another_crs_clips_the_map(mapped, model, scene, conversion, tmp_path):
+def test_boundary_in_another_crs_clips_the_map(
+    mapped, model, scene, conversion, tmp_path, monkeypatch
+):
     # A synthetic polygon in longitude/latitude over part of the real scene.
     lonlat = shapely.Polygon(
         [(-67.652, -47.850), (-67.636, -47.848), (-67.632, -47.858), (-67.650, -47.860)]
     )
     boundary = tmp_path / "area.geojson"
     gpd.GeoDataFrame(geometry=[lonlat], crs="EPSG:4326").to_file(boundary)
+    import saltmap.mapping.engine as engine
+
+    framed, real_draw = [], engine.draw_class_map
+
+    def draw(*args, **kwargs):
+        framed.append(kwargs["boundary"])
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "draw_class_map", draw)
     result = mapping.map_scene(
         model,
         scene,
@@ -189,6 +200,7 @@ def test_boundary_in_another_crs_clips_the_map(mapped, model, scene, conversion,
         progress=None,
         **EC,
     )
+    assert framed == [boundary]  # figure 6 is framed to the boundary
     clipped = read(result.outputs.salinity)
     full = read(mapped.outputs.salinity)
     # Independent check: pixel centres inside the polygon, projected with shapely/pyproj.

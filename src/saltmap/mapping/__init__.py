@@ -12,6 +12,7 @@ from saltmap._lazy import lazy_index
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
+    "boundary_frame": "figure",
     "BlockJob": "blocks",
     "BlockResult": "blocks",
     "CHUNK_ROWS": "blocks",

@@ -288,7 +288,7 @@ def map_scene(
     areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
     write_side_files(plan.outputs, areas, plan.classes, settings.target_unit)
     if settings.figure:
-        _draw_figure(plan, areas)
+        _draw_figure(plan, areas, boundary)
     if store is not None:
         store.clear()
     return MapResult(
@@ -318,11 +318,12 @@ def _what(scene: Scene, plan: MapPlan, resumed: Sequence[Window]) -> str:
     return what
 
 
-def _draw_figure(plan: MapPlan, areas: pd.DataFrame) -> None:
+def _draw_figure(plan: MapPlan, areas: pd.DataFrame, boundary: str | Path | None) -> None:
+    # framed to the boundary when there is one, else to the valid pixels
     draw_class_map(
         plan.outputs.classes, plan.outputs.figure, plan.classes,
         title=figure_title(plan.tags, plan.classes), percent=list(areas["percent"]),
-        aoa_path=plan.outputs.trust.get("aoa"),
+        aoa_path=plan.outputs.trust.get("aoa"), boundary=boundary,
     )  # fmt: skip
 
 
