@@ -652,7 +652,7 @@ def test_class_map_frames_the_valid_pixels_not_the_empty_raster(tmp_path):
 def test_trust_figure_frames_the_pixels_with_an_aoa_value():
     import matplotlib.pyplot as plt
 
-    from saltmap.plots import trust_map_figure
+    from saltmap.map_figures import trust_map_figure
 
     codes, extent, bounds = _small_patch()
     aoa = np.where(codes > 0, codes - 1, 255).astype(np.uint8)

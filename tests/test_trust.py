@@ -274,7 +274,7 @@ def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples)
 def test_trust_map_figure_draws_the_three_panels(trust, scene_pixels):
     import matplotlib.pyplot as plt
 
-    from saltmap.plots import trust_map_figure
+    from saltmap.map_figures import trust_map_figure
 
     scene, refl = scene_pixels
     got = trust_block(trust, refl[:, :60, :80], scene.roles)

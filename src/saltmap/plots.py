@@ -7,8 +7,6 @@ matplotlib's object API and returns the :class:`~matplotlib.figure.Figure`;
 
 from __future__ import annotations
 
-import math
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -18,13 +16,20 @@ matplotlib.use("Agg")  # saltmap draws files, never windows
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from matplotlib.patheffects import Normal, Stroke
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from saltmap.atomic import atomic_savefig
+
+# The map figures moved to saltmap.map_figures; importable from here for one release.
+from saltmap.map_figures import class_map_figure, trust_map_figure, valid_frame
+
+__all__ = [
+    "GROUP_COLOURS", "class_map_figure", "discovery_figure", "plot_screening",
+    "prediction_figure", "salt_conversion_figure", "save_figure", "spectral_response_figure",
+    "trust_map_figure", "valid_frame",
+]  # fmt: skip
 
 # Colours of the index groups, shared by every figure that shows them.
 GROUP_COLOURS = {
@@ -84,174 +89,6 @@ def plot_screening(table, *, target_label: str = "target", title: str | None = N
     ax.set_title(title or f"Correlation of salinity indices with {target_label}")
     ax.grid(axis="x", alpha=0.3)
     return fig
-
-
-def _nice_length(span: float) -> float:
-    """A round scale-bar length (1, 2 or 5 × 10^k) near a fifth of ``span``."""
-    target = span / 5
-    power = 10 ** math.floor(math.log10(target))
-    return max(m * power for m in (1, 2, 5) if m * power <= target)
-
-
-def class_map_figure(
-    codes,
-    extent: tuple[float, float, float, float],
-    *,
-    labels: list[str],
-    colours: list[str],
-    crs=None,
-    title: str | None = None,
-    percent: list[float] | None = None,
-    outside_aoa=None,
-) -> Figure:
-    """Salinity class map like the study's figure 6.
-
-    Parameters
-    ----------
-    codes : 2-D array of int
-        Class codes, 1 = first class, 0 = no data (drawn transparent).
-    extent : (left, right, bottom, top)
-        Bounds of the array in the map's CRS (projected, metres).
-    labels, colours : list of str
-        Name and colour of each class, in code order.
-    crs : rasterio or pyproj CRS, optional
-        Used to label the frame with longitude and latitude (top and right) beside
-        eastings and northings (bottom and left).
-    percent : list of float, optional
-        Share of the mapped area per class, shown in the legend.
-    outside_aoa : 2-D array of bool, optional
-        True where a pixel lies outside the area of applicability (same shape as
-        ``codes``); drawn dark grey and hatched over the classes.
-
-    Notes
-    -----
-    The axes show the whole ``extent``: crop the arrays to the area to show
-    (:func:`saltmap.mapping.figure.class_map_of` frames the mapped pixels or the boundary).
-    """
-    left, right, bottom, top = extent
-    aspect = (top - bottom) / (right - left) if right - left else 1.0
-    fig, ax = plt.subplots(figsize=(8.0, max(3.5, min(10.0, 6.2 * aspect + 1.2))))
-    _draw_classes(ax, codes, extent, colours, outside_aoa)
-    _metre_axes(ax, crs, extent)
-    _scale_bar_and_north(ax, extent)
-    _class_legend(ax, labels, colours, percent, outside_aoa is not None)
-    ax.set_title(textwrap.fill(title or "Soil salinity classes", 70), fontsize=10, pad=18)
-    fig.tight_layout()
-    return fig
-
-
-def valid_frame(valid, extent: tuple[float, float, float, float]) -> tuple[float, ...]:
-    """The ``(left, right, bottom, top)`` bounds of the True pixels of ``valid``.
-
-    ``extent`` is the bounds of the whole array (north up); without a True pixel the
-    whole extent is returned.
-    """
-    valid = np.asarray(valid, dtype=bool)
-    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
-    if rows.size == 0:
-        return tuple(extent)
-    left, right, bottom, top = extent
-    dx, dy = (right - left) / valid.shape[1], (top - bottom) / valid.shape[0]
-    return (
-        left + cols[0] * dx,
-        left + (cols[-1] + 1) * dx,
-        top - (rows[-1] + 1) * dy,
-        top - rows[0] * dy,
-    )
-
-
-def _draw_classes(ax: Axes, codes, extent, colours: list[str], outside_aoa) -> None:
-    """The class codes (0 transparent), and pixels outside the AOA greyed and hatched."""
-    k = len(colours)
-    data = np.ma.masked_equal(np.asarray(codes), 0)
-    ax.imshow(
-        data,
-        extent=extent,
-        cmap=ListedColormap(colours),
-        norm=BoundaryNorm(np.arange(0.5, k + 1.0), k),
-        interpolation="nearest",
-    )
-    if outside_aoa is not None:
-        outside = np.asarray(outside_aoa, dtype=bool)
-        grey = ListedColormap(["#6e6e6e"])
-        shown = np.ma.masked_where(~outside, outside.astype(float))
-        ax.imshow(shown, extent=extent, cmap=grey, alpha=0.65, interpolation="nearest")
-        ax.contourf(outside.astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"],
-                    extent=extent, origin="upper")  # fmt: skip
-
-
-def _metre_axes(ax: Axes, crs, extent) -> None:
-    """Eastings and northings in metres (bottom, left); longitude and latitude (top, right)."""
-    left, right, bottom, top = extent
-    ax.set_xlim(left, right)
-    ax.set_ylim(bottom, top)
-    ax.set_facecolor("#f2f2f2")  # no data shows as light grey
-    metres = FuncFormatter(lambda v, _: f"{v:,.0f}")
-    ax.xaxis.set_major_formatter(metres)
-    ax.yaxis.set_major_formatter(metres)
-    ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.yaxis.set_major_locator(MaxNLocator(4))
-    ax.tick_params(axis="x", labelsize=7)
-    ax.tick_params(axis="y", labelsize=7, labelrotation=90)
-    name = getattr(crs, "to_string", lambda: "")() if crs is not None else ""
-    ax.set_xlabel(f"easting (m){', ' + name if name else ''}", fontsize=8)
-    ax.set_ylabel("northing (m)", fontsize=8)
-    _lonlat_frame(ax, crs, extent)
-
-
-def _scale_bar_and_north(ax: Axes, extent) -> None:
-    """A scale bar in the lower left and a north arrow in the upper right."""
-    left, right, bottom, top = extent
-    width, height = right - left, top - bottom
-    length = _nice_length(width)
-    x0, y0 = left + 0.04 * width, bottom + 0.05 * height
-    ax.plot([x0, x0 + length], [y0, y0], color="black", lw=3, solid_capstyle="butt")
-    ax.plot([x0, x0 + length / 2], [y0, y0], color="white", lw=1.5, solid_capstyle="butt")
-    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    ax.text(x0 + length / 2, y0 + 0.02 * height, text, ha="center", va="bottom", fontsize=8,
-            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})  # fmt: skip
-    ax.annotate("N", xy=(0.95, 0.93), xytext=(0.95, 0.80), xycoords="axes fraction",
-                ha="center", va="center", fontsize=10, fontweight="bold",
-                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})  # fmt: skip
-
-
-def _class_legend(ax: Axes, labels: list[str], colours: list[str], percent, with_aoa: bool) -> None:
-    """The classes (with their share of the area) and, if drawn, the outside-AOA hatch."""
-    names = [
-        f"{label} ({p:.1f} %)" if percent is not None else label
-        for label, p in zip(labels, percent if percent is not None else labels, strict=True)
-    ]
-    handles = [Patch(facecolor=c, edgecolor="#555555", lw=0.5) for c in colours]
-    if with_aoa:
-        handles.append(Patch(facecolor="#6e6e6e", alpha=0.65, hatch="////", edgecolor="#333333"))
-        names.append("outside the area of applicability")
-    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
-              fontsize=8, title="salinity class", title_fontsize=9)  # fmt: skip
-
-
-def _lonlat_frame(ax, crs, extent) -> None:
-    """Longitude (top) and latitude (right) labels at the frame's own ticks."""
-    if crs is None or not getattr(crs, "is_projected", False):
-        return
-    from pyproj import Transformer
-
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    right, top = extent[1], extent[3]
-
-    def lon(x, _):
-        return f"{to_lonlat.transform(x, top)[0]:.3f}°"
-
-    def lat(y, _):
-        return f"{to_lonlat.transform(right, y)[1]:.3f}°"
-
-    top_ax = ax.secondary_xaxis("top")
-    top_ax.xaxis.set_major_locator(MaxNLocator(5))
-    top_ax.xaxis.set_major_formatter(FuncFormatter(lon))
-    top_ax.tick_params(labelsize=7)
-    right_ax = ax.secondary_yaxis("right")
-    right_ax.yaxis.set_major_locator(MaxNLocator(4))
-    right_ax.yaxis.set_major_formatter(FuncFormatter(lat))
-    right_ax.tick_params(labelsize=7, labelrotation=90)
 
 
 def salt_conversion_figure(
@@ -532,93 +369,3 @@ def _metrics_box(ax: Axes, row) -> None:
             f"R²v {r['R2_v']:.2f}  RMSEv {r['RMSE_v']:.0f}",
             transform=ax.transAxes, va="top", ha="left", fontsize=7.5,
             bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc", "alpha": 0.85})  # fmt: skip
-
-
-def trust_map_figure(
-    di,
-    aoa,
-    width,
-    extent: tuple[float, float, float, float],
-    *,
-    threshold: float,
-    width_label: str = "interval width",
-    title: str | None = None,
-    frame: tuple[float, float, float, float] | None = None,
-) -> Figure:
-    """Dissimilarity index, area of applicability and interval width, side by side.
-
-    Parameters
-    ----------
-    di, width : 2-D float arrays
-        DI and prediction-interval width per pixel (NaN = no data).
-    aoa : 2-D uint8 array
-        1 inside the area of applicability, 0 outside, anything else no data.
-    extent : (left, right, bottom, top)
-        Bounds of the arrays in the map's CRS.
-    threshold : float
-        The AOA's DI threshold, drawn as a contour on the DI panel.
-    width_label : str
-        Colour-bar label of the width panel, with its unit.
-    frame : (left, right, bottom, top), optional
-        The area the panels show; by default the bounds of the pixels with an AOA
-        value (:func:`valid_frame`).
-
-    Notes
-    -----
-    On the width panel, pixels outside the AOA are greyed and hatched: their
-    interval is reported but the model is not applicable there.
-    """
-    di, width, aoa = np.asarray(di, float), np.asarray(width, float), np.asarray(aoa)
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), sharex=True, sharey=True)
-    _di_panel(fig, axes[0], di, extent, threshold)
-    _aoa_panel(axes[1], aoa, extent)
-    _width_panel(fig, axes[2], width, aoa, extent, width_label)
-    frame = frame or valid_frame((aoa == 0) | (aoa == 1), extent)
-    # The panels share their axes: limits set once frame all three.
-    axes[0].set_xlim(frame[0], frame[1])
-    axes[0].set_ylim(frame[2], frame[3])
-    for ax in axes:
-        ax.set_facecolor("#f7f7f7")
-        ax.tick_params(labelsize=7)
-        ax.ticklabel_format(useOffset=False, style="plain")
-    fig.suptitle(title or "How far to trust the map", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def _di_panel(fig: Figure, ax: Axes, di: np.ndarray, extent, threshold: float) -> None:
-    """The dissimilarity index, with the AOA threshold as a white contour."""
-    top = np.nanpercentile(di, 99) if np.isfinite(di).any() else 1.0
-    im = ax.imshow(di, extent=extent, cmap="viridis", vmin=0, vmax=max(top, threshold))
-    if np.isfinite(di).any() and np.nanmin(di) < threshold < np.nanmax(di):
-        ys = np.linspace(extent[3], extent[2], di.shape[0])
-        xs = np.linspace(extent[0], extent[1], di.shape[1])
-        ax.contour(xs, ys, di, levels=[threshold], colors="white", linewidths=0.8)
-    fig.colorbar(im, ax=ax, shrink=0.8, label=f"DI (AOA threshold {threshold:.2f})")
-    ax.set_title("dissimilarity index", fontsize=10)
-
-
-def _aoa_panel(ax: Axes, aoa: np.ndarray, extent) -> None:
-    """Inside and outside the area of applicability, with the share inside."""
-    mask = np.ma.masked_where((aoa != 0) & (aoa != 1), aoa)
-    ax.imshow(mask, extent=extent, cmap=ListedColormap(["#bdbdbd", "#1b9e77"]),
-              vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
-    inside = np.mean(aoa[(aoa == 0) | (aoa == 1)] == 1) if np.any(aoa <= 1) else float("nan")
-    ax.legend([Patch(color="#1b9e77"), Patch(color="#bdbdbd")],
-              [f"inside AOA ({inside:.1%})", "outside AOA"], loc="lower right",
-              fontsize=8, framealpha=0.85)  # fmt: skip
-    ax.set_title("area of applicability", fontsize=10)
-
-
-def _width_panel(
-    fig: Figure, ax: Axes, width: np.ndarray, aoa: np.ndarray, extent, label: str
-) -> None:
-    """The interval width, greyed and hatched outside the AOA."""
-    im = ax.imshow(width, extent=extent, cmap="magma_r")
-    outside = np.ma.masked_where(aoa != 0, np.ones_like(width))
-    ax.imshow(outside, extent=extent, cmap=ListedColormap(["#d9d9d9"]), alpha=0.45)
-    ax.contourf(np.linspace(extent[0], extent[1], aoa.shape[1]),
-                np.linspace(extent[3], extent[2], aoa.shape[0]), (aoa == 0).astype(float),
-                levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
-    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
-    ax.set_title("interval width (outside AOA hatched)", fontsize=10)

@@ -87,9 +87,9 @@ def class_map_of(
     With ``aoa_path`` (the AOA COG) pixels outside the area of applicability are
     greyed, read decimated exactly as the classes are. The figure frames the
     ``boundary``'s polygons when one is given (:func:`boundary_frame`), else the
-    pixels with a class (:func:`saltmap.plots.valid_frame`).
+    pixels with a class (:func:`saltmap.map_figures.valid_frame`).
     """
-    from saltmap.plots import class_map_figure, valid_frame
+    from saltmap.map_figures import class_map_figure, valid_frame
 
     codes, (extent, crs) = read_classes_overview(classes_path)
     layers = {"codes": codes}

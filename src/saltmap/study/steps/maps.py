@@ -12,6 +12,7 @@ import rasterio
 
 from saltmap.features import CovariateRasters, distance_to_features, write_covariate
 from saltmap.io import open_scene
+from saltmap.map_figures import trust_map_figure
 from saltmap.mapping import (
     MapSettings,
     class_map_of,
@@ -20,7 +21,6 @@ from saltmap.mapping import (
     read_classes_overview,
 )
 from saltmap.mapping.figure import boundary_frame
-from saltmap.plots import trust_map_figure
 from saltmap.report import Note
 from saltmap.study.context import Skip, log
 from saltmap.study.paths import slug
