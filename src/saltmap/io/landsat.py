@@ -39,7 +39,13 @@ import numpy as np
 
 from saltmap.bands import LANDSAT_C2L2, LANDSAT_SR_BANDS, Scaling
 from saltmap.errors import InputFileError
-from saltmap.io.rasters import RASTER_SUFFIXES, BandFile, FoundBands, collapse_scalings
+from saltmap.io.rasters import (
+    RASTER_SUFFIXES,
+    BandFile,
+    FoundBands,
+    collapse_scalings,
+    date_in,
+)
 
 #: QA_PIXEL bits whose pixels are masked: bit number -> meaning (USGS LSDS-1619, table 6-3).
 QA_PIXEL_MASKED: dict[int, str] = {
@@ -132,6 +138,8 @@ def _landsat_found(
     found.seen = [n.rsplit("/", 1)[-1] for n in names if n.lower().endswith(RASTER_SUFFIXES)]
     found.band_names = {role: f"SR_B{n}" for role, n in numbers.items()}
     found.hint = "Download the product again, or give the band files with --band ROLE=FILE"
+    found.sensor = f"{spacecraft} {sensor}"
+    found.date = date_in(_lookup(mtl, "DATE_ACQUIRED") or "", *names)
     for role, number in numbers.items():
         if number in by_number:
             found.files[role] = BandFile(to_path(by_number[number]), 1, f"SR_B{number}")

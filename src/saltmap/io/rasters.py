@@ -11,10 +11,13 @@ of a scene (or of covariate rasters) per thread.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,6 +70,10 @@ class FoundBands:
     # names when empty. ``hint`` says how to fix a missing band, for the same message.
     band_names: dict[str, str] = field(default_factory=dict)
     hint: str = ""
+    # The instrument (``Sentinel-2 MSI``, ``Landsat 8 OLI``) and acquisition date, when
+    # the product says them: a mosaic orders its scenes by date and checks their sensors.
+    sensor: str | None = None
+    date: dt.date | None = None
 
 
 @dataclass
@@ -77,6 +84,25 @@ class Grid:
     transform: Affine
     width: int
     height: int
+
+
+# 2024-03-01, or 20240301 as product names write it (not inside a longer number).
+_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+def date_in(*texts: str) -> dt.date | None:
+    """The first date written in ``texts`` (``2024-03-01`` or ``20240301``), or None.
+
+    Product names start with the acquisition date (``S2A_MSIL2A_20250316T...``,
+    ``LC08_L2SP_143041_20240301_20240312_02_T1``), before the processing date.
+    """
+    for text in texts:
+        for m in _DATE.finditer(Path(str(text)).name or str(text)):
+            try:
+                return dt.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:  # 20230231
+                continue
+    return None
 
 
 def open_raster(path: str) -> Any:

@@ -36,14 +36,14 @@ References
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
-from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
@@ -57,13 +57,16 @@ from saltmap.bands import (
     check_roles,
 )
 from saltmap.errors import InputFileError, MissingBandError, SceneError
+from saltmap.io.grid import GriddedScene
 from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER, qa_pixel_masked
 from saltmap.io.products import find_bands
 from saltmap.io.rasters import (
     RASTER_SUFFIXES,
     BandFile,
+    FoundBands,
     Grid,
     ThreadLocalDatasets,
+    date_in,
     grid_and_nodata,
     open_raster,
     same_grid,
@@ -83,7 +86,7 @@ __all__ = [
 ]
 
 
-class Scene(ThreadLocalDatasets):
+class Scene(GriddedScene, ThreadLocalDatasets):
     """The band roles of one image on one grid, read lazily by window.
 
     Build it with :func:`open_scene`. Reading returns surface reflectance as
@@ -122,6 +125,8 @@ class Scene(ThreadLocalDatasets):
         mask_water: bool = False,
         baseline: str | None = None,
         qa: BandFile | None = None,
+        date: dt.date | None = None,
+        sensor: str | None = None,
     ) -> None:
         self.files = {r: files[r] for r in ROLES if r in files}
         self.roles: tuple[str, ...] = tuple(self.files)
@@ -136,6 +141,8 @@ class Scene(ThreadLocalDatasets):
         self.qa = qa
         self.mask_water = mask_water
         self.baseline = baseline
+        self.date = date
+        self.sensor = sensor
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -143,39 +150,6 @@ class Scene(ThreadLocalDatasets):
             f"Scene({self.source!r}, roles={self.roles}, {self.width}x{self.height} px, "
             f"crs={self.crs}, res={self.res}, {self._mask_name()})"
         )
-
-    # -- grid --------------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(rows, cols) of the grid."""
-        return self.height, self.width
-
-    @property
-    def res(self) -> tuple[float, float]:
-        """Pixel size (x, y) in CRS units."""
-        return abs(self.transform.a), abs(self.transform.e)
-
-    @property
-    def bounds(self) -> rasterio.coords.BoundingBox:
-        """Bounds of the grid in its CRS."""
-        west, south, east, north = rasterio.transform.array_bounds(
-            self.height, self.width, self.transform
-        )
-        return rasterio.coords.BoundingBox(west, south, east, north)
-
-    @property
-    def profile(self) -> dict[str, Any]:
-        """A rasterio profile of the grid for a single-band float32 GeoTIFF writer."""
-        return {
-            "driver": "GTiff",
-            "crs": self.crs,
-            "transform": self.transform,
-            "width": self.width,
-            "height": self.height,
-            "count": 1,
-            "dtype": "float32",
-            "nodata": float("nan"),
-        }
 
     def describe(self) -> dict[str, str]:
         """What the scene is, as text: for output metadata and reports."""
@@ -190,6 +164,8 @@ class Scene(ThreadLocalDatasets):
             ),
             "scaling": scaling,
             "processing_baseline": self.baseline or "unknown",
+            "sensor": self.sensor or "unknown",
+            "acquired": self.date.isoformat() if self.date else "unknown",
             "scl_mask": self._mask_text(),
             "resampling": "coarser bands bilinear, cloud mask nearest, onto the grid of the "
             "finest band",
@@ -211,25 +187,28 @@ class Scene(ThreadLocalDatasets):
             str(c) for c in [*SCL_MASKED, *([SCL_WATER] if water else [])]
         )
 
+    def input_paths(self) -> list[str]:
+        """The band files and the cloud mask the pixels are read from."""
+        masks = [m.path for m in (self.scl, self.qa) if m is not None]
+        return [f.path for f in self.files.values()] + masks
+
+    def on_grid(self, grid: Grid) -> Scene:
+        """The same files read onto another grid (warped: another CRS, resolution or extent).
+
+        Pixels of ``grid`` the files do not cover read as no data; a mosaic reads
+        each of its scenes this way (:class:`~saltmap.io.mosaic.Mosaic`).
+        """
+        moved = copy.copy(self)
+        moved.__setstate__(self.__getstate__())  # no open datasets of the old grid
+        moved.crs, moved.transform = grid.crs, grid.transform
+        moved.width, moved.height = int(grid.width), int(grid.height)
+        return moved
+
     def scaling_of(self, role: str) -> Scaling:
         """The scaling of one band role."""
         if isinstance(self.scaling, dict):
             return self.scaling[role]
         return self.scaling
-
-    def block_windows(self, block_size: int = 512) -> list[Window]:
-        """Windows of at most ``block_size`` × ``block_size`` pixels tiling the grid, row-major."""
-        if block_size < 1:
-            raise SceneError(f"block size must be a positive number of pixels, not {block_size}")
-        return [
-            Window(col, row, min(block_size, self.width - col), min(block_size, self.height - row))
-            for row in range(0, self.height, block_size)
-            for col in range(0, self.width, block_size)
-        ]
-
-    def window_transform(self, window: Window) -> Affine:
-        """The affine transform of a window of the grid."""
-        return rasterio.windows.transform(window, self.transform)
 
     # -- reading -----------------------------------------------------------------------
     def read(self, window: Window | None = None, roles: Sequence[str] | None = None) -> np.ndarray:
@@ -250,7 +229,7 @@ class Scene(ThreadLocalDatasets):
         """
         roles = self.roles if roles is None else tuple(roles)
         check_roles(roles, self.roles, f"scene {self.source}")
-        window = self._check_window(window)
+        window = self.check_window(window)
         rows, cols = int(window.height), int(window.width)
         out = np.empty((len(roles), rows, cols), dtype=np.float32)
         for i, role in enumerate(roles):
@@ -261,15 +240,11 @@ class Scene(ThreadLocalDatasets):
             out[:, qa_pixel_masked(self.read_qa(window), self.mask_water)] = np.nan
         return out
 
-    def valid_mask(self, window: Window | None = None) -> np.ndarray:
-        """True where every band has data and the scene classification keeps the pixel."""
-        return np.all(np.isfinite(self.read(window)), axis=0)
-
     def read_scl(self, window: Window | None = None) -> np.ndarray:
         """The scene classification on the grid (uint8, nearest neighbour)."""
         if self.scl is None:
             raise MissingBandError(f"scene {self.source} has no scene classification (SCL) band")
-        window = self._check_window(window)
+        window = self.check_window(window)
         reader = self._reader("SCL", self.scl, Resampling.nearest, None, "uint8")
         return reader.read(self.scl.band, window=window)
 
@@ -277,31 +252,13 @@ class Scene(ThreadLocalDatasets):
         """The Landsat ``QA_PIXEL`` bits on the grid (uint16, nearest neighbour)."""
         if self.qa is None:
             raise MissingBandError(f"scene {self.source} has no QA_PIXEL band")
-        window = self._check_window(window)
+        window = self.check_window(window)
         reader = self._reader("QA", self.qa, Resampling.nearest, None, "uint16")
         return reader.read(self.qa.band, window=window)
 
     def _scl_masked(self, window: Window) -> np.ndarray:
         classes = list(SCL_MASKED) + ([SCL_WATER] if self.mask_water else [])
         return np.isin(self.read_scl(window), classes)
-
-    def _check_window(self, window: Window | None) -> Window:
-        if window is None:
-            return Window(0, 0, self.width, self.height)
-        window = Window(*(round(v) for v in window.flatten()))
-        if (
-            window.col_off < 0
-            or window.row_off < 0
-            or window.width < 1
-            or window.height < 1
-            or window.col_off + window.width > self.width
-            or window.row_off + window.height > self.height
-        ):
-            raise SceneError(
-                f"window {window} is not inside the scene grid of {self.width} x {self.height} "
-                f"pixels ({self.source}); use Scene.block_windows() to tile it"
-            )
-        return window
 
     def _read_band(self, role: str, window: Window) -> np.ndarray:
         bf = self.files[role]
@@ -357,6 +314,7 @@ def open_scene(
     mask_water: bool = False,
     roles: Sequence[str] | None = None,
     use_scl: bool = True,
+    date: str | dt.date | None = None,
 ) -> Scene:
     """Open a scene as band roles on the grid of its finest band.
 
@@ -396,6 +354,10 @@ def open_scene(
         Band roles the scene must provide; all six by default.
     use_scl : bool
         Mask pixels by the cloud mask when one is found (SCL or QA_PIXEL).
+    date : str or datetime.date, optional
+        The acquisition date (``"2025-03-16"``), when the product does not say it: a
+        mosaic of several dates orders its scenes by it. By default the product
+        metadata's (Landsat MTL, STAC item) or the first date in the file names.
 
     Returns
     -------
@@ -445,9 +407,27 @@ def open_scene(
         mask_water=mask_water,
         baseline=baseline or found.baseline,
         qa=qa,
+        date=_acquisition_date(date, found, [src, *(f.path for f in files.values())]),
+        sensor=found.sensor,
     )
     _probe(scene)
     return scene
+
+
+def _acquisition_date(
+    given: str | dt.date | None, found: FoundBands, names: Sequence[str]
+) -> dt.date | None:
+    """The date the user gives, else the product's, else the first in the file names."""
+    if isinstance(given, dt.date):
+        return given
+    if given is not None:
+        try:
+            return dt.date.fromisoformat(str(given).strip())
+        except ValueError as err:
+            raise SceneError(
+                f"acquisition date {given!r} is not a date; write it as YYYY-MM-DD (2025-03-16)"
+            ) from err
+    return found.date or date_in(*names)
 
 
 def _probe(scene: Scene) -> None:

@@ -106,6 +106,8 @@ def pick_by_name(
             found.scl = bf
         else:
             found.files[key] = bf
+    if found.files:  # files named by Sentinel-2 band tokens are Sentinel-2's
+        found.sensor = found.sensor or "Sentinel-2 MSI"
     return found
 
 

@@ -53,6 +53,11 @@ def find_stac(src: str) -> FoundBands:
                 float(raster.get("offset", 0.0)),
                 "stac-raster-bands",
             )
+    if item.datetime is not None:
+        found.date = item.datetime.date()
+    platform = str(item.properties.get("platform", ""))
+    if platform:
+        found.sensor = "Sentinel-2 MSI" if "sentinel-2" in platform.lower() else platform
     baseline = item.properties.get("s2:processing_baseline")
     found.baseline = str(baseline) if baseline is not None else None
     if scalings and set(scalings) == set(found.files):

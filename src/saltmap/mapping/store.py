@@ -67,10 +67,8 @@ def block_store_key(job: BlockJob, block_size: int) -> str:
     so a file changed in place starts the map afresh. The number of workers and the
     scheduler are left out: they do not change a value.
     """
-    scene = job.scene
-    files = [f.path for f in scene.files.values()]
     # the cloud masks too: a mask replaced in place must not reuse blocks it would change
-    files += [mask.path for mask in (scene.scl, scene.qa) if mask is not None]
+    files = job.scene.input_paths()
     if job.covariates is not None:
         files.extend(job.covariates.paths.values())
     return fingerprint(
