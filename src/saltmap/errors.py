@@ -24,6 +24,21 @@ class InputFileError(SaltmapError, OSError):
     """An input file is missing, unreadable or of an unknown format."""
 
 
+class UnreadableFileError(InputFileError):
+    """A file that opened could not be read in some window (truncated or corrupt).
+
+    ``path`` names the file, so a map can keep its finished blocks for a rerun once
+    the file is replaced (:mod:`saltmap.mapping.store`).
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # pickled from worker processes
+        return type(self), (str(self), self.path)
+
+
 class OutputExistsError(SaltmapError, FileExistsError):
     """An output file exists and ``--overwrite`` was not given."""
 

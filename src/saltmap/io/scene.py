@@ -56,7 +56,7 @@ from saltmap.bands import (
     check_reflectance,
     check_roles,
 )
-from saltmap.errors import InputFileError, MissingBandError, SceneError
+from saltmap.errors import InputFileError, MissingBandError, SceneError, UnreadableFileError
 from saltmap.io.grid import GriddedScene
 from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER, qa_pixel_masked
 from saltmap.io.products import find_bands
@@ -246,7 +246,7 @@ class Scene(GriddedScene, ThreadLocalDatasets):
             raise MissingBandError(f"scene {self.source} has no scene classification (SCL) band")
         window = self.check_window(window)
         reader = self._reader("SCL", self.scl, Resampling.nearest, None, "uint8")
-        return reader.read(self.scl.band, window=window)
+        return _read_or_explain(reader, self.scl, "SCL", window)
 
     def read_qa(self, window: Window | None = None) -> np.ndarray:
         """The Landsat ``QA_PIXEL`` bits on the grid (uint16, nearest neighbour)."""
@@ -254,7 +254,7 @@ class Scene(GriddedScene, ThreadLocalDatasets):
             raise MissingBandError(f"scene {self.source} has no QA_PIXEL band")
         window = self.check_window(window)
         reader = self._reader("QA", self.qa, Resampling.nearest, None, "uint16")
-        return reader.read(self.qa.band, window=window)
+        return _read_or_explain(reader, self.qa, "QA_PIXEL", window)
 
     def _scl_masked(self, window: Window) -> np.ndarray:
         classes = list(SCL_MASKED) + ([SCL_WATER] if self.mask_water else [])
@@ -264,13 +264,7 @@ class Scene(GriddedScene, ThreadLocalDatasets):
         bf = self.files[role]
         nodata = self.nodata.get(role)
         reader = self._reader(role, bf, Resampling.bilinear, nodata, "float32")
-        try:
-            data = reader.read(bf.band, window=window, out_dtype="float32")
-        except RasterioError as err:
-            raise InputFileError(
-                f"cannot read band {role} from {bf.path}: {err}. The file may be truncated or "
-                "corrupt; download or export it again"
-            ) from err
+        data = _read_or_explain(reader, bf, role, window, out_dtype="float32")
         if not self._is_warped(role) and nodata is not None:
             data[data == nodata] = np.nan
         return data
@@ -303,6 +297,22 @@ class Scene(GriddedScene, ThreadLocalDatasets):
             handles[key] = (src, vrt)
         src, vrt = handles[key]
         return vrt if vrt is not None else src
+
+
+def _read_or_explain(
+    reader: Any, bf: BandFile, what: str, window: Window, **options: Any
+) -> np.ndarray:
+    """Read a window of a band; a GDAL error names the file and the window."""
+    try:
+        return reader.read(bf.band, window=window, **options)
+    except RasterioError as err:
+        raise UnreadableFileError(
+            f"cannot read band {what} from {bf.path} in the window of rows "
+            f"{window.row_off}-{window.row_off + window.height - 1}, columns "
+            f"{window.col_off}-{window.col_off + window.width - 1} of the grid: {err}. The "
+            "file may be truncated or corrupt; download or export it again",
+            bf.path,
+        ) from err
 
 
 def open_scene(

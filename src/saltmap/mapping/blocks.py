@@ -24,13 +24,14 @@ from sklearn.base import BaseEstimator
 from saltmap.bands import check_roles
 from saltmap.errors import ModelFileError
 from saltmap.features.covariate_rasters import assemble_predictors
+from saltmap.mapping.provenance import empty_provenance, has_provenance
 from saltmap.salinity.classes import classify
 from saltmap.salinity.units import convert_ec, quantity_of
 from saltmap.trust.maps import TRUST_LAYERS, trust_block
 
 if TYPE_CHECKING:
     from saltmap.features.covariate_rasters import CovariateRasters
-    from saltmap.io.scene import Scene
+    from saltmap.io.grid import GriddedScene
     from saltmap.salinity.classes import ClassScheme
     from saltmap.salinity.conversion import SaltConversion
     from saltmap.trust.maps import TrustModel
@@ -276,7 +277,7 @@ class BlockJob:
     """
 
     model: BaseEstimator
-    scene: Scene
+    scene: GriddedScene
     plan: ClassPlan
     boundary: list[Any] | None = None
     chunk_rows: int = CHUNK_ROWS
@@ -303,36 +304,47 @@ class BlockJob:
         inside = boundary_mask(self.boundary, window, self.scene.transform)
         if not inside.any():
             shape = inside.shape
-            empty = empty_trust(shape) if self.trust is not None else None
-            return window, empty_salinity(shape), np.zeros(shape, np.uint8), empty
+            return window, empty_salinity(shape), np.zeros(shape, np.uint8), self._empty(shape)
         roles = self.roles
-        reflectance, covariates = self._read(window, roles)
+        reflectance, covariates, provenance = self._read(window, roles)
         reflectance[:, ~inside] = np.nan
+        for layer in (provenance or {}).values():
+            layer[~inside] = 0
         # Pixels with a categorical level the model never saw are left without a value.
         salinity = predict_block(
             self.model, reflectance, roles, covariates, chunk_rows=self.chunk_rows
         )
         classes = classify_block(salinity, self.plan.scheme, self.plan.convert)
         if self.trust is None:
-            return window, salinity, classes, None
+            return window, salinity, classes, provenance
         layers = trust_block(
             self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
             **({"covariates": covariates} if covariates else {}),
         )  # fmt: skip
         if self.exclude_outside_aoa:
             classes[layers["aoa"] == 0] = CLASS_NODATA
-        return window, salinity, classes, layers
+        return window, salinity, classes, {**layers, **(provenance or {})}
 
-    def _read(
-        self, window: Window, roles: Sequence[str]
-    ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
-        """Reflectance and covariates of ``window`` (None without covariates)."""
+    def _empty(self, shape: tuple[int, int]) -> dict[str, np.ndarray] | None:
+        """The trust and provenance layers of a block outside the boundary (None without)."""
+        layers = {
+            **(empty_trust(shape) if self.trust is not None else {}),
+            **(empty_provenance(shape) if has_provenance(self.scene) else {}),
+        }
+        return layers or None
+
+    def _read(self, window: Window, roles: Sequence[str]) -> tuple[Any, Any, Any]:
+        """Reflectance, covariates (None without) and a mosaic's provenance (None for a scene)."""
         # GDAL's block cache defaults to 5 % of RAM per process; blocks are read
         # once, so a small cache keeps each worker's memory bounded by the block.
+        provenance = None
         with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
-            reflectance = self.scene.read(window=window, roles=roles)
+            if has_provenance(self.scene):
+                reflectance, provenance = self.scene.read_with_provenance(window, roles)
+            else:
+                reflectance = self.scene.read(window=window, roles=roles)
             covariates = self.covariates and self.covariates.read(self.scene, window)
-        return reflectance, covariates or None
+        return reflectance, covariates or None, provenance
 
 
 def empty_salinity(shape: tuple[int, int]) -> np.ndarray:

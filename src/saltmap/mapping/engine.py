@@ -36,6 +36,7 @@ References
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import pickle
 import time
@@ -49,7 +50,10 @@ from rasterio.windows import Window
 from threadpoolctl import threadpool_limits
 
 from saltmap.atomic import BlockStore, check_output_folder, clean_stale_partials
-from saltmap.io.scene import Scene, open_scene
+from saltmap.errors import UnreadableFileError
+from saltmap.io.grid import GriddedScene
+from saltmap.io.mosaic import open_mosaic
+from saltmap.io.scene import open_scene
 from saltmap.mapping.blocks import (
     BlockJob,
     BlockResult,
@@ -63,8 +67,10 @@ from saltmap.mapping.plan import (
     MapSettings,
     plan_map,
 )
+from saltmap.mapping.provenance import has_provenance, write_legend
 from saltmap.mapping.store import (
     block_name,
+    mark_unreadable,
     open_store,
     split_stored,
 )
@@ -214,6 +220,8 @@ class MapResult:
     n_resumed: int = 0
     #: Blocks computed by this run (the others were resumed or outside the boundary).
     n_computed: int = 0
+    #: For a mosaic: each scene's number, source, date, sensor and pixels mapped from it.
+    scenes: pd.DataFrame | None = None
 
     @property
     def pixels_per_second(self) -> float:
@@ -222,7 +230,7 @@ class MapResult:
 
 def map_scene(
     model: Any,
-    scene: Scene | str | Path,
+    scene: GriddedScene | str | Path | Sequence[str | Path],
     out_dir: str | Path,
     settings: MapSettings | None = None,
     *,
@@ -276,6 +284,8 @@ def map_scene(
     settings = (settings or MapSettings()).replace(**options)
     if isinstance(scene, str | Path):
         scene = open_scene(scene)
+    elif not isinstance(scene, GriddedScene):  # several scenes: one mosaic of them
+        scene = open_mosaic(scene, boundary=boundary)
     plan = plan_map(
         model, scene, out_dir, settings, boundary=boundary, covariates=covariates, trust=trust
     )
@@ -287,6 +297,7 @@ def map_scene(
         writer.finish(plan.tags, plan.classes, trust)
     areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
     write_side_files(plan.outputs, areas, plan.classes, settings.target_unit)
+    scenes = write_legend(out_dir, scene, writer.sources) if has_provenance(scene) else None
     if settings.figure:
         _draw_figure(plan, areas, boundary)
     if store is not None:
@@ -297,7 +308,7 @@ def map_scene(
         seconds=time.perf_counter() - started, target_name=settings.target_name,
         target_unit=settings.target_unit, scheme=plan.classes.description,
         trust=writer.summary, excluded_outside_aoa=settings.exclude_outside_aoa,
-        n_resumed=len(resumed), n_computed=len(compute),
+        n_resumed=len(resumed), n_computed=len(compute), scenes=scenes,
     )  # fmt: skip
 
 
@@ -310,7 +321,7 @@ def _prepare_folder(out_dir: str | Path, plan: MapPlan) -> BlockStore | None:
     return open_store(out_dir, plan.key)
 
 
-def _what(scene: Scene, plan: MapPlan, resumed: Sequence[Window]) -> str:
+def _what(scene: GriddedScene, plan: MapPlan, resumed: Sequence[Window]) -> str:
     """The progress task's description."""
     what = f"mapping {scene.source}: blocks"
     if resumed:
@@ -347,14 +358,31 @@ def _write_blocks(
         writer.write(window, arrays.pop("salinity"), arrays.pop("classes"), arrays)
         done += 1
         tick(done, total)
-    for window, values, codes, layers in run_blocks(
-        plan.job, compute, jobs=settings.jobs, scheduler=settings.scheduler
-    ):
-        if store is not None:  # stored first: a block is never half in the store
-            store.save(block_name(window), salinity=values, classes=codes, **(layers or {}))
-        writer.write(window, values, codes, layers)
-        done += 1
-        tick(done, total)
+    blocks = run_blocks(plan.job, compute, jobs=settings.jobs, scheduler=settings.scheduler)
+    with _keep_on_unreadable(store, plan):
+        for window, values, codes, layers in blocks:
+            if store is not None:  # stored first: a block is never half in the store
+                store.save(block_name(window), salinity=values, classes=codes, **(layers or {}))
+            writer.write(window, values, codes, layers)
+            done += 1
+            tick(done, total)
+
+
+@contextlib.contextmanager
+def _keep_on_unreadable(store: BlockStore | None, plan: MapPlan) -> Iterator[None]:
+    """On a file that cannot be read, keep the finished blocks for a rerun and say so."""
+    try:
+        yield
+    except UnreadableFileError as err:
+        if store is None:
+            raise
+        mark_unreadable(store, err.path, plan.job)
+        kept = len(store.done())
+        raise UnreadableFileError(
+            f"{err}. The {kept} finished block(s) are kept in {store.path.parent}: replace "
+            "the file and run the same map again to continue from them",
+            err.path,
+        ) from err
 
 
 def _class_areas(writer: MapWriter, plan: MapPlan, exclude_outside_aoa: bool) -> pd.DataFrame:

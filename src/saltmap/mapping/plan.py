@@ -28,12 +28,14 @@ from saltmap.bands import check_roles
 from saltmap.errors import BoundaryError, ConfigError, ModelFileError, OutputExistsError, UnitError
 from saltmap.features.covariate_rasters import CovariateRasters
 from saltmap.features.covariates import model_covariates
+from saltmap.io.boundary import read_area
 from saltmap.mapping.blocks import BlockJob, ClassPlan, ToSchemeUnit, model_bands
-from saltmap.mapping.store import block_store_key, store_path
+from saltmap.mapping.provenance import has_provenance
+from saltmap.mapping.store import block_store_key, repaired_key, store_path
 from saltmap.mapping.writer import MapOutputs
 
 if TYPE_CHECKING:
-    from saltmap.io.scene import Scene
+    from saltmap.io.grid import GriddedScene as Scene
     from saltmap.salinity.classes import ClassScheme
     from saltmap.salinity.conversion import SaltConversion
     from saltmap.trust.maps import TrustModel
@@ -157,7 +159,9 @@ def plan_map(
         run of the same inputs excepted).
     """
     s = settings
-    outputs = MapOutputs.in_folder(out_dir, trust=trust is not None)
+    outputs = MapOutputs.in_folder(
+        out_dir, trust=trust is not None, provenance=has_provenance(scene)
+    )
     if s.exclude_outside_aoa and trust is None:
         raise ConfigError(
             "exclude_outside_aoa needs a trust model (trust=...) that defines the AOA; "
@@ -179,7 +183,9 @@ def plan_map(
         model=copy.deepcopy(model), scene=scene, plan=classes, boundary=geoms, covariates=rasters,
         trust=copy.deepcopy(trust), exclude_outside_aoa=s.exclude_outside_aoa,
     )  # fmt: skip
-    key = block_store_key(job, s.block_size) if s.resume else None
+    key = None
+    if s.resume:  # a store left on a file since replaced is taken up again
+        key = repaired_key(out_dir, job, s.block_size) or block_store_key(job, s.block_size)
     _check_outputs(outputs, out_dir, key, s.overwrite)
     windows = list(scene.block_windows(s.block_size))
     todo, skipped = _split_by_boundary(windows, geoms, scene.transform)
@@ -292,29 +298,9 @@ def read_boundary(path: str | Path, crs: Any, bounds: Sequence[float]) -> list[A
     BoundaryError
         If the file cannot be read, holds no polygon, or does not overlap the scene.
     """
-    import geopandas as gpd
     import shapely
 
-    path = Path(path)
-    try:
-        frame = gpd.read_file(path)
-    except Exception as err:
-        raise BoundaryError(
-            f"cannot read the boundary {path}: {err}. Give a polygon file that GDAL reads "
-            "(GeoPackage, shapefile, GeoJSON, ...)"
-        ) from err
-    polygons = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    polygons = polygons[polygons.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if polygons.empty:
-        raise BoundaryError(
-            f"the boundary {path} holds no polygon ({len(frame)} features of types "
-            f"{sorted(set(frame.geom_type.dropna()))}); give the study area as polygons"
-        )
-    if polygons.crs is None:
-        raise BoundaryError(
-            f"the boundary {path} has no coordinate reference system; "
-            "save it with its CRS (for example a GeoPackage or a .prj beside the shapefile)"
-        )
+    polygons = read_area(path)
     geoms = list(polygons.to_crs(crs).geometry.make_valid())
     area = shapely.union_all(geoms)
     scene_box = shapely.box(*bounds)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import pickle
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from saltmap import __version__
-from saltmap.atomic import BlockStore, fingerprint
+from saltmap.atomic import BlockStore, atomic_write_text, fingerprint
 
 if TYPE_CHECKING:
     from saltmap.mapping.blocks import BlockJob
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 #: in the output folder).
 STORE_NAME = "map"
 _STORE_VERSION = "saltmap map blocks 1"
+# In a work store: the files a run could not read, with their stamps in its key.
+UNREADABLE = "unreadable.json"
 
 
 def block_name(window: Window) -> str:
@@ -57,24 +60,60 @@ def split_stored(
     return resumed, compute
 
 
-def block_store_key(job: BlockJob, block_size: int) -> str:
+def block_store_key(job: BlockJob, block_size: int, stamps: Mapping[str, str] | None = None) -> str:
     """Fingerprint of everything that decides the values of the blocks of a map.
 
     The pickled :class:`~saltmap.mapping.blocks.BlockJob` (the model, scene
     description, class plan, boundary, covariate rasters, trust model and AOA
     exclusion, exactly as the workers receive them), the block size, the saltmap
-    version, and the size and modification time of every scene and covariate file,
-    so a file changed in place starts the map afresh. The number of workers and the
-    scheduler are left out: they do not change a value.
+    version, and the size and modification time of every scene and covariate file
+    (:func:`file_stamps`, or ``stamps``), so a file changed in place starts the map
+    afresh. The number of workers and the scheduler are left out: they do not change
+    a value.
     """
+    stamps = file_stamps(job) if stamps is None else stamps
+    return fingerprint(
+        _STORE_VERSION, __version__, stable_digest(job), int(block_size), list(stamps.values())
+    )
+
+
+def file_stamps(job: BlockJob) -> dict[str, str]:
+    """Name, size and modification time of each input file of a map, by its path."""
     # the cloud masks too: a mask replaced in place must not reuse blocks it would change
     files = job.scene.input_paths()
     if job.covariates is not None:
         files.extend(job.covariates.paths.values())
-    return fingerprint(
-        _STORE_VERSION, __version__, stable_digest(job), int(block_size),
-        [_file_stamp(f) for f in files],
-    )  # fmt: skip
+    return {str(f): _file_stamp(f) for f in files}
+
+
+def mark_unreadable(store: BlockStore, path: str, job: BlockJob) -> None:
+    """Record in the store that ``path`` could not be read, with its stamp in the key.
+
+    A rerun after the file is replaced (:func:`repaired_key`) finds the store again
+    under the old stamp and resumes from its finished blocks instead of starting afresh.
+    """
+    stamps = file_stamps(job)
+    marker = store.path / UNREADABLE
+    known = json.loads(marker.read_text()) if marker.is_file() else {}
+    known[path] = stamps.get(path, "")
+    atomic_write_text(marker, json.dumps(known))
+
+
+def repaired_key(out_dir: str | Path, job: BlockJob, block_size: int) -> str | None:
+    """The key of a store left by a run stopped on an unreadable file that has since
+    been replaced (the same inputs but for that file's stamp), or None."""
+    for folder in Path(out_dir).glob(f".{STORE_NAME}.work-*"):
+        marker = folder / UNREADABLE
+        if not marker.is_file():
+            continue
+        stamps = file_stamps(job)
+        old = json.loads(marker.read_text())
+        if not set(old) <= set(stamps):
+            continue
+        key = block_store_key(job, block_size, {**stamps, **old})
+        if folder == store_path(out_dir, key):
+            return key
+    return None
 
 
 def stable_digest(obj: Any) -> bytes:
@@ -105,8 +144,12 @@ class _DigestPickler(pickle.Pickler):
         return NotImplemented
 
 
-def _file_stamp(path: str) -> Path | str:
-    """The local file behind a raster path (a ``/vsizip/`` path: its zip), else the text."""
+def _file_stamp(path: str) -> str:
+    """Name, size and time of the local file behind a raster path (a ``/vsizip/`` path:
+    its zip), else the path itself (a URL)."""
     found = re.match(r"^(?:/vsizip/)?(.*?\.zip)(?:/|$)", str(path), flags=re.IGNORECASE)
     local = Path(found[1] if found else path)
-    return local if local.is_file() else str(path)
+    if not local.is_file():
+        return str(path)
+    stat = local.stat()
+    return f"path:{local.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"

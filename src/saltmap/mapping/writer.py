@@ -37,6 +37,15 @@ from saltmap.mapping.blocks import (
     empty_salinity,
     empty_trust,
 )
+from saltmap.mapping.provenance import (
+    PROVENANCE_FILES,
+    SourceTally,
+    describe_layers,
+    empty_provenance,
+    provenance_paths,
+    side_paths,
+)
+from saltmap.mapping.provenance import layer_profile as provenance_profile
 from saltmap.trust.maps import TRUST_LAYERS, TrustSummary
 
 if TYPE_CHECKING:
@@ -69,6 +78,8 @@ class MapOutputs:
     areas: Path
     figure: Path
     trust: dict[str, Path] = field(default_factory=dict)
+    #: The provenance COGs of a mosaic (:mod:`saltmap.mapping.provenance`); else empty.
+    provenance: dict[str, Path] = field(default_factory=dict)
 
     @property
     def salinity_style(self) -> Path:
@@ -77,7 +88,9 @@ class MapOutputs:
         return self.salinity.with_suffix(".qml")
 
     @classmethod
-    def in_folder(cls, out_dir: str | Path, *, trust: bool = False) -> MapOutputs:
+    def in_folder(
+        cls, out_dir: str | Path, *, trust: bool = False, provenance: bool = False
+    ) -> MapOutputs:
         out = Path(out_dir)
         return cls(
             salinity=out / "salinity.tif",
@@ -86,11 +99,14 @@ class MapOutputs:
             areas=out / "class_areas.csv",
             figure=out / "salinity_map.png",
             trust={name: out / file for name, file in TRUST_FILES.items()} if trust else {},
+            provenance=provenance_paths(out) if provenance else {},
         )
 
     def all(self) -> list[Path]:
+        sides = side_paths(self.salinity.parent) if self.provenance else []
         return [self.salinity, self.classes, *self.trust.values(), self.style,
-                self.salinity_style, self.areas, self.figure]  # fmt: skip
+                self.salinity_style, self.areas, self.figure,
+                *self.provenance.values(), *sides]  # fmt: skip
 
 
 # ------------------------------------------------------------ first-stage rasters
@@ -119,6 +135,7 @@ class MapWriter:
             "salinity": temp_path_for(outputs.salinity),
             "classes": temp_path_for(outputs.classes),
             **{name: temp_path_for(path) for name, path in outputs.trust.items()},
+            **{name: temp_path_for(path) for name, path in outputs.provenance.items()},
         }
         self._grid = {
             "driver": "GTiff", "width": scene.width, "height": scene.height, "count": 1,
@@ -130,6 +147,7 @@ class MapWriter:
         self.counts = np.zeros(256, dtype=np.int64)
         self.n_valid = 0
         self.summary = TrustSummary() if outputs.trust else None
+        self.sources = SourceTally()
 
     def __enter__(self) -> MapWriter:
         try:
@@ -162,7 +180,12 @@ class MapWriter:
         if layers:
             for name in self.outputs.trust:
                 self._open[name].write(layers[name], 1, window=window)
-            self.summary.add(layers)
+            if self.summary is not None:
+                self.summary.add(layers)
+            for name in self.outputs.provenance:
+                self._open[name].write(layers[name], 1, window=window)
+            if self.outputs.provenance:
+                self.sources.add(layers, salinity)
         self.counts += np.bincount(classes.ravel(), minlength=256)
         self.n_valid += int(np.isfinite(salinity).sum())
 
@@ -173,6 +196,8 @@ class MapWriter:
         self._open["classes"].write(np.zeros(shape, np.uint8), 1, window=window)
         for name, layer in empty_trust(shape).items() if self.outputs.trust else ():
             self._open[name].write(layer, 1, window=window)
+        for name, layer in empty_provenance(shape).items() if self.outputs.provenance else ():
+            self._open[name].write(layer, 1, window=window)
 
     def finish(self, tags: Mapping[str, str], plan: ClassPlan, trust: TrustModel | None) -> None:
         """Tag the rasters, close them and convert each into its COG."""
@@ -180,6 +205,7 @@ class MapWriter:
         layers = {name: self._open[name] for name in self.outputs.trust}
         if layers:
             _describe_trust(layers, tags, trust)
+        describe_layers({name: self._open[name] for name in self.outputs.provenance}, tags)
         self._stack.close()
         _to_cog(self._temp["salinity"], self.outputs.salinity, resampling="average", predictor=3)
         _to_cog(self._temp["classes"], self.outputs.classes, resampling="nearest", predictor=1)
@@ -187,6 +213,8 @@ class MapWriter:
             categorical = name == "aoa"
             _to_cog(self._temp[name], final, resampling="nearest" if categorical else "average",
                     predictor=1 if categorical else 3)  # fmt: skip
+        for name, final in self.outputs.provenance.items():
+            _to_cog(self._temp[name], final, resampling="nearest", predictor=1)
 
 
 def _layer_profile(name: str) -> dict[str, Any]:
@@ -194,6 +222,8 @@ def _layer_profile(name: str) -> dict[str, Any]:
         return {"dtype": "float32", "nodata": SALINITY_NODATA}
     if name == "classes":
         return {"dtype": "uint8", "nodata": CLASS_NODATA}
+    if name in PROVENANCE_FILES:
+        return provenance_profile(name)
     dtype, nodata, _ = TRUST_LAYERS[name]
     return {"dtype": dtype, "nodata": nodata}
 

@@ -1,0 +1,236 @@
+"""Mosaics of several scenes on one grid, on the real Unnao and Patagonia cuts.
+
+The real scenes are cut into overlapping pieces, reprojected or given synthetic clouds
+(a synthetic SCL band) in temporary folders; the pixel values are the real ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.warp import Resampling, calculate_default_transform, reproject
+from rasterio.windows import Window, from_bounds
+
+from saltmap import mapping
+from saltmap.datasets import patagonia_scene, unnao_landsat_scene
+from saltmap.errors import BoundaryError, SceneError, UnreadableFileError
+from saltmap.io.mosaic import open_mosaic, sensor_family
+from saltmap.io.samples import odisha
+from saltmap.io.scene import open_scene
+from saltmap.models.building import make_model
+
+EC = {"scheme": "fao-ec", "target_name": "EC", "target_unit": "µS/cm"}
+UNNAO = {"scaling": "landsat-c2l2"}
+PATAGONIA = {"scaling": "sentinel2-l2a"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    samples = odisha()
+    rf = make_model("RF", params={"n_estimators": 15}, random_state=0)
+    return rf.fit(samples.reflectance, samples.target)
+
+
+def cut(src: Path, window: Window, out: Path) -> Path:
+    """The band files of ``src`` cut to ``window`` (values unchanged)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in src.glob("*.tif"):
+        with rasterio.open(path) as ds:
+            profile = ds.profile | {
+                "width": window.width,
+                "height": window.height,
+                "transform": rasterio.windows.transform(window, ds.transform),
+            }
+            with rasterio.open(out / path.name, "w", **profile) as dst:
+                dst.write(ds.read(1, window=window), 1)
+    return out
+
+
+def warp(src: Path, out: Path, crs: str) -> Path:
+    """The band files of ``src`` reprojected to ``crs`` (bilinear, same pixel size)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in src.glob("*.tif"):
+        with rasterio.open(path) as ds:
+            transform, width, height = calculate_default_transform(
+                ds.crs, crs, ds.width, ds.height, *ds.bounds, resolution=ds.res[0]
+            )
+            data = np.full((height, width), ds.nodata, ds.dtypes[0])
+            reproject(
+                ds.read(1), data, src_transform=ds.transform, src_crs=ds.crs,
+                dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear,
+                src_nodata=ds.nodata, dst_nodata=ds.nodata,
+            )  # fmt: skip
+            profile = ds.profile | {
+                "crs": crs, "transform": transform, "width": width, "height": height,
+            }  # fmt: skip
+            with rasterio.open(out / path.name, "w", **profile) as dst:
+                dst.write(data, 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def unnao_pieces(tmp_path_factory):
+    """West and east pieces of Unnao overlapping by 50 columns; the east one in UTM 45N."""
+    root = tmp_path_factory.mktemp("unnao-pieces")
+    west = cut(unnao_landsat_scene(), Window(0, 0, 350, 558), root / "west")
+    east = cut(unnao_landsat_scene(), Window(300, 0, 305, 558), root / "east44")
+    return west, warp(east, root / "east45", "EPSG:32645")
+
+
+def test_unnao_pieces_mosaic_back_to_the_original_map(model, unnao_pieces, tmp_path):
+    original = open_scene(unnao_landsat_scene(), **UNNAO)
+    mosaic = open_mosaic(list(unnao_pieces), **UNNAO)
+    assert mosaic.crs == original.crs  # the zone most scenes share; a tie: the first
+    whole = mapping.map_scene(model, original, tmp_path / "whole", block_size=128, **EC)
+    pieces = mapping.map_scene(model, mosaic, tmp_path / "pieces", block_size=128, **EC)
+    with rasterio.open(pieces.outputs.salinity) as ds:
+        inside = from_bounds(*original.bounds, ds.transform)
+        mosaicked = ds.read(1, window=inside)
+    with rasterio.open(pieces.outputs.provenance["source"]) as ds:
+        source = ds.read(1, window=inside)
+    with rasterio.open(whole.outputs.salinity) as ds:
+        direct = ds.read(1)
+    valid = np.isfinite(direct)
+    # The west piece is on the original grid: its pixels are read unresampled.
+    west = valid & (source == 1)
+    np.testing.assert_array_equal(mosaicked[west], direct[west])
+    # The east piece went to UTM 45N and back: two bilinear resamplings.
+    east = valid & (source == 2)
+    relative = np.abs(mosaicked[east] - direct[east]) / np.abs(direct[east])
+    assert east.sum() > 0.3 * valid.sum()
+    assert np.median(relative) < 0.05, np.median(relative)
+    assert np.isfinite(mosaicked[valid]).mean() > 0.999
+
+
+def test_unnao_pieces_provenance_counts_the_overlap(unnao_pieces):
+    mosaic = open_mosaic(list(unnao_pieces), **UNNAO)
+    _, layers = mosaic.read_with_provenance()
+    counts = layers["observations"]
+    assert set(np.unique(counts)) == {0, 1, 2}
+    # The 50 overlapping columns are seen twice (less the no-data edge of the warp).
+    assert 0.5 * 50 * 558 < (counts == 2).sum() < 1.1 * 50 * 558
+    assert np.all((layers["source"] > 0) == (counts > 0))
+
+
+def clouded_copy(src: Path, out: Path, box: tuple[slice, slice]) -> Path:
+    """A copy of the Patagonia bands with a synthetic SCL: cloud (class 9) inside ``box``."""
+    shutil.copytree(src, out)
+    with rasterio.open(src / "B11_20m.tif") as ds:
+        profile = ds.profile | {"dtype": "uint8", "nodata": None}
+        scl = np.full((ds.height, ds.width), 4, np.uint8)  # vegetation: kept
+    scl[box] = 9
+    with rasterio.open(out / "SCL_20m.tif", "w", **profile) as dst:
+        dst.write(scl, 1)
+    return out
+
+
+@pytest.mark.parametrize("composite", ["first", "median"])
+def test_patagonia_with_synthetic_clouds_composites_to_the_clear_copy(model, composite, tmp_path):
+    clouded = clouded_copy(patagonia_scene(), tmp_path / "clouded", (slice(20, 90), slice(30, 80)))
+    clear = open_scene(patagonia_scene(), **PATAGONIA)
+    assert not open_scene(clouded, **PATAGONIA).valid_mask().all()
+    mosaic = open_mosaic([clouded, patagonia_scene()], composite=composite, **PATAGONIA)
+    assert (mosaic.transform, mosaic.shape) == (clear.transform, clear.shape)
+    np.testing.assert_array_equal(mosaic.read(), clear.read())
+    _, layers = mosaic.read_with_provenance()
+    assert (layers["observations"] == 1).any() and (layers["observations"] == 2).any()
+    if composite == "first":  # the clouded copy comes first: the clear one fills the cloud
+        assert set(np.unique(layers["source"])) == {1, 2}
+    a = mapping.map_scene(model, mosaic, tmp_path / "mosaic", block_size=64, **EC)
+    b = mapping.map_scene(model, clear, tmp_path / "clear", block_size=64, **EC)
+    with rasterio.open(a.outputs.salinity) as x, rasterio.open(b.outputs.salinity) as y:
+        np.testing.assert_array_equal(x.read(1), y.read(1))
+    assert list(a.scenes["pixels_mapped"]) == [int((layers["source"] == i).sum()) for i in (1, 2)]
+
+
+def test_first_valid_takes_the_date_closest_to_the_one_given(tmp_path):
+    early = open_scene(patagonia_scene(), date="2024-03-01", **PATAGONIA)
+    late = open_scene(patagonia_scene(), date="2024-03-20", **PATAGONIA)
+    mosaic = open_mosaic([early, late], date="2024-03-18")
+    assert [s.date.day for s in mosaic.scenes] == [20, 1]
+    assert "2024-03-18" in mosaic.describe()["composite"]
+    given = open_mosaic([early, late])
+    assert [s.date.day for s in given.scenes] == [1, 20]
+
+
+def test_mixed_sensors_need_the_users_word(unnao_pieces):
+    landsat = open_scene(unnao_pieces[0], **UNNAO)
+    landsat.sensor = "Landsat 8 OLI"
+    sentinel = open_scene(patagonia_scene(), **PATAGONIA)
+    with pytest.raises(SceneError, match=r"different sensors.*mixed_sensors"):
+        open_mosaic([landsat, sentinel])
+    assert sensor_family("Landsat 9 OLI") == sensor_family("Landsat 8 OLI")
+    # Allowed, the two still lie half the world apart: named, not a planet-sized grid.
+    with pytest.raises(SceneError, match="far apart"):
+        open_mosaic([landsat, sentinel], mixed_sensors=True)
+
+
+def test_scenes_outside_the_boundary_are_named(unnao_pieces, tmp_path):
+    import geopandas as gpd
+
+    west = open_scene(unnao_pieces[0], **UNNAO)
+    b = west.bounds
+    # A boundary over the western third of the west piece only: the east piece is left out.
+    area = shapely.box(b.left, b.bottom, b.left + (b.right - b.left) / 3, b.top)
+    path = tmp_path / "area.gpkg"
+    gpd.GeoDataFrame(geometry=[area], crs=west.crs).to_file(path)
+    with pytest.warns(UserWarning, match="share no area with the boundary.*east45"):
+        mosaic = open_mosaic(list(unnao_pieces), boundary=path, **UNNAO)
+    assert len(mosaic.members) == 1
+    far = shapely.box(b.left - 1e5, b.bottom, b.left - 9e4, b.top)
+    gpd.GeoDataFrame(geometry=[far], crs=west.crs).to_file(tmp_path / "far.gpkg")
+    with pytest.raises(BoundaryError, match=r"no scene shares any area.*west"):
+        open_mosaic(list(unnao_pieces), boundary=tmp_path / "far.gpkg", **UNNAO)
+
+
+def corrupt_a_tile(path: Path) -> bytes:
+    """Overwrite the bytes of one compressed tile of ``path``; return the good file."""
+    good = path.read_bytes()
+    with rasterio.open(path) as ds:
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+    data = bytearray(good)
+    data[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    return good
+
+
+def test_a_corrupt_band_file_met_mid_map_is_named_and_the_rerun_resumes(model, tmp_path):
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    for path in patagonia_scene().glob("*.tif"):
+        with rasterio.open(path) as ds:
+            profile = ds.profile | {
+                "tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate",
+            }  # fmt: skip
+            with rasterio.open(folder / path.name, "w", **profile) as dst:
+                dst.write(ds.read())
+    scene = open_scene(folder, **PATAGONIA)
+    good = corrupt_a_tile(folder / "B04_10m.tif")  # after opening: met in the middle
+    out = tmp_path / "map"
+    with pytest.raises(UnreadableFileError, match=r"B04_10m.tif in the window of rows.*kept"):
+        mapping.map_scene(model, scene, out, block_size=32, **EC)
+    (folder / "B04_10m.tif").write_bytes(good)  # replaced: a new size and time
+    result = mapping.map_scene(model, scene, out, block_size=32, **EC)
+    assert result.n_resumed > 0
+    clean = mapping.map_scene(model, scene, tmp_path / "clean", block_size=32, **EC)
+    with rasterio.open(result.outputs.salinity) as a, rasterio.open(clean.outputs.salinity) as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_unknown_composite_rule_is_refused():
+    with pytest.raises(SceneError, match=r"composite rule 'mean'.*first"):
+        open_mosaic([patagonia_scene()], composite="mean", **PATAGONIA)
+
+
+def test_map_scene_takes_a_list_of_scenes(model, tmp_path):
+    scenes = [open_scene(patagonia_scene(), **PATAGONIA) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = mapping.map_scene(model, scenes, tmp_path, block_size=128, **EC, figure=False)
+    assert result.outputs.provenance["observations"].exists()
