@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -20,6 +21,8 @@ from rasterio.windows import Window, from_bounds
 from saltmap import mapping
 from saltmap.datasets import patagonia_scene, unnao_landsat_scene
 from saltmap.errors import BoundaryError, SceneError, UnreadableFileError
+from saltmap.features.extraction import extract_at_points
+from saltmap.features.mosaic_extraction import extract_from_mosaic
 from saltmap.io.mosaic import open_mosaic, sensor_family
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
@@ -234,3 +237,72 @@ def test_map_scene_takes_a_list_of_scenes(model, tmp_path):
         warnings.simplefilter("ignore")
         result = mapping.map_scene(model, scenes, tmp_path, block_size=128, **EC, figure=False)
     assert result.outputs.provenance["observations"].exists()
+
+
+def synthetic_points(scene, pixels):
+    """Synthetic sample points at the centres of (row, col) pixels of the real scene."""
+    t = scene.transform
+    x = [t.c + t.a * (c + 0.5) for _, c in pixels]
+    y = [t.f + t.e * (r + 0.5) for r, _ in pixels]
+    ids = [f"synthetic-{i}" for i in range(len(pixels))]
+    return pd.DataFrame({"x": x, "y": y}, index=pd.Index(ids, name="id"))
+
+
+@pytest.mark.parametrize("composite", ["first", "median"])
+def test_extraction_reads_a_clouded_point_from_the_other_scene(composite, tmp_path):
+    # Cloud over 20 m rows 20-89, cols 30-79: 10 m rows 40-179, cols 60-159.
+    clouded = clouded_copy(patagonia_scene(), tmp_path / "clouded", (slice(20, 90), slice(30, 80)))
+    clear = open_scene(patagonia_scene(), **PATAGONIA)
+    mosaic = open_mosaic([clouded, patagonia_scene()], composite=composite, **PATAGONIA)
+    points = synthetic_points(clear, [(100, 100), (10, 10), (150, 250)])
+    table, report = extract_from_mosaic(points, mosaic, crs=clear.crs)
+    direct, _ = extract_at_points(points, clear, crs=clear.crs)
+    assert report["status"].tolist() == ["ok", "ok", "ok"]
+    pd.testing.assert_frame_equal(table[list(clear.roles)], direct[list(clear.roles)])
+    if composite == "first":
+        assert report["scene"].tolist() == ["2", "1", "1"]
+    else:
+        assert report["scene"].tolist() == ["median of 2", "median of 1, 2", "median of 1, 2"]
+
+
+def test_extraction_says_why_no_scene_gave_a_point(tmp_path):
+    clouded = clouded_copy(patagonia_scene(), tmp_path / "clouded", (slice(20, 90), slice(30, 80)))
+    mosaic = open_mosaic([clouded, clouded], **PATAGONIA)
+    clear = open_scene(patagonia_scene(), **PATAGONIA)
+    points = synthetic_points(clear, [(100, 100), (10, 10)])
+    table, report = extract_from_mosaic(points, mosaic, crs=clear.crs)
+    assert report["status"].tolist() == ["masked", "ok"]
+    assert report["reason"].iloc[0].count("scene classification 9") == 2
+    assert list(table.index) == ["synthetic-1"]
+
+
+def test_cli_maps_several_scenes_and_extracts_from_them(model, unnao_pieces, tmp_path):
+    from typer.testing import CliRunner
+
+    from saltmap.cli import app
+    from saltmap.models.persistence import save_model
+
+    meta = {"target": "EC", "target_unit": "µS/cm", "scaling": "landsat-c2l2"}
+    path = save_model(tmp_path / "model.skops", model, metadata=meta)
+    west, east = map(str, unnao_pieces)
+    out = tmp_path / "map"
+    args = ["map", str(path), west, east, "--scaling", "landsat-c2l2", "--scheme", "fao-ec",
+            "--composite", "median", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "scene 2:" in text and "east45" in text
+    assert "pixels mapped from" in text
+    legend = pd.read_csv(out / "scenes.csv")
+    assert legend["pixels_mapped"].sum() > 0 and (out / "source_scene.qml").exists()
+    # Points on either side of the seam: each is read from the piece that holds it.
+    scene = open_scene(west, **UNNAO)
+    points = synthetic_points(scene, [(100, 10), (100, 340)])
+    points.assign(EC=[1.0, 2.0]).to_csv(tmp_path / "synthetic_points.csv")
+    table = tmp_path / "extracted.csv"
+    args = ["extract", str(tmp_path / "synthetic_points.csv"), east, west, "--scaling",
+            "landsat-c2l2", "--crs", str(scene.crs), "--out", str(table)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = pd.read_csv(tmp_path / "extracted_report.csv", dtype={"scene": str})
+    assert report["scene"].tolist() == ["2", "1"]  # east45 is scene 1 here

@@ -190,16 +190,6 @@ MaskWater = Annotated[
 ]
 
 
-SceneSource = Annotated[
-    str,
-    typer.Argument(
-        metavar="SCENE",
-        help="Folder of band files (Sentinel-2 names or Blue.tif, nir.tif...), .SAFE folder or "
-        "zip, Landsat Collection 2 Level-2 folder or .tar, multiband raster or STAC item.",
-    ),
-]
-
-
 def parse_band_map(items: list[str] | None) -> dict[str, str]:
     """Turn ``["N=nir", "S1=swir1"]`` into ``{"N": "nir", "S1": "swir1"}``."""
     mapping = {}

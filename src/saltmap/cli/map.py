@@ -11,7 +11,17 @@ from saltmap.cli import _options as opt
 from saltmap.cli._options import parse_named_paths, read_labels
 from saltmap.cli._print import say, warn
 from saltmap.cli._progress import RichProgress
-from saltmap.cli._scene_options import SceneBandFiles, open_scene_from_options
+from saltmap.cli._scene_options import (
+    Composite,
+    MixedSensors,
+    MosaicCrs,
+    MosaicOptions,
+    PreferDate,
+    Resolution,
+    SceneBandFiles,
+    SceneSources,
+    open_scene_from_options,
+)
 from saltmap.errors import ConfigError, ModelFileError
 from saltmap.features.covariate_rasters import CovariateRasters
 from saltmap.mapping import MapSettings, map_scene
@@ -93,7 +103,7 @@ ExcludeOutsideAoa = Annotated[
 
 def map_command(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="Model saved by train.")],
-    scene_source: opt.SceneSource,
+    scene_sources: SceneSources,
     out: opt.OutFolder,
     boundary: Boundary = None,
     scheme: Scheme = "study",
@@ -110,9 +120,14 @@ def map_command(
     labels: Labels = None,
     no_trust: opt.NoTrust = False,
     exclude_outside_aoa: ExcludeOutsideAoa = False,
+    composite: Composite = "first",
+    date: PreferDate = None,
+    crs: MosaicCrs = None,
+    resolution: Resolution = None,
+    mixed_sensors: MixedSensors = False,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
-    """Map salinity over SCENE with MODEL, block by block.
+    """Map salinity over SCENE (or the mosaic of several) with MODEL, block by block.
 
     Writes in OUT: salinity.tif (COG, the model's target and unit) with salinity.qml (its
     QGIS style, stretched over the map's 2-98 %), salinity_classes.tif (COG with colour
@@ -120,7 +135,9 @@ def map_command(
     (km² and % per class) and salinity_map.png. When the model file holds prediction
     intervals and the area of applicability (`saltmap train` saves them), also
     salinity_lower.tif, salinity_upper.tif, salinity_width.tif, dissimilarity.tif and
-    aoa.tif (1 inside, 0 outside, 255 no data).
+    aoa.tif (1 inside, 0 outside, 255 no data). With several scenes (tiles, dates) the
+    map is of their mosaic on one grid, with observations.tif (valid observations per
+    pixel), source_scene.tif (the scene that gave each pixel) and scenes.csv (its legend).
 
     Finished blocks are kept in a hidden work folder in OUT until the map is done: a run
     that was killed continues from them when started again with the same arguments.
@@ -128,7 +145,10 @@ def map_command(
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
-    scene = open_scene_from_options(scene_source, scaling, baseline, bands, mask_water, band_files)
+    mosaic = MosaicOptions(composite, date, crs, resolution, mixed_sensors, boundary)
+    scene = open_scene_from_options(
+        scene_sources, scaling, baseline, bands, mask_water, band_files, mosaic
+    )
     settings = MapSettings(
         scheme=scheme,
         conversion=load_conversion(conversion) if conversion else None,
@@ -172,6 +192,9 @@ def print_map_result(result: MapResult, trust: Any) -> None:
         say(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %")
     if result.trust is not None:
         say(_trust_line(result, trust))
+    if result.scenes is not None:
+        for row in result.scenes.itertuples():
+            say(f"  scene {row.scene}: {row.pixels_mapped:,} pixels mapped from {row.source}")
     for path in result.outputs.all():
         if path.exists():
             say(f"wrote {path}")
