@@ -306,3 +306,81 @@ def test_cli_maps_several_scenes_and_extracts_from_them(model, unnao_pieces, tmp
     assert result.exit_code == 0, result.output
     report = pd.read_csv(tmp_path / "extracted_report.csv", dtype={"scene": str})
     assert report["scene"].tolist() == ["2", "1"]  # east45 is scene 1 here
+
+
+MOSAIC_STUDY = """
+name = "mosaic"
+[samples]
+path = "${{SALTMAP_DATA_DIR}}/odisha-2024/samples.csv"
+target = "EC"
+target_unit = "uS/cm"
+id = "Name"
+x = "lon"
+y = "lat"
+crs = "EPSG:4326"
+scaling = "landsat-c2l2"
+
+[[scenes]]
+name = "west"
+path = "{west}"
+scaling = "landsat-c2l2"
+mosaic = "unnao"
+date = "2024-02-10"
+
+[[scenes]]
+name = "east"
+path = "{east}"
+scaling = "landsat-c2l2"
+mosaic = "unnao"
+date = "2024-02-26"
+
+[mosaic]
+date = "2024-02-25"
+
+[models]
+names = ["PLSR"]
+final = "PLSR"
+final_indices = "classic"
+
+[validation]
+protocols = ["repeated"]
+repeats = 1
+baseline = false
+bootstrap = 100
+
+[tuning]
+n_trials = 0
+
+[classes]
+scheme = "fao-ec"
+
+[outputs]
+figure_formats = ["png"]
+"""
+
+
+def test_a_study_maps_the_scenes_of_one_mosaic_as_one_map(unnao_pieces, tmp_path):
+    from saltmap.study import load_study, run_study
+
+    west, east = unnao_pieces
+    path = tmp_path / "mosaic.toml"
+    path.write_text(MOSAIC_STUDY.format(west=west, east=east), encoding="utf-8")
+    run = run_study(load_study(path), tmp_path / "runs", progress=None)
+    folder = Path(run.folder) / "maps" / "unnao"
+    legend = pd.read_csv(folder / "scenes.csv")
+    # The east piece's date is closest to the date preferred: it comes first.
+    assert [Path(s).name for s in legend["source"]] == ["east45", "west"]
+    assert legend["date"].tolist() == ["2024-02-26", "2024-02-10"]
+    assert not (Path(run.folder) / "maps" / "west").exists()
+    report = (Path(run.folder) / "report.html").read_text(encoding="utf-8")
+    assert "mosaic of 2 scenes" in report
+
+
+def test_a_mosaic_name_may_not_be_a_scene_name(unnao_pieces, tmp_path):
+    from saltmap.errors import ConfigError
+    from saltmap.study import study_from_text
+
+    west, east = unnao_pieces
+    text = MOSAIC_STUDY.format(west=west, east=east).replace('mosaic = "unnao"', 'mosaic = "west"')
+    with pytest.raises(ConfigError, match="also scene names"):
+        study_from_text(text.replace("{{", "{").replace("}}", "}"), path="study.toml")

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from saltmap.atomic import atomic_write_text
 from saltmap.errors import ConfigError, InputFileError, OutputExistsError
 from saltmap.study.paths import InputPath, slug
+from saltmap.study.scene_sections import MosaicConfig, SceneConfig
 from saltmap.study.schema_errors import explain_errors
 from saltmap.study.sections import (
     AOAConfig,
@@ -44,7 +45,6 @@ from saltmap.study.sections import (
     ModelsConfig,
     OutputsConfig,
     SamplesConfig,
-    SceneConfig,
     SpectraConfig,
     TuningConfig,
     ValidationConfig,
@@ -64,6 +64,7 @@ class StudyConfig(BaseModel):
     samples: SamplesConfig
     scenes: list[SceneConfig] = Field([], description="scenes to map ([[scenes]] tables)")
     boundary: InputPath | None = Field(None, description="polygon file clipping every scene")
+    mosaic: MosaicConfig = MosaicConfig()
     indices: IndicesConfig = IndicesConfig()
     spectra: SpectraConfig = SpectraConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
@@ -100,6 +101,9 @@ class StudyConfig(BaseModel):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"scene names {twice} repeat; give each [[scenes]] a distinct name")
+        clash = sorted({s.map_label for s in self.scenes if s.mosaic} & set(names))
+        if clash:
+            raise ValueError(f"mosaic name(s) {clash} are also scene names; rename one of them")
         discovered = any(
             uses_discovered(s) for s in [*self.indices.sets.values(), self.models.final_indices]
         )

@@ -8,24 +8,22 @@ wrong study file fails on loading with the key named, not hours into a run.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from saltmap import salinity
-from saltmap.bands import ROLES, role_of, scaling_from_name
+from saltmap.bands import ROLES, scaling_from_name
 from saltmap.errors import ConfigError
 from saltmap.features import Covariates, resolve
-from saltmap.study.paths import InputPath, SceneSource, expand_path_text, slug
+from saltmap.study.paths import InputPath
 
 MODEL_NAMES = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")
 PROTOCOLS = ("study", "repeated", "spatial")
@@ -141,57 +139,6 @@ class SamplesConfig(_Section):
         if bad:
             raise ValueError(f"unknown band role(s) {bad}; roles are {', '.join(ROLES)}")
         return value
-
-
-class SceneConfig(_Section):
-    """One scene to map (see :func:`saltmap.io.scene.open_scene`)."""
-
-    path: SceneSource = Field(
-        description="band folder, .SAFE folder or zip, multiband GeoTIFF, or STAC item"
-    )
-    name: str | None = Field(None, description="short name of the scene (default: the file's)")
-    scaling: Scaling | None = Field(
-        None, description="sentinel2-l2a (DN/10000), sentinel2-l2a-offset, SCALE,OFFSET, ..."
-    )
-    baseline: str | None = Field(None, description="Sentinel-2 processing baseline")
-    bands: list[str] | dict[str, str] | None = Field(
-        None,
-        description="band names of a multiband file, in order, or the file of each band "
-        'role: {B = "Blue.tif", N = "NIR.tif"} (relative to the scene folder or absolute)',
-    )
-    mask_water: bool = Field(False, description="also mask SCL water")
-    boundary: InputPath | None = Field(
-        None, description="polygon file clipping this scene (default: the study's boundary)"
-    )
-    covariates: dict[str, InputPath] = Field(
-        {}, description="covariate name → raster for this scene (overrides covariates.rasters)"
-    )
-
-    @field_validator("bands")
-    @classmethod
-    def _band_files(cls, value: list[str] | dict[str, str] | None, info: ValidationInfo) -> Any:
-        if not isinstance(value, dict):
-            return value
-        # Checked on loading so that a wrong name fails before hours of modelling.
-        check = (info.context or {}).get("check_files", True) and "path" in info.data
-        for key, file in value.items():
-            if key not in ROLES and role_of(key) is None:
-                raise ValueError(
-                    f"bands.{key} = {file!r}: {key!r} is not a band role; roles are "
-                    f"{', '.join(ROLES)} (or blue, green, red, nir, swir1, swir2)"
-                )
-            path = Path(expand_path_text(file))
-            path = path if path.is_absolute() else Path(info.data.get("path", ".")) / path
-            if check and not path.is_file():
-                raise ValueError(
-                    f"bands.{key} = {file!r}: {path} does not exist; band files are relative "
-                    "to the scene folder (path) or absolute"
-                )
-        return value
-
-    @property
-    def label(self) -> str:
-        return slug(self.name or Path(self.path.rstrip("/")).stem)
 
 
 class IndicesConfig(_Section):

@@ -12,6 +12,7 @@ import rasterio
 
 from saltmap.features import CovariateRasters, distance_to_features, write_covariate
 from saltmap.io import open_scene
+from saltmap.io.mosaic import open_mosaic
 from saltmap.map_figures import trust_map_figure
 from saltmap.mapping import (
     MapSettings,
@@ -27,10 +28,13 @@ from saltmap.study.paths import slug
 from saltmap.study.tables import trust_shown
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from saltmap.io import Scene
+    from saltmap.io.grid import GriddedScene
     from saltmap.mapping import MapResult
     from saltmap.study.context import RunContext
-    from saltmap.study.sections import SceneConfig
+    from saltmap.study.scene_sections import SceneConfig
     from saltmap.study.steps.final_fit import FinalFit
     from saltmap.study.steps.samples import SampleData
 
@@ -78,15 +82,47 @@ def map_settings(ctx: RunContext, data: SampleData, fit: FinalFit) -> MapSetting
     )
 
 
-def map_one(ctx: RunContext, fit: FinalFit, sc: SceneConfig, settings: MapSettings) -> MapResult:
-    """Map one scene into ``maps/<scene>/``."""
-    scene = open_scene(sc.path, bands=sc.bands, scaling=sc.scaling, baseline=sc.baseline,
-                       mask_water=sc.mask_water)  # fmt: skip
-    log.info("mapping %s (%d × %d pixels)", sc.label, scene.width, scene.height)
+def map_groups(scenes: Sequence[SceneConfig]) -> dict[str, list[SceneConfig]]:
+    """The scenes of each map: a scene alone, or the scenes of one mosaic, in file order."""
+    groups: dict[str, list[SceneConfig]] = {}
+    for sc in scenes:
+        groups.setdefault(sc.map_label, []).append(sc)
+    return groups
+
+
+def open_group(ctx: RunContext, group: Sequence[SceneConfig]) -> GriddedScene:
+    """The scene of a map: the one scene, or the mosaic of the group's scenes."""
+    scenes = [
+        open_scene(
+            sc.path,
+            bands=sc.bands,
+            scaling=sc.scaling,
+            baseline=sc.baseline,
+            mask_water=sc.mask_water,
+            date=sc.date,
+        )
+        for sc in group
+    ]
+    if not group[0].mosaic:
+        return scenes[0]
+    m = ctx.cfg.mosaic
+    return open_mosaic(
+        scenes, crs=m.crs, resolution=m.resolution, boundary=group[0].boundary or ctx.cfg.boundary,
+        composite=m.composite, date=m.date, mixed_sensors=m.mixed_sensors,
+    )  # fmt: skip
+
+
+def map_one(
+    ctx: RunContext, fit: FinalFit, group: Sequence[SceneConfig], settings: MapSettings
+) -> MapResult:
+    """Map one scene, or one mosaic of scenes, into ``maps/<label>/``."""
+    sc, label = group[0], group[0].map_label
+    scene = open_group(ctx, group)
+    log.info("mapping %s (%d × %d pixels)", label, scene.width, scene.height)
     return map_scene(
         fit.model,
         scene,
-        ctx.folder / "maps" / sc.label,
+        ctx.folder / "maps" / label,
         settings,
         boundary=sc.boundary or ctx.cfg.boundary,
         covariates=scene_covariates(ctx, sc, scene),
@@ -245,6 +281,19 @@ def aoa_note(label: str, share: float) -> Note:
     )
 
 
+def mosaic_note(label: str, result: MapResult) -> Note:
+    """Which scenes the map of a mosaic is made of, and how many pixels each gave."""
+    scenes = "; ".join(
+        f"{row.scene}: {Path(row.source).name} ({row.date}, {row.pixels_mapped:,} pixels)"
+        for row in result.scenes.itertuples()
+    )
+    return Note(
+        f"The map of {label} is a mosaic of {len(result.scenes)} scenes, numbered as in "
+        f"maps/{label}/source_scene.tif and scenes.csv: {scenes}. observations.tif counts "
+        "the valid observations of each pixel."
+    )
+
+
 def write_trust_summary(ctx: RunContext, fit: FinalFit, rows: list[dict[str, Any]]) -> None:
     """The trust summary of every map, or a warning that trust is not part of the run."""
     iv, sec = ctx.cfg.intervals, ctx.section("maps")
@@ -282,13 +331,15 @@ def run_maps(ctx: RunContext, data: SampleData, fit: FinalFit | None) -> Skip | 
         return Skip("no final model")
     rows: list[dict[str, Any]] = []
     settings = map_settings(ctx, data, fit)
-    for sc in cfg.scenes:
-        result = map_one(ctx, fit, sc, settings)
-        ctx.maps[sc.label] = ctx.folder / "maps" / sc.label
-        boundary = sc.boundary or cfg.boundary
-        write_map_section(ctx, data, sc.label, result, boundary)
+    for label, group in map_groups(cfg.scenes).items():
+        result = map_one(ctx, fit, group, settings)
+        ctx.maps[label] = ctx.folder / "maps" / label
+        boundary = group[0].boundary or cfg.boundary
+        write_map_section(ctx, data, label, result, boundary)
+        if result.scenes is not None:
+            ctx.section("maps").add(mosaic_note(label, result))
         if result.trust is not None:
-            write_trust_figure(ctx, data, fit, sc.label, result, boundary)
-            rows.append(trust_row(ctx, data, fit, sc.label, result))
+            write_trust_figure(ctx, data, fit, label, result, boundary)
+            rows.append(trust_row(ctx, data, fit, label, result))
     write_trust_summary(ctx, fit, rows)
     return None
