@@ -274,7 +274,7 @@ def map_scene(
     """
     started = time.perf_counter()
     settings = (settings or MapSettings()).replace(**options)
-    if isinstance(scene, str | Path):
+    if not hasattr(scene, "block_windows"):  # a path, or an xarray object (open_scene)
         scene = open_scene(scene)
     plan = plan_map(
         model, scene, out_dir, settings, boundary=boundary, covariates=covariates, trust=trust
