@@ -138,6 +138,11 @@ def test_extraction_reads_xarray_input_as_the_band_files(reference):
     expected, expected_report = extract_at_points(points, reference, crs="EPSG:32644", window=3)
     pd.testing.assert_frame_equal(table, expected)
     pd.testing.assert_frame_equal(report, expected_report)
+    # an xarray object of reflectance is opened by the extraction itself
+    dn = unnao_dataset(None)
+    floats = (dn.astype("float32") * np.float32(0.0000275) - np.float32(0.2)).where(dn != 65535)
+    direct, _ = extract_at_points(points, floats, crs="EPSG:32644", window=3)
+    pd.testing.assert_frame_equal(direct, expected, rtol=1e-6)
 
 
 def odc_like(reference, qa=None):
@@ -237,3 +242,19 @@ def test_bands_given_by_the_user_and_obvious_names_combine(reference):
     two = open_array_scene(ds, scaling="landsat-c2l2", bands={"R": "C", "N": "D"}, roles=["N", "R"])
     assert two.roles == ("R", "N")
     np.testing.assert_array_equal(two.read(), reference.read(roles=["R", "N"]))
+
+
+def test_rioxarray_multiband_file_names_its_bands_by_their_descriptions(tmp_path, reference):
+    # rioxarray numbers the bands 1..6 and keeps the GeoTIFF band descriptions in long_name
+    profile = {"driver": "GTiff", "count": 6, "dtype": "uint16", "nodata": 65535,
+               "crs": reference.crs, "transform": reference.transform,
+               "width": reference.width, "height": reference.height}  # fmt: skip
+    path = tmp_path / "stack.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        for i, band in enumerate(bands(None), start=1):
+            dst.write(band.values[0], i)
+            dst.set_band_description(i, f"SR_B{i + 1}")
+    stack = rioxarray.open_rasterio(path, chunks={"x": 256, "y": 256})
+    scene = open_scene(stack, scaling="landsat-c2l2")
+    assert scene.names["N"] == "SR_B5" and scene.is_lazy
+    np.testing.assert_array_equal(scene.read(), reference.read())

@@ -145,9 +145,8 @@ def assign_roles(
     if missing:
         what = ", ".join(f"{r} ({BANDS[r].long_name}, {BANDS[r].common_name})" for r in missing)
         raise MissingBandError(
-            f"{source} lacks band(s) {what}; its bands are {names}. Name the band of each "
-            f"role with bands={{'{missing[0]}': 'NAME', ...}}, or rename it "
-            f"(obj.rename({{'NAME': '{BANDS[missing[0]].common_name}'}}))"
+            f"{source} lacks band(s) {what}; its bands are {names}. Give the band of each "
+            f"missing role by its name there: bands={{'{missing[0]}': 'NAME', ...}}"
         )
     masks = [k for k in (SCL_KEY, QA_KEY) if k in keys and use_scl][:1]
     return {k: keys[k] for k in [*wanted, *masks]}

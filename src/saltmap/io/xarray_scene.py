@@ -85,8 +85,10 @@ class ArrayScene(GriddedScene):
     which passes xarray objects on). It holds each band as a two-dimensional
     ``xarray.Variable`` (rows north to south): a window is sliced out and only that
     window computed, all bands in one synchronous dask computation, so a block reads
-    only the chunks it covers. It pickles with its arrays (a dask array as its task
-    graph), for process-pool and Dask workers.
+    only the chunks it covers: memory is bounded by the block and the array's chunks
+    (chunk a large array in pieces about the block size, ``chunks={"x": 512, "y": 512}``).
+    It pickles with its arrays (a dask array as its task graph, an in-memory array
+    whole), for process-pool and Dask workers.
 
     Attributes
     ----------
