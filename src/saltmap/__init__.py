@@ -33,6 +33,8 @@ _API = {
     "save_model": "models",
     "load_model": "models",
     "open_scene": "io",
+    "open_array_scene": "io",
+    "ArrayScene": "io",
     "extract_at_points": "features",
     "map_scene": "mapping",
     "fit_trust": "trust",

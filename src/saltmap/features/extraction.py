@@ -28,7 +28,7 @@ from saltmap.bands import ROLES
 from saltmap.errors import InputFileError, OutputExistsError, SampleDataError, SceneError
 from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER
 from saltmap.io.samples import Samples
-from saltmap.io.scene import Scene
+from saltmap.io.scene import Scene, open_scene
 from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
 
 #: Columns of the extraction report.
@@ -53,8 +53,9 @@ def extract_at_points(
         Field samples with coordinates (:attr:`Samples.coords` in
         :attr:`Samples.crs`), a GeoDataFrame of points, or a DataFrame with
         ``x`` and ``y`` columns in ``crs``. The index is the sample id.
-    scene : Scene
-        The scene, from :func:`saltmap.io.scene.open_scene`.
+    scene : Scene or ArrayScene
+        The scene, from :func:`saltmap.io.scene.open_scene`; anything else (a path, an
+        xarray object of float reflectance) is opened by it with defaults.
     window : int
         Side of the square window averaged around each point's pixel, odd:
         1 takes the pixel itself, 3 the mean of a 3 × 3 window over the pixels
@@ -85,6 +86,8 @@ def extract_at_points(
     """
     if window < 1 or window % 2 == 0:
         raise SceneError(f"the extraction window must be an odd number of pixels, not {window}")
+    if not hasattr(scene, "block_windows"):  # a path or an xarray object
+        scene = open_scene(scene)
     frame, point_crs, target_name, target_unit = _points(samples_or_points, crs)
     if covariates is not None:
         _check_covariates(covariates, frame, scene)

@@ -5,6 +5,7 @@ from saltmap._lazy import lazy_index
 # Public names, imported on first use so that importing one module of the
 # stage does not import them all.
 _API = {
+    "ArrayScene": "xarray_scene",
     "BandFile": "rasters",
     "ColumnOptions": "sample_columns",
     "QA_PIXEL_MASKED": "landsat",
@@ -20,6 +21,7 @@ _API = {
     "detect_band_columns": "sample_columns",
     "missing_by_sample": "samples",
     "odisha": "samples",
+    "open_array_scene": "xarray_scene",
     "open_scene": "scene",
     "parse_numeric_column": "samples",
     "read_samples": "samples",

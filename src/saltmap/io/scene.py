@@ -73,6 +73,7 @@ from saltmap.io.rasters import (
 )
 from saltmap.io.scene_inputs import required_files, resolve_scaling, wanted_roles
 from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
+from saltmap.io.xarray_scene import ArrayScene, is_xarray, open_array_scene
 
 # Names other modules import from here; they live in the modules above.
 __all__ = [
@@ -316,16 +317,16 @@ def _read_or_explain(
 
 
 def open_scene(
-    source: str | Path | Sequence[str | Path],
+    source: str | Path | Sequence[str | Path] | Any,
     *,
-    bands: Sequence[str] | Mapping[str, str] | None = None,
+    bands: Sequence[str] | Mapping[str, Any] | None = None,
     scaling: str | Scaling | None = None,
     baseline: str | None = None,
     mask_water: bool = False,
     roles: Sequence[str] | None = None,
     use_scl: bool = True,
     date: str | dt.date | None = None,
-) -> Scene:
+) -> Scene | ArrayScene:
     """Open a scene as band roles on the grid of its finest band.
 
     Nothing but headers (and a small probe window) is read: pixels are read by
@@ -338,8 +339,10 @@ def open_scene(
         A folder of per-band files with Sentinel-2 names (``*_B02_10m.jp2``,
         ``B11_20m.tif``) or with names that say their band (``Blue.tif``, ``NIR.tif``),
         a ``.SAFE`` folder or its ``.zip``, a Landsat Collection 2 Level-2 folder or
-        ``.tar``, a multiband raster, a STAC item (``.json`` path or URL), or a list of
-        single-band files whose names say their band.
+        ``.tar``, a multiband raster, a STAC item (``.json`` path or URL), a list of
+        single-band files whose names say their band, or an xarray DataArray or Dataset
+        of the bands (opened by :func:`~saltmap.io.xarray_scene.open_array_scene`, which
+        takes the same keywords).
     bands : sequence of str or mapping of str to str, optional
         A mapping gives the file of each band role, relative to the folder
         ``source`` or absolute: ``{"B": "Blue.tif", "N": "nir_band.tif"}``; roles it
@@ -372,6 +375,7 @@ def open_scene(
     Returns
     -------
     Scene
+        An :class:`~saltmap.io.xarray_scene.ArrayScene` for an xarray object.
 
     Raises
     ------
@@ -390,6 +394,11 @@ def open_scene(
     UserWarning
         A Landsat product without ``QA_PIXEL``: no cloud mask.
     """
+    if is_xarray(source):
+        return open_array_scene(
+            source, bands=bands, scaling=scaling, baseline=baseline, date=date, roles=roles,
+            mask_water=mask_water, use_scl=use_scl,
+        )  # fmt: skip
     named = dict(bands) if isinstance(bands, Mapping) else None
     if named is not None:
         bands = None

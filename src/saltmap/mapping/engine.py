@@ -282,7 +282,7 @@ def map_scene(
     """
     started = time.perf_counter()
     settings = (settings or MapSettings()).replace(**options)
-    if isinstance(scene, str | Path):
+    if not hasattr(scene, "block_windows"):  # a path, or an xarray object (open_scene)
         scene = open_scene(scene)
     elif not isinstance(scene, GriddedScene):  # several scenes: one mosaic of them
         scene = open_mosaic(scene, boundary=boundary)

@@ -123,7 +123,8 @@ def stable_digest(obj: Any) -> bytes:
     carries padding bytes of uninitialised memory, and skops does not restore the
     state of a random generator, so both differ between two loads of the same model
     file. Structured arrays are digested field by field, and random generators are
-    left out: a fitted model does not draw from them to predict.
+    left out: a fitted model does not draw from them to predict. An object with a
+    ``digest_state()`` method is digested by what it returns.
     """
     buffer = io.BytesIO()
     _DigestPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
@@ -141,6 +142,11 @@ class _DigestPickler(pickle.Pickler):
             return _digested, (str(obj.dtype), obj.shape, fields)
         if isinstance(obj, np.random.RandomState | np.random.Generator):
             return _digested, ("random generator",)
+        # An object that says what decides its values (an ArrayScene of dask arrays, whose
+        # pickled graph differs on every open of the same files) is digested by that.
+        digest_state = getattr(type(obj), "digest_state", None)
+        if callable(digest_state):
+            return _digested, (type(obj).__qualname__, obj.digest_state())
         return NotImplemented
 
 
