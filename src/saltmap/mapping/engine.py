@@ -246,8 +246,10 @@ def map_scene(
     ----------
     model : fitted estimator
         ``IndexFeatures -> regressor`` pipeline taking reflectance by band role.
-    scene : Scene or path
-        The scene (see :func:`saltmap.io.scene.open_scene`); a path is opened with defaults.
+    scene : Scene, Mosaic, ArrayScene, path, xarray object or list of these
+        The scene (see :func:`saltmap.io.scene.open_scene`); a path or an xarray object is
+        opened with defaults; a list of scenes becomes their mosaic
+        (:func:`saltmap.io.mosaic.open_mosaic`, on the boundary's CRS when one is given).
     out_dir : path
         Output folder; the files are listed in :class:`~saltmap.mapping.writer.MapOutputs`.
     settings : MapSettings, optional
@@ -282,10 +284,10 @@ def map_scene(
     """
     started = time.perf_counter()
     settings = (settings or MapSettings()).replace(**options)
-    if not hasattr(scene, "block_windows"):  # a path, or an xarray object (open_scene)
-        scene = open_scene(scene)
-    elif not isinstance(scene, GriddedScene):  # several scenes: one mosaic of them
+    if isinstance(scene, list | tuple):  # several scenes: one mosaic of them
         scene = open_mosaic(scene, boundary=boundary)
+    elif not isinstance(scene, GriddedScene):  # a path, or an xarray object
+        scene = open_scene(scene)
     plan = plan_map(
         model, scene, out_dir, settings, boundary=boundary, covariates=covariates, trust=trust
     )
