@@ -278,3 +278,38 @@ def _width_panel(
                 levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
     fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     ax.set_title("interval width (outside AOA hatched)", fontsize=10)
+
+
+def provenance_figure(
+    source: np.ndarray,
+    observations: np.ndarray,
+    extent: tuple[float, float, float, float],
+    scenes: list[str],
+    *,
+    crs=None,
+    title: str = "Where the mosaic's pixels come from",
+) -> Figure:
+    """Two panels of a mosaic map: the scene that gave each pixel, and how many valid
+    observations it had (:mod:`saltmap.mapping.provenance`)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.2), layout="constrained")
+    n = len(scenes)
+    colours = [matplotlib.colormaps["tab20"](i % 20) for i in range(n)]
+    cmap = ListedColormap(colours)
+    shown = np.ma.masked_equal(source, 0)
+    left.imshow(shown, extent=extent, cmap=cmap, norm=BoundaryNorm(np.arange(0.5, n + 1), n),
+                interpolation="nearest")  # fmt: skip
+    numbered = enumerate(zip(colours, scenes, strict=True), start=1)
+    handles = [Patch(color=c, label=f"{i}: {name}") for i, (c, name) in numbered]
+    left.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.08),
+                fontsize="small", frameon=False)  # fmt: skip
+    left.set_title("scene that gave the value")
+    top = max(1, int(observations.max()))
+    counts = ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0, 1, top + 1)))
+    image = right.imshow(observations, extent=extent, cmap=counts, interpolation="nearest",
+                         norm=BoundaryNorm(np.arange(-0.5, top + 1), top + 1))  # fmt: skip
+    fig.colorbar(image, ax=right, ticks=range(top + 1), label="valid observations", shrink=0.8)
+    right.set_title("valid observations per pixel")
+    for ax in (left, right):
+        _metre_axes(ax, crs, extent)
+    fig.suptitle(title)
+    return fig

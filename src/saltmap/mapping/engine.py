@@ -60,6 +60,7 @@ from saltmap.mapping.blocks import (
 )
 from saltmap.mapping.figure import (
     draw_class_map,
+    draw_provenance,
     figure_title,
 )
 from saltmap.mapping.plan import (
@@ -67,7 +68,7 @@ from saltmap.mapping.plan import (
     MapSettings,
     plan_map,
 )
-from saltmap.mapping.provenance import has_provenance, write_legend
+from saltmap.mapping.provenance import has_provenance, side_paths, write_legend
 from saltmap.mapping.store import (
     block_name,
     mark_unreadable,
@@ -302,6 +303,9 @@ def map_scene(
     scenes = write_legend(out_dir, scene, writer.sources) if has_provenance(scene) else None
     if settings.figure:
         _draw_figure(plan, areas, boundary)
+        if scenes is not None:
+            names = [Path(source).name for source in scenes["source"]]
+            draw_provenance(plan.outputs.provenance, names, side_paths(out_dir)[-1])
     if store is not None:
         store.clear()
     return MapResult(

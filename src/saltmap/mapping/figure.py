@@ -13,6 +13,7 @@ from rasterio.enums import Resampling
 
 from saltmap.atomic import atomic_savefig
 from saltmap.errors import InputFileError
+from saltmap.map_figures import provenance_figure
 from saltmap.mapping.blocks import ClassPlan
 from saltmap.mapping.plan import read_boundary
 
@@ -140,3 +141,16 @@ def figure_title(tags: Mapping[str, str], plan: ClassPlan) -> str:
         f"Soil salinity classes ({s.name}, {s.quantity} in {s.unit}) from {tags['model']} "
         f"predicting {tags['target']} ({tags['unit']})"
     )
+
+
+def draw_provenance(provenance: Mapping[str, Path], scenes: list[str], figure_path: Path) -> Path:
+    """Draw a mosaic's provenance layers (:func:`saltmap.map_figures.provenance_figure`)."""
+    import matplotlib.pyplot as plt
+
+    source, (extent, crs) = read_classes_overview(provenance["source"])
+    observations, _ = read_classes_overview(provenance["observations"])
+    fig = provenance_figure(source, observations, extent, scenes, crs=crs)
+    try:
+        return atomic_savefig(fig, figure_path, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)

@@ -25,8 +25,9 @@ PROVENANCE_FILES: dict[str, str] = {
     "observations": "observations.tif",
     "source": "source_scene.tif",
 }
-#: The legend of the source layer.
+#: The legend of the source layer, and the figure of both layers.
 SCENES_FILE = "scenes.csv"
+FIGURE_FILE = "provenance.png"
 
 
 def provenance_paths(out_dir: str | Path) -> dict[str, Path]:
@@ -35,9 +36,9 @@ def provenance_paths(out_dir: str | Path) -> dict[str, Path]:
 
 
 def side_paths(out_dir: str | Path) -> list[Path]:
-    """The legend and the QGIS style of the source layer."""
+    """The legend and the QGIS style of the source layer, and the provenance figure."""
     source = Path(out_dir) / PROVENANCE_FILES["source"]
-    return [Path(out_dir) / SCENES_FILE, source.with_suffix(".qml")]
+    return [Path(out_dir) / SCENES_FILE, source.with_suffix(".qml"), Path(out_dir) / FIGURE_FILE]
 
 
 def has_provenance(scene: Any) -> bool:
