@@ -386,3 +386,17 @@ def test_a_mosaic_name_may_not_be_a_scene_name(unnao_pieces, tmp_path):
     text = MOSAIC_STUDY.format(west=west, east=east).replace('mosaic = "unnao"', 'mosaic = "west"')
     with pytest.raises(ConfigError, match="also scene names"):
         study_from_text(text.replace("{{", "{").replace("}}", "}"), path="study.toml")
+
+
+def test_median_in_strips_equals_median_at_once(unnao_pieces, monkeypatch):
+    import saltmap.io.mosaic as mosaic_module
+
+    mosaic = open_mosaic(list(unnao_pieces), composite="median", **UNNAO)
+    window = Window(280, 100, 100, 64)  # across the overlap
+    whole, layers = mosaic.read_with_provenance(window)
+    monkeypatch.setattr(mosaic_module, "MEDIAN_BYTES", 4 * 2 * 6 * 100 * 3)  # 3 rows a strip
+    strips, strip_layers = mosaic.read_with_provenance(window)
+    np.testing.assert_array_equal(strips, whole)
+    for name in layers:
+        np.testing.assert_array_equal(strip_layers[name], layers[name])
+    assert (layers["observations"] == 2).any()

@@ -19,7 +19,8 @@ present, not masked):
     one block whatever the number of scenes.
 ``median``
     The per-band median of the valid observations, as in median compositing of image
-    time series [1]_. Memory grows with the number of scenes overlapping a block.
+    time series [1]_. The block is read in strips of rows so that the stack of every
+    scene's observations stays within :data:`MEDIAN_BYTES`.
 
 Beside the reflectance, :meth:`Mosaic.read_with_provenance` says per pixel how many
 valid observations there were and which scene gave the value (for the median, the
@@ -62,6 +63,8 @@ PROVENANCE_LAYERS: dict[str, tuple[str, int | None, str]] = {
     "observations": ("uint8", None, "number of valid observations of the pixel"),
     "source": ("uint8", 0, "number of the scene that gave the pixel's value (0: none)"),
 }
+#: Memory of the stack of observations a median composite holds at once (bytes).
+MEDIAN_BYTES = 64 * 2**20
 # Provenance is kept as uint8: scene numbers 1..254, 0 for none.
 _MAX_SCENES = 254
 
@@ -181,16 +184,32 @@ class Mosaic(GriddedScene):
         shape = (int(window.height), int(window.width))
         count = np.zeros(shape, np.uint8)
         source = np.zeros(shape, np.uint8)
-        observed = (
+        if self.composite != "median":
+            out = _first(self._observed(window, roles), shape, len(roles), count, source)
+            return out, {"observations": count, "source": source}
+        # The median needs every observation of a pixel at once: strips of rows keep
+        # the stack of all scenes within MEDIAN_BYTES however many scenes overlap.
+        out = np.empty((len(roles), *shape), np.float32)
+        n = max(1, sum(m.overlaps(window) for m in self.members))
+        rows = max(1, MEDIAN_BYTES // (4 * n * len(roles) * shape[1]))
+        for top in range(0, shape[0], rows):
+            strip = Window(
+                window.col_off, window.row_off + top, shape[1], min(rows, shape[0] - top)
+            )
+            part = slice(top, top + int(strip.height))
+            out[:, part] = _median(
+                self._observed(strip, roles), (int(strip.height), shape[1]), len(roles),
+                count[part], source[part],
+            )  # fmt: skip
+        return out, {"observations": count, "source": source}
+
+    def _observed(self, window: Window, roles: Sequence[str]) -> Any:
+        """(scene number, reflectance) of the scenes that overlap ``window``, read lazily."""
+        return (
             (i, m.scene.read(window, roles))
             for i, m in enumerate(self.members, start=1)
             if m.overlaps(window)
         )
-        if self.composite == "median":
-            out = _median(observed, shape, len(roles), count, source)
-        else:
-            out = _first(observed, shape, len(roles), count, source)
-        return out, {"observations": count, "source": source}
 
 
 def _first(
