@@ -31,6 +31,7 @@ _API = {
     "fit_trust": "maps",
     "fold_ids": "intervals",
     "importance_weights": "aoa",
+    "random_cv_calibration": "calibration",
     "interval_coverage": "intervals",
     "trust_block": "maps",
 }

@@ -154,3 +154,27 @@ def calibration_curve(table: pd.DataFrame) -> pd.DataFrame:
             rows.append({"method": method, "nominal": float(level),
                          "coverage": float(table[column].mean())})  # fmt: skip
     return pd.DataFrame(rows).sort_values(["method", "nominal"], ignore_index=True)
+
+
+def random_cv_calibration(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    settings: TrustSettings | None = None,
+    *,
+    n_splits: int = 5,
+    n_repeats: int = 2,
+    random_state: int | None = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`calibration_summary` and :func:`calibration_curve` under repeated random k-fold.
+
+    What ``saltmap train --calibration`` draws: the trust model of ``estimator`` (its
+    parameters as they are) fitted ``n_splits × n_repeats`` times on training folds.
+    """
+    from sklearn.model_selection import RepeatedKFold
+
+    cv = RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state)
+    splits = [(np.asarray(a), np.asarray(b)) for a, b in cv.split(X)]
+    table = held_out_intervals(estimator, X, y, splits, settings, n_splits_per_repeat=n_splits)
+    level = (settings or TrustSettings()).confidence
+    return calibration_summary(table, level), calibration_curve(table)
