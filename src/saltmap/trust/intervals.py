@@ -491,7 +491,12 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         q = self.normalized_quantile_
         if confidence is not None:
             q = conformal_quantile(self.normalized_scores_, confidence)
-        half = q * self.spread_.predict(self._spread_input(features, pred))
+        Z = self._spread_input(features, pred)
+        # A pixel whose index is undefined (a zero denominator) gets no interval.
+        half = np.full(len(Z), np.nan)
+        ok = np.isfinite(Z).all(axis=1)
+        if ok.any():
+            half[ok] = q * self.spread_.predict(Z[ok])
         return pred - half, pred + half
 
     def _clip(self, bound: np.ndarray) -> np.ndarray:
