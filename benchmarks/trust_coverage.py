@@ -55,6 +55,20 @@ def held_out(model, X, y, splits, settings, folds: int, jobs: int) -> pd.DataFra
     return pd.concat(parts, ignore_index=True)
 
 
+def readable(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary, one column per method, each figure with the digits it deserves."""
+
+    def cell(key: str, value: float) -> str:
+        if "coverage" in key or key == "nominal":
+            return f"{value:.3f}"
+        if key in ("worst_gap", "width_iqr_share"):
+            return f"{value:.2f}"
+        return f"{value:.0f}"
+
+    wide = summary.set_index("method").T
+    return wide.apply(lambda col: [cell(k, v) for k, v in col.items()]).reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["Stacking", "RF"])
@@ -64,6 +78,7 @@ def main() -> None:
     parser.add_argument("--log-target", action="store_true")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--figure", default=None, help="PNG of the calibration curves")
+    parser.add_argument("--save", default=None, help="prefix of CSVs of the held-out tables")
     args = parser.parse_args()
 
     s = odisha()
@@ -91,10 +106,12 @@ def main() -> None:
             curves[f"{name}, {label} CV"] = curve
             print(f"\n## {name} (log target {args.log_target}), {label} CV "
                   f"[{time.perf_counter() - t:.0f} s]\n")  # fmt: skip
-            print(markdown_table(summary.set_index("method").T.reset_index(), digits=3))
+            print(markdown_table(readable(summary)))
             wide = curve.pivot(index="nominal", columns="method", values="coverage")
             print()
-            print(markdown_table(wide.reset_index(), digits=3), flush=True)
+            print(markdown_table(wide.map(lambda v: f"{v:.3f}").reset_index()), flush=True)
+            if args.save:
+                table.to_csv(f"{args.save}_{name}_{label}.csv", index=False)
     if args.figure:
         from saltmap.plots import calibration_figure
 
