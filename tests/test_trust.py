@@ -569,3 +569,17 @@ def test_classes_spanned_counts_the_classes_between_the_bounds_synthetic():
     got = classes_spanned(lower, upper, classify)
     np.testing.assert_array_equal(got, [[1, 2, 3, 4, AOA_NODATA]])
     assert (classes_spanned(lower, upper, None) == AOA_NODATA).all()
+
+
+def test_normalized_scores_use_each_rows_own_fold_model(samples):
+    X, y = samples
+    ci = ConformalIntervals(make_model("PLSR"), cv=4).fit(X, y)
+    oof = np.full(len(y), np.nan)
+    for k, fold_model in enumerate(ci.fold_estimators_):
+        rows = np.flatnonzero(ci.folds_ == k)
+        oof[rows] = fold_model.predict(X.iloc[rows]).ravel()
+    # The fold models line up with the folds: their residuals are MAPIE's scores.
+    np.testing.assert_allclose(np.abs(y - oof), ci.conformity_scores_)
+    assert np.isfinite(ci.normalized_scores_).all() and (ci.normalized_scores_ >= 0).all()
+    # The quantile is the conformal one of the normalized scores.
+    assert ci.normalized_quantile_ == conformal_quantile(ci.normalized_scores_, 0.9)
