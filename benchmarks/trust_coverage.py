@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--figure", default=None, help="PNG of the calibration curves")
     parser.add_argument("--save", default=None, help="prefix of CSVs of the held-out tables")
+    parser.add_argument("--protocols", nargs="+", default=["random", "spatial"])
     args = parser.parse_args()
 
     s = odisha()
@@ -99,6 +100,8 @@ def main() -> None:
     for name in args.models:
         model = make_model(name, log_target=args.log_target)
         for label, splits in (("random", random), ("spatial", spatial)):
+            if label not in args.protocols:
+                continue
             t = time.perf_counter()
             table = held_out(model, X, y, splits, settings, args.folds, args.jobs)
             summary = calibration_summary(table, args.confidence)
