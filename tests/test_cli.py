@@ -197,7 +197,7 @@ def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
     assert "saltmap train" in text
     assert sorted(p.name for p in out.iterdir()) == [
         "class_areas.csv", "salinity.qml", "salinity.tif", "salinity_classes.qml",
-        "salinity_classes.tif",
+        "salinity_classes.tif", "salinity_classes.tif.aux.xml",
         "salinity_map.png",
     ]  # fmt: skip
 

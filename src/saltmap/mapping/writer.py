@@ -297,7 +297,8 @@ def _to_cog(tmp: Path, final: Path, *, categorical: bool, nbits: int | None = No
             staged,
             driver="COG",
             compress="DEFLATE",
-            predictor=1 if categorical else 3,
+            # The COG driver's names: no predictor for codes, the float one for values.
+            predictor="NO" if categorical else "FLOATING_POINT",
             blocksize=512,
             overview_resampling="nearest" if categorical else "average",
             num_threads="ALL_CPUS",

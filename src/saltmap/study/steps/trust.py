@@ -175,12 +175,12 @@ def write_coverage(ctx: RunContext, data: SampleData, rows: list[dict[str, Any]]
     """The coverage table (in the maps' section) and its summary sentence."""
     level = ctx.cfg.intervals.level
     ctx.highlights.append(
-        f"{level:.0%} prediction intervals ({ctx.cfg.intervals.method}) cover "
+        f"{level:.0%} prediction intervals cover "
         + ", ".join(
             f"{r['coverage']:.1%} of held-out samples under {r['protocol']} CV" for r in rows
         )
-        + f" (mean width {rows[0]['mean_width']:.4g} {data.samples.target_unit or ''}; "
-        "Maps)."
+        + f" ({ctx.cfg.intervals.method} method, mean width {rows[0]['mean_width']:.4g} "
+        f"{data.samples.target_unit or ''}; Maps)."
     )
     ctx.section("maps").add(
         ctx.save_table(
