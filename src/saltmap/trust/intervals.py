@@ -501,10 +501,12 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
 
     def _clip(self, bound: np.ndarray) -> np.ndarray:
         """The bound raised to ``lower_limit`` where below it (NaN stays NaN)."""
-        if self.lower_limit is None:
+        # Trust models saved before lower_limit existed get physical bounds too.
+        limit = getattr(self, "lower_limit", 0.0)
+        if limit is None:
             return bound
         with np.errstate(invalid="ignore"):
-            return np.where(bound < self.lower_limit, self.lower_limit, bound)
+            return np.where(bound < limit, limit, bound)
 
     def predict_interval(
         self, X: Any, prediction: Any = None, features: Any = None
