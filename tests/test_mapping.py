@@ -486,7 +486,7 @@ def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_tru
     done = CliRunner().invoke(app, [*args, "--out", str(fresh)])
     assert done.exit_code == 0, done.output
     tifs = sorted(p.name for p in fresh.glob("*.tif"))
-    assert len(tifs) == 7 and tifs == sorted(p.name for p in out.glob("*.tif"))
+    assert len(tifs) == 8 and tifs == sorted(p.name for p in out.glob("*.tif"))
     for name in tifs:
         np.testing.assert_array_equal(read(out / name), read(fresh / name), err_msg=name)
     pd.testing.assert_frame_equal(pd.read_csv(out / "class_areas.csv"),

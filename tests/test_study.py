@@ -289,6 +289,15 @@ def test_run_folder_holds_everything(two_runs):
     assert (folder / "figures" / "trust_patagonia.png").is_file()
     coverage = pd.read_csv(folder / "tables" / "interval_coverage.csv")
     assert list(coverage["protocol"]) == ["repeated", "spatial"]
+    # Adaptive and constant intervals on the same folds, by tercile, and their curves.
+    calibration = pd.read_csv(folder / "tables" / "interval_calibration.csv")
+    assert set(zip(calibration["protocol"], calibration["method"], strict=True)) == {
+        (p, m) for p in ("repeated", "spatial") for m in ("normalized", "base")
+    }
+    assert {"coverage_pred_t1", "coverage_di_t3", "width_iqr_share"} <= set(calibration)
+    assert (folder / "figures" / "interval_calibration.png").is_file()
+    assert (folder / "tables" / "width_by_di_patagonia.csv").is_file()
+    assert {"width_p05", "width_p95", "share_one_class"} <= set(trust)
 
 
 def test_report_is_self_contained(two_runs):
@@ -585,7 +594,7 @@ def test_interval_method_and_score_are_validated():
     message = _problems(text + "[outputs]\nmaps = false\n")
     assert "intervals.method = 'plus'" in message and "Land_cover" in message
     default = study_from_text(f'name = "x"\n{SAMPLES}', check_files=False).config.intervals
-    assert (default.method, default.score) == ("base", "absolute")
+    assert (default.method, default.score) == ("normalized", "absolute")
 
 
 def test_example_study_documents_the_interval_method():
@@ -593,7 +602,7 @@ def test_example_study_documents_the_interval_method():
 
     text = example_study_text()
     intervals = study_from_text(text, check_files=False).config.intervals
-    assert (intervals.method, intervals.score) == ("base", "absolute")
+    assert (intervals.method, intervals.score) == ("normalized", "absolute")
     lines = text.splitlines()
     start = lines.index("[intervals]")
     block = "\n".join(lines[start : lines.index("[aoa]")])

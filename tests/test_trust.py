@@ -78,8 +78,9 @@ def test_base_bounds_equal_mapie_for_both_scores(samples):
     X, y = samples
     for score in ("absolute", "gamma"):
         ci = ConformalIntervals(
-            make_model("PLSR", log_target=True), conformity_score=score, cv=4
-        ).fit(X, y)
+            make_model("PLSR", log_target=True), method="base", conformity_score=score, cv=4,
+            lower_limit=None,  # MAPIE's raw bounds
+        ).fit(X, y)  # fmt: skip
         pred, lower, upper = ci.predict_interval(X)
         mapie_pred, bounds = ci.mapie_.predict_interval(X, aggregate_point_predictions=None)
         np.testing.assert_allclose(pred, mapie_pred)
@@ -224,12 +225,25 @@ def test_trust_block_uses_the_map_prediction_and_marks_no_data(trust, scene_pixe
     assert np.all(got["aoa"][0, :10] == AOA_NODATA)
     assert np.isnan(got["lower"][0, :10]).all() and np.isnan(got["di"][0, :10]).all()
     ok = np.isfinite(got["lower"])
-    lo, up = trust.intervals.bounds_from_prediction(pred[ok])
+    pixels = block.reshape(len(scene.roles), -1).T[ok.ravel()]
+    features = trust.features(pixels[:, [scene.roles.index(b) for b in trust.bands]])
+    lo, up = trust.intervals.bounds_from_prediction(pred[ok], features)
     np.testing.assert_allclose(got["lower"][ok], lo, rtol=1e-6)
     np.testing.assert_allclose(got["width"][ok], (up - lo), rtol=1e-5)
-    # "base" with absolute scores: one width everywhere, free of the bounds' float32 rounding.
-    q_low, q_up = trust.intervals.quantiles_
-    assert np.all(got["width"][ok] == np.float32(q_up - q_low))
+
+
+def test_base_method_gives_one_width_free_of_float32_rounding(samples, scene_pixels):
+    X, y = samples
+    scene, refl = scene_pixels
+    base = fit_trust(make_model("RF", params=FAST), X, y, method="base", weights=None)
+    block = refl[:, :40, :50]
+    pred = base.intervals.predict(pixel_table(scene, block)).reshape(40, 50)
+    got = trust_block(base, block, scene.roles, prediction=pred)
+    # Where the lower bound is not raised to 0, one width everywhere.
+    q_low, q_up = base.intervals.quantiles_
+    unclipped = np.isfinite(got["lower"]) & (got["lower"] > 0)
+    assert unclipped.sum() > 100
+    assert np.all(got["width"][unclipped] == np.float32(q_up - q_low))
 
 
 def test_trust_model_pickles_and_summary_counts(trust, scene_pixels):
@@ -244,6 +258,13 @@ def test_trust_model_pickles_and_summary_counts(trust, scene_pixels):
     assert summary.n_valid == 2 * int(np.sum(a["aoa"] != AOA_NODATA))
     assert summary.share_inside_aoa == pytest.approx(np.mean(a["aoa"][a["aoa"] != AOA_NODATA]))
     assert summary.median_width == pytest.approx(np.nanmedian(a["width"]), rel=2e-3)
+    for q in (0.05, 0.95):
+        expected = np.nanquantile(a["width"], q, method="inverted_cdf")
+        assert summary.width_quantile(q) == pytest.approx(expected, rel=3e-3)
+    by_di = summary.width_by_di()
+    assert by_di["pixels"].sum() == 2 * int(np.isfinite(a["width"]).sum())
+    assert (by_di["width_p05"] <= by_di["median_width"]).all()
+    assert (by_di["median_width"] <= by_di["width_p95"]).all()
 
 
 def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples):
@@ -256,6 +277,7 @@ def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples)
         "saltmap.trust.aoa.AreaOfApplicability",
         "saltmap.trust.intervals.ConformalIntervals",
         "saltmap.trust.maps.TrustModel",
+        "saltmap.trust.spread.ResidualSpread",
     }
     assert ours <= untrusted
     back = sio.loads(data, trusted=sorted(untrusted))
@@ -267,22 +289,24 @@ def test_trust_model_round_trips_through_skops_with_listed_types(trust, samples)
     np.testing.assert_array_equal(
         back.intervals.predict_interval(X)[1], trust.intervals.predict_interval(X)[1]
     )
-    # "base" keeps only the full model: no fold models, no MAPIE object.
+    # "normalized" keeps only the full model and its spread: no fold models, no MAPIE object.
     assert back.intervals.fold_estimators_ == [] and back.intervals.mapie_ is None
 
 
-def test_trust_map_figure_draws_the_three_panels(trust, scene_pixels):
+def test_trust_map_figure_draws_the_four_panels(trust, scene_pixels):
     import matplotlib.pyplot as plt
 
     from saltmap.map_figures import trust_map_figure
 
     scene, refl = scene_pixels
-    got = trust_block(trust, refl[:, :60, :80], scene.roles)
+    got = trust_block(trust, refl[:, :60, :80], scene.roles, classify=fao_classes())
     fig = trust_map_figure(
-        got["di"], got["aoa"], got["width"], (0, 800, 0, 600), threshold=trust.aoa.threshold_
-    )
+        got["di"], got["aoa"], got["width"], (0, 800, 0, 600), threshold=trust.aoa.threshold_,
+        class_confidence=got["class_confidence"],
+    )  # fmt: skip
     titles = [ax.get_title() for ax in fig.axes]
     assert "area of applicability" in titles and "dissimilarity index" in titles
+    assert any(t.startswith("class confidence") for t in titles)
     plt.close(fig)
 
 
@@ -290,7 +314,20 @@ def test_gamma_score_with_non_positive_predictions_says_what_to_do(samples):
     X, y = samples
     with pytest.raises(ConfigError, match="log_target"):
         # Subtracting a large constant makes the real target partly negative.
-        ConformalIntervals(make_model("PLSR"), conformity_score="gamma").fit(X, y - 5000)
+        ConformalIntervals(make_model("PLSR"), method="base", conformity_score="gamma").fit(
+            X, y - 5000
+        )
+
+
+def fao_classes():
+    """The FAO EC classes (µS/cm) as mapping classes a prediction."""
+    from functools import partial
+
+    from saltmap.mapping.blocks import ToSchemeUnit, classify_block
+    from saltmap.salinity.classes import get_scheme
+
+    convert = ToSchemeUnit("µS/cm", "dS/m")
+    return partial(classify_block, scheme=get_scheme("fao-ec"), to_scheme_unit=convert)
 
 
 # ------------------------------------------------------------------ models with covariates
@@ -354,7 +391,7 @@ def test_covariate_trust_saves_and_loads_through_the_model_file(cov_trust, tmp_p
 
 def test_base_only_for_categorical_covariates_and_coverage_counts_flagged_rows():
     model, X, y = _covariate_model_and_table(categorical=["Land_cover"])
-    with pytest.raises(ConfigError, match="method='base'"):
+    with pytest.raises(ConfigError, match="method='normalized' or 'base'"):
         ConformalIntervals(model, method="plus").fit(X, y)
     splits = materialise_splits(RepeatedKFold(n_splits=5, n_repeats=1, random_state=0), X, y)
     folds = evaluate_coverage(model, X, y, splits)
@@ -418,7 +455,9 @@ def test_trust_settings_give_what_the_keywords_give(samples):
 
     X, y = samples
     model = make_model("RF", params=FAST, log_target=True)
-    keywords = dict(confidence=0.8, conformity_score="gamma", random_state=3, weights=None)
+    keywords = dict(
+        confidence=0.8, method="base", conformity_score="gamma", random_state=3, weights=None
+    )
     by_keywords = fit_trust(model, X, y, **keywords)
     by_settings = fit_trust(model, X, y, TrustSettings(**keywords))
     beside = fit_trust(
@@ -446,3 +485,105 @@ def test_an_unknown_trust_option_is_refused_by_name(samples):
         fit_trust(model, X, y, confidance=0.8)
     with pytest.raises(TypeError, match="confidance"):
         evaluate_coverage(model, X, y, [], confidance=0.8)
+
+
+# ------------------------------------------------- adaptive intervals (normalized scores)
+
+
+def test_residual_spread_is_a_scikit_learn_estimator():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from saltmap.trust.spread import ResidualSpread
+
+    check_estimator(ResidualSpread(n_estimators=5))
+
+
+def test_normalized_intervals_are_calibrated_and_vary_on_held_out_real_rows(samples):
+    from saltmap.trust.calibration import calibration_curve, calibration_summary, held_out_intervals
+
+    X, y = samples
+    splits = materialise_splits(RepeatedKFold(n_splits=5, n_repeats=2, random_state=3), X, y)
+    table = held_out_intervals(make_model("RF", params=FAST), X, y, splits, n_splits_per_repeat=5)
+    assert len(table) == 2 * len(y)
+    summary = calibration_summary(table, 0.9).set_index("method")
+    print(summary.T.to_string())  # the measured figures, shown with -s
+    adaptive, constant = summary.loc["normalized"], summary.loc["base"]
+    assert 0.85 <= adaptive["coverage"] <= 0.95
+    # The width varies across the Odisha samples: its interquartile range is a large
+    # share of its median (a constant width has 0, up to the bounds raised to 0).
+    assert adaptive["width_iqr_share"] > 0.3
+    assert adaptive["width_iqr_share"] > 1.5 * constant["width_iqr_share"]
+    # Every interval contains its prediction; none goes below 0.
+    assert (table["normalized_lower"] <= table["pred"]).all()
+    assert (table["pred"] <= table["normalized_upper"]).all()
+    assert (table["normalized_lower"] >= 0).all() and (table["base_lower"] >= 0).all()
+    # Coverage grows with the nominal level, and follows it within 7 points.
+    curve = calibration_curve(table)
+    for _, part in curve.groupby("method"):
+        assert part["coverage"].is_monotonic_increasing
+        assert np.all(np.abs(part["coverage"] - part["nominal"]) <= 0.07)
+
+
+def test_log_target_interval_contains_its_prediction_and_stays_physical(trust, scene_pixels):
+    scene, refl = scene_pixels
+    table = pixel_table(scene, refl)[list(trust.bands)]
+    ok = np.isfinite(table.to_numpy()).all(axis=1)
+    pred, lower, upper = trust.intervals.predict_interval(table[ok])
+    assert (lower <= pred).all() and (pred <= upper).all()
+    assert (lower >= 0).all()
+    # Far from the Odisha samples (nearly all outside the AOA) the spread forest sees
+    # no similar sample, so the width varies little there; shown with -s.
+    print("Patagonia width 5/50/95 %:", np.percentile(upper - lower, [5, 50, 95]).round())
+
+
+def test_lower_bound_of_a_linear_model_is_never_negative(samples, scene_pixels):
+    X, y = samples
+    scene, refl = scene_pixels
+    table = pixel_table(scene, refl)
+    # The scene's pixels and the Odisha samples, whose low EC values lie closer to 0 than
+    # the interval's half width: there the raw lower bound is negative.
+    table = pd.concat([table, X[list(table.columns)]], ignore_index=True)
+    table = table[np.isfinite(table.to_numpy()).all(axis=1)]
+    for method in ("normalized", "base"):
+        ci = ConformalIntervals(make_model("PLSR"), method=method).fit(X, y)
+        _, lower, upper = ci.predict_interval(table)
+        raw = ConformalIntervals(make_model("PLSR"), method=method, lower_limit=None).fit(X, y)
+        raw_lower = raw.predict_interval(table)[1]
+        assert (lower >= 0).all() and (upper >= lower).all()
+        np.testing.assert_allclose(lower, np.maximum(raw_lower, 0.0))
+        assert np.sum(raw_lower < 0) > 10, method  # the clipping is exercised
+        print(method, "raw lower bound below 0 on", f"{np.mean(raw_lower < 0):.1%}", "of rows")
+
+
+def test_normalized_is_refused_with_gamma_and_needs_features(samples):
+    X, y = samples
+    with pytest.raises(ConfigError, match="absolute"):
+        ConformalIntervals(make_model("PLSR"), conformity_score="gamma").fit(X, y)
+    ci = ConformalIntervals(make_model("PLSR")).fit(X, y)
+    with pytest.raises(ConfigError, match="features"):
+        ci.bounds_from_prediction(ci.predict(X))
+
+
+def test_classes_spanned_counts_the_classes_between_the_bounds_synthetic():
+    from saltmap.trust.maps import classes_spanned
+
+    classify = fao_classes()  # FAO ECe classes: 2, 4, 8, 16 dS/m = 2000 … 16000 µS/cm
+    lower = np.array([[100.0, 2500.0, 100.0, 100.0, np.nan]], np.float32)
+    upper = np.array([[1500.0, 7000.0, 5000.0, 30000.0, 10.0]], np.float32)
+    got = classes_spanned(lower, upper, classify)
+    np.testing.assert_array_equal(got, [[1, 2, 3, 4, AOA_NODATA]])
+    assert (classes_spanned(lower, upper, None) == AOA_NODATA).all()
+
+
+def test_normalized_scores_use_each_rows_own_fold_model(samples):
+    X, y = samples
+    ci = ConformalIntervals(make_model("PLSR"), cv=4).fit(X, y)
+    oof = np.full(len(y), np.nan)
+    for k, fold_model in enumerate(ci.fold_estimators_):
+        rows = np.flatnonzero(ci.folds_ == k)
+        oof[rows] = fold_model.predict(X.iloc[rows]).ravel()
+    # The fold models line up with the folds: their residuals are MAPIE's scores.
+    np.testing.assert_allclose(np.abs(y - oof), ci.conformity_scores_)
+    assert np.isfinite(ci.normalized_scores_).all() and (ci.normalized_scores_ >= 0).all()
+    # The quantile is the conformal one of the normalized scores.
+    assert ci.normalized_quantile_ == conformal_quantile(ci.normalized_scores_, 0.9)

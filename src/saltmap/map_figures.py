@@ -200,8 +200,9 @@ def trust_map_figure(
     width_label: str = "interval width",
     title: str | None = None,
     frame: tuple[float, float, float, float] | None = None,
+    class_confidence=None,
 ) -> Figure:
-    """Dissimilarity index, area of applicability and interval width, side by side.
+    """Dissimilarity index, area of applicability, interval width (and class confidence).
 
     Parameters
     ----------
@@ -218,6 +219,9 @@ def trust_map_figure(
     frame : (left, right, bottom, top), optional
         The area the panels show; by default the bounds of the pixels with an AOA
         value (:func:`valid_frame`).
+    class_confidence : 2-D uint8 array, optional
+        Salinity classes each pixel's interval spans (1-4, 4 = 4 or more; other
+        values no data): a fourth panel.
 
     Notes
     -----
@@ -225,10 +229,13 @@ def trust_map_figure(
     interval is reported but the model is not applicable there.
     """
     di, width, aoa = np.asarray(di, float), np.asarray(width, float), np.asarray(aoa)
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), sharex=True, sharey=True)
+    n = 3 if class_confidence is None else 4
+    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4.4), sharex=True, sharey=True)
     _di_panel(fig, axes[0], di, extent, threshold)
     _aoa_panel(axes[1], aoa, extent)
     _width_panel(fig, axes[2], width, aoa, extent, width_label)
+    if class_confidence is not None:
+        _spans_panel(axes[3], np.asarray(class_confidence), extent)
     frame = frame or valid_frame((aoa == 0) | (aoa == 1), extent)
     # The panels share their axes: limits set once frame all three.
     axes[0].set_xlim(frame[0], frame[1])
@@ -280,6 +287,26 @@ def _width_panel(
                 levels=[0.5, 1.5], colors="none", hatches=["////"])  # fmt: skip
     fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     ax.set_title("interval width (outside AOA hatched)", fontsize=10)
+
+
+#: Colours and names of the class-confidence codes (as the layer's QGIS style).
+_SPANS = {1: ("#1a9641", "inside its class"), 2: ("#fdae61", "spans 2 classes"),
+          3: ("#d7191c", "spans 3 classes"), 4: ("#7b3294", "spans 4+ classes")}  # fmt: skip
+
+
+def _spans_panel(ax: Axes, spans: np.ndarray, extent) -> None:
+    """How many salinity classes each pixel's interval spans, with the share of each."""
+    known = (spans >= 1) & (spans <= 4)
+    mask = np.ma.masked_where(~known, spans)
+    colours = [c for c, _ in _SPANS.values()]
+    ax.imshow(mask, extent=extent, cmap=ListedColormap(colours), vmin=0.5, vmax=4.5,
+              interpolation="nearest")  # fmt: skip
+    total = max(int(known.sum()), 1)
+    shown = [k for k in _SPANS if np.any(spans == k)]
+    ax.legend([Patch(color=_SPANS[k][0]) for k in shown],
+              [f"{_SPANS[k][1]} ({np.sum(spans == k) / total:.0%})" for k in shown],
+              loc="lower right", fontsize=7.5, framealpha=0.85)  # fmt: skip
+    ax.set_title("class confidence: classes the interval spans", fontsize=10)
 
 
 def provenance_figure(

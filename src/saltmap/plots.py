@@ -26,7 +26,7 @@ from saltmap.atomic import atomic_savefig
 from saltmap.map_figures import class_map_figure, trust_map_figure, valid_frame
 
 __all__ = [
-    "GROUP_COLOURS", "class_map_figure", "discovery_figure", "plot_screening",
+    "GROUP_COLOURS", "calibration_figure", "class_map_figure", "discovery_figure", "plot_screening",
     "prediction_figure", "salt_conversion_figure", "save_figure", "spectral_response_figure",
     "trust_map_figure", "valid_frame",
 ]  # fmt: skip
@@ -369,3 +369,42 @@ def _metrics_box(ax: Axes, row) -> None:
             f"R²v {r['R2_v']:.2f}  RMSEv {r['RMSE_v']:.0f}",
             transform=ax.transAxes, va="top", ha="left", fontsize=7.5,
             bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc", "alpha": 0.85})  # fmt: skip
+
+
+# ---------------------------------------------------------------- interval calibration
+
+_METHOD_STYLE = {"normalized": {"ls": "-", "marker": "o"}, "base": {"ls": "--", "marker": "s"}}
+
+
+def calibration_figure(curves, title: str | None = None) -> Figure:
+    """Empirical coverage of the intervals against their nominal level, one line per method.
+
+    Parameters
+    ----------
+    curves : DataFrame or mapping of name -> DataFrame
+        :func:`saltmap.trust.calibration.calibration_curve` tables (``method``,
+        ``nominal``, ``coverage``); several (e.g. one per protocol) give one panel each.
+    title : str, optional
+    """
+    if not isinstance(curves, dict):
+        curves = {"": curves}
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 4.0), squeeze=False)
+    for ax, (name, curve) in zip(axes[0], curves.items(), strict=True):
+        ax.plot([0.45, 1.0], [0.45, 1.0], color="#888", lw=0.9, label="ideal")
+        for method, part in curve.groupby("method", sort=False):
+            label = {"normalized": "normalized (adaptive)", "base": "base (constant width)"}
+            ax.plot(part["nominal"], part["coverage"], lw=1.4, ms=4,
+                    label=label.get(method, method),
+                    **_METHOD_STYLE.get(method, {"marker": "^"}))  # fmt: skip
+        ax.set_xlim(0.45, 1.0)
+        ax.set_ylim(0.45, 1.0)
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("nominal coverage")
+        ax.set_title(name, fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0][0].set_ylabel("empirical coverage on held-out samples")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

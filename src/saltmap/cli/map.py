@@ -231,7 +231,9 @@ def _trust_line(result: MapResult, trust: Any) -> str:
     interval = f"{level:.0%} prediction interval" if level else "prediction interval"
     line = (
         f"area of applicability: {summary.share_inside_aoa:.1%} of {summary.n_valid:,} valid "
-        f"pixels inside; median {interval} width {summary.median_width:.4g} {unit}"
+        f"pixels inside; {interval} width {summary.width_quantile(0.05):.4g} / "
+        f"{summary.median_width:.4g} / {summary.width_quantile(0.95):.4g} {unit} "
+        "(5th / 50th / 95th percentile)"
     ).rstrip()
     if result.excluded_outside_aoa:
         outside = summary.n_valid - summary.n_inside

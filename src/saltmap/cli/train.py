@@ -34,10 +34,21 @@ IntervalMethod = Annotated[
     str,
     typer.Option(
         "--interval-method",
-        help="base: the map's own prediction ± one conformal width (no extra cost; "
-        "coverage guaranteed only approximately); plus: CV+, a finite-sample guarantee "
+        help="normalized (default): the map's own prediction ± a conformal multiple of the "
+        "error expected at the pixel, a width that varies (one small forest per pixel); "
+        "base: ± one constant conformal width (no extra cost); both with coverage "
+        "guaranteed only approximately, measured; plus: CV+, a finite-sample guarantee "
         "(≥ 1 - 2α, about the level in practice) for K+1 model predictions per pixel; "
         "minmax: CV-minmax, ≥ the level, wider, same cost as plus.",
+    ),
+]
+Calibration = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help="Also draw the intervals' calibration (held-out coverage at nominal 50-95 %, "
+        "adaptive and constant width, 5-fold CV repeated twice) to this PNG and print its "
+        "table; refits the trust model 10 times.",
     ),
 ]
 IntervalScore = Annotated[
@@ -63,9 +74,10 @@ def train_command(
     categorical: opt.CategoricalColumns = None,
     min_count: opt.MinCount = None,
     level: Level = 0.9,
-    interval_method: IntervalMethod = "base",
+    interval_method: IntervalMethod = "normalized",
     interval_score: IntervalScore = "absolute",
     no_trust: opt.NoTrust = False,
+    calibration: Calibration = None,
     seed: int = opt.SEED,
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
@@ -101,6 +113,26 @@ def train_command(
     if trust is not None:
         say(_describe_trust(trust, metadata))
     say(f"wrote {out}")
+    if trust is not None and calibration is not None:
+        _draw_calibration(calibration, fitted, samples, trust_options.settings(seed))
+
+
+def _draw_calibration(path: Path, fitted: Any, samples: Any, settings: TrustSettings) -> None:
+    """The calibration table and figure of ``--calibration`` (issue 15)."""
+    from saltmap.plots import calibration_figure, save_figure
+    from saltmap.tables import markdown_table
+    from saltmap.trust.calibration import random_cv_calibration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary, curve = random_cv_calibration(
+            fitted, model_input(fitted, samples), samples.target.to_numpy(dtype=float),
+            settings, random_state=settings.random_state,
+        )  # fmt: skip
+    say(markdown_table(summary.set_index("method").T.reset_index(), digits=3))
+    title = "Held-out coverage of the intervals, 5-fold CV x 2"
+    for written in save_figure(calibration_figure({"random CV": curve}, title), path):
+        say(f"wrote {written}")
 
 
 @dataclass(frozen=True)
@@ -108,7 +140,7 @@ class TrustOptions:
     """``--level``, ``--interval-method`` and ``--interval-score`` of ``saltmap train``."""
 
     level: float = 0.9
-    method: str = "base"
+    method: str = "normalized"
     score: str = "absolute"
 
     def check(self, covariates: Covariates) -> None:
@@ -149,27 +181,35 @@ def _check_trust_options(level: float, method: str, score: str, covariates: Cova
     if method not in METHODS:
         raise ConfigError(
             f"--interval-method {method!r} is not an interval method; give one of "
-            f"{', '.join(METHODS)} (base is the default)"
+            f"{', '.join(METHODS)} (normalized is the default)"
+        )
+    if method == "normalized" and score != "absolute":
+        raise ConfigError(
+            f"--interval-score {score} does not go with --interval-method normalized, which "
+            "scales absolute errors; use --interval-method base with --interval-score gamma"
         )
     if score not in CONFORMITY_SCORES:
         raise ConfigError(
             f"--interval-score {score!r} is not a conformity score; give one of "
             f"{', '.join(CONFORMITY_SCORES)} (absolute is the default)"
         )
-    if method != "base" and covariates.categorical:
+    if method not in ("normalized", "base") and covariates.categorical:
         # A fold model cannot predict a level its fold never saw; fit_trust refuses too,
         # but only after the whole tuning.
         raise ConfigError(
             f"--interval-method {method} predicts every pixel with every fold model, which "
             f"cannot predict a level of {', '.join(covariates.categorical)} its fold never "
-            "saw; use --interval-method base with --categorical"
+            "saw; use --interval-method normalized or base with --categorical"
         )
 
 
 def _describe_trust(trust: Any, metadata: dict[str, Any]) -> str:
     info = trust.info
     q_low, q_up = trust.intervals.quantiles_
-    if info["method"] != "base":  # CV+/minmax: each pixel's width comes from the fold models
+    if info["method"] == "normalized":
+        q = trust.intervals.normalized_quantile_
+        width = f"normalized, width varying per pixel: ± {q:.3g} × the expected error"
+    elif info["method"] != "base":  # CV+/minmax: each pixel's width comes from the fold models
         width = f"{info['method']}, width varying per pixel"
     elif info["conformity_score"] == "gamma":
         width = f"base, width {q_up - q_low:.1%} of the prediction"

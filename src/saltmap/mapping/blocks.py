@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -317,9 +318,11 @@ class BlockJob:
         classes = classify_block(salinity, self.plan.scheme, self.plan.convert)
         if self.trust is None:
             return window, salinity, classes, provenance
+        # The classes each interval spans, classed as the map classes its prediction.
+        spans = partial(classify_block, scheme=self.plan.scheme, to_scheme_unit=self.plan.convert)
         layers = trust_block(
             self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
-            **({"covariates": covariates} if covariates else {}),
+            classify=spans, **({"covariates": covariates} if covariates else {}),
         )  # fmt: skip
         if self.exclude_outside_aoa:
             classes[layers["aoa"] == 0] = CLASS_NODATA

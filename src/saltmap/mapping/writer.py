@@ -3,13 +3,21 @@
 :class:`MapWriter` writes each block into private tiled GeoTIFFs and tallies the
 class counts, valid pixels and trust figures as it goes; :meth:`MapWriter.finish`
 tags them and converts each into a Cloud-Optimized GeoTIFF [1]_ under its final
-name, atomically. :func:`write_side_files` adds the class areas CSV and the QGIS
-styles (``.qml``) that QGIS loads beside a raster of the same name.
+name, atomically. :func:`write_side_files` adds the class areas CSV, the QGIS
+styles (``.qml``) that QGIS loads beside a raster of the same name (every raster
+has one: a colour ramp over its 2–98 % or named categories), and for the
+categorical rasters the category names GDAL keeps for a GeoTIFF: a PAM
+``.aux.xml`` with ``CategoryNames`` and a thematic raster attribute table [2]_.
+
+:data:`LAYERS` is the one table of the rasters a map may write: file, data type,
+no-data, style and resampling of each. A new layer is a new row.
 
 References
 ----------
 .. [1] GDAL. COG -- Cloud Optimized GeoTIFF generator.
    https://gdal.org/en/stable/drivers/raster/cog.html
+.. [2] GDAL. Raster data model: raster attribute tables, category names (kept in
+   the ``.aux.xml`` of a GeoTIFF). https://gdal.org/en/stable/user/raster_data_model.html
 """
 
 from __future__ import annotations
@@ -46,19 +54,56 @@ from saltmap.mapping.provenance import (
     side_paths,
 )
 from saltmap.mapping.provenance import layer_profile as provenance_profile
-from saltmap.trust.maps import TRUST_LAYERS, TrustSummary
+from saltmap.trust.maps import TRUST_CATEGORIES, TRUST_LAYERS, TrustSummary
 
 if TYPE_CHECKING:
     from saltmap.io.scene import Scene
     from saltmap.trust.maps import TrustModel
 
-#: File of each trust layer (keys of :data:`saltmap.trust.intervals.TRUST_LAYERS`).
-TRUST_FILES: dict[str, str] = {
-    "lower": "salinity_lower.tif",
-    "upper": "salinity_upper.tif",
-    "width": "salinity_width.tif",
-    "di": "dissimilarity.tif",
-    "aoa": "aoa.tif",
+
+@dataclass(frozen=True)
+class Layer:
+    """How one raster of a map is written and styled.
+
+    ``style`` is ``"ramp"`` (a QGIS pseudocolour ramp of ``cmap`` over the layer's
+    2–98 %), ``"categories"`` (named categories, :data:`CATEGORY_COLOURS`) or
+    ``"classes"`` (the class scheme's colours and labels). Categorical layers
+    are resampled by nearest neighbour and compressed without a float predictor.
+    """
+
+    file: str
+    dtype: str
+    nodata: float
+    style: str
+    cmap: str = "YlOrBr"
+
+    @property
+    def categorical(self) -> bool:
+        return self.style != "ramp"
+
+
+def _trust_layer(file: str, name: str, style: str, cmap: str = "YlOrBr") -> Layer:
+    dtype, nodata, _ = TRUST_LAYERS[name]
+    return Layer(file, dtype, nodata, style, cmap)
+
+
+#: Every raster a map may write (the trust layers only with a trust model).
+LAYERS: dict[str, Layer] = {
+    "salinity": Layer("salinity.tif", "float32", SALINITY_NODATA, "ramp"),
+    "classes": Layer("salinity_classes.tif", "uint8", CLASS_NODATA, "classes"),
+    "lower": _trust_layer("salinity_lower.tif", "lower", "ramp"),
+    "upper": _trust_layer("salinity_upper.tif", "upper", "ramp"),
+    "width": _trust_layer("salinity_width.tif", "width", "ramp", "magma_r"),
+    "di": _trust_layer("dissimilarity.tif", "di", "ramp", "viridis"),
+    "aoa": _trust_layer("aoa.tif", "aoa", "categories"),
+    "class_confidence": _trust_layer("class_confidence.tif", "class_confidence", "categories"),
+}
+#: File of each trust layer (keys of :data:`saltmap.trust.maps.TRUST_LAYERS`).
+TRUST_FILES: dict[str, str] = {name: LAYERS[name].file for name in TRUST_LAYERS}
+#: Colours of the named categories of the categorical trust layers.
+CATEGORY_COLOURS: dict[str, dict[int, str]] = {
+    "aoa": {0: "#bdbdbd", 1: "#1b9e77"},
+    "class_confidence": {1: "#1a9641", 2: "#fdae61", 3: "#d7191c", 4: "#7b3294"},
 }
 #: Share of values left below and above the default stretch (QGIS's own cumulative cut).
 STRETCH_CUT = (0.02, 0.98)
@@ -87,6 +132,21 @@ class MapOutputs:
         loads a .qml of the raster's own name with it."""
         return self.salinity.with_suffix(".qml")
 
+    @property
+    def trust_styles(self) -> dict[str, Path]:
+        """QGIS default style of each trust COG (a ramp, or named categories)."""
+        return {name: path.with_suffix(".qml") for name, path in self.trust.items()}
+
+    @property
+    def category_files(self) -> dict[str, Path]:
+        """The GDAL ``.aux.xml`` (category names, attribute table) of each categorical COG."""
+        rasters = {"classes": self.classes, **self.trust}
+        return {
+            name: path.with_name(path.name + ".aux.xml")
+            for name, path in rasters.items()
+            if LAYERS[name].categorical
+        }
+
     @classmethod
     def in_folder(
         cls, out_dir: str | Path, *, trust: bool = False, provenance: bool = False
@@ -105,7 +165,8 @@ class MapOutputs:
     def all(self) -> list[Path]:
         sides = side_paths(self.salinity.parent) if self.provenance else []
         return [self.salinity, self.classes, *self.trust.values(), self.style,
-                self.salinity_style, self.areas, self.figure,
+                self.salinity_style, *self.trust_styles.values(),
+                *self.category_files.values(), self.areas, self.figure,
                 *self.provenance.values(), *sides]  # fmt: skip
 
 
@@ -207,25 +268,28 @@ class MapWriter:
             _describe_trust(layers, tags, trust)
         describe_layers({name: self._open[name] for name in self.outputs.provenance}, tags)
         self._stack.close()
-        _to_cog(self._temp["salinity"], self.outputs.salinity, resampling="average", predictor=3)
-        _to_cog(self._temp["classes"], self.outputs.classes, resampling="nearest", predictor=1)
-        for name, final in self.outputs.trust.items():
-            categorical = name == "aoa"
-            _to_cog(self._temp[name], final, resampling="nearest" if categorical else "average",
-                    predictor=1 if categorical else 3)  # fmt: skip
+        finals = {"salinity": self.outputs.salinity, "classes": self.outputs.classes,
+                  **self.outputs.trust}  # fmt: skip
+        for name, final in finals.items():
+            # The class COG holds as few bits as its codes need, so that its colour
+            # table has 2**bits entries (8 for up to 7 classes), not 256.
+            bits = _class_bits(len(plan.labels)) if name == "classes" else None
+            _to_cog(self._temp[name], final, categorical=LAYERS[name].categorical, nbits=bits)
         for name, final in self.outputs.provenance.items():
-            _to_cog(self._temp[name], final, resampling="nearest", predictor=1)
+            _to_cog(self._temp[name], final, categorical=True)
 
 
 def _layer_profile(name: str) -> dict[str, Any]:
-    if name == "salinity":
-        return {"dtype": "float32", "nodata": SALINITY_NODATA}
-    if name == "classes":
-        return {"dtype": "uint8", "nodata": CLASS_NODATA}
     if name in PROVENANCE_FILES:
         return provenance_profile(name)
-    dtype, nodata, _ = TRUST_LAYERS[name]
-    return {"dtype": dtype, "nodata": nodata}
+    layer = LAYERS[name]
+    return {"dtype": layer.dtype, "nodata": layer.nodata}
+
+
+def _class_bits(n_classes: int) -> int | None:
+    """Bits per pixel of a class COG of ``n_classes`` classes plus code 0 (None: 8)."""
+    bits = max(1, math.ceil(math.log2(n_classes + 1)))
+    return bits if bits < 8 else None
 
 
 def _describe(sal: Any, cls: Any, tags: Mapping[str, str], plan: ClassPlan) -> None:
@@ -251,8 +315,9 @@ def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: T
             dst.update_tags(1, units=tags["unit"])
 
 
-def _to_cog(tmp: Path, final: Path, *, resampling: str, predictor: int) -> None:
+def _to_cog(tmp: Path, final: Path, *, categorical: bool, nbits: int | None = None) -> None:
     """Convert a tiled GeoTIFF into a COG under ``final``, atomically [1]_."""
+    extra = {"nbits": nbits} if nbits else {}
     with (
         atomic_output(final) as staged,
         rasterio.Env(GDAL_CACHEMAX=256, GDAL_NUM_THREADS="ALL_CPUS"),
@@ -262,11 +327,13 @@ def _to_cog(tmp: Path, final: Path, *, resampling: str, predictor: int) -> None:
             staged,
             driver="COG",
             compress="DEFLATE",
-            predictor=predictor,
+            # The COG driver's names: no predictor for codes, the float one for values.
+            predictor="NO" if categorical else "FLOATING_POINT",
             blocksize=512,
-            overview_resampling=resampling,
+            overview_resampling="nearest" if categorical else "average",
             num_threads="ALL_CPUS",
             bigtiff="IF_SAFER",
+            **extra,
         )
 
 
@@ -291,21 +358,84 @@ def class_area_table(counts: np.ndarray, labels: Sequence[str], pixel_km2: float
 def write_side_files(
     outputs: MapOutputs, areas: pd.DataFrame, plan: ClassPlan, unit: str | None
 ) -> None:
-    """Write the class areas CSV, the class style and the salinity COG's stretched style."""
+    """Write the class areas CSV, a QGIS style beside every raster and the category
+    names of the categorical ones."""
     atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
     atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
     low, high = salinity_stretch(outputs.salinity)
     atomic_write_text(outputs.salinity_style, qml_stretch_style(low, high, unit))
+    for name, style in outputs.trust_styles.items():
+        atomic_write_text(style, _trust_style(name, outputs.trust[name], unit))
+    for name, aux in outputs.category_files.items():
+        if name == "classes":
+            names = dict(enumerate(["no data", *plan.labels]))
+            colours = {k: _hex(rgba) for k, rgba in plan.scheme.colour_table().items()}
+        else:
+            names, colours = TRUST_CATEGORIES[name], CATEGORY_COLOURS[name]
+        atomic_write_text(aux, pam_categories(names, colours))
 
 
-def qml_style(labels: Sequence[str], colours: Sequence[str]) -> str:
-    """A QGIS paletted-raster style (``.qml``) for the class COG."""
+def _hex(rgba: Sequence[int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
+
+
+def _trust_style(name: str, path: Path, unit: str | None) -> str:
+    """The QGIS style of one trust COG: its ramp over its 2–98 %, or its named categories."""
+    layer = LAYERS[name]
+    if layer.categorical:
+        names, colours = TRUST_CATEGORIES[name], CATEGORY_COLOURS[name]
+        codes = sorted(names)
+        return qml_style([names[c] for c in codes], [colours[c] for c in codes], codes)
+    low, high = salinity_stretch(path)
+    return qml_stretch_style(low, high, None if name == "di" else unit, cmap=layer.cmap)
+
+
+def pam_categories(names: Mapping[int, str], colours: Mapping[int, str]) -> str:
+    """A GDAL PAM ``.aux.xml``: category names and a thematic attribute table [2]_.
+
+    GDAL keeps category names of a GeoTIFF in this side file; GIS software (QGIS,
+    ArcGIS, GDAL tools) read the names and colours of each code from it. Codes
+    without a name get an empty one in the list (it is indexed by code).
+    """
+    from matplotlib.colors import to_rgb
+
+    def esc(text: str) -> str:
+        return escape(text, {chr(34): "&quot;"})
+
+    top = max(names)
+    categories = "".join(
+        f"      <Category>{esc(names.get(i, ''))}</Category>\n" for i in range(top + 1)
+    )
+    fields = [("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8)]
+    defs = "".join(
+        f'      <FieldDefn index="{i}"><Name>{n}</Name><Type>{t}</Type><Usage>{u}</Usage>'
+        "</FieldDefn>\n"
+        for i, (n, t, u) in enumerate(fields)
+    )
+    rows = ""
+    for i, code in enumerate(sorted(names)):
+        r, g, b = (round(255 * c) for c in to_rgb(colours.get(code, "#000000")))
+        cells = "".join(f"<F>{v}</F>" for v in (code, esc(names[code]), r, g, b))
+        rows += f'      <Row index="{i}">{cells}</Row>\n'
+    return (
+        '<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n'
+        f"{categories}    </CategoryNames>\n"
+        '    <GDALRasterAttributeTable tableType="thematic">\n'
+        f"{defs}{rows}    </GDALRasterAttributeTable>\n  </PAMRasterBand>\n</PAMDataset>\n"
+    )
+
+
+def qml_style(
+    labels: Sequence[str], colours: Sequence[str], codes: Sequence[int] | None = None
+) -> str:
+    """A QGIS paletted-raster style (``.qml``): one named entry per code (default 1, 2, …)."""
     from matplotlib.colors import to_hex
 
+    codes = list(codes) if codes is not None else list(range(1, len(labels) + 1))
     entries = "\n".join(
         f'        <paletteEntry value="{code}" label="{escape(label, {chr(34): "&quot;"})}" '
         f'color="{to_hex(colour)}" alpha="255"/>'
-        for code, (label, colour) in enumerate(zip(labels, colours, strict=True), start=1)
+        for code, label, colour in zip(codes, labels, colours, strict=True)
     )
     return (
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"

@@ -83,6 +83,7 @@ TRUST_TYPES: tuple[str, ...] = (
     "saltmap.trust.aoa.AreaOfApplicability",
     "saltmap.trust.intervals.ConformalIntervals",
     "saltmap.trust.maps.TrustModel",
+    "saltmap.trust.spread.ResidualSpread",
     "sklearn.model_selection._split.PredefinedSplit",
 )
 

@@ -115,14 +115,20 @@ class StudyConfig(BaseModel):
         self._covariates_on_every_scene()
         if (
             self.intervals.enabled
-            and self.intervals.method != "base"
+            and self.intervals.method not in ("normalized", "base")
             and self.covariates.categorical
         ):
             raise ValueError(
                 f"intervals.method = {self.intervals.method!r} predicts every pixel with every "
                 "fold model, which cannot predict a categorical level its fold never saw "
-                f'({", ".join(self.covariates.categorical)}); use intervals.method = "base" '
-                "with categorical covariates"
+                f'({", ".join(self.covariates.categorical)}); use intervals.method = "normalized" '
+                'or "base" with categorical covariates'
+            )
+        if self.intervals.method == "normalized" and self.intervals.score != "absolute":
+            raise ValueError(
+                f'intervals.score = "{self.intervals.score}" does not go with intervals.method '
+                '= "normalized", which scales absolute errors; use score = "absolute", or '
+                'method = "base" with score = "gamma"'
             )
         return self
 

@@ -301,10 +301,12 @@ class IntervalsConfig(_Section):
 
     enabled: bool = Field(True, description="write lower/upper/width rasters")
     level: float = Field(0.9, gt=0.5, lt=1, description="nominal coverage, e.g. 0.9")
-    method: Literal["base", "plus", "minmax"] = Field(
-        "base",
-        description="base: the map's prediction ± one conformal width (no extra cost, coverage "
-        "approximate); plus: CV+, a finite-sample guarantee, K+1 model predictions per pixel; "
+    method: Literal["normalized", "base", "plus", "minmax"] = Field(
+        "normalized",
+        description="normalized: the map's prediction ± a conformal multiple of the error "
+        "expected at the pixel (width varies, one small forest per pixel); base: ± one "
+        "constant conformal width (no extra cost); both with approximate coverage, measured; "
+        "plus: CV+, a finite-sample guarantee, K+1 model predictions per pixel; "
         "minmax: guaranteed, wider, same cost as plus (see saltmap.trust.intervals)",
     )
     score: Literal["absolute", "gamma"] = Field(

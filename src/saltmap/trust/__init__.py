@@ -7,6 +7,15 @@ from saltmap._lazy import lazy_index
 _API = {
     "AOA_NODATA": "maps",
     "AreaOfApplicability": "aoa",
+    "COMPARED": "calibration",
+    "DI_BINS": "maps",
+    "LEVELS": "calibration",
+    "ResidualSpread": "spread",
+    "TRUST_CATEGORIES": "maps",
+    "calibration_curve": "calibration",
+    "calibration_summary": "calibration",
+    "classes_spanned": "maps",
+    "held_out_intervals": "calibration",
     "CHUNK_ROWS": "aoa",
     "CONFORMITY_SCORES": "intervals",
     "ConformalIntervals": "intervals",
@@ -22,6 +31,7 @@ _API = {
     "fit_trust": "maps",
     "fold_ids": "intervals",
     "importance_weights": "aoa",
+    "random_cv_calibration": "calibration",
     "interval_coverage": "intervals",
     "trust_block": "maps",
 }

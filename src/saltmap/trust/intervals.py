@@ -14,11 +14,24 @@ conformity scores and of coverage, and counted.
 
 Which interval, and what it guarantees
 --------------------------------------
-``method="base"`` (default) — "CV" in Barber et al. [1]_ (MAPIE's ``"base"``):
-the full model's prediction ± the conformal quantile of the K-fold out-of-fold
-absolute residuals (for ``conformity_score="gamma"``, of the relative residuals
-``(y - ŷ)/ŷ``, one quantile per side). It costs nothing beyond the prediction a
-map makes anyway, which is why mapping uses it. Its coverage guarantee is only
+``method="normalized"`` (default) — normalized conformal scores [4]_ [5]_: the
+full model's prediction ± ``q·σ̂(x)``, where ``σ̂`` (:class:`~saltmap.trust.spread.ResidualSpread`)
+is the expected size of the model's error at ``x``, learned from the K-fold
+out-of-fold absolute residuals on the model's predictors and its prediction, and
+``q`` is the conformal quantile of the ratios ``|y - ŷ_{-k(i)}| / σ̂_{-k(i)}(x_i)``
+(each row's scale from a ``σ̂`` fitted without its fold, so that the ratios are as
+honest as the residuals). The width varies: wide where the model erred on similar
+samples, narrow where it did not, and always around the map's own prediction. Its
+guarantee is that of ``"base"`` below (the same K-fold residuals), and its coverage
+is measured marginally and by tercile of prediction and of DI
+(:mod:`saltmap.trust.calibration`). Mapping adds one small forest's prediction per
+pixel.
+
+``method="base"`` — "CV" in Barber et al. [1]_ (MAPIE's ``"base"``): one constant
+width, the full model's prediction ± the conformal quantile of the K-fold
+out-of-fold absolute residuals (for ``conformity_score="gamma"``, of the relative
+residuals ``(y - ŷ)/ŷ``, one quantile per side). It costs nothing beyond the
+prediction a map makes anyway. Its coverage guarantee is only
 approximate: exact ``1 - α`` holds for split conformal, and CV/jackknife intervals
 reach ``1 - α`` asymptotically when the fitting algorithm is stable (adding or
 removing a few samples changes predictions little); for an unstable learner they
@@ -36,6 +49,10 @@ array per chunk.
 All of these assume the pixels are exchangeable with the training samples. A
 scene far from the samples is not, which is what the AOA flags.
 
+Salinity is never negative: every method clips its bounds at ``lower_limit``
+(default 0). Coverage is unchanged by it (no measurement lies below 0); the width
+is then that of the physical interval.
+
 References
 ----------
 .. [1] Barber, R. F., Candès, E. J., Ramdas, A., Tibshirani, R. J. (2021).
@@ -45,6 +62,10 @@ References
 .. [3] Taquet, V., Blot, V., Morzadec, T., Lacombe, L., Brunel, N. (2022). MAPIE: an
    open-source library for distribution-free uncertainty quantification.
    arXiv:2207.12274. https://github.com/scikit-learn-contrib/MAPIE
+.. [4] Lei, J., G'Sell, M., Rinaldo, A., Tibshirani, R. J., Wasserman, L. (2018).
+   Distribution-free predictive inference for regression. JASA 113(523), 1094–1111.
+.. [5] Papadopoulos, H., Vovk, V., Gammerman, A. (2011). Regression conformal
+   prediction with nearest neighbours. JAIR 40, 815–840.
 """
 
 from __future__ import annotations
@@ -61,11 +82,15 @@ from sklearn.model_selection import KFold, PredefinedSplit
 from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError, SampleDataError
-from saltmap.models.inspect import categorical_of, seen_rows, take_rows
+from saltmap.models.inspect import categorical_of, model_parts, seen_rows, take_rows
 from saltmap.trust.settings import IntervalSettings
+from saltmap.trust.spread import ResidualSpread
 
-METHODS: tuple[str, ...] = ("base", "plus", "minmax")
+#: Interval methods; the first is the default. "base" is the constant width.
+METHODS: tuple[str, ...] = ("normalized", "base", "plus", "minmax")
 CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
+#: Methods whose bounds follow from the map's own prediction (no fold model is run).
+_FROM_PREDICTION = ("normalized", "base")
 
 
 def _as_1d(y: Any) -> np.ndarray:
@@ -188,17 +213,20 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         The folds of the out-of-fold residuals (see :func:`fold_ids`). A spatial
         splitter gives residuals of prediction away from the samples, hence wider,
         more cautious intervals.
-    method : {"base", "plus", "minmax"}, default="base"
-        See the module docstring. ``"base"`` costs nothing beyond the prediction.
+    method : {"normalized", "base", "plus", "minmax"}, default="normalized"
+        See the module docstring. ``"normalized"``: a width that varies with the
+        expected error; ``"base"``: one constant width, at no cost beyond the prediction.
     conformity_score : {"absolute", "gamma"}, default="absolute"
-        ``"absolute"``: ``|y - ŷ|``, intervals of constant width. ``"gamma"``:
-        ``(y - ŷ)/ŷ``, intervals proportional to the prediction (suits a skewed
-        target such as EC; needs positive predictions, pixels predicted ≤ 0 get NaN
-        bounds with ``"base"``).
+        ``"absolute"``: ``|y - ŷ|`` (normalized by ``σ̂(x)`` with ``"normalized"``).
+        ``"gamma"`` (not with ``"normalized"``): ``(y - ŷ)/ŷ``, intervals
+        proportional to the prediction (suits a skewed target such as EC; needs
+        positive predictions, pixels predicted ≤ 0 get NaN bounds with ``"base"``).
     random_state : int or None, default=0
-        Seed of the folds when ``cv`` is an int.
+        Seed of the folds when ``cv`` is an int, and of the spread forest.
     n_jobs : int or None, default=None
         Fold models fitted in parallel (MAPIE's ``n_jobs``).
+    lower_limit : float or None, default=0.0
+        Bounds below it are raised to it (salinity is never negative); None keeps them.
 
     Attributes
     ----------
@@ -213,21 +241,30 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         for ``"gamma"``).
     quantiles_ : tuple of float
         ``(q_low, q_up)`` added to the prediction (``"absolute"``) or multiplying it
-        as ``ŷ(1 + q)`` (``"gamma"``) by ``"base"``.
+        as ``ŷ(1 + q)`` (``"gamma"``): the constant-width (``"base"``) interval, kept
+        by every method so that both can be compared on the same residuals.
+    spread_ : ResidualSpread
+        ``"normalized"`` only: the expected absolute error from the model's
+        predictors and prediction, fitted on all rows.
+    normalized_scores_ : ndarray
+        ``"normalized"`` only: each row's ``|y - ŷ_{-k}| / σ̂_{-k}(x)``.
+    normalized_quantile_ : float
+        ``"normalized"`` only: ``q`` of ``ŷ ± q·σ̂(x)``.
     n_unscored_ : int
         Training rows without a conformity score: with categorical covariates, rows
         whose level their fold's model never saw (NaN in ``conformity_scores_``,
-        left out of the quantiles). Only ``method="base"`` is available then.
+        left out of the quantiles). Only ``"normalized"`` and ``"base"`` are
+        available then.
     mapie_ : mapie.regression.CrossConformalRegressor
         The fitted MAPIE object.
 
     Notes
     -----
-    MAPIE is used for fitting and for ``"plus"``/``"minmax"``. For ``"base"`` the
-    bound is computed here from MAPIE's conformity scores with MAPIE's quantile
-    rule, because mapping already holds the prediction of each pixel and MAPIE's
-    API can only recompute it (doubling the map's cost); the tests check that the
-    two agree.
+    MAPIE is used for fitting and for ``"plus"``/``"minmax"``. For ``"base"`` and
+    ``"normalized"`` the bound is computed here from MAPIE's conformity scores with
+    MAPIE's quantile rule, because mapping already holds the prediction of each
+    pixel and MAPIE's API can only recompute it (doubling the map's cost); the
+    tests check that the two agree for ``"base"``.
     """
 
     def __init__(
@@ -235,10 +272,11 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         estimator: Any,
         confidence: float = 0.9,
         cv: Any = 5,
-        method: str = "base",
+        method: str = "normalized",
         conformity_score: str = "absolute",
         random_state: int | None = 0,
         n_jobs: int | None = None,
+        lower_limit: float | None = 0.0,
     ):
         self.estimator = estimator
         self.confidence = confidence
@@ -247,6 +285,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         self.conformity_score = conformity_score
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.lower_limit = lower_limit
 
     def _check_params(self) -> None:
         if self.method not in METHODS:
@@ -255,6 +294,11 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             raise ConfigError(
                 f"unknown conformity score {self.conformity_score!r}; "
                 f"choose one of {CONFORMITY_SCORES}"
+            )
+        if self.method == "normalized" and self.conformity_score != "absolute":
+            raise ConfigError(
+                "method='normalized' scales the absolute residual by its expected size; "
+                "use conformity_score='absolute' with it, or method='base' for 'gamma'"
             )
         if not 0 < self.confidence < 1:
             raise ConfigError(f"confidence must be in (0, 1), got {self.confidence}")
@@ -265,15 +309,17 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         y = _as_1d(y)
         self.folds_ = fold_ids(self.cv, X, y, groups, self.random_state)
         categorical = categorical_of(self.estimator)
-        if categorical and self.method != "base":
+        if categorical and self.method not in _FROM_PREDICTION:
             raise ConfigError(
                 f"method={self.method!r} predicts every pixel with every fold model, but a fold "
                 f"model cannot predict a level of {', '.join(categorical)} it never saw; use "
-                "method='base' for a model with categorical covariates"
+                "method='normalized' or 'base' for a model with categorical covariates"
             )
         mapie = self._mapie(bool(categorical))
         self._fit_mapie(mapie, X, y, bool(categorical))
         self._keep_fitted(mapie, bool(categorical))
+        if self.method == "normalized":
+            self._fit_spread(X, y)
         return self
 
     def _mapie(self, categorical: bool) -> Any:
@@ -288,7 +334,8 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             estimator,
             confidence_level=self.confidence,
             conformity_score=self.conformity_score,
-            method=self.method,
+            # Normalized scores start from the same out-of-fold residuals as "base".
+            method="base" if self.method == "normalized" else self.method,
             cv=PredefinedSplit(self.folds_),
             n_jobs=self.n_jobs,
             random_state=self.random_state,
@@ -331,8 +378,38 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         self.quantiles_ = self._score_quantiles(self.conformity_scores_)
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", None)
 
-    def _score_quantiles(self, scores: np.ndarray) -> tuple[float, float]:
-        alpha = 1.0 - self.confidence
+    def _fit_spread(self, X: Any, y: np.ndarray) -> None:
+        """The spread model and the normalized scores, each row scaled by a spread model
+        fitted without its fold (as its residual comes from a model fitted without it)."""
+        oof = np.full(len(y), np.nan)
+        for k, fold_model in enumerate(self.fold_estimators_):
+            rows = np.flatnonzero(self.folds_ == k)
+            oof[rows] = _as_1d(fold_model.predict(take_rows(X, rows)))
+        Z = self._spread_input(self._features(X), oof)
+        size = np.abs(y - oof)
+        ok = np.isfinite(size) & np.isfinite(Z).all(axis=1)
+        scale = np.full(len(y), np.nan)
+        for k in np.unique(self.folds_):
+            fit_rows, held = ok & (self.folds_ != k), ok & (self.folds_ == k)
+            if held.any():
+                spread = ResidualSpread(random_state=self.random_state)
+                scale[held] = spread.fit(Z[fit_rows], size[fit_rows]).predict(Z[held])
+        self.spread_ = ResidualSpread(random_state=self.random_state).fit(Z[ok], size[ok])
+        self.normalized_scores_ = size / scale
+        self.normalized_quantile_ = conformal_quantile(self.normalized_scores_, self.confidence)
+
+    def _features(self, X: Any) -> np.ndarray:
+        """The model's predictors of rows of ``X`` (indices, then covariate columns)."""
+        return np.asarray(model_parts(self.estimator_)[0].transform(X), dtype=float)
+
+    @staticmethod
+    def _spread_input(features: Any, prediction: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.asarray(features, dtype=float), _as_1d(prediction)])
+
+    def _score_quantiles(
+        self, scores: np.ndarray, confidence: float | None = None
+    ) -> tuple[float, float]:
+        alpha = 1.0 - (self.confidence if confidence is None else confidence)
         if self.conformity_score == "absolute":  # symmetric: one quantile of |r|
             q = conformal_quantile(np.abs(scores), 1 - alpha)
             return -q, q
@@ -346,22 +423,54 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         return _as_1d(self.estimator_.predict(X))
 
-    def bounds_from_prediction(self, prediction: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``"base"`` bounds around given full-model predictions (no model is run).
+    def bounds_from_prediction(
+        self,
+        prediction: Any,
+        features: Any = None,
+        *,
+        confidence: float | None = None,
+        method: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds around given full-model predictions (no model of the map is run).
+
+        Parameters
+        ----------
+        prediction : array-like of shape (n,)
+            The full model's predictions.
+        features : array-like of shape (n, n_predictors), optional
+            The model's predictors of the same rows (:meth:`TrustModel.features
+            <saltmap.trust.maps.TrustModel.features>`); needed by ``"normalized"``.
+        confidence : float, optional
+            Another nominal level than the fitted one, from the same scores
+            (calibration curves).
+        method : {"normalized", "base"}, optional
+            ``"base"`` gives the constant-width interval of any fitted method.
 
         Raises
         ------
         ConfigError
-            For ``"plus"``/``"minmax"``, whose bounds need the fold models.
+            For ``"plus"``/``"minmax"``, whose bounds need the fold models, and for
+            ``"normalized"`` without ``features``.
         """
         check_is_fitted(self, "quantiles_")
-        if self.method != "base":
+        method = method or self.method
+        if method not in _FROM_PREDICTION:
             raise ConfigError(
-                f"method={self.method!r} needs the fold models' predictions; "
+                f"method={method!r} needs the fold models' predictions; "
                 "call predict_interval(X) instead"
             )
         pred = np.asarray(prediction, dtype=float)
-        q_low, q_up = self.quantiles_
+        if method == "normalized":
+            lower, upper = self._normalized_bounds(pred, features, confidence)
+        elif confidence is None:
+            lower, upper = self._base_bounds(pred, self.quantiles_)
+        else:
+            scores = self.conformity_scores_
+            lower, upper = self._base_bounds(pred, self._score_quantiles(scores, confidence))
+        return self._clip(lower), self._clip(upper)
+
+    def _base_bounds(self, pred: np.ndarray, quantiles: tuple[float, float]) -> tuple[Any, Any]:
+        q_low, q_up = quantiles
         if self.conformity_score == "absolute":
             return pred + q_low, pred + q_up
         with np.errstate(invalid="ignore"):
@@ -370,18 +479,49 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             upper = np.where(positive, pred * (1 + q_up), np.nan)
         return lower, upper
 
+    def _normalized_bounds(
+        self, pred: np.ndarray, features: Any, confidence: float | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "spread_")
+        if features is None:
+            raise ConfigError(
+                "method='normalized' scales each interval by the model's predictors; pass "
+                "features=TrustModel.features(X) or call predict_interval(X)"
+            )
+        q = self.normalized_quantile_
+        if confidence is not None:
+            q = conformal_quantile(self.normalized_scores_, confidence)
+        Z = self._spread_input(features, pred)
+        # A pixel whose index is undefined (a zero denominator) gets no interval.
+        half = np.full(len(Z), np.nan)
+        ok = np.isfinite(Z).all(axis=1)
+        if ok.any():
+            half[ok] = q * self.spread_.predict(Z[ok])
+        return pred - half, pred + half
+
+    def _clip(self, bound: np.ndarray) -> np.ndarray:
+        """The bound raised to ``lower_limit`` where below it (NaN stays NaN)."""
+        # Trust models saved before lower_limit existed get physical bounds too.
+        limit = getattr(self, "lower_limit", 0.0)
+        if limit is None:
+            return bound
+        with np.errstate(invalid="ignore"):
+            return np.where(bound < limit, limit, bound)
+
     def predict_interval(
-        self, X: Any, prediction: Any = None
+        self, X: Any, prediction: Any = None, features: Any = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Prediction and interval bounds for the rows of ``X``.
 
         Parameters
         ----------
         X : DataFrame or array
-            Reflectance by band role, as the model takes it.
+            Reflectance by band role (plus covariate columns), as the model takes it.
         prediction : array-like, optional
             The full model's predictions for ``X`` when already computed (mapping);
             with ``"base"`` no model is run at all then.
+        features : array-like, optional
+            The model's predictors of ``X`` when already computed (``"normalized"``).
 
         Returns
         -------
@@ -390,11 +530,14 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "estimator_")
         pred = self.predict(X) if prediction is None else _as_1d(prediction)
-        if self.method == "base":
-            lower, upper = self.bounds_from_prediction(pred)
+        if self.method in _FROM_PREDICTION:
+            if self.method == "normalized" and features is None:
+                features = self._features(X)
+            lower, upper = self.bounds_from_prediction(pred, features)
             return pred, lower, upper
         _, bounds = self.mapie_.predict_interval(X, aggregate_point_predictions=None)
-        return pred, bounds[:, 0, 0].astype(float), bounds[:, 1, 0].astype(float)
+        lower, upper = bounds[:, 0, 0].astype(float), bounds[:, 1, 0].astype(float)
+        return pred, self._clip(lower), self._clip(upper)
 
 
 def interval_coverage(y: Any, lower: Any, upper: Any) -> float:

@@ -14,6 +14,7 @@ window beside the reflectance.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -39,6 +40,21 @@ TRUST_LAYERS: dict[str, tuple[str, float, str]] = {
     "width": ("float32", float("nan"), "width of the prediction interval ({unit})"),
     "di": ("float32", float("nan"), "dissimilarity index (Meyer & Pebesma 2021)"),
     "aoa": ("uint8", AOA_NODATA, "area of applicability (1 inside, 0 outside)"),
+    "class_confidence": (
+        "uint8",
+        AOA_NODATA,
+        "salinity classes the prediction interval spans (1: all inside the predicted class)",
+    ),
+}
+#: Named categories of the categorical trust layers (code -> name), for styles and legends.
+TRUST_CATEGORIES: dict[str, dict[int, str]] = {
+    "aoa": {0: "outside the area of applicability", 1: "inside the area of applicability"},
+    "class_confidence": {
+        1: "interval inside the predicted class",
+        2: "interval spans 2 classes",
+        3: "interval spans 3 classes",
+        4: "interval spans 4 or more classes",
+    },
 }
 
 # --------------------------------------------------------------------------- bundle
@@ -128,9 +144,9 @@ def fit_trust(
         (:func:`importance_weights`), equal weights, or given ones (one per
         predictor: the indices, then the covariates).
     keep_fold_models : bool, default=False
-        With ``method="base"`` the fold models and the MAPIE object are not needed
-        once the residuals are known; they are dropped unless this is True, so a
-        saved trust model holds one model, not K + 1.
+        With ``method="normalized"`` or ``"base"`` the fold models and the MAPIE
+        object are not needed once the residuals are known; they are dropped unless
+        this is True, so a saved trust model holds one model, not K + 1.
 
     Returns
     -------
@@ -153,7 +169,7 @@ def fit_trust(
     features = pd.DataFrame(step.transform(X), columns=list(names))
     aoa = AreaOfApplicability(weights=w[predictor_of_column(step)].to_numpy())
     aoa.fit(features, folds=intervals.folds_)
-    if s.method == "base" and not s.keep_fold_models:
+    if s.method in ("normalized", "base") and not s.keep_fold_models:
         intervals.mapie_, intervals.fold_estimators_ = None, []
     return TrustModel(
         intervals, aoa, tuple(step.bands_), names, _trust_info(intervals, np.asarray(y).size)
@@ -203,6 +219,7 @@ def trust_block(
     prediction: np.ndarray | None = None,
     covariates: Mapping[str, np.ndarray] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    classify: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Interval bounds, DI and AOA of every valid pixel of a block.
 
@@ -227,13 +244,18 @@ def trust_block(
         no trust values, as they get no salinity.
     chunk_rows : int
         Pixels processed at once; results do not depend on it.
+    classify : callable, optional
+        Salinity -> class codes, as the map classes its prediction (for example
+        ``functools.partial(classify_block, scheme=..., to_scheme_unit=...)``);
+        gives the ``class_confidence`` layer (:func:`classes_spanned`).
 
     Returns
     -------
     dict
-        ``lower``, ``upper``, ``width``, ``di`` (float32, NaN where no data) and
-        ``aoa`` (uint8: 1 inside, 0 outside, :data:`AOA_NODATA` where no data), each
-        shaped (rows, cols).
+        ``lower``, ``upper``, ``width``, ``di`` (float32, NaN where no data),
+        ``aoa`` (uint8: 1 inside, 0 outside, :data:`AOA_NODATA` where no data) and
+        ``class_confidence`` (uint8: classes the interval spans, :data:`AOA_NODATA`
+        where no data or without ``classify``), each shaped (rows, cols).
 
     Raises
     ------
@@ -258,16 +280,39 @@ def trust_block(
         take = index[start : start + chunk_rows]
         chunk = rows_of(take)
         given = None if pred_flat is None else pred_flat[take]
-        _, lower, upper = trust.intervals.predict_interval(chunk, prediction=given)
+        # The predictors once, for both the interval's scale and the DI.
+        features = trust.features(chunk)
+        _, lower, upper = trust.intervals.predict_interval(chunk, given, features)
         out["lower"][take] = lower
         out["upper"][take] = upper
         # In float64, before rounding: a constant width stays constant (upper - lower of
         # the float32 bounds would carry their rounding, ~1e-4 of the value).
         out["width"][take] = np.asarray(upper, dtype=float) - np.asarray(lower, dtype=float)
-        out["di"][take] = trust.aoa.dissimilarity(trust.features(chunk))
+        out["di"][take] = trust.aoa.dissimilarity(features)
     result = {k: v.reshape(rows, cols) for k, v in out.items()}
     result["aoa"] = _aoa_codes(out["di"], trust.aoa.threshold_).reshape(rows, cols)
+    result["class_confidence"] = classes_spanned(result["lower"], result["upper"], classify)
     return result
+
+
+def classes_spanned(
+    lower: np.ndarray, upper: np.ndarray, classify: Callable[[np.ndarray], np.ndarray] | None
+) -> np.ndarray:
+    """How many salinity classes each interval reaches (uint8; 255 where unknown).
+
+    ``classify`` turns salinity into class codes (1, 2, … in increasing salinity, 0
+    for no class), as the map classes its prediction. 1 means the whole interval
+    lies in one class, the predicted one; 4 stands for 4 or more. Without
+    ``classify`` every pixel is 255 (no data).
+    """
+    out = np.full(lower.shape, AOA_NODATA, np.uint8)
+    if classify is None:
+        return out
+    low = np.asarray(classify(lower), dtype=np.int16)
+    high = np.asarray(classify(upper), dtype=np.int16)
+    known = (low > 0) & (high > 0)
+    out[known] = np.clip(high[known] - low[known] + 1, 1, 4).astype(np.uint8)
+    return out
 
 
 def _aoa_codes(di: np.ndarray, threshold: float) -> np.ndarray:
@@ -323,18 +368,28 @@ def _block_rows(
 # ------------------------------------------------------------------ per-map figures
 
 
+#: Edges of the DI bins of :class:`TrustSummary` (the DI is a distance in units of the
+#: training samples' mean distance to each other; AOA thresholds are typically 0.2–1).
+DI_BINS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, np.inf)
+_LOG_LO, _LOG_STEP, _NBINS = -6.0, 0.001, 15_000
+
+
 @dataclass
 class TrustSummary:
     """Per-map trust figures accumulated block by block in bounded memory.
 
-    ``add`` takes a :func:`trust_block` result. The median width comes from a
+    ``add`` takes a :func:`trust_block` result. Width quantiles come from a
     histogram of log10(width) in steps of 0.001 (relative error < 0.12 %), exact
-    when all widths are equal (``"base"`` with absolute scores).
+    when all widths are equal (``"base"`` with absolute scores); one such
+    histogram per DI bin (:data:`DI_BINS`) gives how the width follows the DI.
     """
 
     n_valid: int = 0
     n_inside: int = 0
-    _hist: np.ndarray = field(default_factory=lambda: np.zeros(_NBINS, np.int64), repr=False)
+    _hist: np.ndarray = field(
+        default_factory=lambda: np.zeros((len(DI_BINS) - 1, _NBINS), np.int64), repr=False
+    )
+    _spans: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64), repr=False)
     _wmin: float = np.inf
     _wmax: float = -np.inf
 
@@ -342,35 +397,66 @@ class TrustSummary:
         aoa = block["aoa"]
         self.n_valid += int(np.sum(aoa != AOA_NODATA))
         self.n_inside += int(np.sum(aoa == 1))
-        w = block["width"][np.isfinite(block["width"]) & (block["width"] > 0)]
-        if w.size:
-            self._wmin = min(self._wmin, float(w.min()))
-            self._wmax = max(self._wmax, float(w.max()))
-            bins = np.clip(((np.log10(w) - _LOG_LO) / _LOG_STEP).astype(np.int64), 0, _NBINS - 1)
-            self._hist += np.bincount(bins, minlength=_NBINS)
+        if "class_confidence" in block:
+            self._spans += np.bincount(block["class_confidence"].ravel(), minlength=256)
+        ok = np.isfinite(block["width"]) & (block["width"] > 0)
+        w = block["width"][ok]
+        if not w.size:
+            return
+        self._wmin = min(self._wmin, float(w.min()))
+        self._wmax = max(self._wmax, float(w.max()))
+        bins = np.clip(((np.log10(w) - _LOG_LO) / _LOG_STEP).astype(np.int64), 0, _NBINS - 1)
+        # A pixel without a DI (none beside a width) would go to the last bin.
+        di = np.nan_to_num(block["di"][ok], nan=np.inf)
+        di_bin = np.searchsorted(np.asarray(DI_BINS[1:-1]), di, side="right")
+        flat = np.bincount(di_bin * _NBINS + bins, minlength=self._hist.size)
+        self._hist += flat.reshape(self._hist.shape)
 
     @property
     def share_inside_aoa(self) -> float:
         """Share of valid pixels inside the area of applicability."""
         return self.n_inside / self.n_valid if self.n_valid else float("nan")
 
-    @property
-    def median_width(self) -> float:
-        total = int(self._hist.sum())
+    def width_quantile(self, q: float, di_bin: int | None = None) -> float:
+        """The ``q`` quantile of the width (of one DI bin if given; NaN without pixels)."""
+        hist = self._hist.sum(axis=0) if di_bin is None else self._hist[di_bin]
+        total = int(hist.sum())
         if total == 0:
             return float("nan")
         if self._wmin == self._wmax:
             return self._wmin
-        k = int(np.searchsorted(np.cumsum(self._hist), (total + 1) / 2))
+        k = int(np.searchsorted(np.cumsum(hist), max(1.0, q * total)))
         return float(10 ** (_LOG_LO + (k + 0.5) * _LOG_STEP))
 
+    @property
+    def median_width(self) -> float:
+        return self.width_quantile(0.5)
+
+    def width_by_di(self) -> pd.DataFrame:
+        """Pixels and median, 5th and 95th percentile width per DI bin (bins with pixels)."""
+        rows = []
+        for i, (lo, hi) in enumerate(itertools.pairwise(DI_BINS)):
+            n = int(self._hist[i].sum())
+            if n:
+                rows.append({"di_from": lo, "di_to": hi, "pixels": n,
+                             "width_p05": self.width_quantile(0.05, i),
+                             "median_width": self.width_quantile(0.5, i),
+                             "width_p95": self.width_quantile(0.95, i)})  # fmt: skip
+        return pd.DataFrame(rows)
+
+    def class_spans(self) -> dict[int, int]:
+        """Pixels per ``class_confidence`` code (1-4), those with a code only."""
+        return {k: int(self._spans[k]) for k in range(1, 5) if self._spans[k]}
+
     def as_dict(self) -> dict[str, float]:
+        spans = self.class_spans()
+        known = sum(spans.values())
         return {
             "valid_pixels": self.n_valid,
             "inside_aoa_pixels": self.n_inside,
             "share_inside_aoa": self.share_inside_aoa,
+            "width_p05": self.width_quantile(0.05),
             "median_interval_width": self.median_width,
+            "width_p95": self.width_quantile(0.95),
+            "share_one_class": spans.get(1, 0) / known if known else float("nan"),
         }
-
-
-_LOG_LO, _LOG_STEP, _NBINS = -6.0, 0.001, 15_000

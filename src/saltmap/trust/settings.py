@@ -21,9 +21,10 @@ class IntervalSettings:
 
     confidence: float = 0.9
     cv: Any = 5
-    method: str = "base"
+    method: str = "normalized"
     conformity_score: str = "absolute"
     random_state: int | None = 0
+    lower_limit: float | None = 0.0
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,7 @@ def write_trust_figure(ctx: RunContext, data: SampleData, fit: FinalFit, label: 
     """The trust figure of a map, drawn from its DI, AOA and width COGs (read decimated),
     framing ``boundary`` if given, else the valid pixels."""
     layers = {}
-    for name in ("di", "aoa", "width"):
+    for name in ("di", "aoa", "width", "class_confidence"):
         layers[name], (extent, _) = read_classes_overview(result.outputs.trust[name], 1000)
     unit = data.samples.target_unit or ""
     fig = trust_map_figure(
@@ -223,6 +223,7 @@ def write_trust_figure(ctx: RunContext, data: SampleData, fit: FinalFit, label: 
         width_label=f"{ctx.cfg.intervals.level:.0%} interval width ({unit})",
         title=f"How far to trust the map of {label}",
         frame=boundary_frame(boundary, result.outputs.trust["aoa"]) if boundary else None,
+        class_confidence=layers["class_confidence"],
     )
     ctx.section("maps").add(
         ctx.save_figure(
@@ -231,10 +232,30 @@ def write_trust_figure(ctx: RunContext, data: SampleData, fit: FinalFit, label: 
             f"Area of applicability and interval width, {label}",
             "Left: dissimilarity index (DI) of each pixel's predictors to the training "
             "samples, with the AOA threshold; middle: inside (green) or outside the area of "
-            "applicability; right: width of the prediction interval, hatched outside the "
-            f"AOA. The rasters are in maps/{label}/.",
+            "applicability; third: width of the prediction interval, hatched outside the "
+            "AOA; right: class confidence, how many salinity classes the interval spans "
+            f"(1: the whole interval lies in the predicted class). The rasters are in "
+            f"maps/{label}/, each with its QGIS style.",
         )
     )
+    write_width_by_di(ctx, data, label, result)
+
+
+def write_width_by_di(ctx: RunContext, data: SampleData, label: str, result: MapResult) -> None:
+    """How a map's interval width follows the DI: pixels and width percentiles per DI bin."""
+    table = result.trust.width_by_di()
+    if len(table):
+        unit = data.samples.target_unit or ""
+        ctx.section("maps").add(
+            ctx.save_table(
+                f"width_by_di_{label}",
+                table,
+                f"Interval width by dissimilarity index, {label}",
+                f"5th, 50th and 95th percentile of the interval width ({unit}) of the pixels "
+                "in each DI bin (from the map's own per-pixel tally).",
+                digits=4,
+            )
+        )
 
 
 def trust_row(ctx: RunContext, data: SampleData, fit: FinalFit, label: str,
