@@ -339,7 +339,7 @@ def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
     for n in (1, 2):
         for i in range(args.full_repeat):
             with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                          dashboard_address=None) as cluster:  # fmt: skip
+                                          dashboard_address=":0") as cluster:  # fmt: skip
                 out = CACHE / "full" / f"dask{n}"
                 result, rss = full_run(model, scene, out, args, scheduler=cluster.scheduler_address,
                                        label=f"Dask {n} worker(s) run {i + 1}")  # fmt: skip

@@ -37,7 +37,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import pickle
+import signal
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,12 +93,30 @@ __all__ = ["MapResult", "map_scene", "run_blocks"]
 _WORKER_JOB: BlockJob | None = None
 
 
-def _init_worker(payload: bytes) -> None:
+def _init_worker(payload: bytes, parent: int | None = None) -> None:
     global _WORKER_JOB
+    if parent is not None:
+        _die_with_parent(parent)
     # One BLAS/OpenMP thread per worker process: the workers already fill the cores.
     threadpool_limits(1)
     _WORKER_JOB = pickle.loads(payload)
     _WORKER_JOB.prepare()
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the map's process dies, however it dies (Linux).
+
+    A pool's workers wait on a queue whose writing end they hold themselves, so a
+    parent killed by SIGKILL (or the OOM killer) would leave them waiting forever. The
+    kernel's parent-death signal ends them instead.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _run_block(window: Window) -> BlockResult:
@@ -105,6 +126,12 @@ def _run_block(window: Window) -> BlockResult:
 
 def _run_block_with(job: BlockJob, window: Window) -> BlockResult:
     return job(window)
+
+
+def _load_job(payload: bytes) -> BlockJob:
+    job = pickle.loads(payload)
+    job.prepare()
+    return job
 
 
 def run_blocks(
@@ -143,8 +170,9 @@ def _run_pool(
     context = multiprocessing.get_context("spawn")
     todo = iter(windows)
     with cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(payload,)
-    ) as pool:
+        max_workers=jobs, mp_context=context, initializer=_init_worker,
+        initargs=(payload, os.getpid()),
+    ) as pool:  # fmt: skip
         pending = {pool.submit(_run_block, w) for w in _take(todo, in_flight)}
         while pending:
             done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -162,7 +190,11 @@ def _run_dask(
     client = Client(scheduler, set_as_default=False) if own else scheduler
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        job_future = client.scatter(job, broadcast=True, hash=False)
+        # The job is a task, not scattered data: if every worker holding it dies, the
+        # scheduler computes it again from the payload it keeps, then re-runs the blocks
+        # that were lost with their worker (scattered data would be gone for good).
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        job_future = client.submit(_load_job, payload, pure=False)
         todo = iter(windows)
         first = [
             client.submit(_run_block_with, job_future, w, pure=False)
