@@ -145,11 +145,13 @@ def run_blocks(
     """Map ``windows`` with ``job`` and yield results as blocks finish (in any order).
 
     With ``jobs == 1`` and no scheduler the blocks run in this process; with
-    ``jobs > 1`` in a pool of that many processes, each receiving the job once; with
-    ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
-    ``distributed.Client``) on that Dask cluster, the job broadcast to every worker
-    once. At most ``in_flight`` blocks (default two per worker) are pending at any
-    time, which bounds memory.
+    ``jobs > 1`` in this process and a pool of ``jobs - 1`` processes (see
+    :data:`PARENT_COMPUTES`), each receiving the job once, and ending when this
+    process dies; with ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
+    ``distributed.Client``) on that Dask cluster, the job sent once as a task that
+    the workers share, so that blocks lost with a worker are computed again. At most
+    ``in_flight`` blocks (default two per worker) are pending at any time, which
+    bounds memory.
     """
     if scheduler is not None:
         yield from _run_dask(job, windows, scheduler, in_flight)
@@ -159,23 +161,48 @@ def run_blocks(
             for window in windows:
                 yield job(window)
     else:
-        yield from _run_pool(job, windows, jobs, in_flight or 2 * jobs)
+        yield from _run_pool(job, windows, jobs, in_flight)
+
+
+#: With ``jobs = n``, the map's own process computes blocks too, beside ``n - 1`` pool
+#: workers, instead of only writing what ``n`` workers send. It saves a worker's start
+#: (a fresh interpreter importing scikit-learn and unpickling the job, ~1.5 s of CPU)
+#: and computes from the first second, while the workers are still starting; its
+#: writing fits in between. ``benchmarks/map_tile.py`` measured it (the lever table).
+PARENT_COMPUTES = True
 
 
 def _run_pool(
-    job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int
+    job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int | None
 ) -> Iterator[BlockResult]:
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    workers = jobs - 1 if PARENT_COMPUTES else jobs
+    in_flight = in_flight or 2 * workers
     # spawn: a fresh interpreter per worker, safe whatever threads the parent runs.
     context = multiprocessing.get_context("spawn")
     todo = iter(windows)
-    with cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker,
-        initargs=(payload, os.getpid()),
-    ) as pool:  # fmt: skip
+    with (
+        cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_worker,
+            initargs=(payload, os.getpid()),
+        ) as pool,
+        threadpool_limits(1),
+    ):  # fmt: skip
+        if PARENT_COMPUTES:
+            job.prepare()
         pending = {pool.submit(_run_block, w) for w in _take(todo, in_flight)}
         while pending:
-            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            done = {fut for fut in pending if fut.done()}
+            if not done and PARENT_COMPUTES:
+                # Nothing to write yet: compute a block here rather than wait.
+                for window in _take(todo, 1):
+                    yield job(window)
+                    break
+                else:
+                    done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            elif not done:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            pending -= done
             for fut in done:
                 yield fut.result()
             pending |= {pool.submit(_run_block, w) for w in _take(todo, len(done))}
