@@ -231,9 +231,28 @@ def _crop_ways(model, scene, crop: Window, work: Path, python: Path, block_size:
         return lambda: saltmap_run(model, crop_tif, bands, jobs, work / f"saltmap{jobs}",
                                    block_size)  # fmt: skip
 
+    def before(jobs: int):
+        """Today's saltmap without one lever: jobs=1 without prediction by cell, jobs=2
+        with the map's process only writing what two workers send."""
+        from saltmap.mapping import blocks, engine
+
+        def run():
+            saved = blocks.predict_rows, engine.PARENT_COMPUTES
+            if jobs == 1:
+                blocks.predict_rows = lambda regressor, X: regressor.predict(X)
+            engine.PARENT_COMPUTES = False
+            try:
+                return ours(jobs)()
+            finally:
+                blocks.predict_rows, engine.PARENT_COMPUTES = saved
+
+        return run
+
     return {"naive (one model.predict)": naive, "pyspatialml n_jobs=1": psml(1),
-            "pyspatialml n_jobs=2": psml(2), "saltmap jobs=1": ours(1),
-            "saltmap jobs=2": ours(2)}  # fmt: skip
+            "pyspatialml n_jobs=2": psml(2),
+            "saltmap jobs=1 without prediction by cell": before(1),
+            "saltmap jobs=2 with 2 workers, parent writing": before(2),
+            "saltmap jobs=1": ours(1), "saltmap jobs=2": ours(2)}  # fmt: skip
 
 
 def crop_part(models, scene, args) -> pd.DataFrame:
