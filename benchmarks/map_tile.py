@@ -415,7 +415,7 @@ def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
                     add(f"{name}.predict", t0)
                     t0 = time.process_time()
                     predict_rows(est, feats)
-                    add(f"{name} by cell (used)", t0)
+                    add(f"{name} as mapped (by cell for trees)", t0)
     n = sum(int(w.width * w.height) for w in windows)
     return pd.DataFrame(
         {"cpu_seconds": times, "kpx_per_cpu_s": {k: n / v / 1000 for k, v in times.items()}}
