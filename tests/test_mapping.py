@@ -680,3 +680,47 @@ def test_class_map_of_frames_the_boundary_when_one_is_given(tmp_path):
     assert ax.get_xlim() == pytest.approx((2000.0, 3000.0))
     assert ax.get_ylim() == pytest.approx((300.0, 700.0))
     plt.close(fig)
+
+
+def _features_at_thresholds(regressor, pixels):
+    """Real pixels' features, plus rows whose values sit exactly on, just below and just
+    above the ensemble's thresholds: where an off-by-one in the cell rule would show."""
+    from saltmap.mapping.inference import tree_cells
+
+    cells = tree_cells(regressor)
+    rng = np.random.default_rng(0)
+    rows = [pixels]
+    for f, edges in zip(cells.features, cells.edges, strict=True):
+        for value in (edges, np.nextafter(edges.astype(np.float32), np.inf)):
+            block = pixels[rng.integers(0, len(pixels), len(edges))].copy()
+            block[:, f] = value
+            rows.append(block)
+    return np.concatenate(rows).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["RF", "XGBoost", "Stacking"])
+def test_prediction_by_cell_equals_the_model_value_for_value(name, scene):
+    from saltmap.mapping.blocks import model_bands
+    from saltmap.mapping.inference import predict_rows, tree_cells
+
+    samples = odisha()
+    params = {"Stacking": SMALL, "RF": {"n_estimators": 15}, "XGBoost": {"n_estimators": 15}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_model(name, params=params[name], random_state=0).fit(
+            samples.reflectance, samples.target
+        )
+    cube = scene.read(roles=list(model_bands(model)))
+    pixels = cube.reshape(len(cube), -1).T
+    feats = model[0].transform(pixels[np.isfinite(pixels).all(axis=1)])
+    feats = feats[np.isfinite(feats).all(axis=1)]
+    regressor = model[-1]
+    trees = [regressor] if name != "Stacking" else regressor.estimators_[1:]
+    for est in trees:
+        assert tree_cells(est) is not None and tree_cells(est).features
+        X = _features_at_thresholds(est, feats)
+        expected = est.predict(X)
+        got = predict_rows(est, X)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(predict_rows(regressor, feats), regressor.predict(feats))

@@ -25,6 +25,7 @@ from sklearn.base import BaseEstimator
 from saltmap.bands import check_roles
 from saltmap.errors import ModelFileError
 from saltmap.features.covariate_rasters import assemble_predictors
+from saltmap.mapping.inference import predict_rows
 from saltmap.mapping.provenance import empty_provenance, has_provenance
 from saltmap.salinity.classes import classify
 from saltmap.salinity.units import convert_ec, quantity_of
@@ -40,9 +41,12 @@ if TYPE_CHECKING:
 #: Nodata of the salinity COG and code of "no class" in the class COG.
 SALINITY_NODATA = float("nan")
 CLASS_NODATA = 0
-#: Rows predicted at once inside a block: keeps the hidden layers of an MLP and the
-#: per-tree outputs of a forest small and in cache, whatever the block size.
-CHUNK_ROWS = 65_536
+#: Rows predicted at once inside a block: bounds the memory of the hidden layers of an
+#: MLP and the per-tree outputs of a forest, whatever the block size. Larger chunks
+#: hold more pixels per cell of a tree ensemble (:mod:`saltmap.mapping.inference`):
+#: 262144 rows took 0.89x the CPU of 65536 with the stacking models of
+#: ``benchmarks/predict_levers.py`` (whole 1024 x 1024 blocks were no better).
+CHUNK_ROWS = 262_144
 
 #: What a block job yields: window, salinity, class codes and the trust layers (or None).
 BlockResult = tuple[Window, np.ndarray, np.ndarray, "dict[str, np.ndarray] | None"]
@@ -96,7 +100,7 @@ def predict_block(
         ``{name: (rows, cols) array}`` of every covariate the model reads, as
         :meth:`saltmap.features.covariates.CovariateRasters.read` returns them for
         the block's window. Leave out for a model without covariates.
-    chunk_rows : int, default=65536
+    chunk_rows : int, default=262144
         Pixels handed to ``model.predict`` at once; results do not depend on it.
 
     Returns
@@ -153,7 +157,8 @@ def predict_block_with_unseen(
         feats = features.transform(chunk)
         defined = np.isfinite(feats).all(axis=1)
         if defined.any():
-            pred = regressor.predict(feats[defined])
+            # Equal to regressor.predict, with less CPU for tree ensembles (see inference).
+            pred = predict_rows(regressor, feats[defined])
             out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
     out[~np.isfinite(out)] = np.nan
     return out.reshape(reflectance.shape[1:]), n_unseen
@@ -321,7 +326,8 @@ class BlockJob:
         # The classes each interval spans, classed as the map classes its prediction.
         spans = partial(classify_block, scheme=self.plan.scheme, to_scheme_unit=self.plan.convert)
         layers = trust_block(
-            self.trust, reflectance, roles, prediction=salinity, chunk_rows=self.chunk_rows,
+            # trust's own chunks: its DI holds a distance to every training row
+            self.trust, reflectance, roles, prediction=salinity,
             classify=spans, **({"covariates": covariates} if covariates else {}),
         )  # fmt: skip
         if self.exclude_outside_aoa:

@@ -38,7 +38,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
+import os
 import pickle
+import signal
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,12 +100,30 @@ __all__ = ["MapResult", "map_scene", "run_blocks"]
 _WORKER_JOB: BlockJob | None = None
 
 
-def _init_worker(payload: bytes) -> None:
+def _init_worker(payload: bytes, parent: int | None = None) -> None:
     global _WORKER_JOB
+    if parent is not None:
+        _die_with_parent(parent)
     # One BLAS/OpenMP thread per worker process: the workers already fill the cores.
     threadpool_limits(1)
     _WORKER_JOB = pickle.loads(payload)
     _WORKER_JOB.prepare()
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the map's process dies, however it dies (Linux).
+
+    A pool's workers wait on a queue whose writing end they hold themselves, so a
+    parent killed by SIGKILL (or the OOM killer) would leave them waiting forever. The
+    kernel's parent-death signal ends them instead.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _run_block(window: Window) -> BlockResult:
@@ -112,6 +133,12 @@ def _run_block(window: Window) -> BlockResult:
 
 def _run_block_with(job: BlockJob, window: Window) -> BlockResult:
     return job(window)
+
+
+def _load_job(payload: bytes) -> BlockJob:
+    job = pickle.loads(payload)
+    job.prepare()
+    return job
 
 
 def run_blocks(
@@ -125,11 +152,13 @@ def run_blocks(
     """Map ``windows`` with ``job`` and yield results as blocks finish (in any order).
 
     With ``jobs == 1`` and no scheduler the blocks run in this process; with
-    ``jobs > 1`` in a pool of that many processes, each receiving the job once; with
-    ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
-    ``distributed.Client``) on that Dask cluster, the job broadcast to every worker
-    once. At most ``in_flight`` blocks (default two per worker) are pending at any
-    time, which bounds memory.
+    ``jobs > 1`` in this process and a pool of ``jobs - 1`` processes (see
+    :data:`PARENT_COMPUTES`), each receiving the job once, and ending when this
+    process dies; with ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
+    ``distributed.Client``) on that Dask cluster, the job sent once as a task that
+    the workers share, so that blocks lost with a worker are computed again. At most
+    ``in_flight`` blocks (default two per worker) are pending at any time, which
+    bounds memory.
     """
     if scheduler is not None:
         yield from _run_dask(job, windows, scheduler, in_flight)
@@ -139,22 +168,48 @@ def run_blocks(
             for window in windows:
                 yield job(window)
     else:
-        yield from _run_pool(job, windows, jobs, in_flight or 2 * jobs)
+        yield from _run_pool(job, windows, jobs, in_flight)
+
+
+#: With ``jobs = n``, the map's own process computes blocks too, beside ``n - 1`` pool
+#: workers, instead of only writing what ``n`` workers send. It saves a worker's start
+#: (a fresh interpreter importing scikit-learn and unpickling the job, ~1.5 s of CPU)
+#: and computes from the first second, while the workers are still starting; its
+#: writing fits in between. ``benchmarks/map_tile.py`` measured it (the lever table).
+PARENT_COMPUTES = True
 
 
 def _run_pool(
-    job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int
+    job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int | None
 ) -> Iterator[BlockResult]:
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    workers = jobs - 1 if PARENT_COMPUTES else jobs
+    in_flight = in_flight or 2 * workers
     # spawn: a fresh interpreter per worker, safe whatever threads the parent runs.
     context = multiprocessing.get_context("spawn")
     todo = iter(windows)
-    with cf.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(payload,)
-    ) as pool:
+    with (
+        cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_worker,
+            initargs=(payload, os.getpid()),
+        ) as pool,
+        threadpool_limits(1),
+    ):  # fmt: skip
+        if PARENT_COMPUTES:
+            job.prepare()
         pending = {pool.submit(_run_block, w) for w in _take(todo, in_flight)}
         while pending:
-            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            done = {fut for fut in pending if fut.done()}
+            if not done and PARENT_COMPUTES:
+                # Nothing to write yet: compute a block here rather than wait.
+                for window in _take(todo, 1):
+                    yield job(window)
+                    break
+                else:
+                    done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            elif not done:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            pending -= done
             for fut in done:
                 yield fut.result()
             pending |= {pool.submit(_run_block, w) for w in _take(todo, len(done))}
@@ -169,7 +224,11 @@ def _run_dask(
     client = Client(scheduler, set_as_default=False) if own else scheduler
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        job_future = client.scatter(job, broadcast=True, hash=False)
+        # The job is a task, not scattered data: if every worker holding it dies, the
+        # scheduler computes it again from the payload it keeps, then re-runs the blocks
+        # that were lost with their worker (scattered data would be gone for good).
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        job_future = client.submit(_load_job, payload, pure=False)
         todo = iter(windows)
         first = [
             client.submit(_run_block_with, job_future, w, pure=False)

@@ -1,0 +1,182 @@
+"""Mechanics of the map engines under faults, on a small SYNTHETIC scene.
+
+A worker process of a Dask cluster killed in the middle of a map, and a ``--jobs 2``
+map whose own process is killed: no block may be lost or corrupted, and no worker
+process may be left behind. The scene is synthetic (a smooth random field per band,
+NOT real data) because only the mechanics are tested; the model is a small random
+forest fitted on the real Odisha samples.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import psutil
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from saltmap import mapping
+from saltmap.io.samples import odisha
+from saltmap.io.scene import open_scene
+from saltmap.models.building import make_model
+
+EC = {"target_name": "EC", "target_unit": "µS/cm", "scheme": "fao-ec", "figure": False}
+BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+SIDE, BLOCK = 256, 32  # 64 blocks
+
+
+@pytest.fixture(scope="module")
+def synthetic_scene_file(tmp_path_factory):
+    """A synthetic 6-band reflectance GeoTIFF: smooth fields plus noise, NaN in a corner."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE] / SIDE
+    base = np.array([0.08, 0.11, 0.13, 0.25, 0.28, 0.22], dtype=np.float32)[:, None, None]
+    field = 1 + 0.4 * np.sin(6 * xx + 3 * yy) * np.cos(5 * yy)
+    cube = (base * field * (1 + 0.05 * rng.standard_normal((6, SIDE, SIDE)))).astype(np.float32)
+    cube[:, :20, :20] = np.nan
+    path = tmp_path_factory.mktemp("synthetic") / "synthetic_scene.tif"
+    profile = {"driver": "GTiff", "width": SIDE, "height": SIDE, "count": 6, "dtype": "float32",
+               "nodata": float("nan"), "crs": "EPSG:32644",
+               "transform": from_origin(500000, 2300000, 30, 30)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(cube)
+        dst.descriptions = BANDS
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic_scene(synthetic_scene_file):
+    return open_scene(synthetic_scene_file, scaling="reflectance")
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    samples = odisha()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_model("RF", params={"n_estimators": 10}, random_state=0).fit(
+            samples.reflectance, samples.target
+        )
+
+
+@pytest.fixture(scope="module")
+def reference(small_model, synthetic_scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    return mapping.map_scene(small_model, synthetic_scene, out, block_size=BLOCK, **EC)
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+class KillAfter:
+    """A progress (saltmap.progress protocol) that calls ``kill`` once ``n`` blocks are done."""
+
+    def __init__(self, n, kill):
+        self.n, self.kill, self.killed = n, kill, None
+
+    @contextmanager
+    def task(self, what, total=None):
+        def tick(done, total):
+            if done >= self.n and self.killed is None:
+                self.killed = self.kill()
+
+        yield tick
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_dask_worker_killed_mid_map_loses_no_block(
+    n_workers, small_model, synthetic_scene, reference, tmp_path
+):
+    """The scheduler re-runs the blocks lost with the worker (and, with one worker, the
+    job the lost worker held): the map completes, equal to a local run."""
+    import distributed
+
+    with (
+        distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                 dashboard_address=":0") as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        pids = client.run(os.getpid)
+
+        def kill():
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+            return victim
+
+        progress = KillAfter(3, kill)
+        result = mapping.map_scene(
+            small_model, synthetic_scene, tmp_path, block_size=BLOCK, scheduler=client,
+            progress=progress, **EC,
+        )  # fmt: skip
+    assert progress.killed is not None and not psutil.pid_exists(progress.killed)
+    assert result.n_computed == 64
+    for ours, theirs in ((result.outputs.salinity, reference.outputs.salinity),
+                         (result.outputs.classes, reference.outputs.classes)):  # fmt: skip
+        np.testing.assert_array_equal(read(ours), read(theirs), err_msg=ours.name)
+
+
+def _pool_workers(parent):
+    try:
+        children = parent.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [p for p in children if "spawn_main" in " ".join(_cmdline(p))]
+
+
+def _cmdline(p):
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+MAP_IN_CHILD = """
+import pickle, sys
+from saltmap.io.scene import open_scene
+from saltmap.mapping import map_scene
+with open(sys.argv[1], "rb") as f:
+    model = pickle.load(f)
+scene = open_scene(sys.argv[2], scaling="reflectance")
+map_scene(model, scene, sys.argv[3], block_size=16, jobs=2, scheme="fao-ec", figure=False,
+          target_name="EC", target_unit="µS/cm")
+"""
+
+
+def test_killed_two_job_map_leaves_no_worker_behind(synthetic_scene_file, small_model, tmp_path):
+    """SIGKILL of the map's process ends its pool's workers too (parent-death signal)."""
+    import pickle
+
+    model_file = tmp_path / "rf.pkl"
+    model_file.write_bytes(pickle.dumps(small_model))
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", MAP_IN_CHILD, str(model_file), str(synthetic_scene_file), str(out)]
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    parent = psutil.Process(child.pid)
+    try:
+        deadline = time.monotonic() + 30
+        # Killed once the pool's worker is up and blocks are being stored.
+        while not _pool_workers(parent) or not any(out.glob(".map.work-*/[!.]*.npz")):
+            assert child.poll() is None, (
+                f"the run ended before it was killed: {child.stderr.read()}"
+            )
+            assert time.monotonic() < deadline, "no worker stored a block within 30 s"
+            time.sleep(0.01)
+        workers = parent.children(recursive=True)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stderr.close()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for p in alive:  # do not leave them running after a failure
+        p.kill()
+    assert not alive, f"orphaned worker processes: {[p.pid for p in alive]}"
