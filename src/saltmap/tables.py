@@ -242,6 +242,27 @@ def format_baseline(comparison: pd.DataFrame, unit: str | None = None) -> pd.Dat
     return out
 
 
+def format_candidates(candidates: pd.DataFrame, unit: str | None = None) -> pd.DataFrame:
+    """The final model's candidates: pooled R² [95 % CI], pooled RMSE ± its standard error,
+    rank, within one SE of the best, the one chosen, and what each costs to map."""
+    u = _unit(unit)
+    in_unit, r2 = fixed_to(decimals_for(candidates["RMSE_pooled"])), fixed_to(2)
+    rows = [r for _, r in candidates.iterrows()]
+    out = candidates[["rank", "feature_set", "model"]].rename(columns={"feature_set": "features"})
+    out["pooled R² [95 % CI]"] = [
+        interval(r["R2_pooled"], r["R2_pooled_ci_low"], r["R2_pooled_ci_high"], r2) for r in rows
+    ]
+    out[f"pooled RMSE{u} ± SE"] = [
+        estimate(r["RMSE_pooled"], r["RMSE_se"], fmt=in_unit) for r in rows
+    ]
+    out["within 1 SE"] = ["yes" if r["within_1se"] else "" for r in rows]
+    out["chosen"] = ["◀" if r["chosen"] else "" for r in rows]
+    out["kpx / CPU-s"] = [compact(r.get("kpx_per_cpu_s")) for r in rows]
+    out["S2 tile (CPU min)"] = [compact(r.get("s2_tile_cpu_min")) for r in rows]
+    out["clipped"] = [str(int(r.get("n_clipped", 0))) for r in rows]
+    return out
+
+
 # -- whole tables -------------------------------------------------------------------------------
 
 
