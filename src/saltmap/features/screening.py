@@ -138,7 +138,8 @@ def screen(samples: Samples, indices: str | Iterable[IndexItem] = "study") -> pd
     -------
     DataFrame
         One row per index: ``index``, ``group``, ``formula``, ``r``, ``abs_r``,
-        ``p_value``, ``q_value`` (Benjamini–Hochberg, :func:`q_values`), ``ci_low``, ``ci_high``, ``n``, ``n_undefined``, ``rank``,
+        ``p_value``, ``q_value`` (Benjamini–Hochberg, :func:`q_values`), ``ci_low``,
+        ``ci_high``, ``n``, ``n_undefined``, ``rank``,
         sorted by |r|.
     """
     if len(samples) < 4:

@@ -111,8 +111,13 @@ def write_screening_section(ctx: RunContext, data: SampleData, table3: pd.DataFr
             "p: two-sided; q: Benjamini–Hochberg q-value over the indices screened together "
             "(false discovery rate); 95 % CI by Fisher's z; n_undefined: samples where the "
             "index is undefined. Ranked by |r|.",
-            formats={"p_value": ".2g", "q_value": ".2g", "r": ".3f", "ci_low": ".3f",
-                     "ci_high": ".3f"},  # fmt: skip
+            formats={
+                "p_value": ".2g",
+                "q_value": ".2g",
+                "r": ".3f",
+                "ci_low": ".3f",
+                "ci_high": ".3f",
+            },
         )
     )
     fig = plot_screening(table3, target_label=data.label)
