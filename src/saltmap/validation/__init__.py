@@ -69,6 +69,7 @@ _API = {
     "target_strata": "splits",
     "tile_minutes": "cost",
     "to_metric_coords": "splits",
+    "winner_spec": "choice",
     "write_evaluation": "results",
 }
 __all__ = sorted(_API)

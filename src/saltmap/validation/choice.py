@@ -27,7 +27,7 @@ from saltmap.models.building import BASE_LEARNERS, make_model, undefined_rows
 from saltmap.models.tuning_cache import TuningCache
 from saltmap.validation.metrics import CVResult
 from saltmap.validation.nested import bases_match, inner_tasks, nested_choice
-from saltmap.validation.scoring import BASELINE, plain_forest
+from saltmap.validation.scoring import BASELINE, PLAIN_FOREST, plain_forest
 from saltmap.validation.selection import NULL, Key, Selection, select, skill_verdict
 from saltmap.validation.settings import EvaluationSettings
 
@@ -249,3 +249,16 @@ def _nested(main, tasks, outputs, cv_results, splits, sets, s, keys, common, n_f
         "inner_fits": sum(len(t.models) for t in inner),
     }
     return outcome.folds, score
+
+
+def winner_spec(selection: Selection) -> dict[str, Any]:
+    """How to train the chosen candidate on all samples: ``name`` (for ``make_model``),
+    ``label`` (as the report names it), ``indices`` (items), ``covariates`` (whether it
+    reads them), ``fixed`` parameters and ``untuned`` (the plain random forest)."""
+    fs, model = selection.winner
+    if model == BASELINE:
+        return {"name": "RF", "label": model, "indices": list(selection.indices[fs]),
+                "covariates": False, "fixed": dict(PLAIN_FOREST), "untuned": True}  # fmt: skip
+    covariates = bool(selection.covariates.get(fs))
+    return {"name": model, "label": model, "indices": list(selection.indices[fs]),
+            "covariates": covariates, "fixed": None, "untuned": False}  # fmt: skip
