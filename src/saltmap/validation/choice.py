@@ -233,7 +233,8 @@ def _nested(main, tasks, outputs, cv_results, splits, sets, s, keys, common, n_f
         }  # fmt: skip
 
     labels = [*sets.candidate_labels, BASELINE]
-    inner = inner_tasks(outer_splits, sets.defined, models_for, labels, sets.covariates)
+    inner = inner_tasks(outer_splits, sets.defined, models_for, labels, sets.covariates,
+                        untuned=[BASELINE])  # fmt: skip
     outer = {k: cv_results[(main, *k)].predictions[: len(outer_splits)] for k in keys}
     stacked = [(k, fs, n) for (k, fs, _), n in assembled.items()]
     outcome = nested_choice(inner, fit(inner), outer, y=y, common=common,

@@ -124,7 +124,8 @@ class EvaluationSettings:
         cross-validation of the choice. Needs the repeated or spatial protocol.
     candidate_sets : mapping or None
         Extra feature sets of the choice, scored under the main protocol only;
-        None: :data:`CANDIDATE_SETS` (the six bands alone, all 21 indices).
+        None: :data:`CANDIDATE_SETS` (the six bands alone, all 21 indices), or none
+        with ``quick``.
     covariates : Covariates or None
         Sample columns used as predictors by the candidates of the choice: each
         candidate feature set is then scored with them too (label ``<set>+cov``).
@@ -190,8 +191,13 @@ class EvaluationSettings:
 
     @property
     def extra_sets(self) -> Mapping[str, Any]:
-        """The candidate feature sets beside the evaluated ones."""
-        return CANDIDATE_SETS if self.candidate_sets is None else self.candidate_sets
+        """The candidate feature sets beside the evaluated ones: :data:`CANDIDATE_SETS`
+        unless given; none with the quick plan (its miniature of the choice weighs the
+        evaluated sets and the plain random forest, so that the demo stays within its
+        minute)."""
+        if self.candidate_sets is not None:
+            return self.candidate_sets
+        return {} if self.quick else CANDIDATE_SETS
 
     @property
     def cost_rows(self) -> int:
