@@ -125,7 +125,8 @@ def feature_sets_of(X: pd.DataFrame, s: EvaluationSettings, choosing: bool) -> F
     undefined = {fs: undefined_rows(X, ix) for fs, ix in items.items() if ix}
     defined = {fs: ~X.index.isin(undefined[fs].index) if ix else np.ones(len(X), bool)
                for fs, ix in items.items()}  # fmt: skip
-    shown = {fs: u for fs, u in undefined.items() if len(u) and fs in [*candidates, *evaluated]}
+    listed = [*evaluated, *candidates, BASELINE]
+    shown = {fs: u for fs, u in undefined.items() if len(u) and fs in listed}
     return FeatureSets(items, defined, shown, covariates, evaluated, candidates)
 
 
