@@ -231,6 +231,11 @@ def run_evaluation(
     X, y = _samples_arrays(samples)
     _check_evaluable(samples, y, s.feature_sets, s.plan.n_splits, s.protocols)
     Xc = None
+    if s.covariates and s.covariates.categorical and s.covariates.min_count is None:
+        # A level missing from a training fold would stop its test fold's predictions: in
+        # the cross-validation levels seen fewer than 3 times are pooled, and unseen ones
+        # join them (the example study's min_count).
+        s = dataclasses.replace(s, covariates=dataclasses.replace(s.covariates, min_count=3))
     if s.covariates:
         Xc = predictor_table(samples, s.covariates)
         check_covariates_defined(Xc, s.covariates, samples.source)
