@@ -209,16 +209,20 @@ def test_s24_zero_and_negative_reflectance_give_nan_indices_counted_by_screening
 
 
 def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
+    # Issue 14: the sample is set aside for the feature set needing the index, and named;
+    # the run goes on.
     table = real_samples.table.copy()
     first = table.index[0]
     table.loc[first, "G"] = 0.0
     samples = dataclasses.replace(real_samples, table=table)
-    with pytest.raises(SampleDataError) as err:
-        evaluation.evaluate_study(
-            samples, models=["PLSR"], feature_sets={"N-SI": "novel"}, protocols=["repeated"],
-            quick=True, n_trials=0, baseline=False, n_jobs=1,
-        )  # fmt: skip
-    assert str(first) in str(err.value) and "SAI" in str(err.value)
+    result = evaluation.evaluate_study(
+        samples, models=["PLSR"], feature_sets={"N-SI": "novel"}, protocols=["repeated"],
+        quick=True, n_trials=0, baseline=False, n_jobs=1, select=False,
+    )  # fmt: skip
+    aside = result.set_aside
+    assert list(aside["sample"]) == [first] and list(aside["feature_set"]) == ["N-SI"]
+    assert "SAI" in aside["undefined"].iloc[0]
+    assert result.honest.set_index("feature_set").loc["N-SI", "n_folds"] == 5
 
 
 def test_s27_constant_target_in_evaluation_is_an_error(real_samples):

@@ -198,13 +198,15 @@ def test_settings_built_once_give_the_same_evaluation_and_report_progress(sample
     from saltmap.validation.settings import EvaluationSettings
 
     options = {"quick": True, "models": ("PLSR",), "n_trials": 0, "n_boot": 50,
-               "protocols": ("study", "repeated"), "baseline": False, "n_jobs": 1}  # fmt: skip
+               "protocols": ("study", "repeated"), "baseline": False, "n_jobs": 1,
+               "select": False}  # fmt: skip
     settings = EvaluationSettings(**options)
     assert (settings.n_repeats, settings.n_boot) == (1, 50)  # the quick plan fills the gap
     recorded = RecordedProgress()
     built = run_evaluation(samples, settings, progress=recorded)
     ticks = recorded.ticks["evaluation"]
-    assert ticks[-1] == (len(ticks), len(ticks)) == (12, 12)  # 2 sets × (1 split + 5 folds)
+    # 2 sets × (1 split + 5 folds), and the null model's 5 folds
+    assert ticks[-1] == (len(ticks), len(ticks)) == (17, 17)
     calls = []
     direct = evaluate_study(samples, progress=lambda d, t: calls.append((d, t)), **options)
     assert calls == ticks  # the older progress(done, total) callable still works

@@ -22,6 +22,7 @@ from saltmap.errors import ConfigError, SampleDataError
 from saltmap.features.indices import IndexFeatures
 from saltmap.io.samples import odisha
 from saltmap.models.building import MODEL_NAMES, SerialMLPRegressor, make_model
+from saltmap.models.physical import PhysicalTarget
 from saltmap.models.tuning import BUDGETS, SEARCH_SPACES, TunedModel, tune_model
 from saltmap.models.tuning_cache import TuningCache, clear_tuning_cache
 
@@ -148,6 +149,7 @@ def _expected_failed_checks(estimator):
         TunedModel("PLSR", indices=None, budget="quick", log_target=True),
         SerialMLPRegressor(max_iter=50),
         IndexFeatures(),
+        PhysicalTarget(),
     ],
     expected_failed_checks=_expected_failed_checks,
     xfail_strict=True,
@@ -275,7 +277,7 @@ def _with_row_numbers(F):
 
 def test_meta_learner_is_trained_on_out_of_fold_base_predictions(odisha_features):
     F, y = odisha_features
-    stack = _spied_stack(make_model("Stacking").named_steps["model"])
+    stack = _spied_stack(make_model("Stacking").named_steps["model"].regressor)
     log = _fit_and_log(stack, _with_row_numbers(F), y)
     predictions = log[log.event == "predict"]
     # Every base predicted every training row once while the stack was fitted ...
@@ -293,7 +295,7 @@ def test_spy_notices_in_sample_meta_features(odisha_features):
     # test rows are its training rows) is caught.
     F, y = odisha_features
     everything = np.arange(len(y))
-    stack = _spied_stack(make_model("Stacking").named_steps["model"])
+    stack = _spied_stack(make_model("Stacking").named_steps["model"].regressor)
     stack.set_params(cv=[(everything, everything)])
     log = _fit_and_log(stack, _with_row_numbers(F), y)
     assert log.loc[log.event == "predict", "in_sample"].sum() > 0
@@ -301,7 +303,9 @@ def test_spy_notices_in_sample_meta_features(odisha_features):
 
 def test_meta_learner_equals_pls_on_cross_val_predictions(odisha_features):
     F, y = odisha_features
-    stack = make_model("Stacking", params=SMALL["Stacking"]).named_steps["model"].fit(F, y)
+    stack = (
+        make_model("Stacking", params=SMALL["Stacking"]).named_steps["model"].regressor.fit(F, y)
+    )
     folds = KFold(5, shuffle=True, random_state=0)
     oof = np.column_stack(
         [cross_val_predict(clone(est), F, y, cv=folds) for _, est in stack.estimators]

@@ -54,10 +54,10 @@ def save_figure(
     return written
 
 
-def _significance_mark(p: float) -> str:
-    if not p == p:  # NaN
+def _significance_mark(q: float) -> str:
+    if not q == q:  # NaN
         return ""
-    return "**" if p < 0.01 else "*" if p < 0.05 else ""
+    return "**" if q < 0.01 else "*" if q < 0.05 else ""
 
 
 def plot_screening(table, *, target_label: str = "target", title: str | None = None) -> Figure:
@@ -65,7 +65,8 @@ def plot_screening(table, *, target_label: str = "target", title: str | None = N
 
     ``table`` is the output of :func:`saltmap.features.screening.screen_table`. Bars are
     coloured by index group, whiskers show the 95 % CI, and ``*``/``**`` mark
-    p < 0.05 / p < 0.01.
+    Benjamini–Hochberg q < 0.05 / q < 0.01 (the p-value when the table has no
+    ``q_value``, as tables of older runs).
     """
     data = table.sort_values("r", na_position="first")
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(data) + 1.5))
@@ -75,7 +76,7 @@ def plot_screening(table, *, target_label: str = "target", title: str | None = N
     ax.barh(ypos, data["r"], color=colours, xerr=err, error_kw={"lw": 0.8, "ecolor": "#333"})
     ax.set_yticks(list(ypos), data["index"])
     for y, row in enumerate(data.itertuples()):
-        mark = _significance_mark(row.p_value)
+        mark = _significance_mark(getattr(row, "q_value", row.p_value))
         if mark and row.r == row.r:
             # Beyond the whisker, so the mark never sits on the CI line.
             at = row.ci_high + 0.02 if row.r >= 0 else row.ci_low - 0.02
@@ -85,7 +86,7 @@ def plot_screening(table, *, target_label: str = "target", title: str | None = N
     ax.set_xlabel(f"Pearson r with {target_label}")
     groups = [g for g in GROUP_COLOURS if g in set(data["group"])]
     handles = [plt.Rectangle((0, 0), 1, 1, color=GROUP_COLOURS[g]) for g in groups]
-    ax.legend(handles, groups, loc="lower right", frameon=False, title="* p<0.05  ** p<0.01")
+    ax.legend(handles, groups, loc="lower right", frameon=False, title="* q<0.05  ** q<0.01 (BH)")
     ax.set_title(title or f"Correlation of salinity indices with {target_label}")
     ax.grid(axis="x", alpha=0.3)
     return fig

@@ -11,6 +11,9 @@ Results are plain DataFrames of numbers (``R2_mean``, ``R2_sd``, ``R2_ci_low``,
   when missing), :func:`interval` (``value [low, high]``), :func:`pair`
   (``a / b``), and :func:`metric_cell`, which reads ``<metric>_mean``,
   ``_sd``, ``_ci_low`` and ``_ci_high`` from a result row;
+* extreme values: a float of magnitude :data:`EXTREME` or more (a score from a model
+  that extrapolated wildly, an R² of −6.5 × 10²⁰) is written in scientific notation
+  with the flag ``!`` (``-6.5e+20!``) by every cell formatter, never as 22 digits;
 * whole tables: the evaluation's Table 4, honest and baseline tables
   (:func:`format_table4`, :func:`format_honest`, :func:`format_baseline`), and
   :func:`markdown_table` for any table.
@@ -30,6 +33,9 @@ import numpy as np
 import pandas as pd
 
 MISSING = "–"
+#: Magnitude from which a float cell is written in scientific notation and flagged.
+EXTREME = 1e6
+FLAG = "!"
 Formatter = Callable[[Any], str]
 
 
@@ -71,12 +77,25 @@ def _missing(value: Any) -> bool:
         return False
 
 
+def extreme(value: Any) -> str | None:
+    """``value`` in scientific notation with :data:`FLAG` when it is a float of magnitude
+    :data:`EXTREME` or more (or infinite); None otherwise."""
+    if not isinstance(value, float | np.floating) or math.isnan(value):
+        return None
+    if math.isinf(value):
+        return f"{'-' if value < 0 else ''}inf{FLAG}"
+    return f"{value:.2g}{FLAG}" if abs(value) >= EXTREME else None
+
+
 def format_value(value: Any, digits: int = 4, spec: str | None = None) -> str:
-    """A cell as text: floats to ``digits`` significant digits, NaN as an en dash."""
+    """A cell as text: floats to ``digits`` significant digits, NaN as an en dash,
+    extreme floats (:func:`extreme`) in scientific notation with a flag."""
     if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
         return MISSING
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
+    if (flagged := extreme(value)) is not None:
+        return flagged
     if isinstance(value, float | np.floating):
         if spec:
             return format(float(value), spec)
@@ -91,16 +110,19 @@ def format_value(value: Any, digits: int = 4, spec: str | None = None) -> str:
 
 
 def fixed(value: Any, digits: int) -> str:
-    """``value`` with ``digits`` decimals; an en dash when missing or infinite."""
+    """``value`` with ``digits`` decimals; an en dash when missing or infinite, and
+    :func:`extreme` values flagged."""
     if _missing(value):
         return MISSING
-    return f"{value:.{digits}f}"
+    return extreme(float(value)) or f"{value:.{digits}f}"
 
 
 def compact(value: Any) -> str:
     """A number for a compact table: 3 significant digits, no exponent up to 10⁶."""
     if _missing(value):
         return MISSING
+    if (flagged := extreme(float(value))) is not None:
+        return flagged
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
@@ -121,7 +143,9 @@ def significant_to(digits: int, *, signed: bool = False) -> Formatter:
     """A formatter of ``digits`` significant digits (``signed``: ``+`` before positive
     values, as differences are shown); an en dash when missing or infinite."""
     spec = f"{'+' if signed else ''}.{digits}g"
-    return lambda value: MISSING if _missing(value) else format(value, spec)
+    return lambda value: (
+        MISSING if _missing(value) else extreme(float(value)) or format(value, spec)
+    )
 
 
 def interval(value: Any, low: Any, high: Any, fmt: Formatter = compact) -> str:
@@ -215,6 +239,27 @@ def format_baseline(comparison: pd.DataFrame, unit: str | None = None) -> pd.Dat
             interval(r[f"d{key}"], r[f"d{key}_ci_low"], r[f"d{key}_ci_high"], fmt) for r in rows
         ]
     out["verdict (RMSE)"] = comparison["verdict"]
+    return out
+
+
+def format_candidates(candidates: pd.DataFrame, unit: str | None = None) -> pd.DataFrame:
+    """The final model's candidates: pooled R² [95 % CI], pooled RMSE ± its standard error,
+    rank, within one SE of the best, the one chosen, and what each costs to map."""
+    u = _unit(unit)
+    in_unit, r2 = fixed_to(decimals_for(candidates["RMSE_pooled"])), fixed_to(2)
+    rows = [r for _, r in candidates.iterrows()]
+    out = candidates[["rank", "feature_set", "model"]].rename(columns={"feature_set": "features"})
+    out["pooled R² [95 % CI]"] = [
+        interval(r["R2_pooled"], r["R2_pooled_ci_low"], r["R2_pooled_ci_high"], r2) for r in rows
+    ]
+    out[f"pooled RMSE{u} ± SE"] = [
+        estimate(r["RMSE_pooled"], r["RMSE_se"], fmt=in_unit) for r in rows
+    ]
+    out["within 1 SE"] = ["yes" if r["within_1se"] else "" for r in rows]
+    out["chosen"] = ["◀" if r["chosen"] else "" for r in rows]
+    out["kpx / CPU-s"] = [compact(r.get("kpx_per_cpu_s")) for r in rows]
+    out["S2 tile (CPU min)"] = [compact(r.get("s2_tile_cpu_min")) for r in rows]
+    out["clipped"] = [str(int(r.get("n_clipped", 0))) for r in rows]
     return out
 
 

@@ -13,7 +13,7 @@ from saltmap.cli._progress import RichProgress
 from saltmap.errors import ConfigError, SaltmapError
 from saltmap.features.indices import resolve
 from saltmap.models.building import MODEL_NAMES
-from saltmap.tables import format_baseline, format_honest, format_table4
+from saltmap.tables import format_baseline, format_candidates, format_honest, format_table4
 from saltmap.validation.evaluation import evaluate_study
 from saltmap.validation.results import evaluation_files, write_evaluation
 from saltmap.validation.settings import FEATURE_SETS, PROTOCOLS, EvaluationSettings
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from saltmap.validation.results import EvaluationResult
 
 # Text columns of the printed tables (aligned left; numbers align right).
-_TEXT_COLUMNS = ("protocol", "features", "model", "verdict (RMSE)")
+_TEXT_COLUMNS = ("protocol", "features", "model", "verdict (RMSE)", "within 1 SE", "chosen")
 
 
 def _names(text: str | None, what: str, known: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -128,7 +128,11 @@ def evaluate_command(
     Writes table4.csv/.md (the study's calibration/validation split),
     honest.csv/.md (repeated and spatial block CV: mean ± sd and bootstrap 95 % CI),
     baseline.csv/.md (each model against a plain random forest on the same folds),
-    folds.csv, predictions.csv, settings.json and figure5.png/.svg.
+    folds.csv, predictions.csv, settings.json and figure5.png/.svg; and, when a
+    cross-validation runs, the final model's choice: candidates.csv/.md (every model on
+    every feature set, the six bands and all 21 indices, the plain random forest; the
+    1-SE rule; inference cost) and nested_choice.csv (the nested CV of the choice), and
+    set_aside.csv (samples left out of a feature set whose index is undefined there).
     """
     # Every option is checked, and the settings built once, before the samples are read and
     # any model is fitted.
@@ -158,12 +162,30 @@ def print_evaluation(result: EvaluationResult, unit: str | None) -> None:
     ):
         if frame is not None and not frame.empty:
             frame_table(title, fmt(frame, unit), left=_TEXT_COLUMNS, title_justify="left")
+    print_choice(result, unit)
     st: dict[str, Any] = result.settings
     if "block_size_m" in st:
         say(
             f"spatial CV: {st['n_blocks']} blocks of {st['block_size_m']:.0f} m "
             f"({st['metric_crs']}), fold sizes {st['spatial_fold_sizes']}"
         )
+
+
+def print_choice(result: EvaluationResult, unit: str | None) -> None:
+    """The samples set aside per feature set, and the final model's choice in a table and words."""
+    aside = result.set_aside
+    for fs, part in aside.groupby("feature_set", sort=False) if len(aside) else ():
+        listed = ", ".join(
+            f"{s} ({u})" for s, u in zip(part["sample"], part["undefined"], strict=True)
+        )
+        say(f"set aside for {fs} (an index undefined): {listed}")
+    sel = result.selection
+    if sel is None:
+        return
+    title = f"Candidates of the final model ({sel.protocol} CV)"
+    frame_table(title, format_candidates(sel.candidates, unit), left=_TEXT_COLUMNS,
+                title_justify="left")  # fmt: skip
+    say(sel.words(unit or ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -48,10 +48,10 @@ def print_screening_table(found: pd.DataFrame, limit: int = 25) -> None:
     """The top ``limit`` rows of a screening table, as the terminal shows them."""
     rows = (
         (row.rank, row.index, row.group, f"{row.r:+.3f}", f"{row.p_value:.2g}",
-         f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]", row.n, row.n_undefined)
+         f"{row.q_value:.2g}", f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]", row.n, row.n_undefined)
         for row in found.head(limit).itertuples()
     )  # fmt: skip
-    columns = ("rank", "index", "group", "r", "p", "95 % CI", "n", "undefined")
+    columns = ("rank", "index", "group", "r", "p", "q (BH)", "95 % CI", "n", "undefined")
     table("Pearson screening (ranked by |r|)", columns, rows, left=("index", "group"))
 
 

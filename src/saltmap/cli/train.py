@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: the shared sample options wrap this
 # command, and typer must see its annotations evaluated here, where their names live.
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +13,10 @@ import typer
 
 from saltmap.cli import _options as opt
 from saltmap.cli._print import say
+from saltmap.cli._progress import RichProgress
 from saltmap.errors import ConfigError
 from saltmap.features.covariates import Covariates
+from saltmap.features.indices import resolve
 from saltmap.models.building import MODEL_NAMES
 from saltmap.models.inspect import model_input
 from saltmap.models.persistence import save_model
@@ -22,9 +25,21 @@ from saltmap.models.tuning import BUDGETS
 from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS
 from saltmap.trust.maps import fit_trust
 from saltmap.trust.settings import TrustSettings
+from saltmap.validation.choice import winner_spec
+from saltmap.validation.evaluation import evaluate_study
+from saltmap.validation.settings import FEATURE_SETS, EvaluationSettings
 
 # The options of the command, declared here so its signature reads as a list.
-Model = Annotated[str, typer.Option("--model", help=f"One of {', '.join(MODEL_NAMES)}.")]
+Model = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help=f"auto (the evidence chooses: every model on N-SI, SI, the six bands and all 21 "
+        "indices, and the plain random forest, under spatial CV (repeated CV without "
+        "coordinates), lowest pooled RMSE with the one-standard-error rule, the choice "
+        f"scored by nested CV), or one of {', '.join(MODEL_NAMES)}.",
+    ),
+]
 Budget = Annotated[str, typer.Option("--budget", help=f"Tuning budget: {', '.join(BUDGETS)}.")]
 Level = Annotated[
     float,
@@ -65,7 +80,7 @@ IntervalScore = Annotated[
 def train_command(
     samples_file: Annotated[Path, typer.Argument(help="Field samples: CSV, XLSX, GPKG, ...")],
     out: Annotated[Path, opt.out_option("Model file to write (.skops).")],
-    model: Model = "Stacking",
+    model: Model = "auto",
     indices: opt.Indices = "novel",
     log_target: opt.LogTarget = False,
     budget: Budget = "default",
@@ -96,11 +111,26 @@ def train_command(
     trust_options = None if no_trust else TrustOptions(level, interval_method, interval_score)
     if trust_options is not None:
         trust_options.check(covariates)
+    if model != "auto" and model not in MODEL_NAMES:
+        raise ConfigError(
+            f"--model {model!r} is unknown; give auto or one of {', '.join(MODEL_NAMES)}"
+        )
     samples = sample_options.read(samples_file)
+    spec = {"name": model, "label": model, "indices": indices, "covariates": True,
+            "fixed": None, "untuned": False}  # fmt: skip
+    if model == "auto":
+        spec = choose_model(samples, indices, log_target, budget, trials, seed, covariates)
     fitted, metadata = train_model(
-        samples, model=model, indices=indices, log_target=log_target, budget=budget,
-        n_trials=trials, random_state=seed, covariates=covariates or None,
+        samples, model=spec["name"], indices=spec["indices"], log_target=log_target,
+        budget=budget, n_trials=0 if spec["untuned"] else trials, random_state=seed,
+        covariates=(covariates or None) if spec["covariates"] else None, fixed=spec["fixed"],
     )  # fmt: skip
+    model = spec["label"]
+    if not spec["covariates"]:
+        covariates = Covariates()
+    aside = metadata["training"].get("set_aside") or {}
+    if aside:  # the intervals and AOA are fitted on the rows the model was trained on
+        samples = dataclasses.replace(samples, table=samples.table.drop(index=list(aside)))
     trust = None if trust_options is None else trust_options.fit(fitted, samples, seed)
     save_model(out, fitted, metadata=metadata, trust=trust, overwrite=overwrite)
     training = metadata["training"]
@@ -112,6 +142,9 @@ def train_command(
     )
     if trust is not None:
         say(_describe_trust(trust, metadata))
+    if aside:
+        listed = ", ".join(f"{k} ({v})" for k, v in aside.items())
+        say(f"set aside (an index undefined there): {listed}")
     say(f"wrote {out}")
     if trust is not None and calibration is not None:
         _draw_calibration(calibration, fitted, samples, trust_options.settings(seed))
@@ -133,6 +166,31 @@ def _draw_calibration(path: Path, fitted: Any, samples: Any, settings: TrustSett
     title = "Held-out coverage of the intervals, 5-fold CV x 2"
     for written in save_figure(calibration_figure({"random CV": curve}, title), path):
         say(f"wrote {written}")
+
+
+def choose_model(
+    samples: Any,
+    indices: str,
+    log_target: bool,
+    budget: str,
+    trials: int | None,
+    seed: int,
+    covariates: Covariates,
+) -> dict[str, Any]:
+    """``--model auto``: the evaluation's choice under the main protocol, said in words."""
+    sets = dict(FEATURE_SETS)
+    if not any(resolve(indices) == resolve(v) for v in sets.values()):
+        sets[indices] = indices
+    settings = EvaluationSettings(
+        feature_sets=sets, protocols=("spatial",) if samples.coords is not None else ("repeated",),
+        quick=budget == "quick", n_trials=trials, baseline=False, random_state=seed,
+        log_target=log_target, covariates=covariates or None,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluate_study(samples, settings, progress=RichProgress())
+    say(result.selection.words(samples.target_unit or ""))
+    return winner_spec(result.selection)
 
 
 @dataclass(frozen=True)

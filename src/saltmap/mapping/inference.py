@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import (
     ExtraTreesRegressor,
     RandomForestRegressor,
@@ -147,6 +148,11 @@ def predict_rows(regressor: Any, X: np.ndarray) -> np.ndarray:
     ndarray of shape (n_rows,)
         What ``regressor.predict(X)`` returns (same dtype).
     """
+    if _is_plain_target_transform(regressor):
+        # As TransformedTargetRegressor.predict, with the inner regressor predicted by cell.
+        inner = predict_rows(regressor.regressor_, X)
+        back = regressor.transformer_.inverse_transform(inner.reshape(len(X), -1))
+        return back.squeeze(axis=1) if back.ndim == 2 and back.shape[1] == 1 else back
     if _is_plain_stacking(regressor):
         outputs = [
             predict_rows(est, X).reshape(len(X), -1)
@@ -158,6 +164,14 @@ def predict_rows(regressor: Any, X: np.ndarray) -> np.ndarray:
     if cells is None or not cells.features:
         return regressor.predict(X)
     return _predict_by_cell(regressor, X, cells)
+
+
+def _is_plain_target_transform(regressor: Any) -> bool:
+    return (
+        isinstance(regressor, TransformedTargetRegressor)
+        and hasattr(regressor, "regressor_")
+        and getattr(regressor, "_training_dim", 1) == 1
+    )
 
 
 def _is_plain_stacking(regressor: Any) -> bool:

@@ -194,8 +194,9 @@ def plan_map(
 
 
 def _tags(model: Any, scene: Scene, bands: Sequence[str], s: MapSettings) -> dict[str, str]:
-    """Tags of every COG: what the model predicts, in which unit, from which bands and scene."""
-    return {
+    """Tags of every COG: what the model predicts, in which unit, from which bands and scene
+    (and a ``warning`` when the model's name carries the evaluation's "no evidence of skill")."""
+    tags = {
         "target": s.target_name or "unknown",
         "unit": s.target_unit or "unknown",
         "model": s.model_name or type(model[-1]).__name__,
@@ -203,6 +204,12 @@ def _tags(model: Any, scene: Scene, bands: Sequence[str], s: MapSettings) -> dic
         "scene": str(scene.source),
         "software": "saltmap",
     }
+    if "no evidence of skill" in (s.model_name or ""):  # issue 14: the study's warning
+        tags["warning"] = (
+            "no evidence of skill: in cross-validation no model predicted the target clearly "
+            "better than the mean of the training samples"
+        )
+    return tags
 
 
 def _check_outputs(

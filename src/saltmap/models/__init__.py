@@ -17,6 +17,8 @@ _API = {
     "MODEL_NAMES": "building",
     "OnPredictors": "inspect",
     "REQUIRED_METADATA": "persistence",
+    "LOG_MARGIN": "physical",
+    "PhysicalTarget": "physical",
     "RETRAIN": "persistence",
     "SEARCH_SPACES": "tuning",
     "STACK_FOLDS": "building",
@@ -30,6 +32,7 @@ _API = {
     "categorical_of": "inspect",
     "check_indices_defined": "building",
     "check_model_name": "building",
+    "count_clipped": "physical",
     "clear_tuning_cache": "tuning_cache",
     "fingerprint": "tuning_cache",
     "get_budget": "tuning",
@@ -55,8 +58,10 @@ _API = {
     "split_stacking_params": "building",
     "stacking_regressor": "building",
     "take_rows": "inspect",
+    "target_bounds": "physical",
     "train_model": "training",
     "tune_model": "tuning",
+    "undefined_rows": "building",
 }
 __all__ = sorted(_API)
 __getattr__, __dir__ = lazy_index(__name__, _API)

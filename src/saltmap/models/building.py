@@ -47,6 +47,7 @@ from saltmap.errors import ConfigError, SampleDataError
 from saltmap.features.covariates import Covariates, PredictorFeatures
 from saltmap.features.indices import IndexFeatures
 from saltmap.io.samples import Samples, missing_by_sample
+from saltmap.models.physical import PhysicalTarget
 
 MODEL_NAMES: tuple[str, ...] = ("Stacking", "XGBoost", "RF", "MLP", "PLSR")
 BASE_LEARNERS: tuple[str, ...] = ("MLP", "RF", "XGBoost")
@@ -278,7 +279,9 @@ def make_model(
         (an index table computed elsewhere, or any other covariates).
     log_target : bool, default=False
         Model log10 of the target (salinity is right-skewed); predictions are
-        returned in the target's own unit.
+        returned in the target's own unit, clipped in log space to the training
+        range widened by :data:`~saltmap.models.physical.LOG_MARGIN` decades.
+        Without it, predictions below zero are set to zero.
     random_state : int, default=0
         Seed of every random part; the same seed gives the same predictions.
     params : mapping, optional
@@ -294,14 +297,17 @@ def make_model(
     Returns
     -------
     Pipeline
-        ``[("indices", IndexFeatures), ("model", regressor)]``; the first step
+        ``[("indices", IndexFeatures), ("model", regressor)]``, the regressor inside a
+        :class:`~sklearn.compose.TransformedTargetRegressor` with a
+        :class:`~saltmap.models.physical.PhysicalTarget`; the first step
         is ``"passthrough"`` when ``indices`` is None.
     """
-    regressor = make_regressor(name, params=params, random_state=random_state)
-    if log_target:
-        regressor = TransformedTargetRegressor(
-            regressor=regressor, func=log10_target, inverse_func=pow10_target
-        )
+    # Predictions stay physical: never below zero, and with a log target never beyond the
+    # training range widened by LOG_MARGIN decades (saltmap.models.physical).
+    regressor = TransformedTargetRegressor(
+        regressor=make_regressor(name, params=params, random_state=random_state),
+        transformer=PhysicalTarget(log=log_target),
+    )
     if covariates:
         if indices is None:
             raise ConfigError("a model with covariates needs index features (indices=None given)")
@@ -313,9 +319,26 @@ def make_model(
     return Pipeline([("indices", features), ("model", regressor)])
 
 
+def undefined_rows(reflectance: pd.DataFrame, indices: Any) -> pd.Series:
+    """Per row (by the table's index), the names of the ``indices`` undefined there
+    (division by zero, root of a negative), joined by commas; rows where every index is
+    defined are left out. A model on those indices cannot use these rows; filling them
+    in would invent data, so they are set aside for that model only."""
+    if indices is None:
+        return pd.Series(dtype=object)
+    step = IndexFeatures(indices).fit(reflectance)
+    features = pd.DataFrame(
+        step.transform(reflectance), index=reflectance.index, columns=step.index_names_
+    )
+    bad = features.isna()
+    names = bad.apply(lambda row: ",".join(row.index[row]), axis=1)
+    return names[bad.any(axis=1)]
+
+
 def check_indices_defined(samples: Samples, indices: str | list[str]) -> None:
     """Refuse samples where an index is undefined (NaN): the models cannot use them,
-    and filling them in would invent data."""
+    and filling them in would invent data. (The evaluation and training set such rows
+    aside instead, see :func:`undefined_rows`.)"""
     step = IndexFeatures(indices).fit(samples.reflectance)
     features = pd.DataFrame(
         step.transform(samples.reflectance), index=samples.reflectance.index,

@@ -64,6 +64,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "saltmap.models.building.SerialMLPRegressor",
     "saltmap.models.building.log10_target",
     "saltmap.models.building.pow10_target",
+    "saltmap.models.physical.PhysicalTarget",
     "sklearn.model_selection._split.KFold",
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",

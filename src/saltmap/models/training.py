@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from saltmap.errors import SampleDataError
 from saltmap.features.covariates import Covariates, check_covariates_defined, predictor_table
-from saltmap.models.building import check_indices_defined
+from saltmap.models.building import undefined_rows
 from saltmap.models.tuning import TunedModel, get_budget
 
 
@@ -28,6 +28,7 @@ def train_model(
     n_trials: int | None = None,
     random_state: int = 0,
     covariates: Covariates | None = None,
+    fixed: dict[str, Any] | None = None,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Tune and fit a model on all usable rows of field samples.
 
@@ -45,6 +46,15 @@ def train_model(
     covariates : saltmap.features.covariates.Covariates, optional
         Sample columns used as predictors beside the indices; the fitted model
         then reads band roles plus these columns (see :mod:`saltmap.features.covariates`).
+    fixed : dict, optional
+        Parameters held at a value instead of tuned (with ``n_trials=0``, the whole
+        model: the plain random forest is ``model="RF"``, ``indices="study"``,
+        ``fixed=PLAIN_FOREST``, ``n_trials=0``).
+
+    A sample where one of the ``indices`` is undefined (a division by zero, the root of
+    a negative number) is set aside, not refused: the model is trained on the others,
+    and ``metadata["training"]["set_aside"]`` lists each such sample with its undefined
+    indices.
 
     Returns
     -------
@@ -57,21 +67,26 @@ def train_model(
         comes from ``saltmap evaluate``.
     """
     y = samples.target.to_numpy(dtype=float)
-    if len(y) < 10:
-        raise SampleDataError(
-            f"{samples.source}: {len(y)} usable samples are too few to train a model; "
-            "at least 10 are needed (see the rejected-row report for rows set aside)"
-        )
-    check_indices_defined(samples, indices)
     X = samples.reflectance
     if covariates:
         X = predictor_table(samples, covariates)
         check_covariates_defined(X, covariates, samples.source)
+    aside = undefined_rows(samples.reflectance, indices)
+    keep = ~samples.reflectance.index.isin(aside.index)
+    X, y = X[keep], y[keep]
+    if len(y) < 10:
+        raise SampleDataError(
+            f"{samples.source}: {len(y)} usable samples are too few to train a model; "
+            "at least 10 are needed (see the rejected-row report for rows set aside"
+            + (f", and the {len(aside)} where an index is undefined" if len(aside) else "")
+            + ")"
+        )
     tuned = TunedModel(
         model, indices=indices, budget=budget, n_trials=n_trials, log_target=log_target,
-        random_state=random_state, covariates=covariates or None,
+        random_state=random_state, covariates=covariates or None, fixed=fixed,
     ).fit(X, y)  # fmt: skip
     metadata = _training_metadata(samples, tuned, X, y, covariates)
+    metadata["training"]["set_aside"] = {str(k): v for k, v in aside.items()}
     return tuned.model_, metadata
 
 

@@ -17,7 +17,7 @@ Examples
 >>> import saltmap
 >>> study = saltmap.load_study("study.toml")  # doctest: +SKIP
 >>> study.config.models.final  # doctest: +SKIP
-'Stacking'
+'auto'
 """
 
 from __future__ import annotations
@@ -111,6 +111,14 @@ class StudyConfig(BaseModel):
             raise ValueError(
                 "an index set uses discovered indices but [discovery] enabled = false; "
                 "enable discovery or drop the discovered set"
+            )
+        if self.models.final == "auto" and not {"repeated", "spatial"} & set(
+            self.validation.protocols
+        ):
+            raise ValueError(
+                'models.final = "auto" chooses the final model by cross-validation, but '
+                "validation.protocols has neither repeated nor spatial; add one, or name the "
+                'final model (final = "RF", …)'
             )
         self._covariates_on_every_scene()
         if (

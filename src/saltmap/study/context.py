@@ -106,6 +106,15 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "cross-validation above (untuned defaults, the final model's indices), and what "
         "each predictor adds: the drop of R² on the test fold when it is shuffled.",
     ),
+    "choice": (
+        "Choosing the final model",
+        "Every model on every feature set (also the six bands alone and all 21 indices), and "
+        "the plain random forest, on the same folds of the main honest protocol. The lowest "
+        "pooled RMSE wins, unless a simpler, cheaper model is within one standard error of it "
+        "(the difference is then within noise). Choosing the best of many is itself "
+        "optimistic, so a nested cross-validation repeats the whole choice inside each outer "
+        "fold, on its training rows only: its outer score is the number to quote.",
+    ),
     "discovery": (
         "Index discovery and its optimism",
         "Every two- and three-band formula of the study's forms, ranked by correlation; "
@@ -230,6 +239,43 @@ def target_label(samples: Samples) -> str:
     return f"{samples.target_name}{unit}"
 
 
+@dataclass(frozen=True)
+class FinalChoice:
+    """The final model to fit on all samples: chosen by the evaluation, or forced.
+
+    Attributes
+    ----------
+    model : str
+        Its name as the report shows it (``"plain RF"`` for the untuned forest).
+    name : str
+        The model :func:`saltmap.models.building.make_model` builds (``"RF"`` then).
+    indices : list
+        Its index features as items (discovered ones as definitions).
+    covariates : Covariates or None
+        The covariates it reads (None: the indices alone).
+    fixed : dict or None
+        Parameters held instead of tuned; with ``untuned`` nothing is tuned.
+    untuned : bool
+        Fit the fixed parameters as they are (the plain random forest).
+    how : str
+        ``"auto"`` (the evidence chose it) or ``"forced"`` (the study named it).
+    feature_set : str or None
+        The candidate feature set it was chosen on.
+    warning : str or None
+        "no evidence of skill" and why, carried to the maps.
+    """
+
+    model: str
+    name: str
+    indices: list[Any]
+    covariates: Covariates | None = None
+    fixed: dict[str, Any] | None = None
+    untuned: bool = False
+    how: str = "forced"
+    feature_set: str | None = None
+    warning: str | None = None
+
+
 @dataclass
 class RunContext:
     """One run: the study, its folder, what has been written so far, and the report.
@@ -252,6 +298,8 @@ class RunContext:
         Package versions (:func:`package_versions`), once recorded.
     highlights : list of str
         Sentences of the report's summary, in order.
+    final : FinalChoice or None
+        The final model, once the evaluation has chosen it (or the study forced it).
     report : Report
         The report being built.
     sections : dict
@@ -268,6 +316,7 @@ class RunContext:
     model_file: Path | None = None
     versions: dict[str, str] = field(default_factory=dict)
     highlights: list[str] = field(default_factory=list)
+    final: FinalChoice | None = None
     report: Report = field(init=False)
     sections: dict[str, Section] = field(init=False)
 

@@ -212,11 +212,21 @@ class ModelsConfig(_Section):
     names: list[Literal["Stacking", "XGBoost", "RF", "MLP", "PLSR"]] = Field(
         list(MODEL_NAMES), min_length=1, description=f"models of Table 4: {', '.join(MODEL_NAMES)}"
     )
-    final: Literal["Stacking", "XGBoost", "RF", "MLP", "PLSR"] = Field(
-        "Stacking", description="model fitted on all samples and used for the maps"
+    final: Literal["auto", "Stacking", "XGBoost", "RF", "MLP", "PLSR"] = Field(
+        "auto",
+        description="model fitted on all samples and used for the maps: auto (the evaluation "
+        "chooses it: lowest pooled RMSE under spatial CV, or repeated CV without coordinates, "
+        "with the one-standard-error rule toward the simpler model), or a model name",
     )
     final_indices: str = Field(
-        "novel", description="index selection of the final model, as a value of indices.sets"
+        "novel",
+        description="index selection of a named final model, as a value of indices.sets "
+        "(with final = auto the chosen candidate's feature set is used)",
+    )
+    candidates: bool = Field(
+        True,
+        description="the choice of final = auto also weighs the six bands alone and all 21 "
+        "indices together (and, with covariates, every set with them)",
     )
 
     @field_validator("final_indices")

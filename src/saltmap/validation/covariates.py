@@ -30,7 +30,7 @@ from sklearn.model_selection import RepeatedKFold
 from saltmap.errors import ConfigError
 from saltmap.features.covariates import Covariates, check_covariates_defined, predictor_table
 from saltmap.features.indices import resolve
-from saltmap.models.building import check_indices_defined, make_model
+from saltmap.models.building import make_model, undefined_rows
 from saltmap.models.inspect import OnPredictors, predictors_of, seen_rows
 from saltmap.validation.metrics import bootstrap_draws, paired_difference
 from saltmap.validation.protocols import collect_folds
@@ -223,12 +223,15 @@ def covariate_gain(
     if not covariates:
         raise ConfigError("give at least one covariate to measure what it adds")
     y = samples.target.to_numpy(dtype=float)
-    check_indices_defined(samples, settings.indices)
     X1 = predictor_table(samples, covariates)
     check_covariates_defined(X1, covariates, samples.source)
     setup = _Setup(samples.reflectance, X1, y, covariates, settings)
     cv = settings.splitter()
-    splits = materialise_splits(cv, setup.X0, y)
+    # A sample where an index is undefined is left out of every fold (as the evaluation
+    # sets it aside for the feature sets needing that index); the folds stay the same.
+    aside = undefined_rows(samples.reflectance, settings.indices)
+    ok = ~samples.reflectance.index.isin(aside.index)
+    splits = [(tr[ok[tr]], te[ok[te]]) for tr, te in materialise_splits(cv, setup.X0, y)]
     out = Parallel(n_jobs=n_jobs)(delayed(_gain_fold)(setup, train, test) for train, test in splits)
     return _summarise(setup, cv, splits, out)
 

@@ -38,10 +38,11 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap.errors import SampleDataError
+from saltmap.features.covariates import check_covariates_defined, predictor_table
 from saltmap.features.indices import IndexItem, compute_indices, resolve, resolve_items
-from saltmap.models.building import check_indices_defined
 from saltmap.models.tuning_cache import TuningCache
 from saltmap.progress import Progress, task
+from saltmap.validation.choice import FeatureSets, choose_final, feature_sets_of
 from saltmap.validation.metrics import CVResult, bootstrap_draws
 from saltmap.validation.protocols import (
     CorrelationSelector,
@@ -55,7 +56,6 @@ from saltmap.validation.results import (
 from saltmap.validation.scoring import (
     BASELINE,
     baseline_comparison,
-    plain_forest,
     study_split_scores,
 )
 from saltmap.validation.settings import PROTOCOLS, EvaluationSettings
@@ -64,12 +64,16 @@ from saltmap.validation.splits import SpatialBlockKFold, materialise_splits, stu
 
 @dataclass
 class _Task:
+    """One training set of one feature set: its rows (those the set can use) and models."""
+
     protocol: str
     feature_set: str
     split: int
     train: np.ndarray
     test: np.ndarray
     models: dict[str, Any]
+    covariates: bool = False
+    cost: bool = False
 
 
 def select_on_all_rows(
@@ -143,8 +147,8 @@ def _check_evaluable(
             f"cross-validation ({', '.join(folds)}); it needs at least {2 * n_splits} "
             "(two per fold). Add samples, or evaluate with protocols=['study'] only"
         )
-    for indices in feature_sets.values():
-        check_indices_defined(samples, indices)
+    # A row whose index is undefined is set aside for the sets needing that index only
+    # (FeatureSets.defined); the run goes on.
 
 
 def evaluate_study(
@@ -226,17 +230,38 @@ def run_evaluation(
     cache = TuningCache() if cache is None else cache
     X, y = _samples_arrays(samples)
     _check_evaluable(samples, y, s.feature_sets, s.plan.n_splits, s.protocols)
+    Xc = None
+    if s.covariates and s.covariates.categorical and s.covariates.min_count is None:
+        # A level missing from a training fold would stop its test fold's predictions: in
+        # the cross-validation levels seen fewer than 3 times are pooled, and unseen ones
+        # join them (the example study's min_count).
+        s = dataclasses.replace(s, covariates=dataclasses.replace(s.covariates, min_count=3))
+    if s.covariates:
+        Xc = predictor_table(samples, s.covariates)
+        check_covariates_defined(Xc, s.covariates, samples.source)
+    main = s.main_protocol(samples.coords is not None) if s.select else None
     # Each set resolved once, here: discovered indices travel to the workers as their
     # definitions, so no worker needs this session's registry (any n_jobs works).
-    feature_items = {label: resolve_items(sel) for label, sel in s.feature_sets.items()}
+    sets = feature_sets_of(X, s, main is not None)
     plain, honest_sets = _feature_variants(
-        X, y, feature_items, s.models, functools.partial(s.model, cache=cache),
+        X, y, {fs: sets.items[fs] for fs in sets.evaluated}, s.models,
+        functools.partial(s.model, cache=cache),
         nested_selection=s.nested_selection, k=s.selection_k,
     )  # fmt: skip
+    sets.add_variants(honest_sets)
     splits, spatial_info = _protocol_splits(samples, X, y, s)
-    tasks = _tasks(splits, plain, honest_sets, s)
-    outputs = _fit_tasks(tasks, X, y, s.n_jobs, progress)
-    scored = _score(tasks, outputs, splits, X.index, y, s)
+    tasks = _tasks(splits, plain, honest_sets, sets.models(s, cache), sets, main, s)
+    inputs = _Inputs(X, Xc, s.cost_rows if main else 0, s.random_state)
+    outputs = _fit_tasks(tasks, inputs, y, s.n_jobs, progress)
+    scored = _score(tasks, outputs, X.index, y, s)
+    selection = None
+    if main is not None:
+        fit = functools.partial(_fit_tasks, inputs=inputs, y=y, n_jobs=s.n_jobs,
+                                progress=progress, what="nested choice")  # fmt: skip
+        selection = choose_final(
+            main, tasks, outputs, scored.cv_results, splits[main], sets, s, y=y,
+            draws=scored.draws, fit=fit,
+        )  # fmt: skip
     comparison = _compare_with_baseline(scored.cv_results, scored.draws) if s.baseline else None
     return EvaluationResult(
         table4=pd.DataFrame(scored.table4),
@@ -244,8 +269,10 @@ def run_evaluation(
         baseline=comparison,
         predictions=pd.DataFrame(scored.predictions),
         folds=pd.concat(scored.folds, ignore_index=True) if scored.folds else pd.DataFrame(),
-        settings=s.record(samples, spatial_info),
+        settings=s.record(samples, spatial_info) | {"main_protocol": main},
         seconds=time.perf_counter() - start,
+        selection=selection,
+        set_aside=sets.set_aside_table(X.index),
     )
 
 
@@ -298,38 +325,76 @@ def _tasks(
     splits: Mapping[str, list[tuple[np.ndarray, np.ndarray]]],
     plain: Mapping[str, dict[str, Any]],
     honest_sets: Mapping[str, dict[str, Any]],
+    candidates: Mapping[str, dict[str, Any]],
+    sets: FeatureSets,
+    main: str | None,
     s: EvaluationSettings,
 ) -> list[_Task]:
-    """One task per protocol, feature set and split (and the baseline's repeated folds)."""
+    """One task per protocol, feature set and split. The cross-validations also fit the
+    references (the plain random forest and the null model); the main protocol also fits
+    the extra candidates of the final model's choice, and measures each candidate's
+    inference cost on its first split. Each set keeps only the rows it can use."""
     tasks: list[_Task] = []
     for protocol, protocol_splits in splits.items():
-        sets = dict(plain if protocol == "study" else honest_sets)
-        if protocol == "repeated" and s.baseline:
-            sets[BASELINE] = {BASELINE: plain_forest(s.random_state)}
-        for fs, fs_models in sets.items():
+        if protocol == "study":
+            chosen = dict(plain)
+        else:
+            chosen = dict(honest_sets) | (dict(candidates) if protocol == main else {})
+            chosen |= sets.references(s, with_forest=s.baseline or protocol == main)
+        for fs, fs_models in chosen.items():
+            ok = sets.defined[fs]
+            cost = protocol == main and fs in [*sets.candidate_labels, BASELINE]
             tasks += [
-                _Task(protocol, fs, i, train, test, fs_models)
+                _Task(protocol, fs, i, train[ok[train]], test[ok[test]], fs_models,
+                      covariates=sets.covariates.get(fs, False), cost=cost and i == 0)
                 for i, (train, test) in enumerate(protocol_splits)
-            ]
+            ]  # fmt: skip
     return tasks
 
 
+@dataclass
+class _Inputs:
+    """The model inputs of an evaluation: reflectance, with covariates, and scene-like rows."""
+
+    X: pd.DataFrame
+    Xc: pd.DataFrame | None
+    n_cost: int
+    random_state: int
+
+    def __post_init__(self) -> None:
+        from saltmap.validation.cost import scene_like_rows
+
+        widest = self.X if self.Xc is None else self.Xc
+        self.cost = scene_like_rows(widest, self.n_cost, self.random_state) if self.n_cost else None
+
+    def table(self, covariates: bool) -> pd.DataFrame:
+        return self.Xc if covariates and self.Xc is not None else self.X
+
+    def cost_rows(self, covariates: bool) -> pd.DataFrame | None:
+        if self.cost is None:
+            return None
+        return self.cost if covariates else self.cost[list(self.X.columns)]
+
+
 def _fit_tasks(
-    tasks: Sequence[_Task],
-    X: pd.DataFrame,
+    tasks: Sequence[Any],
+    inputs: _Inputs,
     y: np.ndarray,
     n_jobs: int | None,
     progress: Progress | Callable[[int, int], None] | None,
+    what: str = "evaluation",
 ) -> list[dict[str, dict[str, Any]]]:
     """Fit and predict every task, ``n_jobs`` at a time, reporting each one done."""
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(fit_predict_fold)(
-            t.models, X, y, t.train, t.test, predict_train=t.protocol == "study"
+            t.models, inputs.table(t.covariates), y, t.train, t.test,
+            predict_train=getattr(t, "protocol", None) == "study",
+            cost_rows=inputs.cost_rows(t.covariates) if getattr(t, "cost", False) else None,
         )
         for t in tasks
-    )
+    )  # fmt: skip
     outputs = []
-    with _ticker(progress, "evaluation", len(tasks)) as tick:
+    with _ticker(progress, what, len(tasks)) as tick:
         for done, out in enumerate(jobs, start=1):
             outputs.append(out)
             tick(done, len(tasks))
@@ -361,29 +426,31 @@ class _Scored:
 def _score(
     tasks: Sequence[_Task],
     outputs: Sequence[dict[str, dict[str, Any]]],
-    splits: Mapping[str, list[tuple[np.ndarray, np.ndarray]]],
     ids: pd.Index,
     y: np.ndarray,
     s: EvaluationSettings,
 ) -> _Scored:
     """Table 4 and figure 5 rows from the study split; CV results from the other protocols."""
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[str, str], list[tuple[_Task, dict[str, Any]]]] = {}
     for t, out in zip(tasks, outputs, strict=True):
-        grouped.setdefault((t.protocol, t.feature_set), []).append(out)
+        grouped.setdefault((t.protocol, t.feature_set), []).append((t, out))
     scored = _Scored(draws=bootstrap_draws(len(y), s.n_boot, s.random_state))
-    for (protocol, fs), outs in grouped.items():
+    for (protocol, fs), pairs in grouped.items():
+        outs = [out for _, out in pairs]
+        fs_splits = [(t.train, t.test) for t, _ in pairs]
         if protocol == "study":
             rows, preds, val_rows = study_split_scores(
-                fs, outs[0], ids, y, splits["study"][0], s.n_boot, s.random_state
+                fs, outs[0], ids, y, fs_splits[0], s.n_boot, s.random_state
             )
             scored.table4 += rows
             scored.predictions += preds
             scored.honest += val_rows
             continue
-        for model, res in collect_folds(outs, splits[protocol], y, s.plan.n_splits).items():
+        for model, res in collect_folds(outs, fs_splits, y, s.plan.n_splits).items():
             scored.cv_results[(protocol, fs, model)] = res
             labels = {"protocol": protocol, "feature_set": fs, "model": model}
-            scored.honest.append(labels | res.summary(scored.draws))
+            clipped = {c: int(res.folds[c].sum()) for c in ("n_floor", "n_ceiling")}
+            scored.honest.append(labels | res.summary(scored.draws) | clipped)
             scored.folds.append(res.folds.assign(**labels))
     return scored
 
@@ -391,14 +458,14 @@ def _score(
 def _compare_with_baseline(
     cv_results: dict[tuple[str, str, str], CVResult], draws: np.ndarray
 ) -> pd.DataFrame | None:
-    """:func:`baseline_comparison` on the repeated folds; pops the baseline from ``cv_results``."""
-    reference = cv_results.pop(("repeated", BASELINE, BASELINE), None)
+    """:func:`baseline_comparison` on the repeated folds (the null model among the others)."""
+    reference = cv_results.get(("repeated", BASELINE, BASELINE))
     if reference is None:
         return None
     contenders = {
         (fs, model): res
         for (protocol, fs, model), res in cv_results.items()
-        if protocol == "repeated"
+        if protocol == "repeated" and fs != BASELINE
     }
     return baseline_comparison(contenders, reference, draws)
 

@@ -158,6 +158,28 @@ class CVResult:
     predictions: list[tuple[np.ndarray, np.ndarray]]
     y: np.ndarray
 
+    def by_repeat(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each repeat's held-out rows and predictions, pooled over its folds."""
+        return self._by_repeat()
+
+    def pooled_rmse(self) -> float:
+        """RMSE of each repeat's pooled out-of-fold predictions, averaged over repeats."""
+        return float(
+            np.mean([np.sqrt(np.mean((p - self.y[i]) ** 2)) for i, p in self._by_repeat()])
+        )
+
+    def restricted(self, rows: np.ndarray) -> CVResult:
+        """The same result scored only on the rows where the boolean ``rows`` is True
+        (so that models whose feature sets set aside different rows compare on the same
+        ones); every fold's metrics are recomputed on what is left of it."""
+        folds, preds = [], []
+        for (_, fold), (idx, pred) in zip(self.folds.iterrows(), self.predictions, strict=True):
+            keep = rows[idx]
+            scores = regression_metrics(self.y[idx[keep]], pred[keep])
+            folds.append({**fold.to_dict(), "n": int(keep.sum())} | {m: scores[m] for m in METRICS})
+            preds.append((idx[keep], pred[keep]))
+        return CVResult(folds=pd.DataFrame(folds), predictions=preds, y=self.y)
+
     def _by_repeat(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each repeat's held-out rows and predictions, pooled over its folds."""
         pooled = []

@@ -32,6 +32,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from saltmap.features.indices import IndexFeatures, compute_indices, item_name, resolve_items
+from saltmap.models.physical import count_clipped
+from saltmap.validation.cost import inference_speed
 from saltmap.validation.metrics import (
     METRICS,
     CVResult,
@@ -219,6 +221,7 @@ def fit_predict_fold(
     test: np.ndarray,
     *,
     predict_train: bool = False,
+    cost_rows: pd.DataFrame | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fit each model on the ``train`` rows and predict the ``test`` rows.
 
@@ -226,12 +229,22 @@ def fit_predict_fold(
     model's tuning remembers (Stacking tunes its bases exactly as the single
     models are tuned) is reused by the next on the same rows.
 
+    Parameters
+    ----------
+    cost_rows : DataFrame, optional
+        Scene-like input (:func:`saltmap.validation.cost.scene_like_rows`): each fitted
+        model also predicts these rows once, and its inference cost is measured.
+
     Returns
     -------
     dict
         Per model: ``test`` predictions, ``train`` predictions (or None),
-        ``seconds`` of fit and predict, and ``selected`` indices when the model
-        chose them (:class:`SelectIndices`).
+        ``seconds`` of fit and predict, ``selected`` indices when the model
+        chose them (:class:`SelectIndices`), ``params`` (the tuned hyperparameters
+        of a TunedModel, else None), the ``n_floor``/``n_ceiling`` test predictions
+        held at a physical bound (:func:`saltmap.models.physical.count_clipped`), and
+        ``kpx_per_cpu_s`` (thousands of pixels predicted per CPU-second, given
+        ``cost_rows``, else NaN).
     """
     out: dict[str, dict[str, Any]] = {}
     X_train, y_train, X_test = X.iloc[train], y[train], X.iloc[test]
@@ -245,11 +258,15 @@ def fit_predict_fold(
             fitted = (
                 np.asarray(est.predict(X_train), dtype=float).ravel() if predict_train else None
             )
+        seconds = time.perf_counter() - start
         out[key] = {
             "test": pred,
             "train": fitted,
-            "seconds": time.perf_counter() - start,
+            "seconds": seconds,
             "selected": ",".join(getattr(est, "selected_", [])),
+            "params": getattr(est, "best_params_", None),
+            **count_clipped(est, pred),
+            "kpx_per_cpu_s": np.nan if cost_rows is None else inference_speed(est, cost_rows),
         }
     return out
 
@@ -294,7 +311,12 @@ def collect_folds(
             rows.append(
                 {"repeat": i // per_repeat, "fold": i % per_repeat, "n": len(test)}
                 | {m: scores[m] for m in METRICS}
-                | {"seconds": job[key]["seconds"], "selected": job[key]["selected"]}
+                | {
+                    "seconds": job[key]["seconds"],
+                    "selected": job[key]["selected"],
+                    "n_floor": job[key].get("n_floor", 0),
+                    "n_ceiling": job[key].get("n_ceiling", 0),
+                }
             )
             preds.append((np.asarray(test), job[key]["test"]))
         results[key] = CVResult(folds=pd.DataFrame(rows), predictions=preds, y=y)

@@ -15,7 +15,14 @@ from typing import Any
 import pandas as pd
 
 from saltmap.atomic import atomic_to_csv, atomic_write_text
-from saltmap.tables import format_baseline, format_honest, format_table4, markdown_table
+from saltmap.tables import (
+    format_baseline,
+    format_candidates,
+    format_honest,
+    format_table4,
+    markdown_table,
+)
+from saltmap.validation.selection import Selection
 
 
 @dataclass
@@ -43,6 +50,11 @@ class EvaluationResult:
         Everything that decides the numbers.
     seconds : float
         Wall time.
+    selection : Selection or None
+        The final model's choice (:mod:`saltmap.validation.selection`), when made.
+    set_aside : DataFrame
+        Per feature set, the samples set aside because an index it needs is undefined
+        there (``feature_set``, ``sample``, ``undefined``).
     """
 
     table4: pd.DataFrame
@@ -52,6 +64,8 @@ class EvaluationResult:
     folds: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
+    selection: Selection | None = None
+    set_aside: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def table4_markdown(table4: pd.DataFrame, unit: str | None = None) -> str:
@@ -80,8 +94,42 @@ def evaluation_files(out: str | Path) -> dict[str, Path]:
         "honest_md": "honest.md", "baseline": "baseline.csv", "baseline_md": "baseline.md",
         "folds": "folds.csv", "predictions": "predictions.csv", "settings": "settings.json",
         "figure5": "figure5.png", "figure5_svg": "figure5.svg",
+        "candidates": "candidates.csv", "candidates_md": "candidates.md",
+        "nested": "nested_choice.csv", "set_aside": "set_aside.csv",
     }  # fmt: skip
     return {key: out / name for key, name in names.items()}
+
+
+def selection_record(selection: Selection) -> dict[str, Any]:
+    """The choice as ``settings.json`` keeps it."""
+    return {
+        "protocol": selection.protocol,
+        "winner": list(selection.winner),
+        "runner_up": list(selection.runner_up) if selection.runner_up else None,
+        "gap": selection.gap,
+        "null": selection.null,
+        "nested_score": selection.nested_score,
+        "stability": selection.stability,
+        "skill": selection.skill,
+    }
+
+
+def _write_selection(result: EvaluationResult, files: dict[str, Path], unit: str | None) -> list:
+    written = []
+    if not result.set_aside.empty:
+        atomic_to_csv(result.set_aside, files["set_aside"], index=False)
+        written.append(files["set_aside"])
+    sel = result.selection
+    if sel is None:
+        return written
+    atomic_to_csv(sel.candidates, files["candidates"], index=False)
+    md = markdown_table(format_candidates(sel.candidates, unit)) + "\n" + sel.words(unit or "")
+    atomic_write_text(files["candidates_md"], md + "\n")
+    written += [files["candidates"], files["candidates_md"]]
+    if not sel.nested.empty:
+        atomic_to_csv(sel.nested, files["nested"], index=False)
+        written.append(files["nested"])
+    return written
 
 
 def write_evaluation(result: EvaluationResult, out: str | Path) -> list[Path]:
@@ -109,7 +157,10 @@ def write_evaluation(result: EvaluationResult, out: str | Path) -> list[Path]:
         if not frame.empty:
             atomic_to_csv(frame, files[key], index=False)
             written.append(files[key])
+    written += _write_selection(result, files, unit)
     settings = {**result.settings, "seconds": round(result.seconds, 1)}
+    if result.selection is not None:
+        settings["selection"] = selection_record(result.selection)
     atomic_write_text(files["settings"], json.dumps(settings, indent=2, default=str))
     written.append(files["settings"])
     if not result.predictions.empty:

@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 
-from saltmap.features.indices import IndexFeatures
+from saltmap.models.building import make_model
 from saltmap.validation.metrics import (
     CI_METRICS,
     CVResult,
@@ -31,15 +30,22 @@ from saltmap.validation.metrics import (
 BASELINE = "plain RF"
 
 
+#: The plain forest's parameters: scikit-learn's defaults with 300 trees.
+PLAIN_FOREST = {"n_estimators": 300, "max_features": 1.0, "min_samples_leaf": 1, "max_depth": None}
+
+
 def plain_forest(random_state: int = 0) -> Pipeline:
     """The reference model: a random forest of 300 trees with scikit-learn's defaults
-    on all 21 study indices (17 classic + 4 novel), untuned."""
-    return Pipeline(
-        [
-            ("indices", IndexFeatures("study")),
-            ("model", RandomForestRegressor(n_estimators=300, random_state=random_state)),
-        ]
-    )
+    on all 21 study indices (17 classic + 4 novel), untuned; a saltmap model like the
+    others (:func:`~saltmap.models.building.make_model`), so its predictions stay physical."""
+    return make_model("RF", indices="study", params=PLAIN_FOREST, random_state=random_state)
+
+
+def _scored_rows(result: CVResult) -> np.ndarray:
+    """Rows that ``result`` predicted out of fold, as a boolean mask."""
+    rows = np.zeros(len(result.y), dtype=bool)
+    rows[np.concatenate([idx for idx, _ in result.predictions])] = True
+    return rows
 
 
 def study_split_scores(
@@ -116,13 +122,18 @@ def baseline_comparison(
     """
     rows = []
     for (fs, model), res in results.items():
-        diff = paired_difference(res, baseline, draws)
+        ref = baseline
+        common = _scored_rows(res) & _scored_rows(baseline)
+        if not (common == _scored_rows(res)).all() or not (common == _scored_rows(ref)).all():
+            # A set that set rows aside is compared with the forest on the rows both scored.
+            res, ref = res.restricted(common), baseline.restricted(common)
+        diff = paired_difference(res, ref, draws)
         lo, hi = diff["dRMSE_ci_low"], diff["dRMSE_ci_high"]
         verdict = "better" if hi < 0 else "worse" if lo > 0 else "no clear difference"
         rows.append(
             {"feature_set": fs, "model": model,
-             "R2_pooled": res.pooled_r2(), "R2_pooled_baseline": baseline.pooled_r2(),
-             "RMSE_mean": res.folds["RMSE"].mean(), "RMSE_baseline": baseline.folds["RMSE"].mean()}
+             "R2_pooled": res.pooled_r2(), "R2_pooled_baseline": ref.pooled_r2(),
+             "RMSE_mean": res.folds["RMSE"].mean(), "RMSE_baseline": ref.folds["RMSE"].mean()}
             | {k: v for k, v in diff.items() if not k.startswith("dbias")}
             | {"verdict": verdict}
         )  # fmt: skip

@@ -10,12 +10,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from saltmap.bands import ROLES
 from saltmap.models.building import MODEL_NAMES
 from saltmap.models.tuning import TunedModel
 from saltmap.models.tuning_cache import TuningCache
 
 PROTOCOLS: tuple[str, ...] = ("study", "repeated", "spatial")
 FEATURE_SETS: dict[str, str] = {"N-SI": "novel", "SI": "classic"}
+#: The six bands as features (reflectance by role, no index): definitions of one-band
+#: "indices", so that they travel to worker processes and into model files like any index.
+BAND_FEATURES: list[dict[str, Any]] = [
+    {"name": f"band_{role}", "template": "band", "bands": [role], "transform": "identity"}
+    for role in ROLES
+]
+#: Feature sets that are candidates of the final model's choice beside the evaluated
+#: ones: the six bands alone, and all 21 study indices together.
+CANDIDATE_SETS: dict[str, Any] = {"bands": BAND_FEATURES, "SI+N-SI": "study"}
+#: Scene-like rows predicted once per candidate to measure its inference cost.
+COST_ROWS = {"default": 200_000, "quick": 50_000}
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ def study_estimator(
     log_target: bool = False,
     random_state: int = 0,
     cache: TuningCache | None = None,
+    covariates: Any = None,
 ) -> TunedModel:
     """One of the study's models, tuned on whatever rows it is fitted on.
 
@@ -57,6 +70,7 @@ def study_estimator(
         log_target=log_target,
         random_state=random_state,
         cache=cache,
+        covariates=covariates or None,
     )
 
 
@@ -102,6 +116,22 @@ class EvaluationSettings:
         Model log10 of the target; metrics stay in the target's unit.
     n_jobs : int or None, default=2
         Training sets fitted in parallel.
+    select : bool, default=True
+        Choose the final model by the evidence (:mod:`saltmap.validation.selection`):
+        every model on every feature set, on ``candidate_sets`` too, and the plain
+        random forest, under the main protocol (spatial where the samples have
+        coordinates, else repeated), with the one-standard-error rule and a nested
+        cross-validation of the choice. Needs the repeated or spatial protocol.
+    candidate_sets : mapping or None
+        Extra feature sets of the choice, scored under the main protocol only;
+        None: :data:`CANDIDATE_SETS` (the six bands alone, all 21 indices), or none
+        with ``quick``.
+    covariates : Covariates or None
+        Sample columns used as predictors by the candidates of the choice: each
+        candidate feature set is then scored with them too (label ``<set>+cov``).
+    nested : bool, default=True
+        Measure "choose, then fit" by nested cross-validation (see
+        :func:`saltmap.validation.nested.nested_choice`).
     """
 
     feature_sets: Mapping[str, Any] = field(default_factory=lambda: dict(FEATURE_SETS))
@@ -119,6 +149,10 @@ class EvaluationSettings:
     random_state: int = 0
     log_target: bool = False
     n_jobs: int | None = 2
+    select: bool = True
+    candidate_sets: Mapping[str, Any] | None = None
+    covariates: Any = None
+    nested: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.protocols) - set(PROTOCOLS)
@@ -133,13 +167,42 @@ class EvaluationSettings:
     def plan(self) -> Plan:
         return QUICK if self.quick else FULL
 
-    def model(self, name: str, indices: Any, *, cache: TuningCache | None = None) -> TunedModel:
-        """One of the study's models on ``indices``, tuned as these settings say
-        (sharing its searches through ``cache`` when one is given)."""
+    def model(
+        self,
+        name: str,
+        indices: Any,
+        *,
+        cache: TuningCache | None = None,
+        covariates: Any = None,
+    ) -> TunedModel:
+        """One of the study's models on ``indices`` (and ``covariates``), tuned as these
+        settings say (sharing its searches through ``cache`` when one is given)."""
         return study_estimator(
             name, indices, quick=self.quick, n_trials=self.n_trials, log_target=self.log_target,
-            random_state=self.random_state, cache=cache,
+            random_state=self.random_state, cache=cache, covariates=covariates,
         )  # fmt: skip
+
+    def main_protocol(self, has_coords: bool) -> str | None:
+        """The protocol the final model is chosen under: spatial where the samples have
+        coordinates and it runs, else repeated; None when neither runs."""
+        if has_coords and "spatial" in self.protocols:
+            return "spatial"
+        return "repeated" if "repeated" in self.protocols else None
+
+    @property
+    def extra_sets(self) -> Mapping[str, Any]:
+        """The candidate feature sets beside the evaluated ones: :data:`CANDIDATE_SETS`
+        unless given; none with the quick plan (its miniature of the choice weighs the
+        evaluated sets and the plain random forest, so that the demo stays within its
+        minute)."""
+        if self.candidate_sets is not None:
+            return self.candidate_sets
+        return {} if self.quick else CANDIDATE_SETS
+
+    @property
+    def cost_rows(self) -> int:
+        """Scene-like rows predicted once per candidate to time it."""
+        return COST_ROWS[self.plan.budget]
 
     def record(self, samples: Any, spatial_info: Mapping[str, Any]) -> dict[str, Any]:
         """The settings as the result keeps them (``settings.json``)."""
@@ -163,4 +226,6 @@ class EvaluationSettings:
             "n_boot": self.n_boot,
             "random_state": self.random_state,
             "log_target": self.log_target,
+            "select": self.select,
+            "covariates": list(self.covariates.names) if self.covariates else [],
         }

@@ -58,8 +58,11 @@ def measure_gain(
     n_boot = v.bootstrap or (300 if cfg.tuning.budget == "quick" else 2000)
     summaries, importance, flagged = [], [], {}
     indices = resolve_selection(cfg.models.final_indices, discovered=discovered)
+    final = cfg.models.final
+    if ctx.final is not None:  # the evaluation's choice (issue 14)
+        indices, final = ctx.final.indices, ctx.final.name
     settings = GainSettings(
-        models=list(cov.models or [cfg.models.final]), indices=indices, random_state=cfg.seed,
+        models=list(cov.models or [final]), indices=indices, random_state=cfg.seed,
         log_target=cfg.models.log_target,
     )  # fmt: skip
     for protocol in protocols:

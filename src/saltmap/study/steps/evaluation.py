@@ -6,13 +6,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from saltmap.features import item_name, resolve_selection
+from saltmap.features import item_name, resolve_items, resolve_selection
 from saltmap.plots import prediction_figure
 from saltmap.report import Note
+from saltmap.study.context import FinalChoice
 from saltmap.study.tables import compact_baseline_table, compact_cv_table, evaluation_highlights
-from saltmap.validation import EvaluationSettings, evaluate_study
+from saltmap.tables import format_candidates
+from saltmap.validation import (
+    BASELINE,
+    COVARIATE_SUFFIX,
+    PLAIN_FOREST,
+    EvaluationSettings,
+    Selection,
+    evaluate_study,
+    no_skill_sentence,
+)
 
 if TYPE_CHECKING:
+    from saltmap.features import Covariates
     from saltmap.study.config import StudyConfig
     from saltmap.study.context import RunContext
     from saltmap.study.steps.samples import SampleData
@@ -32,8 +43,11 @@ def feature_sets(cfg: StudyConfig, discovered: Sequence[Mapping[str, Any]]) -> d
     }
 
 
-def evaluation_settings(cfg: StudyConfig, sets: Mapping[str, list]) -> EvaluationSettings:
-    """The evaluation's settings, built once from the study's config."""
+def evaluation_settings(
+    cfg: StudyConfig, sets: Mapping[str, list], covariates: Covariates | None = None
+) -> EvaluationSettings:
+    """The evaluation's settings, built once from the study's config (``covariates``: the
+    study's, which the final model's candidates are also scored with)."""
     v, t = cfg.validation, cfg.tuning
     return EvaluationSettings(
         feature_sets=dict(sets),
@@ -51,6 +65,11 @@ def evaluation_settings(cfg: StudyConfig, sets: Mapping[str, list]) -> Evaluatio
         random_state=cfg.seed,
         log_target=cfg.models.log_target,
         n_jobs=JOBS,
+        # The choice runs whenever a cross-validation does: with final = "auto" it picks
+        # the final model; with a named one the report says how that one ranked.
+        select=bool({"repeated", "spatial"} & set(v.protocols)),
+        candidate_sets=None if cfg.models.candidates else {},
+        covariates=covariates,
     )
 
 
@@ -143,7 +162,83 @@ def run_evaluation(
     ``discovered``: the definitions of the discovered indices (the discovery step's).
     """
     sets = feature_sets(ctx.cfg, discovered)
-    result = evaluate(ctx, data, evaluation_settings(ctx.cfg, sets))
+    result = evaluate(ctx, data, evaluation_settings(ctx.cfg, sets, ctx.covariates))
     write_study_split(ctx, data, result, sets)
     write_honest(ctx, data, result)
+    ctx.final = final_choice(ctx, result.selection, discovered)
+    write_choice(ctx, data, result)
     return result
+
+
+def final_choice(
+    ctx: RunContext, selection: Selection | None, discovered: Sequence[Mapping[str, Any]] = ()
+) -> FinalChoice:
+    """The final model: the evaluation's choice with ``final = "auto"``, else the one the
+    study names (with its ``final_indices``)."""
+    m = ctx.cfg.models
+    warning = None
+    if selection is not None and not selection.skill["evidence"]:
+        warning = no_skill_sentence(selection.skill)
+    if m.final != "auto" or selection is None:
+        indices = resolve_selection(m.final_indices, discovered=discovered)
+        name = "Stacking" if m.final == "auto" else m.final
+        return FinalChoice(name, name, indices, ctx.covariates, warning=warning)
+    fs, model = selection.winner
+    if model == BASELINE:
+        return FinalChoice(model, "RF", resolve_items("study"), None, dict(PLAIN_FOREST),
+                           untuned=True, how="auto", feature_set=fs, warning=warning)  # fmt: skip
+    covariates = ctx.covariates if selection.covariates.get(fs) else None
+    return FinalChoice(model, model, list(selection.indices[fs]), covariates, how="auto",
+                       feature_set=fs, warning=warning)  # fmt: skip
+
+
+def forced_key(ctx: RunContext) -> tuple[str, str]:
+    """The candidate a named final model is: (its feature set's label, its name)."""
+    m, sets = ctx.cfg.models, ctx.cfg.indices.sets
+    label = next((k for k, v in sets.items() if v == m.final_indices), m.final_indices)
+    return (label + (COVARIATE_SUFFIX if ctx.covariates else ""), m.final)
+
+
+def write_choice(ctx: RunContext, data: SampleData, result: EvaluationResult) -> None:
+    """The candidates, the nested choice, the rows set aside, and the choice in words."""
+    sec, unit = ctx.section("choice"), data.samples.target_unit or ""
+    if len(result.set_aside):
+        sets = result.set_aside.groupby("feature_set")["sample"].count()
+        sec.add(
+            ctx.save_table(
+                "set_aside_by_feature_set",
+                result.set_aside,
+                "Samples set aside by feature set",
+                "A sample where an index is undefined (a division by zero, the root of a "
+                "negative number) is left out of the feature sets needing that index only: "
+                + ", ".join(f"{n} sample(s) for {fs}" for fs, n in sets.items())
+                + ". Candidates are compared on the samples every one of them can use.",
+            )
+        )
+    sel = result.selection
+    if sel is None:
+        return
+    sec.add(
+        ctx.save_table(
+            "final_model_candidates",
+            sel.candidates,
+            f"Candidates of the final model ({sel.protocol} CV)",
+            "Pooled RMSE ± the standard error of its difference to the best; pooled R² with "
+            "its bootstrap 95 % CI; kpx / CPU-s: thousands of scene-like pixels predicted per "
+            "CPU-second (measured once per candidate on its first training fold's fit), and "
+            "the CPU minutes that implies for a full Sentinel-2 tile (120.6 Mpx); clipped: "
+            "held-out predictions set to zero (or, with a log target, to the widened "
+            f"training range). RMSE in {unit}.",
+            shown=format_candidates(sel.candidates, unit or None),
+        )
+    )
+    if not sel.nested.empty:
+        ctx.save_table("nested_choice", sel.nested, markdown=False)
+    words = sel.words(unit)
+    if ctx.final is not None and ctx.final.how == "forced":
+        words += f" The study names its final model instead: {sel.rank_of(forced_key(ctx))}."
+    sec.add(Note(words))
+    # After the evaluation's headline sentences, which write_honest put first.
+    ctx.highlights.insert(
+        len(evaluation_highlights(result, unit)), f"{words} (Choosing the final model)"
+    )

@@ -22,10 +22,12 @@ from saltmap.mapping import (
     read_classes_overview,
 )
 from saltmap.mapping.figure import boundary_frame
+from saltmap.models import target_bounds
 from saltmap.report import Note
 from saltmap.study.context import Skip, log
 from saltmap.study.paths import slug
 from saltmap.study.tables import trust_shown
+from saltmap.validation import NO_SKILL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -63,6 +65,43 @@ def scene_covariates(ctx: RunContext, sc: SceneConfig, scene: Scene) -> Covariat
     return CovariateRasters(paths, ctx.covariates.kinds, labels=cov.labels or None)
 
 
+def final_label(ctx: RunContext) -> str:
+    """The final model's name for the maps' tags and figures; with the evaluation's warning
+    "no evidence of skill" beside it when no model beat the null model (issue 14)."""
+    final = ctx.final
+    name = final.model if final is not None else ctx.cfg.models.final
+    if final is not None and final.warning:
+        name += f" ({NO_SKILL})"
+    return name
+
+
+def clipped_pixels(path: Path, bounds: tuple[float, float] | None) -> int:
+    """Pixels of a salinity COG held at a physical bound (zero, or a log target's widened
+    training range; :mod:`saltmap.models.physical`), read block by block."""
+    if bounds is None:
+        return 0
+    low, high = bounds
+    count = 0
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            values = src.read(1, window=window, masked=True).compressed()
+            at_low = values == np.float32(low) if low == 0 else np.isclose(values, low, rtol=1e-6)
+            at_high = np.isfinite(high) & np.isclose(values, high, rtol=1e-6)
+            count += int(at_low.sum() + at_high.sum())
+    return count
+
+
+def _clipped_note(fit: FinalFit, label: str, result: MapResult) -> Note:
+    """Pixels without a value, and predictions held at a physical bound."""
+    clipped = clipped_pixels(result.outputs.salinity, target_bounds(fit.model))
+    return Note(
+        f"{label}: {result.n_pixels - result.n_valid} of {result.n_pixels} pixels are left "
+        "without a value (no data, outside the boundary, or an index undefined there); "
+        f"{clipped} predictions were held at a physical bound (below zero set to zero, or a "
+        "log-target prediction clipped to the widened training range)."
+    )
+
+
 def map_settings(ctx: RunContext, data: SampleData, fit: FinalFit) -> MapSettings:
     """The maps' settings, built once from the study's config for every scene.
 
@@ -75,7 +114,7 @@ def map_settings(ctx: RunContext, data: SampleData, fit: FinalFit) -> MapSetting
         conversion=data.class_conversion,
         target_name=data.samples.target_name,
         target_unit=data.samples.target_unit,
-        model_name=cfg.models.final,
+        model_name=final_label(ctx),
         block_size=cfg.outputs.block_size,
         jobs=cfg.outputs.jobs,
         exclude_outside_aoa=fit.trust is not None and cfg.aoa.exclude_from_areas,
@@ -185,7 +224,7 @@ def write_map_section(ctx: RunContext, data: SampleData, label: str, result: Map
         result.outputs.classes,
         plan,
         title=f"Salinity classes ({scheme.name}: {scheme.quantity} in {scheme.unit}) "
-        f"from {cfg.models.final}, {label}",
+        f"from {final_label(ctx)}, {label}",
         percent=list(areas["percent"]),
         aoa_path=aoa_path,
         boundary=boundary,
@@ -357,6 +396,7 @@ def run_maps(ctx: RunContext, data: SampleData, fit: FinalFit | None) -> Skip | 
         ctx.maps[label] = ctx.folder / "maps" / label
         boundary = group[0].boundary or cfg.boundary
         write_map_section(ctx, data, label, result, boundary)
+        ctx.section("maps").add(_clipped_note(fit, label, result))
         if result.scenes is not None:
             ctx.section("maps").add(mosaic_note(label, result))
         if result.trust is not None:

@@ -108,9 +108,16 @@ def write_screening_section(ctx: RunContext, data: SampleData, table3: pd.DataFr
             "table3_screening",
             table3.drop(columns=["abs_r"]),
             f"Table 3. Pearson correlation of each index with {data.label}",
-            "p: two-sided; 95 % CI by Fisher's z; n_undefined: samples where the index is "
-            "undefined. Ranked by |r|.",
-            formats={"p_value": ".2g", "r": ".3f", "ci_low": ".3f", "ci_high": ".3f"},
+            "p: two-sided; q: Benjamini–Hochberg q-value over the indices screened together "
+            "(false discovery rate); 95 % CI by Fisher's z; n_undefined: samples where the "
+            "index is undefined. Ranked by |r|.",
+            formats={
+                "p_value": ".2g",
+                "q_value": ".2g",
+                "r": ".3f",
+                "ci_low": ".3f",
+                "ci_high": ".3f",
+            },
         )
     )
     fig = plot_screening(table3, target_label=data.label)
@@ -119,7 +126,8 @@ def write_screening_section(ctx: RunContext, data: SampleData, table3: pd.DataFr
             "figure4_screening",
             fig,
             "Figure 4. Correlation of the indices with salinity",
-            "Bars: Pearson r; * p < 0.05, ** p < 0.01.",
+            "Bars: Pearson r with its 95 % CI; * q < 0.05, ** q < 0.01 (Benjamini–Hochberg "
+            "q-values, so that screening many indices does not star chance correlations).",
         )
     )
     best = table3.iloc[0]

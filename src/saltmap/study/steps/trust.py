@@ -38,10 +38,13 @@ if TYPE_CHECKING:
 def unfitted_final_model(ctx: RunContext, params: dict[str, Any], indices: list[Any]) -> Pipeline:
     """The final model with its tuned hyperparameters, not fitted; ``indices`` as items
     (discovered ones as their definitions, which worker processes compute as they are)."""
-    m = ctx.cfg.models
-    return make_model(m.final, indices=indices,
+    m, final = ctx.cfg.models, ctx.final
+    # The evaluation's choice (issue 14) when it made one, else the model the study names.
+    name = final.name if final is not None else m.final
+    covariates = final.covariates if final is not None else ctx.covariates
+    return make_model(name, indices=indices,
                       log_target=m.log_target, random_state=ctx.cfg.seed, params=params,
-                      covariates=ctx.covariates)  # fmt: skip
+                      covariates=covariates)  # fmt: skip
 
 
 def trust_settings(cfg: StudyConfig) -> TrustSettings:
