@@ -220,8 +220,10 @@ def test_s25_zero_reflectance_sample_in_evaluation_is_named(real_samples):
         quick=True, n_trials=0, baseline=False, n_jobs=1, select=False,
     )  # fmt: skip
     aside = result.set_aside
-    assert list(aside["sample"]) == [first] and list(aside["feature_set"]) == ["N-SI"]
-    assert "SAI" in aside["undefined"].iloc[0]
+    # The plain random forest beside every evaluation reads all 21 indices: listed too.
+    assert set(aside["sample"]) == {first}
+    assert set(aside["feature_set"]) <= {"N-SI", "plain RF"} and "N-SI" in set(aside["feature_set"])
+    assert "SAI" in aside.set_index("feature_set").loc["N-SI", "undefined"]
     assert result.honest.set_index("feature_set").loc["N-SI", "n_folds"] == 5
 
 

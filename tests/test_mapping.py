@@ -714,8 +714,9 @@ def test_prediction_by_cell_equals_the_model_value_for_value(name, scene):
     pixels = cube.reshape(len(cube), -1).T
     feats = model[0].transform(pixels[np.isfinite(pixels).all(axis=1)])
     feats = feats[np.isfinite(feats).all(axis=1)]
-    regressor = model[-1]
-    trees = [regressor] if name != "Stacking" else regressor.estimators_[1:]
+    regressor = model[-1]  # the model inside its PhysicalTarget wrapper
+    inner = regressor.regressor_
+    trees = [inner] if name != "Stacking" else inner.estimators_[1:]
     for est in trees:
         assert tree_cells(est) is not None and tree_cells(est).features
         X = _features_at_thresholds(est, feats)

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from saltmap import datasets
 from saltmap.cli import app
-from saltmap.errors import ModelFileError, OutputExistsError, SampleDataError
+from saltmap.errors import ModelFileError, OutputExistsError
 from saltmap.io.samples import odisha
 from saltmap.models.building import MODEL_NAMES, make_model
 from saltmap.models.persistence import (
@@ -247,13 +247,14 @@ def test_train_then_predict_on_odisha(tmp_path, samples):
     assert isinstance(refused.exception, OutputExistsError)
 
 
-def test_training_refuses_samples_with_undefined_indices(samples):
+def test_training_sets_aside_samples_with_undefined_indices(samples):
     # GOSI is defined everywhere, SAI is not where G·N·S1 = 0: zero one sample's green.
     broken = dataclasses.replace(samples, table=samples.table.copy())
     first = broken.table.index[0]
     broken.table.loc[first, "G"] = 0.0
-    with pytest.raises(SampleDataError, match=rf"{first}: SAI"):
-        train_model(broken, model="PLSR", n_trials=0)
+    _, metadata = train_model(broken, model="PLSR", n_trials=0)
+    aside = metadata["training"]["set_aside"]
+    assert list(aside) == [str(first)] and "SAI" in str(aside[str(first)])
 
 
 def test_a_model_on_a_discovered_index_loads_in_a_fresh_session(samples, tmp_path):

@@ -41,22 +41,23 @@ def test_interval_method_and_score_reach_the_saved_trust_model(tmp_path):
     assert np.all(lower <= upper) and np.unique(np.round(upper - lower, 6)).size > 1
 
 
-def test_default_interval_method_is_base(tmp_path):
+def test_default_interval_method_is_normalized(tmp_path):
     from saltmap.models.persistence import load_trust
 
-    out = tmp_path / "base.skops"
+    out = tmp_path / "normalized.skops"
     result = _train(out)
     assert result.exit_code == 0, result.output
     trust = load_trust(out)
-    assert (trust.info["method"], trust.info["conformity_score"]) == ("base", "absolute")
+    # Issue 15: locally adaptive intervals by default.
+    assert (trust.info["method"], trust.info["conformity_score"]) == ("normalized", "absolute")
 
 
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
         (["--interval-method", "cv+"], "--interval-method 'cv+'"),
-        (["--interval-score", "relative"], "--interval-score 'relative'"),
-        (["--interval-method", "plus", "--categorical", "Land_cover"], "--interval-method base"),
+        (["--interval-score", "relative"], "--interval-score relative"),
+        (["--interval-method", "plus", "--categorical", "Land_cover"], "normalized or base"),
     ],
 )
 def test_bad_interval_options_are_refused_before_training(tmp_path, extra, named):
