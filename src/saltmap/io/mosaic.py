@@ -53,7 +53,7 @@ from saltmap.bands import ROLES, check_roles
 from saltmap.errors import BoundaryError, SceneError
 from saltmap.io.boundary import projected_crs_of, read_area
 from saltmap.io.grid import GriddedScene
-from saltmap.io.rasters import Grid
+from saltmap.io.rasters import Grid, parse_date
 from saltmap.io.scene import Scene, open_scene
 
 #: Composite rules of overlapping scenes.
@@ -447,7 +447,7 @@ def _order(
     pairs = list(zip(scenes, footprints, strict=True))
     if date is None:
         return pairs, "as given"
-    wanted = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date))
+    wanted = parse_date(date)
 
     def distance(pair: tuple[Scene, Any]) -> float:
         d = pair[0].date

@@ -105,6 +105,24 @@ def date_in(*texts: str) -> dt.date | None:
     return None
 
 
+def parse_date(value: str | dt.date | None) -> dt.date | None:
+    """A date the user gives (``"2025-03-16"`` or a ``datetime.date``), or None.
+
+    Raises
+    ------
+    SceneError
+        If the text is not a date.
+    """
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as err:
+        raise SceneError(
+            f"acquisition date {value!r} is not a date; write it as YYYY-MM-DD (2025-03-16)"
+        ) from err
+
+
 def open_raster(path: str) -> Any:
     """``rasterio.open``, with an InputFileError that says what to check."""
     try:

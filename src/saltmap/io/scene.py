@@ -56,7 +56,7 @@ from saltmap.bands import (
     check_reflectance,
     check_roles,
 )
-from saltmap.errors import InputFileError, MissingBandError, SceneError, UnreadableFileError
+from saltmap.errors import InputFileError, MissingBandError, UnreadableFileError
 from saltmap.io.grid import GriddedScene
 from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER, qa_pixel_masked
 from saltmap.io.products import find_bands
@@ -69,6 +69,7 @@ from saltmap.io.rasters import (
     date_in,
     grid_and_nodata,
     open_raster,
+    parse_date,
     same_grid,
 )
 from saltmap.io.scene_inputs import required_files, resolve_scaling, wanted_roles
@@ -437,16 +438,7 @@ def _acquisition_date(
     given: str | dt.date | None, found: FoundBands, names: Sequence[str]
 ) -> dt.date | None:
     """The date the user gives, else the product's, else the first in the file names."""
-    if isinstance(given, dt.date):
-        return given
-    if given is not None:
-        try:
-            return dt.date.fromisoformat(str(given).strip())
-        except ValueError as err:
-            raise SceneError(
-                f"acquisition date {given!r} is not a date; write it as YYYY-MM-DD (2025-03-16)"
-            ) from err
-    return found.date or date_in(*names)
+    return parse_date(given) or found.date or date_in(*names)
 
 
 def _probe(scene: Scene) -> None:

@@ -53,6 +53,7 @@ from saltmap.bands import (
 from saltmap.errors import MissingBandError, ScalingError, SceneError
 from saltmap.io.grid import GriddedScene
 from saltmap.io.landsat import QA_PIXEL_MASKED, QA_PIXEL_WATER, qa_pixel_masked
+from saltmap.io.rasters import parse_date
 from saltmap.io.scene_inputs import wanted_roles
 from saltmap.io.sentinel2 import SCL_MASKED, SCL_WATER
 from saltmap.io.xarray_layout import (
@@ -394,15 +395,8 @@ def _nodata_of(band: Any, given: float | None) -> float | None:
 
 
 def _date_of(obj: Any, given: str | dt.date | None) -> dt.date | None:
-    if isinstance(given, dt.date):
-        return given
     if given is not None:
-        try:
-            return dt.date.fromisoformat(str(given).strip())
-        except ValueError as err:
-            raise SceneError(
-                f"acquisition date {given!r} is not a date; write it as YYYY-MM-DD (2025-03-16)"
-            ) from err
+        return parse_date(given)
     time = obj.coords.get("time")
     if time is None or time.size != 1 or time.dtype.kind != "M":
         return None
