@@ -400,3 +400,27 @@ def test_median_in_strips_equals_median_at_once(unnao_pieces, monkeypatch):
     for name in layers:
         np.testing.assert_array_equal(strip_layers[name], layers[name])
     assert (layers["observations"] == 2).any()
+
+
+def test_a_mosaic_maps_on_a_dask_cluster_as_in_this_process(model, unnao_pieces, tmp_path):
+    import distributed
+
+    mosaic = open_mosaic(list(unnao_pieces), **UNNAO)
+    local = mapping.map_scene(model, mosaic, tmp_path / "local", block_size=256, **EC)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                 dashboard_address=":0") as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        dask = mapping.map_scene(
+            model, mosaic, tmp_path / "dask", block_size=256, scheduler=client, **EC
+        )
+    for name in ("salinity", "classes"):
+        with (
+            rasterio.open(getattr(local.outputs, name)) as a,
+            rasterio.open(getattr(dask.outputs, name)) as b,
+        ):
+            np.testing.assert_array_equal(a.read(1), b.read(1))
+    for name, path in local.outputs.provenance.items():
+        with rasterio.open(path) as a, rasterio.open(dask.outputs.provenance[name]) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))
