@@ -202,6 +202,30 @@ def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
     ]  # fmt: skip
 
 
+def test_a_model_chosen_without_evidence_of_skill_maps_with_the_warning(tmp_path, monkeypatch):
+    # `train --model auto` keeps the evaluation's verdict (test_selection checks that an
+    # evaluation of shuffled targets gives this one); `map` says it and tags the COGs.
+    import rasterio
+
+    from saltmap.cli import train as train_module
+
+    verdict = {"evidence": False, "reasons": ["the pooled R² interval reaches -0.12"]}
+    spec = {"name": "RF", "label": "RF", "indices": "novel", "covariates": False,
+            "fixed": None, "untuned": False, "skill": verdict}  # fmt: skip
+    monkeypatch.setattr(train_module, "choose_model", lambda *args: spec)
+    model, _ = _train(tmp_path, "auto.skops", "--model", "auto", "--no-trust")
+    out = tmp_path / "map"
+    result = runner.invoke(app, ["map", str(model), str(datasets.patagonia_scene()),
+                                 "--scaling", "sentinel2-l2a", "--scheme", "fao-ec",
+                                 "--out", str(out), "--block-size", "256"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "no evidence of skill" in text and "pooled R² interval reaches -0.12" in text
+    with rasterio.open(out / "salinity.tif") as src:
+        tags = src.tags()
+    assert tags["model"] == "RF (no evidence of skill)" and "warning" in tags
+
+
 # -- every verb prints what it means: names with [brackets] come out verbatim -----------------
 
 

@@ -18,7 +18,7 @@ import shapely
 from rasterio.windows import Window
 
 from saltmap import mapping, salinity
-from saltmap.datasets import patagonia_scene, xinjiang_lab_sheet
+from saltmap.datasets import patagonia_scene, unnao_landsat_scene, xinjiang_lab_sheet
 from saltmap.errors import BoundaryError, MissingBandError, OutputExistsError, UnitError
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
@@ -247,6 +247,19 @@ def test_existing_outputs_are_kept_without_overwrite(model, scene, tmp_path):
     values = read(second.outputs.salinity)
     np.testing.assert_array_equal(codes, salinity.classify(values, "fao-ec", unit="µS/cm"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_map_counts_the_predictions_held_at_zero_block_by_block(tmp_path):
+    # PLSR with 3 components on Odisha predicts negative EC over part of the real Unnao
+    # Landsat cut; those pixels are set to zero and counted as the blocks are written.
+    samples = odisha()
+    model = make_model("PLSR", params={"n_components": 3}).fit(samples.reflectance, samples.target)
+    scene = open_scene(unnao_landsat_scene(), scaling="landsat-c2l2")
+    kw = {"block_size": 256, "scheme": "fao-ec", "progress": None, "figure": False, **EC}
+    result = mapping.map_scene(model, scene, tmp_path, **kw)
+    values = read(result.outputs.salinity)
+    assert np.nanmin(values) == 0
+    assert result.n_clipped == int((values == 0).sum()) > 0
 
 
 def test_user_thresholds_are_in_the_model_unit(model):

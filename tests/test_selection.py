@@ -20,6 +20,7 @@ from saltmap.models.building import make_model
 from saltmap.models.physical import LOG_MARGIN, count_clipped, target_bounds
 from saltmap.models.training import train_model
 from saltmap.tables import format_honest
+from saltmap.validation.choice import winner_spec
 from saltmap.validation.evaluation import evaluate_study
 from saltmap.validation.metrics import CVResult, regression_metrics
 from saltmap.validation.scoring import BASELINE
@@ -99,6 +100,8 @@ def test_no_signal_nested_score_is_lower_and_the_summary_says_so(samples):
     assert sel.nested_score["R2_pooled"] < own
     assert not sel.skill["evidence"]
     assert NO_SKILL in sel.words()
+    # `saltmap train --model auto` keeps the verdict in the model file for its maps.
+    assert winner_spec(sel)["skill"] == sel.skill
     # The null model sits beside the plain random forest in the evaluation.
     honest = result.honest.set_index(["protocol", "feature_set", "model"])
     assert ("spatial", BASELINE, BASELINE) in honest.index

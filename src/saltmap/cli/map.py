@@ -144,6 +144,7 @@ def map_command(
     """
     model, metadata = load_model(model_file)
     target_name, target_unit, model_name = model_target(metadata)
+    model_name = _with_skill_warning(model_name or model_file.stem, metadata)
     trust = _load_trust(model_file, no_trust, exclude_outside_aoa)
     mosaic = MosaicOptions(composite, date, crs, resolution, mixed_sensors, boundary)
     scene = open_scene_from_options(
@@ -154,7 +155,7 @@ def map_command(
         conversion=load_conversion(conversion) if conversion else None,
         target_name=target_name,
         target_unit=target_unit,
-        model_name=model_name or model_file.stem,
+        model_name=model_name,
         block_size=block_size,
         jobs=jobs,
         scheduler=scheduler,
@@ -176,6 +177,19 @@ def map_command(
     print_map_result(result, trust)
 
 
+def _with_skill_warning(model_name: str, metadata: Any) -> str:
+    """The model's name, with "no evidence of skill" beside it (and said on screen) when
+    the evaluation that chose it (``saltmap train --model auto``) found none; the map's
+    tags and figures then carry the warning, as a study's do."""
+    skill = metadata.get("skill") if isinstance(metadata, dict) else None
+    if not skill or skill.get("evidence", True):
+        return model_name
+    from saltmap.validation.selection import NO_SKILL, no_skill_sentence
+
+    warn(no_skill_sentence(skill))
+    return f"{model_name} ({NO_SKILL})"
+
+
 def print_map_result(result: MapResult, trust: Any) -> None:
     """What was mapped: blocks resumed, pixels, class areas, the trust summary, files written."""
     if result.n_resumed:
@@ -187,6 +201,11 @@ def print_map_result(result: MapResult, trust: Any) -> None:
         f"{result.n_valid:,} of {result.n_pixels:,} pixels mapped in {result.seconds:.1f} s "
         f"({result.pixels_per_second / 1000:.0f} kpx/s); classes: {result.scheme}"
     )
+    if result.n_clipped:
+        say(
+            f"{result.n_clipped:,} predictions held at a physical bound (below zero set to "
+            "zero, or a log target's prediction kept within its widened training range)"
+        )
     areas = result.areas
     for label, km2, pct in zip(areas["class"], areas["area_km2"], areas["percent"], strict=True):
         say(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %")

@@ -126,6 +126,8 @@ def train_command(
         covariates=(covariates or None) if spec["covariates"] else None, fixed=spec["fixed"],
     )  # fmt: skip
     model = spec["label"]
+    if spec.get("skill") is not None:  # `saltmap map` warns from it (issue 14)
+        metadata["skill"] = spec["skill"]
     if not spec["covariates"]:
         covariates = Covariates()
     aside = metadata["training"].get("set_aside") or {}

@@ -84,6 +84,7 @@ from saltmap.mapping.writer import (
     class_area_table,
     write_side_files,
 )
+from saltmap.models.physical import target_bounds
 from saltmap.progress import Progress, Tick, task
 
 if TYPE_CHECKING:
@@ -282,6 +283,9 @@ class MapResult:
     n_computed: int = 0
     #: For a mosaic: each scene's number, source, date, sensor and pixels mapped from it.
     scenes: pd.DataFrame | None = None
+    #: Pixels whose prediction was held at a physical bound (below zero set to zero, or a
+    #: log target's widened training range; :mod:`saltmap.models.physical`).
+    n_clipped: int = 0
 
     @property
     def pixels_per_second(self) -> float:
@@ -353,7 +357,7 @@ def map_scene(
     )
     store = _prepare_folder(out_dir, plan)
     resumed, compute = split_stored(store, plan.todo)
-    with MapWriter(plan.outputs, scene) as writer:
+    with MapWriter(plan.outputs, scene, target_bounds(model)) as writer:
         with task(progress, _what(scene, plan, resumed), len(plan.windows)) as tick:
             _write_blocks(writer, plan, store, (resumed, compute), settings, tick)
         writer.finish(plan.tags, plan.classes, trust)
@@ -374,6 +378,7 @@ def map_scene(
         target_unit=settings.target_unit, scheme=plan.classes.description,
         trust=writer.summary, excluded_outside_aoa=settings.exclude_outside_aoa,
         n_resumed=len(resumed), n_computed=len(compute), scenes=scenes,
+        n_clipped=writer.n_clipped,
     )  # fmt: skip
 
 

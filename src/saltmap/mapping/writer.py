@@ -54,6 +54,7 @@ from saltmap.mapping.provenance import (
     side_paths,
 )
 from saltmap.mapping.provenance import layer_profile as provenance_profile
+from saltmap.models.physical import count_at_bounds
 from saltmap.trust.maps import TRUST_CATEGORIES, TRUST_LAYERS, TrustSummary
 
 if TYPE_CHECKING:
@@ -186,12 +187,18 @@ class MapWriter:
         Pixels written per class code (0 = no class).
     n_valid : int
         Pixels written with a salinity value.
+    n_clipped : int
+        Of them, predictions held at the model's physical ``bounds`` (below zero set to
+        zero, or a log target's widened training range; :mod:`saltmap.models.physical`).
     summary : TrustSummary or None
         Trust figures of the blocks written (None without trust layers).
     """
 
-    def __init__(self, outputs: MapOutputs, scene: Scene) -> None:
+    def __init__(
+        self, outputs: MapOutputs, scene: Scene, bounds: tuple[float, float] | None = None
+    ) -> None:
         self.outputs = outputs
+        self._bounds = bounds
         self._temp = {
             "salinity": temp_path_for(outputs.salinity),
             "classes": temp_path_for(outputs.classes),
@@ -207,6 +214,7 @@ class MapWriter:
         self._open: dict[str, Any] = {}
         self.counts = np.zeros(256, dtype=np.int64)
         self.n_valid = 0
+        self.n_clipped = 0
         self.summary = TrustSummary() if outputs.trust else None
         self.sources = SourceTally()
 
@@ -249,6 +257,7 @@ class MapWriter:
                 self.sources.add(layers, salinity)
         self.counts += np.bincount(classes.ravel(), minlength=256)
         self.n_valid += int(np.isfinite(salinity).sum())
+        self.n_clipped += sum(count_at_bounds(salinity, self._bounds, rtol=1e-6).values())
 
     def write_empty(self, window: Window) -> None:
         """Write a block without data (outside the boundary); the tallies are unchanged."""

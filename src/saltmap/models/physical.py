@@ -116,12 +116,21 @@ def count_clipped(model: Any, predictions: Any) -> dict[str, int]:
         ``{"n_floor": …, "n_ceiling": …}``: predictions at the lower bound (zero, or
         the log-space floor) and at the upper bound (log target only).
     """
-    bounds = target_bounds(model)
-    pred = np.asarray(predictions, dtype=float).ravel()
+    return count_at_bounds(predictions, target_bounds(model))
+
+
+def count_at_bounds(
+    values: Any, bounds: tuple[float, float] | None, rtol: float = 1e-9
+) -> dict[str, int]:
+    """How many ``values`` sit at the physical ``bounds`` of :func:`target_bounds`.
+
+    A clipped value equals its bound exactly; ``rtol`` covers the rounding of ``10**x``
+    (and of float32, with ``rtol=1e-6``, for a map's values). NaN counts at neither.
+    """
     if bounds is None:
         return {"n_floor": 0, "n_ceiling": 0}
     low, high = bounds
-    # A clipped value equals its bound exactly; a relative tolerance covers 10**x rounding.
-    floor = np.isclose(pred, low, rtol=1e-9, atol=0.0) if low != 0 else pred == 0.0
-    ceiling = np.isfinite(high) & np.isclose(pred, high, rtol=1e-9, atol=0.0)
+    pred = np.asarray(values)
+    floor = np.isclose(pred, low, rtol=rtol, atol=0.0) if low != 0 else pred == 0
+    ceiling = np.isfinite(high) & np.isclose(pred, high, rtol=rtol, atol=0.0)
     return {"n_floor": int(floor.sum()), "n_ceiling": int(ceiling.sum())}

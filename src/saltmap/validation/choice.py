@@ -256,11 +256,15 @@ def _nested(main, tasks, outputs, cv_results, splits, sets, s, keys, common, n_f
 def winner_spec(selection: Selection) -> dict[str, Any]:
     """How to train the chosen candidate on all samples: ``name`` (for ``make_model``),
     ``label`` (as the report names it), ``indices`` (items), ``covariates`` (whether it
-    reads them), ``fixed`` parameters and ``untuned`` (the plain random forest)."""
+    reads them), ``fixed`` parameters, ``untuned`` (the plain random forest) and ``skill``
+    (the verdict against the null model, which the model file keeps for its maps)."""
     fs, model = selection.winner
+    skill = dict(selection.skill)
     if model == BASELINE:
         return {"name": "RF", "label": model, "indices": list(selection.indices[fs]),
-                "covariates": False, "fixed": dict(PLAIN_FOREST), "untuned": True}  # fmt: skip
+                "covariates": False, "fixed": dict(PLAIN_FOREST), "untuned": True,
+                "skill": skill}  # fmt: skip
     covariates = bool(selection.covariates.get(fs))
     return {"name": model, "label": model, "indices": list(selection.indices[fs]),
-            "covariates": covariates, "fixed": None, "untuned": False}  # fmt: skip
+            "covariates": covariates, "fixed": None, "untuned": False,
+            "skill": skill}  # fmt: skip

@@ -22,7 +22,6 @@ from saltmap.mapping import (
     read_classes_overview,
 )
 from saltmap.mapping.figure import boundary_frame
-from saltmap.models import target_bounds
 from saltmap.report import Note
 from saltmap.study.context import Skip, log
 from saltmap.study.paths import slug
@@ -75,30 +74,13 @@ def final_label(ctx: RunContext) -> str:
     return name
 
 
-def clipped_pixels(path: Path, bounds: tuple[float, float] | None) -> int:
-    """Pixels of a salinity COG held at a physical bound (zero, or a log target's widened
-    training range; :mod:`saltmap.models.physical`), read block by block."""
-    if bounds is None:
-        return 0
-    low, high = bounds
-    count = 0
-    with rasterio.open(path) as src:
-        for _, window in src.block_windows(1):
-            values = src.read(1, window=window, masked=True).compressed()
-            at_low = values == np.float32(low) if low == 0 else np.isclose(values, low, rtol=1e-6)
-            at_high = np.isfinite(high) & np.isclose(values, high, rtol=1e-6)
-            count += int(at_low.sum() + at_high.sum())
-    return count
-
-
-def _clipped_note(fit: FinalFit, label: str, result: MapResult) -> Note:
+def _clipped_note(label: str, result: MapResult) -> Note:
     """Pixels without a value, and predictions held at a physical bound."""
-    clipped = clipped_pixels(result.outputs.salinity, target_bounds(fit.model))
     return Note(
         f"{label}: {result.n_pixels - result.n_valid} of {result.n_pixels} pixels are left "
         "without a value (no data, outside the boundary, or an index undefined there); "
-        f"{clipped} predictions were held at a physical bound (below zero set to zero, or a "
-        "log-target prediction clipped to the widened training range)."
+        f"{result.n_clipped} predictions were held at a physical bound (below zero set to "
+        "zero, or a log-target prediction clipped to the widened training range)."
     )
 
 
@@ -396,7 +378,7 @@ def run_maps(ctx: RunContext, data: SampleData, fit: FinalFit | None) -> Skip | 
         ctx.maps[label] = ctx.folder / "maps" / label
         boundary = group[0].boundary or cfg.boundary
         write_map_section(ctx, data, label, result, boundary)
-        ctx.section("maps").add(_clipped_note(fit, label, result))
+        ctx.section("maps").add(_clipped_note(label, result))
         if result.scenes is not None:
             ctx.section("maps").add(mosaic_note(label, result))
         if result.trust is not None:
