@@ -64,9 +64,14 @@ def main() -> None:
     print(f"wall {wall:.0f} s; CPU time of this process and its workers {used:.0f} s "
           f"(on 2 idle cores about {used / 2:.0f} s of wall); "
           f"load average at end {os.getloadavg()}")  # fmt: skip
-    per_model = result.folds.groupby("model")["seconds"].sum().sort_values(ascending=False)
+    folds = result.folds
+    per_model = folds.groupby("model")["seconds"].sum().sort_values(ascending=False)
     print("fit+predict seconds summed over CV folds, by model:")
     print(per_model.round(0).to_string())
+    print("the same by protocol and feature set (columns: models):")
+    table = folds.pivot_table(index=["protocol", "feature_set"], columns="model",
+                              values="seconds", aggfunc="sum", margins=True)  # fmt: skip
+    print(table.round(0).to_string())
     if args.out:
         written = write_evaluation(result, args.out)
         print(f"wrote {len(written)} files to {args.out}")

@@ -16,32 +16,44 @@ def cpu_seconds() -> float:
 
 
 class PeakRSS:
-    """Peak of the summed RSS of this process and all its children, sampled; and CPU time."""
+    """Peak memory of this process and all its children, sampled; and CPU time.
+
+    ``peak`` sums their RSS, which counts the pages they share (libraries, the parent's
+    memory a forked worker still shares) once per process; ``peak_pss`` sums their PSS,
+    which splits each shared page among its sharers, so that it is the memory the tree
+    really holds; ``peak_process`` is the largest single process (a cluster's worker).
+    """
 
     def __init__(self, every: float = 0.2):
         self.every = every
         self.peak = 0
+        self.peak_pss = 0
+        self.peak_process = 0
         self.cpu = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
+    def _sample(self) -> None:
         me = psutil.Process()
-        total = 0
+        rss, pss = [], []
         for p in [me, *me.children(recursive=True)]:
             try:
-                total += p.memory_info().rss
+                full = p.memory_full_info()
             except psutil.Error:
-                pass
-        return total
+                continue
+            rss.append(full.rss)
+            pss.append(getattr(full, "pss", full.rss))
+        self.peak = max(self.peak, sum(rss))
+        self.peak_pss = max(self.peak_pss, sum(pss))
+        self.peak_process = max([self.peak_process, *rss])
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self._sample()
             self._stop.wait(self.every)
 
     def __enter__(self) -> PeakRSS:
-        self.peak = self._sample()
+        self._sample()
         self._cpu0 = cpu_seconds()
         self._thread.start()
         return self
@@ -49,7 +61,7 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._sample())
+        self._sample()
         self.cpu = cpu_seconds() - self._cpu0
 
 
