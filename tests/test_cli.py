@@ -167,6 +167,7 @@ def test_train_then_map_writes_the_trust_layers(tmp_path):
     text = " ".join(result.output.split())
     assert "area of applicability:" in text and "90% prediction interval width" in text
     assert "(5th / 50th / 95th percentile)" in text
+    assert "by dissimilarity index:" in text and "median_width" in text
     names = ["salinity_lower", "salinity_upper", "salinity_width", "dissimilarity", "aoa"]
     for name in names:
         assert (out / f"{name}.tif").is_file(), name

@@ -102,3 +102,50 @@ def test_categorical_cogs_carry_their_names_and_the_class_cog_few_colours(trust_
     assert set(files.values()) | set(result.outputs.trust_styles.values()) <= set(
         result.outputs.all()
     )
+
+
+def _qgis_python():
+    """Debian's Python with QGIS's bindings (``apt install python3-qgis``), if present."""
+    import shutil
+    import subprocess
+
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None:
+        return None
+    found = subprocess.run([python, "-c", "import qgis.core"], capture_output=True)
+    return python if found.returncode == 0 else None
+
+
+def test_qgis_opens_every_layer_styled_by_itself(trust_map):
+    # Where QGIS is installed, the map folder is opened in QGIS as a user drops files in
+    # (tests/qgis_styles.py); elsewhere (CI) this is skipped.
+    import json
+    import subprocess
+    from pathlib import Path
+
+    python = _qgis_python()
+    if python is None:
+        pytest.skip("QGIS's Python bindings are not installed (apt install python3-qgis)")
+    result, _ = trust_map
+    folder = result.outputs.salinity.parent
+    script = Path(__file__).with_name("qgis_styles.py")
+    run = subprocess.run([python, str(script), str(folder)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    layers = json.loads(run.stdout)["layers"]
+    assert all(layer["valid"] and layer["entries"] for layer in layers.values()), layers
+    paletted = {"salinity_classes.tif", "aoa.tif", "class_confidence.tif"}
+    for name, layer in layers.items():
+        if name in paletted:
+            assert layer["renderer"] == "paletted", name
+        elif name != "classes_without_qml.tif":
+            assert layer["renderer"] == "singlebandpseudocolor", name
+    for name in ("aoa", "class_confidence"):
+        entries = layers[f"{name}.tif"]["entries"]
+        assert {e["value"]: e["label"] for e in entries} == TRUST_CATEGORIES[name], name
+    # The class COG copied without its .qml (with GDAL's .aux.xml): QGIS's legend names the
+    # classes; a TIFF palette has 2**bits entries, so codes 6 and 7 (unused) follow them.
+    alone = layers["classes_without_qml.tif"]
+    shown = [e["label"] for e in alone["entries"] if e["alpha"] > 0]
+    styled = [e["label"] for e in layers["salinity_classes.tif"]["entries"]]
+    assert alone["renderer"] == "paletted" and len(alone["entries"]) == 8
+    assert shown == [*styled, "6", "7"]

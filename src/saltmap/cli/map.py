@@ -211,6 +211,7 @@ def print_map_result(result: MapResult, trust: Any) -> None:
         say(f"  {label:<22} {km2:12.3f} km²  {pct:6.2f} %")
     if result.trust is not None:
         say(_trust_line(result, trust))
+        _say_width_by_di(result)
     if result.scenes is not None:
         for row in result.scenes.itertuples():
             say(f"  scene {row.scene}: {row.pixels_mapped:,} pixels mapped from {row.source}")
@@ -241,6 +242,17 @@ def _load_trust(model_file: Path, no_trust: bool, exclude_outside_aoa: bool) -> 
             "has none; retrain with `saltmap train` (without --no-trust) to get them"
         )
     return trust
+
+
+def _say_width_by_di(result: MapResult) -> None:
+    """How the interval width follows the dissimilarity index (DI) over the map."""
+    from saltmap.tables import markdown_table
+
+    table = result.trust.width_by_di()
+    if table.empty:
+        return
+    say(f"interval width ({result.target_unit or 'target unit'}) by dissimilarity index:")
+    say(markdown_table(table, digits=4))
 
 
 def _trust_line(result: MapResult, trust: Any) -> str:

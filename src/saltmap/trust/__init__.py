@@ -26,13 +26,13 @@ _API = {
     "TrustSettings": "settings",
     "TrustSummary": "maps",
     "conformal_quantile": "intervals",
-    "coverage_summary": "intervals",
-    "evaluate_coverage": "intervals",
+    "coverage_summary": "calibration",
+    "evaluate_coverage": "calibration",
     "fit_trust": "maps",
     "fold_ids": "intervals",
     "importance_weights": "aoa",
     "random_cv_calibration": "calibration",
-    "interval_coverage": "intervals",
+    "interval_coverage": "calibration",
     "trust_block": "maps",
 }
 __all__ = sorted(_API)

@@ -3,8 +3,8 @@
 :class:`ConformalIntervals` gives a lower and an upper bound at a chosen
 confidence (default 90 %) by cross-conformal prediction on the model's
 out-of-fold residuals [1]_ [2]_, computed with MAPIE [3]_;
-:func:`evaluate_coverage` measures the intervals' coverage on held-out samples.
-Whether the model is applicable at a pixel at all is
+:func:`~saltmap.trust.calibration.evaluate_coverage` measures the intervals' coverage
+on held-out samples. Whether the model is applicable at a pixel at all is
 :mod:`saltmap.trust.aoa`; both bundled for mapping are :mod:`saltmap.trust.maps`.
 
 Models trained with covariates (:mod:`saltmap.features.covariates`) are handled
@@ -36,7 +36,7 @@ approximate: exact ``1 - α`` holds for split conformal, and CV/jackknife interv
 reach ``1 - α`` asymptotically when the fitting algorithm is stable (adding or
 removing a few samples changes predictions little); for an unstable learner they
 can under-cover in the worst case [1]_. Its coverage is therefore *measured*
-(:func:`evaluate_coverage`), not assumed.
+(:func:`~saltmap.trust.calibration.evaluate_coverage`), not assumed.
 
 ``method="plus"`` — CV+ [1]_: the quantiles are taken over the n values
 ``ŷ_{-k(i)}(x) ± R_i`` built from the K fold models. Under exchangeability it
@@ -71,19 +71,15 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import KFold, PredefinedSplit
 from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.models.inspect import categorical_of, model_parts, seen_rows, take_rows
-from saltmap.trust.settings import IntervalSettings
 from saltmap.trust.spread import ResidualSpread
 
 #: Interval methods; the first is the default. "base" is the constant width.
@@ -93,7 +89,7 @@ CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
 _FROM_PREDICTION = ("normalized", "base")
 
 
-def _as_1d(y: Any) -> np.ndarray:
+def as_1d(y: Any) -> np.ndarray:
     return np.asarray(y, dtype=float).ravel()
 
 
@@ -184,7 +180,7 @@ class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
         out = np.full(len(X), np.nan)
         seen = seen_rows(self.estimator_, X)
         if seen.any():
-            out[seen] = _as_1d(self.estimator_.predict(take_rows(X, np.flatnonzero(seen))))
+            out[seen] = as_1d(self.estimator_.predict(take_rows(X, np.flatnonzero(seen))))
         return out
 
 
@@ -306,7 +302,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, groups: Any = None) -> ConformalIntervals:
         """Fit the full and fold models and compute the out-of-fold conformity scores."""
         self._check_params()
-        y = _as_1d(y)
+        y = as_1d(y)
         self.folds_ = fold_ids(self.cv, X, y, groups, self.random_state)
         categorical = categorical_of(self.estimator)
         if categorical and self.method not in _FROM_PREDICTION:
@@ -384,7 +380,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         oof = np.full(len(y), np.nan)
         for k, fold_model in enumerate(self.fold_estimators_):
             rows = np.flatnonzero(self.folds_ == k)
-            oof[rows] = _as_1d(fold_model.predict(take_rows(X, rows)))
+            oof[rows] = as_1d(fold_model.predict(take_rows(X, rows)))
         Z = self._spread_input(self._features(X), oof)
         size = np.abs(y - oof)
         ok = np.isfinite(size) & np.isfinite(Z).all(axis=1)
@@ -404,7 +400,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _spread_input(features: Any, prediction: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.asarray(features, dtype=float), _as_1d(prediction)])
+        return np.column_stack([np.asarray(features, dtype=float), as_1d(prediction)])
 
     def _score_quantiles(
         self, scores: np.ndarray, confidence: float | None = None
@@ -421,7 +417,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The full model's prediction (the interval's centre for ``"base"``)."""
         check_is_fitted(self, "estimator_")
-        return _as_1d(self.estimator_.predict(X))
+        return as_1d(self.estimator_.predict(X))
 
     def bounds_from_prediction(
         self,
@@ -529,7 +525,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             ``pred`` is the full model's prediction.
         """
         check_is_fitted(self, "estimator_")
-        pred = self.predict(X) if prediction is None else _as_1d(prediction)
+        pred = self.predict(X) if prediction is None else as_1d(prediction)
         if self.method in _FROM_PREDICTION:
             if self.method == "normalized" and features is None:
                 features = self._features(X)
@@ -538,102 +534,3 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         _, bounds = self.mapie_.predict_interval(X, aggregate_point_predictions=None)
         lower, upper = bounds[:, 0, 0].astype(float), bounds[:, 1, 0].astype(float)
         return pred, self._clip(lower), self._clip(upper)
-
-
-def interval_coverage(y: Any, lower: Any, upper: Any) -> float:
-    """Share of measurements inside their interval (bounds included)."""
-    y, lower, upper = _as_1d(y), _as_1d(lower), _as_1d(upper)
-    return float(np.mean((y >= lower) & (y <= upper)))
-
-
-def evaluate_coverage(
-    estimator: Any,
-    X: Any,
-    y: Any,
-    splits: Sequence[tuple[np.ndarray, np.ndarray]],
-    settings: IntervalSettings | None = None,
-    *,
-    n_splits_per_repeat: int | None = None,
-    **options: Any,
-) -> pd.DataFrame:
-    """Empirical coverage and width of the intervals on held-out samples.
-
-    For every outer ``(train, test)`` split a :class:`ConformalIntervals` is fitted
-    on the training rows only (with its own inner ``cv``) and its intervals are
-    scored on the test rows, which it never saw.
-
-    Parameters
-    ----------
-    estimator : estimator
-        A saltmap model (cloned).
-    X, y
-        What the model reads (reflectance by band role, plus its covariate
-        columns) and the target.
-    splits : sequence of (train_idx, test_idx)
-        Outer splits, e.g. from :func:`saltmap.validation.protocols.materialise_splits` with
-        ``RepeatedKFold`` or ``SpatialBlockKFold``.
-    settings : IntervalSettings, optional
-        How the intervals are fitted; keywords given beside it win over its fields.
-    n_splits_per_repeat : int, optional
-        Folds per repeat, to label repeats.
-    **options
-        ``confidence``, ``cv``, ``method``, ``conformity_score``, ``random_state``:
-        the fields of :class:`IntervalSettings`, as in :class:`ConformalIntervals`.
-        An unknown keyword is a TypeError naming it.
-
-    Returns
-    -------
-    DataFrame
-        One row per outer fold: ``repeat``, ``fold``, ``n``, ``n_flagged`` (test
-        rows left out because their categorical level is missing from the fold's
-        training rows), ``covered`` (count), ``coverage``, ``mean_width``,
-        ``median_width``. Pooled figures: :func:`coverage_summary`.
-    """
-    settings = replace(settings or IntervalSettings(), **options)
-    y = _as_1d(y)
-    per_repeat = n_splits_per_repeat or len(splits)
-    rows = []
-    for i, (train, test) in enumerate(splits):
-        model = ConformalIntervals(estimator, **asdict(settings))
-        model.fit(take_rows(X, np.asarray(train)), y[train])
-        fold = {"repeat": i // per_repeat, "fold": i % per_repeat}
-        rows.append({**fold, **_fold_coverage(model, X, y, np.asarray(test))})
-    return pd.DataFrame(rows)
-
-
-def _fold_coverage(
-    model: ConformalIntervals, X: Any, y: np.ndarray, test: np.ndarray
-) -> dict[str, Any]:
-    """Coverage and width of fitted intervals on the held-out rows ``test``."""
-    # A test row of a categorical level absent from its training rows cannot be
-    # predicted; it is left out and counted (as covariate_gain does).
-    seen = seen_rows(model.estimator_, take_rows(X, test))
-    kept = test[seen]
-    _, lower, upper = model.predict_interval(take_rows(X, kept))
-    inside = (y[kept] >= lower) & (y[kept] <= upper)
-    width = upper - lower
-    return {
-        "n": len(kept),
-        "n_flagged": int(len(test) - len(kept)),
-        "covered": int(inside.sum()),
-        "coverage": float(inside.mean()),
-        "mean_width": float(np.nanmean(width)),
-        "median_width": float(np.nanmedian(width)),
-    }
-
-
-def coverage_summary(folds: pd.DataFrame) -> dict[str, float]:
-    """Pooled coverage (all held-out predictions), its spread over repeats, and widths."""
-    per_repeat = folds.groupby("repeat").apply(
-        lambda f: f["covered"].sum() / f["n"].sum(), include_groups=False
-    )
-    return {
-        "coverage": float(folds["covered"].sum() / folds["n"].sum()),
-        "coverage_min_repeat": float(per_repeat.min()),
-        "coverage_max_repeat": float(per_repeat.max()),
-        "mean_width": float(np.average(folds["mean_width"], weights=folds["n"])),
-        "median_width": float(folds["median_width"].median()),
-        "n_predictions": int(folds["n"].sum()),
-        "n_flagged": int(folds["n_flagged"].sum()) if "n_flagged" in folds else 0,
-        "n_folds": len(folds),
-    }

@@ -1,7 +1,7 @@
 """How the trust stage fits: the settings objects of intervals and of trust for mapping.
 
 Built once (by the CLI or the study) and passed to
-:func:`~saltmap.trust.intervals.evaluate_coverage` and
+:func:`~saltmap.trust.calibration.evaluate_coverage` and
 :func:`~saltmap.trust.maps.fit_trust`, whose keywords of the same names they hold.
 """
 
