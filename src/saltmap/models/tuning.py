@@ -102,12 +102,12 @@ class Budget:
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-# "default" keeps the issue's full evaluation (5 models x 2 feature sets, study
-# split + 5x5 repeated CV + spatial CV, ~106 samples) well within 15 minutes on 2
-# cores: all five tuned fits on one 74-row training set took 8.3 s of CPU, so the
-# 62 training sets take ~510 s on one core, ~260 s on two
-# (benchmarks/models_timing.py). "quick" is a faithful miniature for tests and
-# the demo (0.8 s of CPU per training set).
+# "default" is the study's tuning. Measured on 2026-12-02 (benchmarks/models_timing.py
+# and one evaluation training set of 85 Odisha rows): the five models tuned on one
+# training set, sharing one TuningCache, take ~22 s of CPU, of which the RF search
+# is ~11 s (60 fits of 100 trees at ~1.5 ms a tree), MLP ~7 s and XGBoost ~3 s; the
+# full evaluation's 72 such training sets therefore take well over 5 minutes on 2
+# cores (issue 16). "quick" is a faithful miniature for tests and the demo.
 BUDGETS: dict[str, Budget] = {
     "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}),
     "quick": Budget(
