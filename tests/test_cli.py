@@ -186,13 +186,19 @@ def test_train_then_map_writes_the_trust_layers(tmp_path):
     assert "scope" in pd.read_csv(out / "class_areas.csv").columns
 
 
-def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
-    model, _ = _train(tmp_path, "plain.skops", "--no-trust")
-    out = tmp_path / "map"
+def _map_patagonia(model, out):
+    """``saltmap map`` of the real Patagonia cut with ``model``, which must succeed."""
     result = runner.invoke(app, ["map", str(model), str(datasets.patagonia_scene()),
                                  "--scaling", "sentinel2-l2a", "--scheme", "fao-ec",
                                  "--out", str(out), "--block-size", "256"])  # fmt: skip
     assert result.exit_code == 0, result.output
+    return result
+
+
+def test_map_with_a_model_without_trust_says_how_to_get_it(tmp_path):
+    model, _ = _train(tmp_path, "plain.skops", "--no-trust")
+    out = tmp_path / "map"
+    result = _map_patagonia(model, out)
     text = " ".join(result.output.split())
     assert "holds no prediction intervals or area of applicability" in text
     assert "saltmap train" in text
@@ -216,10 +222,7 @@ def test_a_model_chosen_without_evidence_of_skill_maps_with_the_warning(tmp_path
     monkeypatch.setattr(train_module, "choose_model", lambda *args: spec)
     model, _ = _train(tmp_path, "auto.skops", "--model", "auto", "--no-trust")
     out = tmp_path / "map"
-    result = runner.invoke(app, ["map", str(model), str(datasets.patagonia_scene()),
-                                 "--scaling", "sentinel2-l2a", "--scheme", "fao-ec",
-                                 "--out", str(out), "--block-size", "256"])  # fmt: skip
-    assert result.exit_code == 0, result.output
+    result = _map_patagonia(model, out)
     text = " ".join(result.output.split())
     assert "no evidence of skill" in text and "pooled R² interval reaches -0.12" in text
     with rasterio.open(out / "salinity.tif") as src:

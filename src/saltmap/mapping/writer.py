@@ -7,7 +7,8 @@ name, atomically. :func:`write_side_files` adds the class areas CSV, the QGIS
 styles (``.qml``) that QGIS loads beside a raster of the same name (every raster
 has one: a colour ramp over its 2–98 % or named categories), and for the
 categorical rasters the category names GDAL keeps for a GeoTIFF: a PAM
-``.aux.xml`` with ``CategoryNames`` and a thematic raster attribute table [2]_.
+``.aux.xml`` with ``CategoryNames`` and a thematic raster attribute table [2]_ (both
+written by :mod:`saltmap.mapping.styles`).
 
 :data:`LAYERS` is the one table of the rasters a map may write: file, data type,
 no-data, style and resampling of each. A new layer is a new row.
@@ -28,13 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.shutil
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from saltmap.atomic import atomic_output, atomic_to_csv, atomic_write_text, temp_path_for
@@ -54,6 +53,12 @@ from saltmap.mapping.provenance import (
     side_paths,
 )
 from saltmap.mapping.provenance import layer_profile as provenance_profile
+from saltmap.mapping.styles import (
+    pam_categories,
+    qml_stretch_style,
+    qml_style,
+    salinity_stretch,
+)
 from saltmap.models.physical import count_at_bounds
 from saltmap.trust.maps import TRUST_CATEGORIES, TRUST_LAYERS, TrustSummary
 
@@ -106,8 +111,6 @@ CATEGORY_COLOURS: dict[str, dict[int, str]] = {
     "aoa": {0: "#bdbdbd", 1: "#1b9e77"},
     "class_confidence": {1: "#1a9641", 2: "#fdae61", 3: "#d7191c", 4: "#7b3294"},
 }
-#: Share of values left below and above the default stretch (QGIS's own cumulative cut).
-STRETCH_CUT = (0.02, 0.98)
 
 
 @dataclass(frozen=True)
@@ -397,118 +400,3 @@ def _trust_style(name: str, path: Path, unit: str | None) -> str:
         return qml_style([names[c] for c in codes], [colours[c] for c in codes], codes)
     low, high = salinity_stretch(path)
     return qml_stretch_style(low, high, None if name == "di" else unit, cmap=layer.cmap)
-
-
-def pam_categories(names: Mapping[int, str], colours: Mapping[int, str]) -> str:
-    """A GDAL PAM ``.aux.xml``: category names and a thematic attribute table [2]_.
-
-    GDAL keeps category names of a GeoTIFF in this side file; GIS software (QGIS,
-    ArcGIS, GDAL tools) read the names and colours of each code from it. Codes
-    without a name get an empty one in the list (it is indexed by code).
-    """
-    from matplotlib.colors import to_rgb
-
-    def esc(text: str) -> str:
-        return escape(text, {chr(34): "&quot;"})
-
-    top = max(names)
-    categories = "".join(
-        f"      <Category>{esc(names.get(i, ''))}</Category>\n" for i in range(top + 1)
-    )
-    fields = [("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8)]
-    defs = "".join(
-        f'      <FieldDefn index="{i}"><Name>{n}</Name><Type>{t}</Type><Usage>{u}</Usage>'
-        "</FieldDefn>\n"
-        for i, (n, t, u) in enumerate(fields)
-    )
-    rows = ""
-    for i, code in enumerate(sorted(names)):
-        r, g, b = (round(255 * c) for c in to_rgb(colours.get(code, "#000000")))
-        cells = "".join(f"<F>{v}</F>" for v in (code, esc(names[code]), r, g, b))
-        rows += f'      <Row index="{i}">{cells}</Row>\n'
-    return (
-        '<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n'
-        f"{categories}    </CategoryNames>\n"
-        '    <GDALRasterAttributeTable tableType="thematic">\n'
-        f"{defs}{rows}    </GDALRasterAttributeTable>\n  </PAMRasterBand>\n</PAMDataset>\n"
-    )
-
-
-def qml_style(
-    labels: Sequence[str], colours: Sequence[str], codes: Sequence[int] | None = None
-) -> str:
-    """A QGIS paletted-raster style (``.qml``): one named entry per code (default 1, 2, …)."""
-    from matplotlib.colors import to_hex
-
-    codes = list(codes) if codes is not None else list(range(1, len(labels) + 1))
-    entries = "\n".join(
-        f'        <paletteEntry value="{code}" label="{escape(label, {chr(34): "&quot;"})}" '
-        f'color="{to_hex(colour)}" alpha="255"/>'
-        for code, label, colour in zip(codes, labels, colours, strict=True)
-    )
-    return (
-        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        '<qgis version="3.28">\n  <pipe>\n'
-        '    <rasterrenderer type="paletted" band="1" opacity="1" nodataColor="">\n'
-        f"      <colorPalette>\n{entries}\n      </colorPalette>\n"
-        "    </rasterrenderer>\n  </pipe>\n</qgis>\n"
-    )
-
-
-def salinity_stretch(
-    path: str | Path, cut: tuple[float, float] = STRETCH_CUT, max_pixels: int = 2048
-) -> tuple[float, float]:
-    """The 2nd and 98th percentiles of the valid values of a salinity COG.
-
-    Read decimated to at most ``max_pixels`` on the longer side (from the COG's
-    overviews, so cheap and bounded in memory whatever the scene size). Returns
-    ``(nan, nan)`` when the map has no valid pixel.
-    """
-    with rasterio.open(path) as src:
-        factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
-        shape = (max(1, src.height // factor), max(1, src.width // factor))
-        values = src.read(1, out_shape=shape, resampling=Resampling.nearest, masked=True)
-    valid = values.compressed()
-    valid = valid[np.isfinite(valid)]
-    if valid.size == 0:
-        return float("nan"), float("nan")
-    low, high = np.quantile(valid, cut)
-    return float(low), float(high)
-
-
-def qml_stretch_style(
-    low: float, high: float, unit: str | None = None, cmap: str = "YlOrBr", stops: int = 9
-) -> str:
-    """A QGIS pseudocolour style (``.qml``) stretching ``cmap`` from ``low`` to ``high``.
-
-    The limits are recorded as QGIS's own 2–98 % cumulative cut, so QGIS shows the
-    map as saltmap measured it and can recompute the same stretch for a new extent.
-    A map without valid pixels gets the range 0–1.
-    """
-    import matplotlib
-    from matplotlib.colors import to_hex
-
-    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
-        low, high = (0.0, 1.0) if not np.isfinite(low) else (low, low + 1.0)
-    ramp = matplotlib.colormaps[cmap]
-    suffix = f" {escape(unit, {chr(34): '&quot;'})}" if unit else ""
-    items = "\n".join(
-        f'          <item value="{v:.6g}" label="{v:.4g}{suffix}" '
-        f'color="{to_hex(ramp(t))}" alpha="255"/>'
-        for t, v in zip(np.linspace(0, 1, stops), np.linspace(low, high, stops), strict=True)
-    )
-    lo, hi = STRETCH_CUT
-    return (
-        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        '<qgis version="3.28">\n  <pipe>\n'
-        '    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" '
-        f'nodataColor="" classificationMin="{low:.6g}" classificationMax="{high:.6g}">\n'
-        "      <minMaxOrigin><limits>CumulativeCut</limits><extent>WholeRaster</extent>"
-        f"<statAccuracy>Estimated</statAccuracy><cumulativeCutLower>{lo}</cumulativeCutLower>"
-        f"<cumulativeCutUpper>{hi}</cumulativeCutUpper></minMaxOrigin>\n"
-        "      <rastershader>\n"
-        '        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" '
-        f'clip="0" minimumValue="{low:.6g}" maximumValue="{high:.6g}">\n'
-        f"{items}\n        </colorrampshader>\n      </rastershader>\n"
-        "    </rasterrenderer>\n  </pipe>\n</qgis>\n"
-    )
