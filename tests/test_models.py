@@ -7,6 +7,8 @@ to predict.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -337,6 +339,29 @@ def test_tuning_never_touches_the_rows_it_is_evaluated_on(odisha_xy):
             assert set(fit_rows) <= train_ids and set(scored_rows) <= train_ids
             assert not set(fit_rows) & test_ids and not set(scored_rows) & test_ids
             assert not set(fit_rows) & set(scored_rows)
+
+
+def test_the_forest_is_tuned_on_its_out_of_bag_error_of_the_training_rows_only(odisha_xy):
+    X, y = odisha_xy
+    train, _ = next(iter(KFold(3, shuffle=True, random_state=1).split(X)))
+    observed = []
+    tuned = TunedModel("RF", indices="novel", budget="quick",
+                       on_fold=lambda _, fit, scored: observed.append((fit, scored)))  # fmt: skip
+    tuned.fit(X.iloc[train], y[train])
+    # One fit per trial on all the training rows, each row scored by the trees that
+    # did not see it; never a row of the test fold.
+    assert len(observed) == BUDGETS["quick"].n_trials
+    for fit_rows, scored_rows in observed:
+        assert set(fit_rows) == set(scored_rows) == set(X.index[train])
+    by_folds = TunedModel("RF", indices="novel", on_fold=lambda *a: observed.append(a),
+                          budget=replace(BUDGETS["quick"], rf_out_of_bag=False))  # fmt: skip
+    observed.clear()
+    by_folds.fit(X.iloc[train], y[train])
+    assert len(observed) == BUDGETS["quick"].n_trials * BUDGETS["quick"].cv
+    logged = TunedModel("RF", indices="novel", budget="quick", log_target=True)
+    logged.fit(X.iloc[train], y[train])
+    # Out-of-bag predictions are back-transformed: the error is in µS/cm, not in decades.
+    assert 0.3 * np.std(y) < logged.inner_cv_rmse_["RF"] < 2 * np.std(y)
 
 
 def _in_space(dist, value) -> bool:

@@ -1,8 +1,9 @@
 """Tuning the study's models: Optuna searches on the training rows only.
 
 Hyperparameters are tuned with Optuna's TPE sampler [3]_ on the training rows
-only, scored by inner k-fold cross-validation; :class:`TunedModel` wraps tuning
-and fitting in one estimator so that cross-validation tunes inside each fold.
+only, scored by inner k-fold cross-validation (the random forest by its
+out-of-bag error [5]_); :class:`TunedModel` wraps tuning and fitting in one
+estimator so that cross-validation tunes inside each fold.
 A :class:`TuningCache` shared by several TunedModels lets the Stacking model and
 the single models it is built of share their searches on the same rows.
 
@@ -12,6 +13,9 @@ References
    next-generation hyperparameter optimization framework. KDD '19, 2623–2631.
 .. [4] Probst, P., Boulesteix, A.-L. (2018). To tune or not to tune the number
    of trees in random forest. JMLR 18(181), 1–18.
+.. [5] Probst, P., Wright, M. N., Boulesteix, A.-L. (2019). Hyperparameters and
+   tuning strategies for random forest. WIREs Data Mining and Knowledge
+   Discovery 9(3), e1301.
 """
 
 from __future__ import annotations
@@ -95,11 +99,17 @@ class Budget:
         Inner cross-validation folds that score each trial.
     fixed : dict
         Per model, parameters set to a value and left out of the search.
+    rf_out_of_bag : bool
+        Score the random forest's trials by its out-of-bag error on all the
+        training rows (one fit per trial) instead of the ``cv`` inner folds
+        (``cv`` fits per trial). Out-of-bag error estimates a forest's
+        generalisation error without holding rows out [5]_.
     """
 
     n_trials: int
     cv: int
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rf_out_of_bag: bool = True
 
 
 # "default" is the study's tuning. Measured on 2026-12-02 (benchmarks/models_timing.py
@@ -183,7 +193,13 @@ def _tune_single(name: str, X: Any, y: np.ndarray, s: TuneSettings) -> tuple[dic
     space = _space(name, _n_features(s.indices, X, s.covariates), fixed)
     if not space or s.n_trials <= 0:
         return fixed, float("nan")
-    folds = list(KFold(s.cv, shuffle=True, random_state=s.random_state).split(X))
+    out_of_bag = name == "RF" and get_budget(s.budget).rf_out_of_bag
+    everything = np.arange(len(y))
+    folds = (
+        [(everything, everything)]
+        if out_of_bag
+        else list(KFold(s.cv, shuffle=True, random_state=s.random_state).split(X))
+    )
     labels = _row_labels(X)
     seen: dict[tuple, float] = {}
 
@@ -196,7 +212,11 @@ def _tune_single(name: str, X: Any, y: np.ndarray, s: TuneSettings) -> tuple[dic
         for fit_rows, score_rows in folds:
             if s.on_fold is not None:
                 s.on_fold(trial.number, labels[fit_rows], labels[score_rows])
-            errors.append(_fold_rmse(name, X, y, (fit_rows, score_rows), {**params, **fixed}, s))
+            if out_of_bag:
+                errors.append(_out_of_bag_rmse(X, y, {**params, **fixed}, s))
+            else:
+                fold = (fit_rows, score_rows)
+                errors.append(_fold_rmse(name, X, y, fold, {**params, **fixed}, s))
         seen[key] = float(np.mean(errors))
         return seen[key]
 
@@ -230,6 +250,34 @@ def _fold_rmse(
     return rmse if np.isfinite(rmse) else np.inf
 
 
+def _out_of_bag_rmse(X: Any, y: np.ndarray, params: dict[str, Any], s: TuneSettings) -> float:
+    """RMSE of a random forest's out-of-bag predictions of its own training rows.
+
+    Each row is predicted by the trees whose bootstrap sample left it out, about a
+    third of them, and back-transformed and held physical as the model's own
+    predictions are. Every row is scored, so no categorical level goes unseen.
+    """
+    model = make_model(
+        "RF",
+        indices=s.indices,
+        log_target=s.log_target,
+        random_state=s.random_state,
+        params=params,
+        covariates=s.covariates,
+    )
+    model.set_params(model__regressor__oob_score=True)
+    with warnings.catch_warnings():
+        # A row in every bootstrap sample has no out-of-bag prediction: only with
+        # tiny forests (the quick budget's 30 trees: one row in a million).
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(X, y)
+    target = model.named_steps["model"]
+    oob = np.asarray(target.regressor_.oob_prediction_, float).reshape(-1, 1)
+    pred = target.transformer_.inverse_transform(oob).ravel()
+    rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
+    return rmse if np.isfinite(rmse) else np.inf
+
+
 def _optimize(objective: Callable[[optuna.Trial], float], s: TuneSettings) -> tuple[Any, float]:
     """Run the seeded TPE search; the best parameters found and their score."""
     sampler = optuna.samplers.TPESampler(
@@ -251,8 +299,10 @@ def tune_model(
     Optuna's TPE sampler, seeded, proposes parameters from
     :data:`SEARCH_SPACES`; each proposal is scored by the mean RMSE (in the
     target's unit, also with ``log_target``) of a shuffled, seeded inner
-    k-fold cross-validation on ``X``, ``y``. No other rows are ever used, so
-    tuning inside an outer training fold never sees that fold's test rows.
+    k-fold cross-validation on ``X``, ``y``; the random forest's proposals by
+    its out-of-bag RMSE on ``X``, ``y`` (see :class:`Budget`). No other rows are
+    ever used, so tuning inside an outer training fold never sees that fold's
+    test rows.
 
     Parameters
     ----------
@@ -342,6 +392,7 @@ def _search(name: str, X: Any, y: np.ndarray, s: TuneSettings) -> tuple[dict[str
         s.log_target,
         repr(sorted(s.fixed.items())),
         repr(s.covariates),
+        get_budget(s.budget).rf_out_of_bag,
     )
     return s.cache.lookup(key, lambda: _tune_single(name, X, y, s))
 
@@ -388,7 +439,8 @@ class TunedModel(RegressorMixin, BaseEstimator):
     best_params_ : dict
         The parameters the final model was fitted with.
     inner_cv_rmse_ : dict
-        Best inner-CV RMSE per tuned learner (optimistic: the best of the trials).
+        Best inner-CV RMSE per tuned learner (optimistic: the best of the trials;
+        the random forest's is out-of-bag, see :class:`Budget`).
     model_ : Pipeline
         The fitted ``make_model(name, params=best_params_)``.
     tuning_seconds_ : float
