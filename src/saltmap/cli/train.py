@@ -97,7 +97,7 @@ def train_command(
     sample_options: opt.SampleOptions = opt.FROM_COMMAND_LINE,
     overwrite: bool = opt.OVERWRITE,
 ) -> None:
-    """Tune (Optuna, inner CV) and fit a model on all usable samples; save it.
+    """Tune (Optuna: inner CV, out-of-bag for RF) and fit a model on all usable samples; save it.
 
     The model file holds the fitted model with its index features, band roles,
     reflectance scaling, target and unit, and a training summary. Unless --no-trust,

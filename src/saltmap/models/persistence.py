@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from saltmap import __version__
@@ -181,6 +180,8 @@ def save_model(
             f"cannot save {path}: metadata lacks {', '.join(missing)} "
             "(say what the model predicts and how its reflectance was scaled)"
         )
+    import skops.io as sio  # here, not at the top: importing it takes seconds (see _load_part)
+
     features = model_features(model)
     data = sio.dumps(model)
     trust_data = sio.dumps(trust) if trust is not None else None
@@ -298,6 +299,11 @@ def load_trust(path: str | Path) -> Any:
 
 def _load_part(path: Path, name: str, sha256: str | None, trusted: tuple[str, ...]) -> Any:
     """Read one skops part of a model file: checksum first, then only trusted types."""
+    # Imported only when a model is read or written: skops.io imports every
+    # scikit-learn estimator (and pytest) to list its trusted types, about two
+    # seconds that every other command of the CLI would pay at start.
+    import skops.io as sio
+
     with zipfile.ZipFile(path) as archive:
         if name not in archive.namelist():
             raise ModelFileError(f"{path} lacks its part {name}; {RETRAIN}")
