@@ -31,6 +31,11 @@ rounding; Dask 2 workers >= 1.7x 1 worker. Build and check with ``--quick`` (a
 Usage::
 
     .venv/bin/python benchmarks/map_tile.py [--quick] [--parts crop,full,dask] [--repeat 3]
+        [--model Stacking|auto|MLP|...]
+
+``--model`` is the tuned model: the study's Stacking on N-SI by default, or ``auto``,
+the model ``saltmap train --model auto`` maps with (the evaluation's choice under
+spatial CV, found first by running that evaluation).
 """
 
 from __future__ import annotations
@@ -63,8 +68,22 @@ NAMES = {"B": "B02", "G": "B03", "R": "B04", "N": "B08", "S1": "B11", "S2": "B12
 # ------------------------------------------------------------------------ models
 
 
-def train_models(quick: bool, with_trust: bool):
-    """The untuned stacking model, the study's tuned one and the tuned one's trust model."""
+def study_choice(samples, quick: bool) -> dict:
+    """What ``saltmap train --model auto`` maps with: the evaluation's choice under spatial CV."""
+    from saltmap.validation.choice import winner_spec
+    from saltmap.validation.evaluation import evaluate_study
+    from saltmap.validation.settings import EvaluationSettings
+
+    t0 = time.perf_counter()
+    settings = EvaluationSettings(protocols=("spatial",), quick=quick, baseline=False)
+    selection = evaluate_study(samples, settings).selection
+    print(f"auto choice in {time.perf_counter() - t0:.0f} s: {selection.words('µS/cm')}")
+    return winner_spec(selection)
+
+
+def train_models(quick: bool, with_trust: bool, model: str = "Stacking"):
+    """The untuned stacking model, the study's tuned ``model`` (``auto``: the evaluation's
+    choice) and the tuned one's trust model."""
     from saltmap.io.samples import odisha
     from saltmap.models.building import make_model
     from saltmap.models.training import train_model
@@ -74,9 +93,14 @@ def train_models(quick: bool, with_trust: bool):
         warnings.simplefilter("ignore")
         untuned = make_model("Stacking", random_state=0)
         untuned.fit(samples.reflectance, samples.target)
+        spec = {"name": model, "label": model, "indices": "novel", "fixed": None, "untuned": False}
+        if model == "auto":
+            spec = study_choice(samples, quick)
         t0 = time.perf_counter()
-        tuned, meta = train_model(samples, model="Stacking", budget="quick" if quick else "default")
-        print(f"tuned Stacking in {time.perf_counter() - t0:.0f} s: {meta['params']}")
+        tuned, meta = train_model(samples, model=spec["name"], indices=spec["indices"],
+                                  budget="quick" if quick else "default", fixed=spec["fixed"],
+                                  n_trials=0 if spec["untuned"] else None)  # fmt: skip
+        print(f"tuned {spec['label']} in {time.perf_counter() - t0:.0f} s: {meta['params']}")
         trust = None
         if with_trust:
             from saltmap.trust.maps import fit_trust
@@ -299,7 +323,7 @@ def full_run(model, scene, out: Path, args, *, trust=None, scheduler=None, label
 
     settings = MapSettings(block_size=args.block_size, jobs=args.jobs, target_name="EC",
                            target_unit="µS/cm", scheme="fao-ec", overwrite=True,
-                           scheduler=scheduler, model_name="Stacking (Odisha)")  # fmt: skip
+                           scheduler=scheduler, model_name="Odisha model")  # fmt: skip
     print(f"  {label}: {load()}", flush=True)
     with PeakRSS() as rss:
         result = map_scene(model, scene, out, settings, trust=trust)
@@ -334,6 +358,7 @@ def full_part(models, trust, scene, args) -> dict:
     out = {}
     runs = {"untuned": (models["untuned"], None), "tuned": (models["tuned"], None),
             "tuned + trust": (models["tuned"], trust)}  # fmt: skip
+    runs = {k: v for k, v in runs.items() if k.replace(" ", "") in args.full_runs.split(",")}
     for label, (model, tr) in runs.items():
         out_dir = CACHE / "full" / label.replace(" + ", "_")
         results = [full_run(model, scene, out_dir, args, trust=tr, label=f"{label} run {i + 1}")
@@ -445,6 +470,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--block-size", type=int, default=1024, help="Full tile's blocks.")
     parser.add_argument("--crop-block-size", type=int, default=512, help="saltmap's default.")
+    parser.add_argument("--model", default="Stacking", help="Tuned model: a name, or auto.")
+    parser.add_argument("--full-runs", default="untuned,tuned,tuned+trust")
     args = parser.parse_args()
     args.size = args.size or (2048 if args.quick else FULL_SIZE)
     args.crop = args.crop or (512 if args.quick else 2048)
@@ -456,7 +483,7 @@ def main() -> None:
     folder = build_tile(args.size)
     scene = open_scene(folder, scaling="sentinel2-l2a-offset")
     print(f"SYNTHETIC tile {folder} ({scene.width} x {scene.height}); {load()}")
-    models, trust, _ = train_models(args.quick, with_trust="full" in parts)
+    models, trust, _ = train_models(args.quick, with_trust="full" in parts, model=args.model)
     if "crop" in parts:
         print(f"\ncrop {args.crop} x {args.crop}, saltmap block {args.crop_block_size}:")
         table = crop_part(models, scene, args)
@@ -488,7 +515,7 @@ def _goals(crop: pd.DataFrame | None, full: dict | None, dask: pd.DataFrame | No
             ratio = part.loc[part.way == "saltmap jobs=2", "x_pyspatialml_best"].iloc[0]
             print(f"  crop, {name}: saltmap jobs=2 is {ratio:.2f}x pyspatialml's best "
                   f"(goal >= 1.3): {'MET' if ratio >= 1.3 else 'MISSED'}")  # fmt: skip
-    if full is not None:
+    if full is not None and {"tuned", "tuned + trust"} <= set(full):
         t = full["tuned + trust"]
         print(f"  full tile, tuned + trust: {t['median_s']:.0f} s (goal <= 240): "
               f"{'MET' if t['median_s'] <= 240 else 'MISSED'}")  # fmt: skip
@@ -497,6 +524,7 @@ def _goals(crop: pd.DataFrame | None, full: dict | None, dask: pd.DataFrame | No
         print(f"  trust layers add {extra:+.0%} to the tuned model's {plain:.0f} s "
               f"(issue 15: no more than the prediction itself, +100 %): "
               f"{'MET' if extra <= 1 else 'MISSED'}")  # fmt: skip
+    if full:
         peak = max(v["peak_RSS_GiB"] for v in full.values())
         print(f"  peak RSS {peak:.2f} GiB (goal <= 1.5): {'MET' if peak <= 1.5 else 'MISSED'}")
     if dask is not None:
