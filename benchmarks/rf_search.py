@@ -6,7 +6,8 @@ The forest is tuned inside every training fold either by ``cv`` inner folds per 
 default since). Both are scored on the same outer folds as the evaluation's:
 5x5 repeated CV and 5-fold spatial block CV, on the novel (N-SI) and classic (SI)
 indices. Prints pooled R² and RMSE of each search, the paired difference with its
-bootstrap CI, and the CPU seconds each search spent over all folds.
+bootstrap CI, and the seconds of tuning, fit and predict summed over the folds
+(each fold on one core).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def main() -> None:
     X, y = samples.reflectance, samples.target.to_numpy(float)
     print(f"{len(y)} samples, budget={args.budget}, jobs={args.jobs}, "
           f"load average at start {os.getloadavg()}", flush=True)  # fmt: skip
-    header = ("protocol", "indices", "search", "R2 pooled", "RMSE pooled", "CPU s")
+    header = ("protocol", "indices", "search", "R2 pooled", "RMSE pooled", "fold s")
     print("| " + " | ".join(header) + " | dR2 pooled, out-of-bag - inner CV [95% CI] |")
     for protocol, splits in _splits(samples, X, y).items():
         draws = bootstrap_draws(len(y), 2000, 0)

@@ -112,12 +112,13 @@ class Budget:
     rf_out_of_bag: bool = True
 
 
-# "default" is the study's tuning. Measured on 2026-12-02 (benchmarks/models_timing.py
-# and one evaluation training set of 85 Odisha rows): the five models tuned on one
-# training set, sharing one TuningCache, take ~22 s of CPU, of which the RF search
-# is ~11 s (60 fits of 100 trees at ~1.5 ms a tree), MLP ~7 s and XGBoost ~3 s; the
-# full evaluation's 72 such training sets therefore take well over 5 minutes on 2
-# cores (issue 16). "quick" is a faithful miniature for tests and the demo.
+# "default" is the study's tuning. Measured on 2026-12-02 on 2 cores: the full
+# evaluation of benchmarks/evaluation_timing.py (132 training sets, 72 of them tuning
+# all five models) took 653 s of wall and 1,260 s of CPU, over the 5 minutes of
+# issue 16. Scoring the forest's trials out of bag cut its tuned fits from 238 to 95 s
+# summed over the 25 repeated-CV folds on N-SI (benchmarks/rf_search.py), with pooled R²
+# within noise under repeated CV and higher under spatial CV. "quick" is a faithful
+# miniature for tests and the demo.
 BUDGETS: dict[str, Budget] = {
     "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}),
     "quick": Budget(
