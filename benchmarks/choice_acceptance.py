@@ -50,6 +50,9 @@ def one_cell(samples, protocol: str, covariates: Covariates | None, args) -> dic
         "auto choice": f"{sel.winner[1]} on {sel.winner[0]}",
         "its own R2": float(sel.row(sel.winner)["R2_pooled"]),
         "nested R2": nested,
+        "nested R2 95% CI": "[{:.2f}, {:.2f}]".format(
+            sel.nested_score["R2_pooled_ci_low"], sel.nested_score["R2_pooled_ci_high"]
+        ),
         "same winner in outer folds": sel.stability,
         "plain RF R2": forest,
         "Stacking N-SI R2": float(honest.loc[(protocol, "N-SI", "Stacking"), "R2_pooled"]),
