@@ -431,7 +431,10 @@ def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
     features, regressor = model[:-1], model[-1]
     # Every model sits in its PhysicalTarget wrapper (a TransformedTargetRegressor).
     regressor = getattr(regressor, "regressor_", regressor)
-    learners = list(zip(regressor.named_estimators_, regressor.estimators_, strict=True))
+    if hasattr(regressor, "named_estimators_"):  # Stacking: each base learner
+        learners = list(zip(regressor.named_estimators_, regressor.estimators_, strict=True))
+    else:
+        learners = [(type(regressor).__name__, regressor)]
     with threadpool_limits(1):
         for w in windows:
             t0 = time.process_time()
