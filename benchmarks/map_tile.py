@@ -418,7 +418,7 @@ def breakdown(model, scene, windows: list[Window]) -> pd.DataFrame:
     from threadpoolctl import threadpool_limits
 
     from saltmap.mapping import blocks
-    from saltmap.mapping.inference import predict_rows
+    from saltmap.models.inference import predict_rows
 
     job = blocks.BlockJob(model=model, scene=scene, plan=None)
     job.prepare()

@@ -2,7 +2,7 @@
 
 On two 1024 x 1024 blocks of the SYNTHETIC benchmark tile (``synthetic_tile.py``) with
 the untuned and the tuned (``--budget``) Odisha stacking models: ``predict_block`` with
-plain ``regressor.predict`` against prediction by cell (:mod:`saltmap.mapping.inference`),
+plain ``regressor.predict`` against prediction by cell (:mod:`saltmap.models.inference`),
 for several chunk sizes, and that the values are equal. CPU time, not wall time, so that
 other load on the machine distorts little; each figure is the median of ``--repeat`` runs.
 

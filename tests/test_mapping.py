@@ -698,7 +698,7 @@ def test_class_map_of_frames_the_boundary_when_one_is_given(tmp_path):
 def _features_at_thresholds(regressor, pixels):
     """Real pixels' features, plus rows whose values sit exactly on, just below and just
     above the ensemble's thresholds: where an off-by-one in the cell rule would show."""
-    from saltmap.mapping.inference import tree_cells
+    from saltmap.models.inference import tree_cells
 
     cells = tree_cells(regressor)
     rng = np.random.default_rng(0)
@@ -714,7 +714,7 @@ def _features_at_thresholds(regressor, pixels):
 @pytest.mark.parametrize("name", ["RF", "XGBoost", "Stacking"])
 def test_prediction_by_cell_equals_the_model_value_for_value(name, scene):
     from saltmap.mapping.blocks import model_bands
-    from saltmap.mapping.inference import predict_rows, tree_cells
+    from saltmap.models.inference import predict_rows, tree_cells
 
     samples = odisha()
     params = {"Stacking": SMALL, "RF": {"n_estimators": 15}, "XGBoost": {"n_estimators": 15}}

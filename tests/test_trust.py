@@ -492,6 +492,31 @@ def test_residual_spread_is_a_scikit_learn_estimator():
     check_estimator(ResidualSpread(n_estimators=5))
 
 
+def test_the_spread_forest_predicts_a_scene_by_cell_as_tree_by_tree(samples, scene_pixels):
+    """ResidualSpread predicts through models.inference (by cell); the values must be those
+    of its own forest's predict, on real Odisha rows and the real Patagonia pixels."""
+    from saltmap.features.indices import IndexFeatures
+    from saltmap.models.inference import tree_cells
+    from saltmap.trust.spread import ResidualSpread
+
+    X, y = samples
+    model = make_model("RF", params=FAST).fit(X, y)
+    indices = IndexFeatures("novel").fit(X)
+    scene, refl = scene_pixels
+    pixels = pixel_table(scene, refl)[list(X.columns)].dropna()
+
+    def spread_input(table):
+        return np.column_stack([indices.transform(table), model.predict(table)])
+
+    spread = ResidualSpread().fit(spread_input(X), np.abs(y - model.predict(X)))
+    Z = spread_input(pixels)
+    Z = Z[np.isfinite(Z).all(axis=1)]
+    assert len(Z) > 10_000
+    expected = np.maximum(spread.forest_.predict(Z), spread.floor_)
+    assert tree_cells(spread.forest_).features  # the by-cell path is the one taken
+    np.testing.assert_array_equal(spread.predict(Z), expected)
+
+
 def test_normalized_intervals_are_calibrated_and_vary_on_held_out_real_rows(samples):
     from saltmap.trust.calibration import calibration_curve, calibration_summary, held_out_intervals
 

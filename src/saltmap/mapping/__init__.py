@@ -1,8 +1,8 @@
 """Applying a model to every pixel of a scene, block by block.
 
 ``plan`` checks everything before any output; ``blocks`` is the pure per-block
-core (prediction with optional covariates, classes), ``inference`` its cheaper exact
-prediction of tree ensembles; ``engine`` spreads blocks
+core (prediction with optional covariates, classes; tree ensembles predicted by
+cell through :mod:`saltmap.models.inference`); ``engine`` spreads blocks
 over this process, a local pool or Dask and holds :func:`map_scene`; ``store``
 keeps finished blocks so an interrupted map resumes; ``writer`` writes the
 GeoTIFFs, COGs and side files; ``figure`` draws the class map.
@@ -32,7 +32,6 @@ _API = {
     "STRETCH_CUT": "styles",
     "TRUST_FILES": "writer",
     "ToSchemeUnit": "blocks",
-    "TreeCells": "inference",
     "block_name": "store",
     "block_store_key": "store",
     "boundary_mask": "blocks",
@@ -48,7 +47,6 @@ _API = {
     "plan_map": "plan",
     "predict_block": "blocks",
     "predict_block_with_unseen": "blocks",
-    "predict_rows": "inference",
     "qml_stretch_style": "styles",
     "qml_style": "styles",
     "read_boundary": "plan",
@@ -56,7 +54,6 @@ _API = {
     "run_blocks": "engine",
     "salinity_stretch": "styles",
     "stable_digest": "store",
-    "tree_cells": "inference",
     "write_side_files": "writer",
 }
 __all__ = sorted(_API)

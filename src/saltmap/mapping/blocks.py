@@ -25,8 +25,8 @@ from sklearn.base import BaseEstimator
 from saltmap.bands import check_roles
 from saltmap.errors import ModelFileError
 from saltmap.features.covariate_rasters import assemble_predictors
-from saltmap.mapping.inference import predict_rows
 from saltmap.mapping.provenance import empty_provenance, has_provenance
+from saltmap.models.inference import predict_rows
 from saltmap.salinity.classes import classify
 from saltmap.salinity.units import convert_ec, quantity_of
 from saltmap.trust.maps import TRUST_LAYERS, trust_block
@@ -43,7 +43,7 @@ SALINITY_NODATA = float("nan")
 CLASS_NODATA = 0
 #: Rows predicted at once inside a block: bounds the memory of the hidden layers of an
 #: MLP and the per-tree outputs of a forest, whatever the block size. Larger chunks
-#: hold more pixels per cell of a tree ensemble (:mod:`saltmap.mapping.inference`):
+#: hold more pixels per cell of a tree ensemble (:mod:`saltmap.models.inference`):
 #: 262144 rows took 0.89x the CPU of 65536 with the stacking models of
 #: ``benchmarks/predict_levers.py`` (whole 1024 x 1024 blocks were no better).
 CHUNK_ROWS = 262_144

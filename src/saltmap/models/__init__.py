@@ -1,4 +1,5 @@
-"""The study's models: building, tuning, saved model files, and what a fitted model reads."""
+"""The study's models: building, tuning, saved model files, what a fitted model reads, and
+its exact prediction of tree ensembles by cell (``inference``), used by maps and trust layers."""
 
 from saltmap._lazy import lazy_index
 
@@ -24,6 +25,7 @@ _API = {
     "STACK_FOLDS": "building",
     "SerialMLPRegressor": "building",
     "TRUSTED_TYPES": "persistence",
+    "TreeCells": "inference",
     "TRUST_NAME": "persistence",
     "TRUST_TYPES": "persistence",
     "TuneSettings": "tuning",
@@ -48,6 +50,7 @@ _API = {
     "model_input": "inspect",
     "model_parts": "inspect",
     "pow10_target": "building",
+    "predict_rows": "inference",
     "predict_salinity": "building",
     "predictor_of_column": "inspect",
     "predictor_step": "inspect",
@@ -57,6 +60,7 @@ _API = {
     "seen_rows": "inspect",
     "split_stacking_params": "building",
     "stacking_regressor": "building",
+    "tree_cells": "inference",
     "take_rows": "inspect",
     "target_bounds": "physical",
     "train_model": "training",
