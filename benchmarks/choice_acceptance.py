@@ -8,8 +8,9 @@ quote), how often the same winner came out across outer folds, the plain random 
 the nested score to the plain forest (goal with covariates: at least +0.10).
 
 Run: ``.venv/bin/python benchmarks/choice_acceptance.py [--quick] [--jobs 2]
-[--protocols spatial,repeated] [--repeats N]``. ``--quick`` is the quick tuning budget;
-``--repeats`` the repeats of the repeated k-fold (5 by default, as the study's).
+[--protocols spatial,repeated] [--repeats N] [--covariates none,with]``. ``--quick`` is the
+quick tuning budget; ``--repeats`` the repeats of the repeated k-fold (5 by default, as the
+study's); ``--covariates`` which cells to run (without them, with them, or both).
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--protocols", default="spatial,repeated")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--covariates", default="none,with", help="Cells: none, with or both.")
     args = parser.parse_args()
+    cells = {"none": None, "with": COVARIATES}
     samples = odisha()
     rows = []
     for protocol in args.protocols.split(","):
-        for covariates in (None, COVARIATES):
+        for covariates in (cells[c] for c in args.covariates.split(",")):
             print(f"{protocol}, covariates {covariates}: load average {os.getloadavg()}",
                   flush=True)  # fmt: skip
             rows.append(one_cell(samples, protocol, covariates, args))
