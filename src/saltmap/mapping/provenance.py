@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
 
 from saltmap.atomic import atomic_to_csv, atomic_write_text
 from saltmap.io.mosaic import PROVENANCE_LAYERS, Mosaic
+from saltmap.mapping.styles import qml_style
 
 #: File of each provenance layer (keys of :data:`saltmap.io.mosaic.PROVENANCE_LAYERS`).
 PROVENANCE_FILES: dict[str, str] = {
@@ -87,19 +87,7 @@ def write_legend(out_dir: str | Path, mosaic: Mosaic, tally: SourceTally) -> pd.
 def qml_sources(sources: list[str]) -> str:
     """A QGIS paletted style naming each scene number of the source layer."""
     import matplotlib
-    from matplotlib.colors import to_hex
 
     colours = matplotlib.colormaps["tab20"]
-    entries = "\n".join(
-        f'        <paletteEntry value="{i}" '
-        f'label="{escape(f"{i}: {Path(s).name}", {chr(34): "&quot;"})}" '
-        f'color="{to_hex(colours((i - 1) % 20))}" alpha="255"/>'
-        for i, s in enumerate(sources, start=1)
-    )
-    return (
-        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        '<qgis version="3.28">\n  <pipe>\n'
-        '    <rasterrenderer type="paletted" band="1" opacity="1" nodataColor="">\n'
-        f"      <colorPalette>\n{entries}\n      </colorPalette>\n"
-        "    </rasterrenderer>\n  </pipe>\n</qgis>\n"
-    )
+    labels = [f"{i}: {Path(s).name}" for i, s in enumerate(sources, start=1)]
+    return qml_style(labels, [colours(i % 20) for i in range(len(sources))])
