@@ -21,7 +21,8 @@ from dataclasses import replace
 from sklearn.model_selection import RepeatedKFold
 
 from saltmap.io.samples import odisha
-from saltmap.models.tuning import BUDGETS, TunedModel
+from saltmap.models.budgets import BUDGETS
+from saltmap.models.tuning import TunedModel
 from saltmap.validation.metrics import bootstrap_draws, paired_difference
 from saltmap.validation.protocols import cross_validate_models
 from saltmap.validation.splits import SpatialBlockKFold, materialise_splits

@@ -23,9 +23,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.features.indices import IndexFeatures
 from saltmap.io.samples import odisha
+from saltmap.models.budgets import BUDGETS, SEARCH_SPACES
 from saltmap.models.building import MODEL_NAMES, SerialMLPRegressor, make_model
 from saltmap.models.physical import PhysicalTarget
-from saltmap.models.tuning import BUDGETS, SEARCH_SPACES, TunedModel, tune_model
+from saltmap.models.tuning import TunedModel, tune_model
 from saltmap.models.tuning_cache import TuningCache, clear_tuning_cache
 
 # Small forests keep these tests fast; the mechanics do not depend on the size.

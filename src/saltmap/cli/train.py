@@ -17,11 +17,11 @@ from saltmap.cli._progress import RichProgress
 from saltmap.errors import ConfigError
 from saltmap.features.covariates import Covariates
 from saltmap.features.indices import resolve
+from saltmap.models.budgets import BUDGETS
 from saltmap.models.building import MODEL_NAMES
 from saltmap.models.inspect import model_input
 from saltmap.models.persistence import save_model
 from saltmap.models.training import train_model
-from saltmap.models.tuning import BUDGETS
 from saltmap.trust.intervals import CONFORMITY_SCORES, METHODS
 from saltmap.trust.maps import fit_trust
 from saltmap.trust.settings import TrustSettings

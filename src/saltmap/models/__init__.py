@@ -7,8 +7,8 @@ from saltmap._lazy import lazy_index
 # stage does not import them all.
 _API = {
     "BASE_LEARNERS": "building",
-    "BUDGETS": "tuning",
-    "Budget": "tuning",
+    "BUDGETS": "budgets",
+    "Budget": "budgets",
     "DEFAULT_PARAMS": "building",
     "FORMAT": "persistence",
     "FORMAT_VERSION": "persistence",
@@ -21,7 +21,7 @@ _API = {
     "LOG_MARGIN": "physical",
     "PhysicalTarget": "physical",
     "RETRAIN": "persistence",
-    "SEARCH_SPACES": "tuning",
+    "SEARCH_SPACES": "budgets",
     "STACK_FOLDS": "building",
     "SerialMLPRegressor": "building",
     "TRUSTED_TYPES": "persistence",
@@ -37,7 +37,7 @@ _API = {
     "count_clipped": "physical",
     "clear_tuning_cache": "tuning_cache",
     "fingerprint": "tuning_cache",
-    "get_budget": "tuning",
+    "get_budget": "budgets",
     "library_versions": "persistence",
     "load_model": "persistence",
     "load_trust": "persistence",

@@ -14,8 +14,9 @@ from sklearn.pipeline import Pipeline
 
 from saltmap.errors import SampleDataError
 from saltmap.features.covariates import Covariates, check_covariates_defined, predictor_table
+from saltmap.models.budgets import get_budget
 from saltmap.models.building import undefined_rows
-from saltmap.models.tuning import TunedModel, get_budget
+from saltmap.models.tuning import TunedModel
 
 
 def train_model(
