@@ -365,6 +365,24 @@ def test_the_forest_is_tuned_on_its_out_of_bag_error_of_the_training_rows_only(o
     assert 0.3 * np.std(y) < logged.inner_cv_rmse_["RF"] < 2 * np.std(y)
 
 
+def test_pruned_trials_stop_after_fewer_inner_folds(odisha_xy):
+    X, y = odisha_xy
+    folds_of: dict[int, int] = {}
+
+    def count(trial, *_):
+        folds_of[trial] = folds_of.get(trial, 0) + 1
+
+    budget = replace(BUDGETS["quick"], n_trials=12, cv=3, prune_after=3)
+    tuned = TunedModel("XGBoost", indices="novel", budget=budget, on_fold=count).fit(X, y)
+    assert max(folds_of.values()) == 3
+    assert min(folds_of.values()) < 3, "no trial was pruned"
+    assert np.isfinite(tuned.inner_cv_rmse_["XGBoost"])
+    folds_of.clear()
+    TunedModel("XGBoost", indices="novel", on_fold=count,
+               budget=replace(budget, prune_after=None)).fit(X, y)  # fmt: skip
+    assert set(folds_of.values()) == {3}
+
+
 def _in_space(dist, value) -> bool:
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return value in dist.choices

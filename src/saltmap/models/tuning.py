@@ -104,14 +104,17 @@ def _tune_single(name: str, X: Any, y: np.ndarray, s: TuneSettings) -> tuple[dic
         if key in seen:  # TPE may repeat a point of a small discrete space
             return seen[key]
         errors = []
-        for fit_rows, score_rows in folds:
+        for step, (fit_rows, score_rows) in enumerate(folds):
             if s.on_fold is not None:
                 s.on_fold(trial.number, labels[fit_rows], labels[score_rows])
             if out_of_bag:
                 errors.append(_out_of_bag_rmse(X, y, {**params, **fixed}, s))
-            else:
-                fold = (fit_rows, score_rows)
-                errors.append(_fold_rmse(name, X, y, fold, {**params, **fixed}, s))
+                continue
+            fold = (fit_rows, score_rows)
+            errors.append(_fold_rmse(name, X, y, fold, {**params, **fixed}, s))
+            trial.report(float(np.mean(errors)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
         seen[key] = float(np.mean(errors))
         return seen[key]
 
@@ -179,7 +182,13 @@ def _optimize(objective: Callable[[optuna.Trial], float], s: TuneSettings) -> tu
         seed=s.random_state, n_startup_trials=max(2, min(10, s.n_trials // 2))
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=sampler)
+    budget = get_budget(s.budget)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=budget.prune_after)
+        if budget.prune_after is not None
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         study.optimize(objective, n_trials=s.n_trials, timeout=s.timeout)
