@@ -26,6 +26,7 @@ from rasterio.transform import from_origin
 from saltmap import mapping
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
+from saltmap.mapping.cluster import restore_dynamic_heap
 from saltmap.models.building import make_model
 
 EC = {"target_name": "EC", "target_unit": "µS/cm", "scheme": "fao-ec", "figure": False}
@@ -107,6 +108,8 @@ def test_dask_worker_killed_mid_map_loses_no_block(
         distributed.Client(cluster) as client,
     ):  # fmt: skip
         pids = client.run(os.getpid)
+        # Dask's workers carry MALLOC_TRIM_THRESHOLD_, which the job undoes on loading.
+        assert all(client.run(restore_dynamic_heap).values()) == sys.platform.startswith("linux")
 
         def kill():
             victim = sorted(pids.values())[0]
@@ -123,6 +126,16 @@ def test_dask_worker_killed_mid_map_loses_no_block(
     for ours, theirs in ((result.outputs.salinity, reference.outputs.salinity),
                          (result.outputs.classes, reference.outputs.classes)):  # fmt: skip
         np.testing.assert_array_equal(read(ours), read(theirs), err_msg=ours.name)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_heap_thresholds_are_set_only_where_dask_fixed_them():
+    code = "from saltmap.mapping.cluster import restore_dynamic_heap as r; print(r())"
+    for env, expected in (({"MALLOC_TRIM_THRESHOLD_": "65536"}, "True"), ({}, "False")):
+        clean = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+        out = subprocess.run([sys.executable, "-c", code], env=clean | env, check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        assert out.strip() == expected, env
 
 
 def _pool_workers(parent):

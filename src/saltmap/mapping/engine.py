@@ -45,6 +45,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,7 @@ from saltmap.mapping.blocks import (
     BlockJob,
     BlockResult,
 )
+from saltmap.mapping.cluster import run_dask
 from saltmap.mapping.figure import (
     draw_class_map,
     draw_provenance,
@@ -132,16 +134,6 @@ def _run_block(window: Window) -> BlockResult:
     return _WORKER_JOB(window)
 
 
-def _run_block_with(job: BlockJob, window: Window) -> BlockResult:
-    return job(window)
-
-
-def _load_job(payload: bytes) -> BlockJob:
-    job = pickle.loads(payload)
-    job.prepare()
-    return job
-
-
 def run_blocks(
     job: BlockJob,
     windows: Sequence[Window],
@@ -162,7 +154,7 @@ def run_blocks(
     bounds memory.
     """
     if scheduler is not None:
-        yield from _run_dask(job, windows, scheduler, in_flight)
+        yield from run_dask(job, windows, scheduler, in_flight)
     elif jobs <= 1:
         job.prepare()
         with threadpool_limits(1):
@@ -198,12 +190,12 @@ def _run_pool(
     ):  # fmt: skip
         if PARENT_COMPUTES:
             job.prepare()
-        pending = {pool.submit(_run_block, w) for w in _take(todo, in_flight)}
+        pending = {pool.submit(_run_block, w) for w in islice(todo, in_flight)}
         while pending:
             done = {fut for fut in pending if fut.done()}
             if not done and PARENT_COMPUTES:
                 # Nothing to write yet: compute a block here rather than wait.
-                for window in _take(todo, 1):
+                for window in islice(todo, 1):
                     yield job(window)
                     break
                 else:
@@ -213,48 +205,7 @@ def _run_pool(
             pending -= done
             for fut in done:
                 yield fut.result()
-            pending |= {pool.submit(_run_block, w) for w in _take(todo, len(done))}
-
-
-def _run_dask(
-    job: BlockJob, windows: Sequence[Window], scheduler: Any, in_flight: int | None
-) -> Iterator[BlockResult]:
-    from distributed import Client, as_completed
-
-    own = not isinstance(scheduler, Client)
-    client = Client(scheduler, set_as_default=False) if own else scheduler
-    try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        # The job is a task, not scattered data: if every worker holding it dies, the
-        # scheduler computes it again from the payload it keeps, then re-runs the blocks
-        # that were lost with their worker (scattered data would be gone for good).
-        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        job_future = client.submit(_load_job, payload, pure=False)
-        todo = iter(windows)
-        first = [
-            client.submit(_run_block_with, job_future, w, pure=False)
-            for w in _take(todo, in_flight or 2 * n_workers)
-        ]
-        running = as_completed(first, loop=client.loop)
-        for fut in running:
-            result = fut.result()
-            fut.release()
-            yield result
-            for w in _take(todo, 1):
-                running.add(client.submit(_run_block_with, job_future, w, pure=False))
-    finally:
-        if own:
-            client.close()
-
-
-def _take(it: Iterator[Window], n: int) -> list[Window]:
-    out = []
-    for _ in range(n):
-        try:
-            out.append(next(it))
-        except StopIteration:
-            break
-    return out
+            pending |= {pool.submit(_run_block, w) for w in islice(todo, len(done))}
 
 
 # ---------------------------------------------------------------------- the map
