@@ -1,12 +1,12 @@
-"""Benchmark: one map block on a Dask worker's allocator settings, and with saltmap's fix.
+"""Benchmark: one map block under glibc's and Dask's allocator settings, and saltmap's.
 
 Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536``; under glibc this
 fixes the mmap threshold at 128 KiB, so each block-sized array is mapped and faulted in
 anew. This script maps the same six 1024² blocks of the SYNTHETIC benchmark tile
 (``synthetic_tile.py``) with the untuned Odisha stacking model, in a fresh process per
-run on one thread in a worker thread (as a Dask worker runs its tasks), under three
-settings: glibc's defaults, Dask's variable, and Dask's variable with
-:func:`saltmap.mapping.cluster.restore_dynamic_heap`. Prints the seconds per block,
+run on one thread in a worker thread (as a Dask worker runs its tasks), under four
+settings: glibc's defaults, Dask's variable, and each of them followed by
+:func:`saltmap.mapping.heap.set_heap_thresholds`. Prints the seconds per block,
 the median of ``--repeat`` runs each, with the load average before each run, and the
 ratios.
 
@@ -32,7 +32,8 @@ from synthetic_tile import FULL_SIZE, build_tile
 SETTINGS = {
     "glibc defaults": ({}, False),
     "Dask's MALLOC_TRIM_THRESHOLD_": ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False),
-    "Dask's, then restore_dynamic_heap()": ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True),
+    "Dask's, then set_heap_thresholds()": ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True),
+    "glibc defaults, then set_heap_thresholds()": ({}, True),
 }
 
 
@@ -42,12 +43,12 @@ def one_run(folder: str, restore: bool) -> float:
 
     from saltmap.io.samples import odisha
     from saltmap.io.scene import open_scene
-    from saltmap.mapping.cluster import restore_dynamic_heap
+    from saltmap.mapping.heap import set_heap_thresholds
     from saltmap.mapping.plan import MapSettings, plan_map
     from saltmap.models.building import make_model
 
     if restore:
-        assert restore_dynamic_heap()
+        assert set_heap_thresholds()
     warnings.simplefilter("ignore")
     samples = odisha()
     model = make_model("Stacking", random_state=0).fit(samples.reflectance, samples.target)

@@ -26,7 +26,6 @@ from rasterio.transform import from_origin
 from saltmap import mapping
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
-from saltmap.mapping.cluster import restore_dynamic_heap
 from saltmap.models.building import make_model
 
 EC = {"target_name": "EC", "target_unit": "µS/cm", "scheme": "fao-ec", "figure": False}
@@ -108,8 +107,8 @@ def test_dask_worker_killed_mid_map_loses_no_block(
         distributed.Client(cluster) as client,
     ):  # fmt: skip
         pids = client.run(os.getpid)
-        # Dask's workers carry MALLOC_TRIM_THRESHOLD_, which the job undoes on loading.
-        assert all(client.run(restore_dynamic_heap).values()) == sys.platform.startswith("linux")
+        # Dask's workers carry MALLOC_TRIM_THRESHOLD_, whose effect the job undoes.
+        assert all(v == "65536" for v in client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_").values())
 
         def kill():
             victim = sorted(pids.values())[0]
@@ -128,14 +127,31 @@ def test_dask_worker_killed_mid_map_loses_no_block(
         np.testing.assert_array_equal(read(ours), read(theirs), err_msg=ours.name)
 
 
+FAULTS_OF_ARRAYS = """
+import resource, sys
+import numpy as np
+from saltmap.mapping.heap import set_heap_thresholds
+if sys.argv[1] == "set":
+    assert set_heap_thresholds()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(40):
+    np.ones(2**20)  # 8 MiB, made and freed as a block's arrays are
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_heap_thresholds_are_set_only_where_dask_fixed_them():
-    code = "from saltmap.mapping.cluster import restore_dynamic_heap as r; print(r())"
-    for env, expected in (({"MALLOC_TRIM_THRESHOLD_": "65536"}, "True"), ({}, "False")):
-        clean = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
-        out = subprocess.run([sys.executable, "-c", code], env=clean | env, check=True,
+def test_block_sized_arrays_reuse_the_heap_under_dask_malloc_setting():
+    """Under Dask's MALLOC_TRIM_THRESHOLD_ every 8 MiB array is a fresh mapping whose
+    pages fault in anew; with the thresholds set, freed memory is reused."""
+    env = os.environ | {"MALLOC_TRIM_THRESHOLD_": "65536"}
+    faults = {}
+    for how in ("as-dask-leaves-it", "set"):
+        out = subprocess.run([sys.executable, "-c", FAULTS_OF_ARRAYS, how], env=env, check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
-        assert out.strip() == expected, env
+        faults[how] = int(out)
+    assert faults["as-dask-leaves-it"] > 40 * 100  # (20,640 here: 4 KiB pages, fault-around)
+    assert faults["set"] < 0.1 * faults["as-dask-leaves-it"]
 
 
 def _pool_workers(parent):

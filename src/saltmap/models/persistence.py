@@ -182,10 +182,23 @@ def save_model(
         )
     import skops.io as sio  # here, not at the top: importing it takes seconds (see _load_part)
 
-    features = model_features(model)
     data = sio.dumps(model)
     trust_data = sio.dumps(trust) if trust is not None else None
-    header = {
+    header = _header(model, metadata, data, trust_data)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(HEADER_NAME, json.dumps(header, indent=2, ensure_ascii=False))
+            archive.writestr(MODEL_NAME, data)
+            if trust_data is not None:
+                archive.writestr(TRUST_NAME, trust_data)
+    return path
+
+
+def _header(
+    model: Pipeline, metadata: Mapping[str, Any], data: bytes, trust_data: bytes | None
+) -> dict[str, Any]:
+    """The file's header: format, library versions, checksums of the parts, metadata."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": library_versions(),
@@ -194,18 +207,11 @@ def save_model(
         "metadata": _jsonable(
             {
                 **metadata,
-                **features,
+                **model_features(model),
                 "discovered_indices": _discovered_definitions(model),
             }
         ),
     }
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(HEADER_NAME, json.dumps(header, indent=2, ensure_ascii=False))
-            archive.writestr(MODEL_NAME, data)
-            if trust_data is not None:
-                archive.writestr(TRUST_NAME, trust_data)
-    return path
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
