@@ -68,7 +68,6 @@ from saltmap.mapping.figure import (
     draw_provenance,
     figure_title,
 )
-from saltmap.mapping.heap import set_heap_thresholds
 from saltmap.mapping.plan import (
     MapPlan,
     MapSettings,
@@ -110,7 +109,6 @@ def _init_worker(payload: bytes, parent: int | None = None) -> None:
         _die_with_parent(parent)
     # One BLAS/OpenMP thread per worker process: the workers already fill the cores.
     threadpool_limits(1)
-    set_heap_thresholds()
     _WORKER_JOB = pickle.loads(payload)
     _WORKER_JOB.prepare()
 
@@ -155,8 +153,6 @@ def run_blocks(
     ``in_flight`` blocks (default two per worker) are pending at any time, which
     bounds memory.
     """
-    if scheduler is None:
-        set_heap_thresholds()  # this process computes blocks too
     if scheduler is not None:
         yield from run_dask(job, windows, scheduler, in_flight)
     elif jobs <= 1:

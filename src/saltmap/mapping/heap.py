@@ -31,11 +31,12 @@ def set_heap_thresholds() -> bool:
     """Serve block-sized arrays from the heap and keep up to 64 MiB of it when freed.
 
     Measured by ``benchmarks/worker_heap.py`` (six 1024² blocks of the synthetic tile,
-    untuned stacking model, one thread): 2.18 s per block with glibc's defaults,
-    2.90 s under Dask's ``MALLOC_TRIM_THRESHOLD_`` and 1.98 s with these thresholds.
-    The cost is at most ~64 MiB of freed memory kept by the process. The setting
-    holds for the rest of the process's life; :func:`saltmap.mapping.map_scene` makes
-    it in every process that computes blocks (its own, its pool's, Dask's workers).
+    untuned stacking model, one thread; medians of 3 in each of two runs): under Dask's
+    ``MALLOC_TRIM_THRESHOLD_`` 2.90 and 2.85 s per block, with these thresholds set
+    after it 1.98 and 1.99 s, with glibc's defaults 2.18 and 1.92 s (and 1.97 s with
+    the thresholds set over the defaults: no gain there). So only Dask's workers set
+    them (:func:`saltmap.mapping.cluster.load_job`); the cost is at most ~64 MiB of
+    freed memory kept by the worker.
 
     Returns
     -------
