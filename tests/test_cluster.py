@@ -133,9 +133,10 @@ import numpy as np
 from saltmap.mapping.heap import set_heap_thresholds
 if sys.argv[1] == "set":
     assert set_heap_thresholds()
+np.ones(2**20)  # the first 8 MiB array: its pages fault in either way
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(40):
-    np.ones(2**20)  # 8 MiB, made and freed as a block's arrays are
+    np.ones(2**20)  # made and freed as a block's arrays are
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -143,15 +144,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_block_sized_arrays_reuse_the_heap_under_dask_malloc_setting():
     """Under Dask's MALLOC_TRIM_THRESHOLD_ every 8 MiB array is a fresh mapping whose
-    pages fault in anew; with the thresholds set, freed memory is reused."""
+    pages fault in anew (at least its four 2 MiB pages, with transparent huge pages);
+    with the thresholds set, the freed memory is reused without faulting."""
     env = os.environ | {"MALLOC_TRIM_THRESHOLD_": "65536"}
     faults = {}
     for how in ("as-dask-leaves-it", "set"):
         out = subprocess.run([sys.executable, "-c", FAULTS_OF_ARRAYS, how], env=env, check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
         faults[how] = int(out)
-    assert faults["as-dask-leaves-it"] > 40 * 100  # (20,640 here: 4 KiB pages, fault-around)
-    assert faults["set"] < 0.1 * faults["as-dask-leaves-it"]
+    assert faults["as-dask-leaves-it"] >= 40 * 4, faults
+    assert faults["set"] < 40, faults
 
 
 def _pool_workers(parent):
