@@ -96,9 +96,11 @@ class Budget:
 # issue 16. Scoring the forest's trials out of bag cut its tuned fits from 238 to 95 s
 # summed over the 25 repeated-CV folds on N-SI (benchmarks/rf_search.py), with pooled R²
 # within noise under repeated CV and higher under spatial CV. Pruning the trials scored
-# by inner folds (prune_after) then cut the Stacking fits from 535-552 to 476 s of CPU
-# and the whole from 589-603 to 526 s, with R² within noise of before (mean change
-# -0.002, sd 0.016, over the 34 cross-validated model-set pairs; the same final model).
+# by inner folds (prune_after) then cut the whole from 525 to 436 and 445 s of CPU (runs
+# within 15 minutes of each other; the machine's speed drifts by up to 15 % over hours)
+# and its wall time from 273 to 227 and 234 s, with R² within noise of before (mean
+# change -0.002, sd 0.016, over the 34 cross-validated model-set pairs; the same final
+# model).
 # "quick" is a faithful miniature for tests and the demo.
 BUDGETS: dict[str, Budget] = {
     "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}, prune_after=5),
