@@ -37,7 +37,7 @@ SETTINGS = {
 }
 
 
-def one_run(folder: str, restore: bool) -> float:
+def one_run(folder: str, set_thresholds: bool) -> float:
     """Seconds per block of the job on six blocks spread over the tile (after one warm-up)."""
     from threadpoolctl import threadpool_limits
 
@@ -47,7 +47,7 @@ def one_run(folder: str, restore: bool) -> float:
     from saltmap.mapping.plan import MapSettings, plan_map
     from saltmap.models.building import make_model
 
-    if restore:
+    if set_thresholds:
         assert set_heap_thresholds()
     warnings.simplefilter("ignore")
     samples = odisha()
@@ -85,12 +85,14 @@ def main() -> None:
         return
     folder = str(build_tile(args.size))
     medians = {}
-    for label, (env, restore) in SETTINGS.items():
+    # glibc's defaults only without the variable, even if this shell has it set.
+    inherited = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    for label, (env, set_thresholds) in SETTINGS.items():
         runs = []
         for i in range(args.repeat):
             print(f"  {label} run {i + 1}: {load()}", flush=True)
-            child = [sys.executable, __file__, "--child", folder, "1" if restore else "0"]
-            out = subprocess.run(child, env=os.environ | env, check=True,
+            child = [sys.executable, __file__, "--child", folder, "1" if set_thresholds else "0"]
+            out = subprocess.run(child, env=inherited | env, check=True,
                                  capture_output=True, text=True).stdout  # fmt: skip
             runs.append(float(out.split()[-1]))
             print(f"      {runs[-1]:.3f} s per block", flush=True)
