@@ -19,7 +19,8 @@ from saltmap.io.samples import odisha
 from saltmap.models.building import make_model
 from saltmap.trust.aoa import AreaOfApplicability
 from saltmap.trust.calibration import coverage_summary, evaluate_coverage, interval_coverage
-from saltmap.trust.intervals import ConformalIntervals, conformal_quantile, fold_ids
+from saltmap.trust.conformal import conformal_quantile, fold_ids
+from saltmap.trust.intervals import ConformalIntervals
 from saltmap.trust.maps import AOA_NODATA, TrustSummary, fit_trust, trust_block
 from saltmap.validation.splits import materialise_splits
 

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.models.inspect import OnPredictors, model_covariates, model_parts, predictors_of
-from saltmap.trust.intervals import fold_ids
+from saltmap.trust.conformal import fold_ids
 
 #: Pixels handled at once: bounds the neighbour search's scratch memory (and, in
 #: :func:`saltmap.trust.maps.trust_block`, the arrays of CV+), whatever the block size.

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from saltmap.models.inspect import seen_rows, take_rows
-from saltmap.trust.intervals import ConformalIntervals, as_1d
+from saltmap.trust.conformal import as_1d
+from saltmap.trust.intervals import ConformalIntervals
 from saltmap.trust.maps import fit_trust
 from saltmap.trust.settings import IntervalSettings, TrustSettings
 

@@ -70,16 +70,16 @@ References
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.model_selection import KFold, PredefinedSplit
+from sklearn.model_selection import PredefinedSplit
 from sklearn.utils.validation import check_is_fitted
 
-from saltmap.errors import ConfigError, SampleDataError
-from saltmap.models.inspect import categorical_of, model_parts, seen_rows, take_rows
+from saltmap.errors import ConfigError
+from saltmap.models.inspect import categorical_of, model_parts, take_rows
+from saltmap.trust.conformal import KnownLevelsOnly, as_1d, conformal_quantile, fold_ids
 from saltmap.trust.spread import ResidualSpread
 
 #: Interval methods; the first is the default. "base" is the constant width.
@@ -87,101 +87,6 @@ METHODS: tuple[str, ...] = ("normalized", "base", "plus", "minmax")
 CONFORMITY_SCORES: tuple[str, ...] = ("absolute", "gamma")
 #: Methods whose bounds follow from the map's own prediction (no fold model is run).
 _FROM_PREDICTION = ("normalized", "base")
-
-
-def as_1d(y: Any) -> np.ndarray:
-    return np.asarray(y, dtype=float).ravel()
-
-
-def fold_ids(
-    cv: Any, X: Any, y: Any, groups: Any = None, random_state: int | None = 0
-) -> np.ndarray:
-    """Fold number of every row under ``cv``, where each row is held out exactly once.
-
-    Parameters
-    ----------
-    cv : int or splitter
-        An int k gives ``KFold(k, shuffle=True, random_state=random_state)``; a
-        splitter (e.g. :class:`saltmap.validation.protocols.SpatialBlockKFold`,
-        :class:`~sklearn.model_selection.GroupKFold`) is used as it is.
-    X, y, groups
-        Passed to ``cv.split``.
-
-    Raises
-    ------
-    ConfigError
-        If the splitter holds a row out never or more than once (repeated or
-        shuffle-split schemes): cross-conformal intervals need a partition.
-    """
-    if isinstance(cv, int | np.integer):
-        cv = KFold(int(cv), shuffle=True, random_state=random_state)
-    n = len(y)
-    fold = np.full(n, -1, dtype=int)
-    for k, (_, test) in enumerate(cv.split(X, y, groups)):
-        if np.any(fold[test] >= 0):
-            raise ConfigError(
-                f"the splitter {cv!r} holds some rows out more than once; cross-conformal "
-                "intervals and the cross-validated DI need each row held out exactly once "
-                "(KFold, GroupKFold, SpatialBlockKFold)"
-            )
-        fold[test] = k
-    if np.any(fold < 0):
-        raise ConfigError(
-            f"the splitter {cv!r} never holds out {int(np.sum(fold < 0))} of {n} rows; "
-            "use a splitter that partitions the samples (KFold, GroupKFold, SpatialBlockKFold)"
-        )
-    return fold
-
-
-def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """The finite-sample conformal quantile: the ⌈level·(n+1)⌉-th smallest score.
-
-    This is MAPIE's correction (``numpy.quantile`` at ``⌈level(n+1)⌉/n`` with
-    ``method="lower"``), so the same scores give the same bound.
-
-    Raises
-    ------
-    SampleDataError
-        If there are too few scores for the level (``⌈level(n+1)⌉ > n``).
-    """
-    scores = np.asarray(scores, dtype=float)
-    scores = scores[np.isfinite(scores)]
-    n = scores.size
-    need = math.ceil(level * (n + 1))
-    if n == 0 or need > n:
-        raise SampleDataError(
-            f"{n} out-of-fold residuals are too few for a {level:.1%} conformal quantile; "
-            f"at least {math.ceil(level / (1 - level))} samples are needed — lower the "
-            "confidence or add samples"
-        )
-    return float(np.quantile(scores, need / n, method="lower"))
-
-
-class _KnownLevelsOnly(RegressorMixin, BaseEstimator):
-    """A covariate model that predicts NaN for rows of a level it was not fitted with.
-
-    A fold model of cross-conformal fitting may lack a rare level that its held-out
-    rows have; it cannot predict them (:class:`saltmap.features.covariates.UnseenLevelError`).
-    Their residuals describe no prediction a map makes (the final model knows every
-    training level, and mapping leaves pixels of other levels empty), so they are
-    left out of the conformity scores, as :func:`saltmap.validation.covariates.covariate_gain`
-    leaves them out of its scores.
-    """
-
-    def __init__(self, estimator: Any = None):
-        self.estimator = estimator
-
-    def fit(self, X: Any, y: Any) -> _KnownLevelsOnly:
-        self.estimator_ = clone(self.estimator).fit(X, y)
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
-        out = np.full(len(X), np.nan)
-        seen = seen_rows(self.estimator_, X)
-        if seen.any():
-            out[seen] = as_1d(self.estimator_.predict(take_rows(X, np.flatnonzero(seen))))
-        return out
 
 
 # --------------------------------------------------------------------------- intervals
@@ -206,9 +111,9 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
     confidence : float, default=0.9
         Nominal coverage of the interval.
     cv : int or splitter, default=5
-        The folds of the out-of-fold residuals (see :func:`fold_ids`). A spatial
-        splitter gives residuals of prediction away from the samples, hence wider,
-        more cautious intervals.
+        The folds of the out-of-fold residuals (see
+        :func:`~saltmap.trust.conformal.fold_ids`). A spatial splitter gives residuals
+        of prediction away from the samples, hence wider, more cautious intervals.
     method : {"normalized", "base", "plus", "minmax"}, default="normalized"
         See the module docstring. ``"normalized"``: a width that varies with the
         expected error; ``"base"``: one constant width, at no cost beyond the prediction.
@@ -324,7 +229,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
 
         estimator = clone(self.estimator)
         if categorical:
-            estimator = _KnownLevelsOnly(estimator)
+            estimator = KnownLevelsOnly(estimator)
         # A PredefinedSplit pins MAPIE to exactly these folds, which the AOA reuses.
         return CrossConformalRegressor(
             estimator,
