@@ -386,8 +386,10 @@ def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
 
     rows = []
     local = {p.name: file_digest(p) for p in local_dir.glob("*.tif")}
-    for n in (1, 2):
-        for i in range(args.full_repeat):
+    # 1 and 2 workers alternate: this machine's speed drifts by 10-25 % within minutes,
+    # so runs of one kind in a row would put the drift into the speed-up.
+    for i in range(args.full_repeat):
+        for n in (1, 2):
             with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                           dashboard_address=":0") as cluster:  # fmt: skip
                 out = CACHE / "full" / f"dask{n}"
@@ -406,6 +408,9 @@ def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
         pixels_identical=("pixels", "all"), files_identical=("files", "all"))  # fmt: skip
     table["kpx_per_s"] = scene.width * scene.height / table.median_s / 1000
     table["speed_up"] = table.median_s.iloc[0] / table.median_s
+    one, two = ([r["seconds"] for r in rows if r["workers"] == n] for n in (1, 2))
+    each = " ".join(f"{a / b:.2f}" for a, b in zip(one, two, strict=True))
+    table["speed_up_of_each_pair"] = ["", each]
     return table
 
 
