@@ -344,6 +344,14 @@ def crop_equality(result, model, scene, size: int) -> str:
     return _compare(mapped, reference)
 
 
+def _mapped(out: Path, scene) -> bool:
+    """Whether ``out`` holds a map of this scene (a ``--quick`` run maps a smaller tile)."""
+    if not (out / "salinity.tif").exists():
+        return False
+    with rasterio.open(out / "salinity.tif") as src:
+        return (src.width, src.height) == (scene.width, scene.height)
+
+
 def file_digest(path: Path) -> tuple[str, str]:
     """SHA-256 of the raster's pixels and of the whole file."""
     h = hashlib.sha256()
@@ -507,7 +515,7 @@ def main() -> None:
             print(breakdown(model, scene, windows).to_string())
     if "dask" in parts:
         local = CACHE / "full" / "untuned"
-        if not (local / "salinity.tif").exists():
+        if not _mapped(local, scene):
             full_run(models["untuned"], scene, local, args, label="local untuned (reference)")
         print("\nDask LocalCluster, untuned model:")
         dask = dask_part(models["untuned"], scene, args, local)
