@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import threading
+import time
 
 import psutil
 
@@ -24,33 +25,38 @@ class PeakRSS:
     really holds; ``peak_process`` is the largest single process (a cluster's worker).
     """
 
-    def __init__(self, every: float = 0.2):
+    def __init__(self, every: float = 0.2, pss_every: float = 1.0):
         self.every = every
+        self.pss_every = pss_every
         self.peak = 0
         self.peak_pss = 0
         self.peak_process = 0
         self.cpu = 0.0
+        self._last_pss = -float("inf")
+        self._sampler_cpu = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
-        me = psutil.Process()
-        rss, pss = [], []
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                full = p.memory_full_info()
-            except psutil.Error:
-                continue
-            rss.append(full.rss)
-            pss.append(getattr(full, "pss", full.rss))
-        self.peak = max(self.peak, sum(rss))
-        self.peak_pss = max(self.peak_pss, sum(pss))
-        self.peak_process = max([self.peak_process, *rss])
+        # RSS is cheap (statm). PSS walks every mapping of a process (about 5 ms for a
+        # worker): read it at most every ``pss_every`` s, or when the RSS sets a new
+        # peak, so that the sampler does not take the CPU the mapping is measured on.
+        procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        rss = {p: _rss(p) for p in procs}
+        rss = {p: r for p, r in rss.items() if r is not None}
+        total = sum(rss.values())
+        now = time.monotonic()
+        if total > self.peak or now - self._last_pss >= self.pss_every:
+            self._last_pss = now
+            self.peak_pss = max(self.peak_pss, sum(_pss(p, r) for p, r in rss.items()))
+        self.peak = max(self.peak, total)
+        self.peak_process = max([self.peak_process, *rss.values()])
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._sample()
             self._stop.wait(self.every)
+        self._sampler_cpu = time.thread_time()
 
     def __enter__(self) -> PeakRSS:
         self._sample()
@@ -62,7 +68,22 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self._sample()
-        self.cpu = cpu_seconds() - self._cpu0
+        # the sampler's own CPU is not the mapping's
+        self.cpu = cpu_seconds() - self._cpu0 - self._sampler_cpu
+
+
+def _rss(p: psutil.Process) -> int | None:
+    try:
+        return p.memory_info().rss
+    except psutil.Error:
+        return None
+
+
+def _pss(p: psutil.Process, rss: int) -> int:
+    try:
+        return getattr(p.memory_full_info(), "pss", rss)
+    except psutil.Error:
+        return rss
 
 
 def gib(n: float) -> str:

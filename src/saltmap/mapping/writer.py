@@ -223,7 +223,10 @@ class MapWriter:
 
     def __enter__(self) -> MapWriter:
         try:
-            self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=128))
+            # Blocks are whole 256 px tiles (bar the edges), written once each: the
+            # cache only holds tiles on their way to disk, and 32 MB takes a 1024 px
+            # block of every layer; a larger one would fill with written tiles.
+            self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=32))
             for name, tmp in self._temp.items():
                 dataset = rasterio.open(tmp, "w", **self._grid, **_layer_profile(name))
                 self._open[name] = self._stack.enter_context(dataset)
