@@ -41,9 +41,8 @@ class PeakRSS:
         # RSS is cheap (statm). PSS walks every mapping of a process (about 5 ms for a
         # worker): read it at most every ``pss_every`` s, or when the RSS sets a new
         # peak, so that the sampler does not take the CPU the mapping is measured on.
-        procs = [psutil.Process(), *psutil.Process().children(recursive=True)]
-        rss = {p: _rss(p) for p in procs}
-        rss = {p: r for p, r in rss.items() if r is not None}
+        me = psutil.Process()
+        rss = {p: r for p in [me, *me.children(recursive=True)] if (r := _rss(p)) is not None}
         total = sum(rss.values())
         now = time.monotonic()
         if total > self.peak or now - self._last_pss >= self.pss_every:
