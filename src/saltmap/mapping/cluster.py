@@ -5,8 +5,9 @@ scheduler is given. The job (model, scene, plan) travels as the result of one ta
 not as scattered data, so that the scheduler can compute it again if every worker
 holding it dies, and then re-run the blocks lost with them.
 
-On the worker the job first undoes an allocator setting that Dask gives its workers,
-which made every block a third slower (:mod:`saltmap.mapping.heap`).
+Each block's task first undoes, on the worker that runs it, an allocator setting that
+Dask gives its workers, which made every block a third slower
+(:mod:`saltmap.mapping.heap`).
 
 References
 ----------
@@ -29,14 +30,19 @@ from saltmap.mapping.heap import set_heap_thresholds
 
 def load_job(payload: bytes) -> BlockJob:
     """The job, unpickled and prepared on a worker (the task every block depends on)."""
-    set_heap_thresholds()
     job = pickle.loads(payload)
     job.prepare()
     return job
 
 
 def run_block_with(job: BlockJob, window: Window) -> BlockResult:
-    """One block's task."""
+    """One block's task.
+
+    The job is loaded on one worker and copied to the others as data, so the heap
+    thresholds are set here, by every worker that runs a block (a few microseconds),
+    not in :func:`load_job`.
+    """
+    set_heap_thresholds()
     return job(window)
 
 

@@ -35,7 +35,7 @@ def set_heap_thresholds() -> bool:
     ``MALLOC_TRIM_THRESHOLD_`` 2.90 and 2.85 s per block, with these thresholds set
     after it 1.98 and 1.99 s, with glibc's defaults 2.18 and 1.92 s (and 1.97 s with
     the thresholds set over the defaults: no gain there). So only Dask's workers set
-    them (:func:`saltmap.mapping.cluster.load_job`); the cost is at most ~64 MiB of
+    them (:func:`saltmap.mapping.cluster.run_block_with`); the cost is at most ~64 MiB of
     freed memory kept by the worker.
 
     Returns
