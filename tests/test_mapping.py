@@ -662,6 +662,26 @@ def test_class_map_frames_the_valid_pixels_not_the_empty_raster(tmp_path):
     plt.close(fig)
 
 
+def test_class_colours_and_the_aoa_veil_are_composited_as_matplotlib_would():
+    """Code 0 transparent, each class its colour, and outside the AOA the grey veil laid
+    over the class ("over" compositing: 0.65 grey + 0.35 class; grey at 0.65 on no data)."""
+    from matplotlib.colors import to_rgb
+
+    from saltmap.map_figures import AOA_VEIL, class_rgba
+
+    codes = np.array([[0, 1, 2], [0, 1, 2]], dtype=np.uint8)
+    outside = np.array([[False] * 3, [True] * 3])
+    rgba = class_rgba(codes, ["#ff0000", "#0000ff"], outside)
+    assert rgba.dtype == np.uint8 and rgba.shape == (2, 3, 4)
+    np.testing.assert_array_equal(rgba[0], [[0, 0, 0, 0], [255, 0, 0, 255], [0, 0, 255, 255]])
+    grey, alpha = AOA_VEIL
+    veil = np.array(to_rgb(grey))
+    over_red = np.round(255 * (alpha * veil + (1 - alpha) * np.array([1.0, 0, 0])))
+    np.testing.assert_array_equal(rgba[1, 1, :3], over_red)
+    np.testing.assert_array_equal(rgba[1, 1, 3], 255)
+    np.testing.assert_array_equal(rgba[1, 0], [*np.round(255 * veil), round(255 * alpha)])
+
+
 def test_trust_figure_frames_the_pixels_with_an_aoa_value():
     import matplotlib.pyplot as plt
 

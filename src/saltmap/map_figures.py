@@ -98,22 +98,36 @@ def valid_frame(valid, extent: tuple[float, float, float, float]) -> tuple[float
 
 def _draw_classes(ax: Axes, codes, extent, colours: list[str], outside_aoa) -> None:
     """The class codes (0 transparent), and pixels outside the AOA greyed and hatched."""
-    k = len(colours)
-    data = np.ma.masked_equal(np.asarray(codes), 0)
-    ax.imshow(
-        data,
-        extent=extent,
-        cmap=ListedColormap(colours),
-        norm=BoundaryNorm(np.arange(0.5, k + 1.0), k),
-        interpolation="nearest",
-    )
-    if outside_aoa is not None:
-        outside = np.asarray(outside_aoa, dtype=bool)
-        grey = ListedColormap(["#6e6e6e"])
-        shown = np.ma.masked_where(~outside, outside.astype(float))
-        ax.imshow(shown, extent=extent, cmap=grey, alpha=0.65, interpolation="nearest")
+    outside = None if outside_aoa is None else np.asarray(outside_aoa, dtype=bool)
+    # One image of bytes, coloured here: a masked array through a colormap, and a second
+    # one for the grey, took matplotlib about 300 MiB for a 1568 px map (a full tile).
+    ax.imshow(class_rgba(codes, colours, outside), extent=extent, interpolation="nearest")
+    if outside is not None:
         ax.contourf(outside.astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"],
                     extent=extent, origin="upper")  # fmt: skip
+
+
+#: Colour and opacity of the veil over pixels outside the area of applicability.
+AOA_VEIL = ("#6e6e6e", 0.65)
+
+
+def class_rgba(codes, colours: list[str], outside=None) -> np.ndarray:
+    """Class codes as an RGBA image of bytes: code ``i`` in ``colours[i - 1]``, code 0 (and
+    any code without a colour) transparent, and where ``outside`` is True the
+    :data:`AOA_VEIL` laid over the class colour (alpha compositing, "over")."""
+    lut = np.zeros((256, 4), np.uint8)
+    lut[1 : len(colours) + 1] = np.round(matplotlib.colors.to_rgba_array(colours) * 255)
+    rgba = lut[np.asarray(codes, dtype=np.uint8)]
+    if outside is not None and outside.any():
+        grey, alpha = AOA_VEIL
+        below = rgba[outside] / 255.0
+        under = below[:, 3:] * (1 - alpha)
+        out_alpha = alpha + under
+        below[:, :3] = (np.asarray(matplotlib.colors.to_rgb(grey)) * alpha
+                        + below[:, :3] * under) / out_alpha  # fmt: skip
+        below[:, 3:] = out_alpha
+        rgba[outside] = np.round(below * 255)
+    return rgba
 
 
 def _metre_axes(ax: Axes, crs, extent) -> None:
@@ -159,7 +173,8 @@ def _class_legend(ax: Axes, labels: list[str], colours: list[str], percent, with
     ]
     handles = [Patch(facecolor=c, edgecolor="#555555", lw=0.5) for c in colours]
     if with_aoa:
-        handles.append(Patch(facecolor="#6e6e6e", alpha=0.65, hatch="////", edgecolor="#333333"))
+        grey, alpha = AOA_VEIL
+        handles.append(Patch(facecolor=grey, alpha=alpha, hatch="////", edgecolor="#333333"))
         names.append("outside the area of applicability")
     ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
               fontsize=8, title="salinity class", title_fontsize=9)  # fmt: skip
