@@ -10,14 +10,14 @@ import time
 import psutil
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the pool's workers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 class PeakRSS:
     """Peak memory of this process and all its children, sampled; and CPU time.
+
+    ``cpu`` is the CPU time, during the run, of this process and of every child seen by
+    a sample (each child's CPU as last sampled, so a child ending between samples loses
+    at most ``every`` seconds). The finished children's total the system keeps
+    (``os.times().children_user``) would also take in children of earlier work that
+    ended during the run, such as an evaluation's idle loky workers reaped after 300 s.
 
     ``peak`` sums their RSS, which counts the pages they share (libraries, the parent's
     memory a forked worker still shares) once per process; ``peak_pss`` sums their PSS,
@@ -34,6 +34,8 @@ class PeakRSS:
         self.cpu = 0.0
         self._last_pss = -float("inf")
         self._sampler_cpu = 0.0
+        self._cpu_start: dict[tuple[int, float], float] = {}
+        self._cpu_last: dict[tuple[int, float], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -43,6 +45,8 @@ class PeakRSS:
         # peak, so that the sampler does not take the CPU the mapping is measured on.
         me = psutil.Process()
         rss = {p: r for p in [me, *me.children(recursive=True)] if (r := _rss(p)) is not None}
+        for p in rss:
+            self._cpu_last.update(_cpu(p))
         total = sum(rss.values())
         now = time.monotonic()
         if total > self.peak or now - self._last_pss >= self.pss_every:
@@ -59,7 +63,7 @@ class PeakRSS:
 
     def __enter__(self) -> PeakRSS:
         self._sample()
-        self._cpu0 = cpu_seconds()
+        self._cpu_start = dict(self._cpu_last)
         self._thread.start()
         return self
 
@@ -68,7 +72,8 @@ class PeakRSS:
         self._thread.join()
         self._sample()
         # the sampler's own CPU is not the mapping's
-        self.cpu = cpu_seconds() - self._cpu0 - self._sampler_cpu
+        used = sum(v - self._cpu_start.get(k, 0.0) for k, v in self._cpu_last.items())
+        self.cpu = used - self._sampler_cpu
 
 
 def _rss(p: psutil.Process) -> int | None:
@@ -76,6 +81,17 @@ def _rss(p: psutil.Process) -> int | None:
         return p.memory_info().rss
     except psutil.Error:
         return None
+
+
+def _cpu(p: psutil.Process) -> dict[tuple[int, float], float]:
+    """``{(pid, start time): CPU seconds}`` of ``p`` (empty if it has ended); the start
+    time tells a new process from an old one of the same pid."""
+    try:
+        with p.oneshot():
+            t = p.cpu_times()
+            return {(p.pid, p.create_time()): t.user + t.system}
+    except psutil.Error:
+        return {}
 
 
 def _pss(p: psutil.Process, rss: int) -> int:
