@@ -251,3 +251,43 @@ def test_killed_two_job_map_leaves_no_worker_behind(synthetic_scene_file, small_
     for p in alive:  # do not leave them running after a failure
         p.kill()
     assert not alive, f"orphaned worker processes: {[p.pid for p in alive]}"
+
+
+class WorkersStartLate:
+    """A SYNTHETIC block job: each block is its column offset; a pool worker's
+    ``prepare`` waits (at most a minute) until the file ``release`` exists."""
+
+    def __init__(self, release, parent):
+        self.release, self.parent = release, parent
+
+    def prepare(self):
+        deadline = time.monotonic() + 60
+        while os.getpid() != self.parent and not os.path.exists(self.release):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+
+    def __call__(self, window):
+        values = np.full((window.height, window.width), window.col_off, np.float32)
+        return window, values, values.astype(np.uint8), None
+
+
+def test_two_job_map_does_not_wait_for_workers_still_starting(tmp_path):
+    """A map shorter than a worker's start is computed by the map's own process, every
+    block once, without waiting; the worker then exits on its own."""
+    release = tmp_path / "release"
+    windows = [Window(col, 0, 4, 4) for col in range(0, 40, 4)]
+    started = time.monotonic()
+    results = list(mapping.run_blocks(WorkersStartLate(str(release), os.getpid()), windows,
+                                      jobs=2))  # fmt: skip
+    waited = time.monotonic() - started
+    workers = _pool_workers(psutil.Process())
+    release.touch()
+    # Without the take-back, the map waits until its worker has prepared: a minute.
+    assert waited < 30, f"the map waited {waited:.0f} s for a worker still starting"
+    assert sorted(w.col_off for w, *_ in results) == list(range(0, 40, 4))
+    assert all((values == w.col_off).all() for w, values, *_ in results)
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    for p in alive:
+        p.kill()
+    assert not alive, f"workers left running: {[p.pid for p in alive]}"
