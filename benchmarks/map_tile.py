@@ -21,7 +21,9 @@ full
 dask
     The full tile through ``--scheduler`` on a ``distributed.LocalCluster`` with 1 and 2
     single-threaded worker processes: speed-up, and that the outputs are byte-identical
-    to the local run of the same model.
+    to the local run of the same model. Each run's client is a fresh process that loads
+    the saved model (``dask_map.py``), as ``saltmap map --scheduler`` is; with
+    ``--dask-client here`` it is this process, whose memory holds the training too.
 
 Goals (issue 16): crop >= 1.3x pyspatialml's best; full tile with trust <= 240 s;
 peak memory <= 1.5 GiB; predictions equal to ``model.predict`` within float32
@@ -390,26 +392,23 @@ def full_part(models, trust, scene, args) -> dict:
 
 def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
     """The tile on a LocalCluster of 1 and 2 single-threaded workers; equal to the local run."""
-    import distributed
-
     rows = []
     local = {p.name: file_digest(p) for p in local_dir.glob("*.tif")}
+    model_file = _model_file(model)
     # 1 and 2 workers alternate: this machine's speed drifts by 10-25 % within minutes,
     # so runs of one kind in a row would put the drift into the speed-up.
     for i in range(args.full_repeat):
         for n in (1, 2):
-            with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                          dashboard_address=":0") as cluster:  # fmt: skip
-                out = CACHE / "full" / f"dask{n}"
-                result, rss = full_run(model, scene, out, args, scheduler=cluster.scheduler_address,
-                                       label=f"Dask {n} worker(s) run {i + 1}")  # fmt: skip
+            out = CACHE / "full" / f"dask{n}"
+            label = f"Dask {n} worker(s) run {i + 1}, client {args.dask_client}"
+            if args.dask_client == "fresh":
+                run = _dask_in_fresh_process(model_file, scene, out, n, args, label)
+            else:
+                run = _dask_here(model, scene, out, n, args, label)
             theirs = {name: file_digest(out / name) for name in local}
-            pixels = all(theirs[k][0] == v[0] for k, v in local.items())
-            files = all(theirs[k][1] == v[1] for k, v in local.items())
-            rows.append({"workers": n, "seconds": result.seconds, "peak_RSS_GiB": rss.peak / 2**30,
-                         "peak_PSS_GiB": rss.peak_pss / 2**30,
-                         "largest_process_GiB": rss.peak_process / 2**30,
-                         "pixels": pixels, "files": files})  # fmt: skip
+            run["pixels"] = all(theirs[k][0] == v[0] for k, v in local.items())
+            run["files"] = all(theirs[k][1] == v[1] for k, v in local.items())
+            rows.append({"workers": n, **run})
     table = pd.DataFrame(rows).groupby("workers").agg(
         median_s=("seconds", "median"), peak_RSS_GiB=("peak_RSS_GiB", "max"),
         peak_PSS_GiB=("peak_PSS_GiB", "max"), largest_process_GiB=("largest_process_GiB", "max"),
@@ -420,6 +419,46 @@ def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
     each = " ".join(f"{a / b:.2f}" for a, b in zip(one, two, strict=True))
     table["speed_up_of_each_pair"] = ["", each]
     return table
+
+
+def _model_file(model) -> Path:
+    """The model saved as ``saltmap train`` saves it, for a fresh process to load."""
+    from saltmap.models.persistence import save_model
+
+    meta = {"target": "EC", "target_unit": "µS/cm", "scaling": "reflectance"}
+    return save_model(CACHE / "full" / "dask_model.skops", model, metadata=meta, overwrite=True)
+
+
+def _dask_in_fresh_process(model_file: Path, scene, out: Path, n: int, args, label: str) -> dict:
+    """``dask_map.py`` in a fresh process: a user's ``saltmap map --scheduler`` process."""
+    print(f"  {label}: {load()}", flush=True)
+    cmd = [sys.executable, str(HERE / "dask_map.py"), str(model_file), str(args.tile),
+           str(out), str(n), str(args.block_size)]  # fmt: skip
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    px = scene.width * scene.height
+    print(f"    {run['seconds']:7.1f} s  {px / run['seconds'] / 1000:7.1f} kpx/s  peak RSS "
+          f"{gib(run['peak'])} (PSS {gib(run['peak_pss'])}, largest process "
+          f"{gib(run['peak_process'])})  CPU {run['cpu']:.0f} s", flush=True)  # fmt: skip
+    return {"seconds": run["seconds"], "peak_RSS_GiB": run["peak"] / 2**30,
+            "peak_PSS_GiB": run["peak_pss"] / 2**30,
+            "largest_process_GiB": run["peak_process"] / 2**30}  # fmt: skip
+
+
+def _dask_here(model, scene, out: Path, n: int, args, label: str) -> dict:
+    """The map with this process as the Dask client (which also trained the models)."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:  # fmt: skip
+        result, rss = full_run(model, scene, out, args, scheduler=cluster.scheduler_address,
+                               label=label)  # fmt: skip
+    return {
+        "seconds": result.seconds,
+        "peak_RSS_GiB": rss.peak / 2**30,
+        "peak_PSS_GiB": rss.peak_pss / 2**30,
+        "largest_process_GiB": rss.peak_process / 2**30,
+    }
 
 
 # ------------------------------------------------------------------ where the CPU goes
@@ -488,6 +527,13 @@ def main() -> None:
     parser.add_argument("--crop-block-size", type=int, default=512, help="saltmap's default.")
     parser.add_argument("--model", default="Stacking", help="Tuned model: a name, or auto.")
     parser.add_argument("--full-runs", default="untuned,tuned,tuned+trust")
+    parser.add_argument(
+        "--dask-client",
+        choices=("fresh", "here"),
+        default="fresh",
+        help="The Dask client: a fresh process that loads the model file, "
+        "as saltmap map is, or this process, which trained the models.",
+    )
     args = parser.parse_args()
     args.size = args.size or (2048 if args.quick else FULL_SIZE)
     args.crop = args.crop or (512 if args.quick else 2048)
@@ -496,7 +542,7 @@ def main() -> None:
 
     from saltmap.io.scene import open_scene
 
-    folder = build_tile(args.size)
+    folder = args.tile = build_tile(args.size)
     scene = open_scene(folder, scaling="sentinel2-l2a-offset")
     print(f"SYNTHETIC tile {folder} ({scene.width} x {scene.height}); {load()}")
     models, trust, _ = train_models(args.quick, with_trust="full" in parts, model=args.model)

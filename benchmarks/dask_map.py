@@ -1,0 +1,48 @@
+"""One map of the SYNTHETIC tile on a fresh ``distributed.LocalCluster``, in a fresh process.
+
+This is how a user maps on a cluster: ``saltmap map --model FILE --scheduler ADDRESS``
+starts a process that loads a model file, and is the Dask client. ``map_tile.py``
+runs this script once per Dask run, so that the peak memory it reports is the map's
+(this process, its scheduler and its workers), not that of the benchmark's own
+process, which has trained three models and an evaluation by then.
+
+Prints one JSON line: seconds (``map_scene``'s own), peak RSS and PSS of this process
+and its workers, the largest process, and their CPU seconds.
+
+Usage::
+
+    python benchmarks/dask_map.py MODEL.skops TILE_FOLDER OUT_FOLDER N_WORKERS BLOCK_SIZE
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from measure import PeakRSS
+
+
+def main() -> None:
+    import distributed
+
+    from saltmap.io.scene import open_scene
+    from saltmap.mapping import MapSettings, map_scene
+    from saltmap.models.persistence import load_model
+
+    model_file, folder, out, n_workers, block_size = sys.argv[1:6]
+    model, _ = load_model(model_file)
+    scene = open_scene(folder, scaling="sentinel2-l2a-offset")
+    with distributed.LocalCluster(n_workers=int(n_workers), threads_per_worker=1,
+                                  processes=True, dashboard_address=":0") as cluster:  # fmt: skip
+        settings = MapSettings(block_size=int(block_size), target_name="EC", target_unit="µS/cm",
+                               scheme="fao-ec", overwrite=True, model_name="Odisha model",
+                               scheduler=cluster.scheduler_address)  # fmt: skip
+        with PeakRSS() as rss:
+            result = map_scene(model, scene, Path(out), settings)
+    print(json.dumps({"seconds": result.seconds, "peak": rss.peak, "peak_pss": rss.peak_pss,
+                      "peak_process": rss.peak_process, "cpu": rss.cpu}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
