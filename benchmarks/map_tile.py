@@ -287,11 +287,12 @@ def crop_part(models, scene, args) -> pd.DataFrame:
     c0 = (scene.width - args.crop) // 2
     crop = Window(c0, c0, args.crop, args.crop)
     px = args.crop**2
+    from saltmap.mapping.blocks import model_bands
+
     python = pyspatialml_python()
     rows = []
-    for name, model in models.items():
-        from saltmap.mapping.blocks import model_bands
-
+    for name in args.crop_models.split(","):
+        model = models[name]
         bands = model_bands(model)
         work = CACHE / "crop_runs" / name
         write_crop(scene, crop, bands, work / "crop.tif")
@@ -524,6 +525,7 @@ def main() -> None:
     parser.add_argument("--full-repeat", type=int, default=1, help="Runs per full-tile map.")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--block-size", type=int, default=1024, help="Full tile's blocks.")
+    parser.add_argument("--crop-models", default="untuned,tuned", help="Models on the crop.")
     parser.add_argument("--crop-block-size", type=int, default=512, help="saltmap's default.")
     parser.add_argument("--model", default="Stacking", help="Tuned model: a name, or auto.")
     parser.add_argument("--full-runs", default="untuned,tuned,tuned+trust")
