@@ -3,7 +3,8 @@
 The Dask goal of issue 16 (2 workers >= 1.7x 1 worker) assumes that two single-threaded
 processes on two cores each run as fast as one alone. This measures that assumption on
 the mapping's own work: the same ``--blocks`` blocks of the SYNTHETIC benchmark tile
-(``synthetic_tile.py``), predicted with the untuned Odisha stacking model by
+(``synthetic_tile.py``), predicted with the untuned Odisha stacking model (or the
+pickled model of ``--model-file``) by
 :func:`saltmap.mapping.blocks.predict_block`, in one process alone and then in two
 processes at once (each predicting all the blocks, started together at a barrier), for
 several chunk sizes. Two controls tell what kind of sharing slows them: a pure-Python
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import pickle
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,6 +99,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--blocks", type=int, default=None, help="Blocks of 1024 x 1024.")
     parser.add_argument("--chunks", default="16384,65536,262144")
+    parser.add_argument(
+        "--model-file",
+        default=None,
+        help="A pickled fitted model (map_tile.py leaves the crop's in "
+        ".cache/crop_runs/NAME/model.pkl) instead of the untuned stacking.",
+    )
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     n_blocks = args.blocks or (2 if args.quick else 6)
@@ -108,9 +117,12 @@ def main() -> None:
     size = 2048 if args.quick else FULL_SIZE
     scene = open_scene(build_tile(size), scaling="sentinel2-l2a-offset")
     samples = odisha()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = make_model("Stacking", random_state=0).fit(samples.reflectance, samples.target)
+    if args.model_file:
+        model = pickle.loads(Path(args.model_file).read_bytes())
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = make_model("Stacking", random_state=0).fit(samples.reflectance, samples.target)
     blocks.single_threaded(model)
     bands = blocks.model_bands(model)
     side = 1024 if not args.quick else 512
@@ -122,7 +134,8 @@ def main() -> None:
     for chunk in map(int, args.chunks.split(",")):
         work = (model, cubes, bands, chunk)
         rows.append(measure(f"predict_block, chunk_rows {chunk}", _predict_blocks, work, repeat))
-    print(f"\n{n_blocks} blocks of {side} x {side}, untuned stacking, medians of {repeat}:")
+    what = args.model_file or "untuned stacking"
+    print(f"\n{n_blocks} blocks of {side} x {side}, {what}, medians of {repeat}:")
     print(pd.DataFrame(rows).round(2).to_string(index=False))
 
 
