@@ -241,7 +241,7 @@ def _share_blocks(
     rather than wait for the workers, and sets ``abandoned``.
     """
     in_flight = in_flight or 2 * workers
-    pending = {pool.submit(_run_block, w): w for w in islice(todo, workers)}
+    pending = {pool.submit(_run_block, w): w for w in islice(todo, min(workers, in_flight))}
     started = False
     while pending:
         done = [fut for fut in pending if fut.done()]
