@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from map_tile import map_settings
 from measure import PeakRSS
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     import distributed
 
     from saltmap.io.scene import open_scene
-    from saltmap.mapping import MapSettings, map_scene
+    from saltmap.mapping import map_scene
     from saltmap.models.persistence import load_model
 
     model_file, folder, out, n_workers, block_size = sys.argv[1:6]
@@ -35,9 +36,7 @@ def main() -> None:
     scene = open_scene(folder, scaling="sentinel2-l2a-offset")
     with distributed.LocalCluster(n_workers=int(n_workers), threads_per_worker=1,
                                   processes=True, dashboard_address=":0") as cluster:  # fmt: skip
-        settings = MapSettings(block_size=int(block_size), target_name="EC", target_unit="µS/cm",
-                               scheme="fao-ec", overwrite=True, model_name="Odisha model",
-                               scheduler=cluster.scheduler_address)  # fmt: skip
+        settings = map_settings(int(block_size), scheduler=cluster.scheduler_address)
         with PeakRSS() as rss:
             result = map_scene(model, scene, Path(out), settings)
     print(json.dumps({"seconds": result.seconds, "peak": rss.peak, "peak_pss": rss.peak_pss,

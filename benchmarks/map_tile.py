@@ -261,17 +261,17 @@ def _crop_ways(model, scene, crop: Window, work: Path, python: Path, block_size:
     def before(jobs: int):
         """Today's saltmap without one lever: jobs=1 without prediction by cell, jobs=2
         with the map's process only writing what two workers send."""
-        from saltmap.mapping import blocks, engine
+        from saltmap.mapping import blocks, pool
 
         def run():
-            saved = blocks.predict_rows, engine.PARENT_COMPUTES
+            saved = blocks.predict_rows, pool.PARENT_COMPUTES
             if jobs == 1:
                 blocks.predict_rows = lambda regressor, X: regressor.predict(X)
-            engine.PARENT_COMPUTES = False
+            pool.PARENT_COMPUTES = False
             try:
                 return ours(jobs)()
             finally:
-                blocks.predict_rows, engine.PARENT_COMPUTES = saved
+                blocks.predict_rows, pool.PARENT_COMPUTES = saved
 
         return run
 
@@ -320,13 +320,20 @@ def crop_part(models, scene, args) -> pd.DataFrame:
 # ------------------------------------------------------------------ the full tile
 
 
+def map_settings(block_size: int, **more):
+    """The full tile's map settings (``more``: jobs or scheduler)."""
+    from saltmap.mapping import MapSettings
+
+    return MapSettings(block_size=block_size, target_name="EC", target_unit="µS/cm",
+                       scheme="fao-ec", overwrite=True, model_name="Odisha model",
+                       **more)  # fmt: skip
+
+
 def full_run(model, scene, out: Path, args, *, trust=None, scheduler=None, label: str):
     """Map the whole scene once; the MapResult and peak RSS / CPU of the process tree."""
-    from saltmap.mapping import MapSettings, map_scene
+    from saltmap.mapping import map_scene
 
-    settings = MapSettings(block_size=args.block_size, jobs=args.jobs, target_name="EC",
-                           target_unit="µS/cm", scheme="fao-ec", overwrite=True,
-                           scheduler=scheduler, model_name="Odisha model")  # fmt: skip
+    settings = map_settings(args.block_size, jobs=args.jobs, scheduler=scheduler)
     print(f"  {label}: {load()}", flush=True)
     with PeakRSS() as rss:
         result = map_scene(model, scene, out, settings, trust=trust)

@@ -3,7 +3,8 @@
 ``plan`` checks everything before any output; ``blocks`` is the pure per-block
 core (prediction with optional covariates, classes; tree ensembles predicted by
 cell through :mod:`saltmap.models.inference`); ``engine`` spreads blocks
-over this process, a local pool or Dask and holds :func:`map_scene`; ``store``
+over this process, a local pool (``pool``) or Dask (``cluster``) and holds
+:func:`map_scene`; ``store``
 keeps finished blocks so an interrupted map resumes; ``writer`` writes the
 GeoTIFFs, COGs and side files; ``figure`` draws the class map.
 """

@@ -35,18 +35,10 @@ References
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import multiprocessing
-import os
-import pickle
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +66,7 @@ from saltmap.mapping.plan import (
     MapSettings,
     plan_map,
 )
+from saltmap.mapping.pool import run_pool
 from saltmap.mapping.provenance import has_provenance, side_paths, write_legend
 from saltmap.mapping.store import (
     block_name,
@@ -100,49 +93,6 @@ __all__ = ["MapResult", "map_scene", "run_blocks"]
 # ------------------------------------------------------------------------ engines
 
 
-# Worker side of the process pool: the job arrives once, through a queue the
-# initializer reads.
-_WORKER_JOB: BlockJob | None = None
-# Set by the map's process once it has computed, itself, every block a worker still holds.
-_ABANDONED: Any = None
-
-
-def _init_worker(payloads: Any, parent: int, abandoned: Any) -> None:
-    global _WORKER_JOB, _ABANDONED
-    _die_with_parent(parent)
-    _ABANDONED = abandoned
-    payload = payloads.get()  # read even when abandoned: the parent's queue flushes
-    if abandoned.is_set():
-        return  # the map finished without this worker: skip unpickling the job
-    # One BLAS/OpenMP thread per worker process: the workers already fill the cores.
-    threadpool_limits(1)
-    _WORKER_JOB = pickle.loads(payload)
-    _WORKER_JOB.prepare()
-
-
-def _die_with_parent(parent: int) -> None:
-    """End this worker when the map's process dies, however it dies (Linux).
-
-    A pool's workers wait on a queue whose writing end they hold themselves, so a
-    parent killed by SIGKILL (or the OOM killer) would leave them waiting forever. The
-    kernel's parent-death signal ends them instead.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-
-
-def _run_block(window: Window) -> BlockResult | None:
-    if _ABANDONED.is_set():
-        return None  # the map's process computed this block itself
-    assert _WORKER_JOB is not None, "worker was not initialised"
-    return _WORKER_JOB(window)
-
-
 def run_blocks(
     job: BlockJob,
     windows: Sequence[Window],
@@ -154,8 +104,8 @@ def run_blocks(
     """Map ``windows`` with ``job`` and yield results as blocks finish (in any order).
 
     With ``jobs == 1`` and no scheduler the blocks run in this process; with
-    ``jobs > 1`` in this process and a pool of ``jobs - 1`` processes (see
-    :data:`PARENT_COMPUTES`), each receiving the job once, and ending when this
+    ``jobs > 1`` in this process and a pool of ``jobs - 1`` processes
+    (:mod:`saltmap.mapping.pool`), each receiving the job once, and ending when this
     process dies; with ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
     ``distributed.Client``) on that Dask cluster, the job sent once as a task that
     the workers share, so that blocks lost with a worker are computed again. At most
@@ -170,98 +120,7 @@ def run_blocks(
             for window in windows:
                 yield job(window)
     else:
-        yield from _run_pool(job, windows, jobs, in_flight)
-
-
-#: With ``jobs = n``, the map's own process computes blocks too, beside ``n - 1`` pool
-#: workers, instead of only writing what ``n`` workers send. It saves a worker's start
-#: (a fresh interpreter importing scikit-learn and unpickling the job, ~1.5 s of CPU)
-#: and computes from the first second, while the workers are still starting; its
-#: writing fits in between. ``benchmarks/map_tile.py`` measured it (the lever table).
-PARENT_COMPUTES = True
-
-
-def _run_pool(
-    job: BlockJob, windows: Sequence[Window], jobs: int, in_flight: int | None
-) -> Iterator[BlockResult]:
-    workers = jobs - 1 if PARENT_COMPUTES else jobs
-    # spawn: a fresh interpreter per worker, safe whatever threads the parent runs.
-    context = multiprocessing.get_context("spawn")
-    # The job goes through a queue, not the initializer's arguments: those are written
-    # to each new worker's pipe, and the write blocks (a job is megabytes, the pipe
-    # 64 KiB) until the worker has imported the main script, seconds in which this
-    # process could compute. The queue's own thread writes instead.
-    payloads = context.Queue()
-    payloads.cancel_join_thread()  # at exit, never wait for a worker that died
-    payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-    for _ in range(workers):
-        payloads.put(payload)
-    abandoned = context.Event()
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker,
-        initargs=(payloads, os.getpid(), abandoned),
-    )  # fmt: skip
-    finished = False
-    try:
-        with threadpool_limits(1):
-            if PARENT_COMPUTES:
-                job.prepare()
-            yield from _share_blocks(pool, job, iter(windows), workers, in_flight, abandoned)
-        finished = True
-    finally:
-        if abandoned.is_set():
-            # The map ended before its workers started: they see ``abandoned`` and exit
-            # in the background, the queue and event kept alive until they have.
-            threading.Thread(target=_close_pool, args=(pool, payloads, abandoned)).start()
-        else:  # on an error, the blocks not yet started are dropped
-            _close_pool(pool, payloads, cancel=not finished)
-
-
-def _close_pool(
-    pool: cf.ProcessPoolExecutor, payloads: Any, *keep_alive: Any, cancel: bool = False
-) -> None:
-    """Wait for the pool's workers to exit, then close the job's queue."""
-    pool.shutdown(wait=True, cancel_futures=cancel)
-    payloads.close()
-
-
-def _share_blocks(
-    pool: cf.ProcessPoolExecutor,
-    job: BlockJob,
-    todo: Iterator[Window],
-    workers: int,
-    in_flight: int | None,
-    abandoned: Any,
-) -> Iterator[BlockResult]:
-    """Hand blocks to the pool and, with :data:`PARENT_COMPUTES`, compute them here too.
-
-    Until a worker has sent its first result, the pool holds one block per worker: a
-    small map may end before the workers have started (importing scikit-learn and
-    unpickling the job take seconds), and then this process computes those blocks too,
-    rather than wait for the workers, and sets ``abandoned``.
-    """
-    in_flight = in_flight or 2 * workers
-    pending = {pool.submit(_run_block, w): w for w in islice(todo, min(workers, in_flight))}
-    started = False
-    while pending:
-        done = [fut for fut in pending if fut.done()]
-        if not done and PARENT_COMPUTES:
-            window = next(todo, None)
-            if window is not None:  # nothing to write yet: compute a block here
-                yield job(window)
-                continue
-            if not started:
-                abandoned.set()
-                yield from (job(w) for w in pending.values())
-                return
-        if not done:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        for fut in done:
-            del pending[fut]
-            yield fut.result()
-        started = True
-        room = in_flight - len(pending)
-        pending |= {pool.submit(_run_block, w): w for w in islice(todo, room)}
+        yield from run_pool(job, windows, jobs, in_flight)
 
 
 # ---------------------------------------------------------------------- the map
