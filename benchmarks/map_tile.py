@@ -217,7 +217,8 @@ def write_crop(scene, crop: Window, bands: tuple[str, ...], path: Path) -> Path:
     return path
 
 
-def saltmap_run(model, crop_tif: Path, bands, jobs: int, out: Path, block_size: int):
+def saltmap_run(model, crop_tif: Path, bands, jobs: int, out: Path, block_size: int,
+                workers: str = "threads"):  # fmt: skip
     from saltmap.io.scene import open_scene
     from saltmap.mapping import MapSettings, map_scene
 
@@ -225,8 +226,8 @@ def saltmap_run(model, crop_tif: Path, bands, jobs: int, out: Path, block_size: 
         crop_tif, bands=[NAMES[b] for b in bands], scaling="reflectance", roles=list(bands)
     )
     settings = MapSettings(
-        block_size=block_size, jobs=jobs, target_name="EC", target_unit="µS/cm",
-        scheme="fao-ec", overwrite=True, figure=False,
+        block_size=block_size, jobs=jobs, workers=workers, target_name="EC",
+        target_unit="µS/cm", scheme="fao-ec", overwrite=True, figure=False,
     )  # fmt: skip
     result = map_scene(model, scene, out, settings)
     with rasterio.open(result.outputs.salinity) as src:
@@ -254,13 +255,13 @@ def _crop_ways(model, scene, crop: Window, work: Path, python: Path, block_size:
         return lambda: pyspatialml_run(python, model_file, crop_tif, n_jobs,
                                        work / f"psml{n_jobs}.tif")[:2]  # fmt: skip
 
-    def ours(jobs: int):
+    def ours(jobs: int, workers: str = "threads"):
         return lambda: saltmap_run(model, crop_tif, bands, jobs, work / f"saltmap{jobs}",
-                                   block_size)  # fmt: skip
+                                   block_size, workers)  # fmt: skip
 
     def before(jobs: int):
         """Today's saltmap without one lever: jobs=1 without prediction by cell, jobs=2
-        with the map's process only writing what two workers send."""
+        in processes, the map's process only writing what two workers send."""
         from saltmap.mapping import blocks, pool
 
         def run():
@@ -269,7 +270,7 @@ def _crop_ways(model, scene, crop: Window, work: Path, python: Path, block_size:
                 blocks.predict_rows = lambda regressor, X: regressor.predict(X)
             pool.PARENT_COMPUTES = False
             try:
-                return ours(jobs)()
+                return ours(jobs, "processes")()
             finally:
                 blocks.predict_rows, pool.PARENT_COMPUTES = saved
 
@@ -279,6 +280,7 @@ def _crop_ways(model, scene, crop: Window, work: Path, python: Path, block_size:
             "pyspatialml n_jobs=2": psml(2),
             "saltmap jobs=1 without prediction by cell": before(1),
             "saltmap jobs=2 with 2 workers, parent writing": before(2),
+            "saltmap jobs=2 processes": ours(2, "processes"),
             "saltmap jobs=1": ours(1), "saltmap jobs=2": ours(2)}  # fmt: skip
 
 

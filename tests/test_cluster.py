@@ -218,8 +218,8 @@ from saltmap.mapping import map_scene
 with open(sys.argv[1], "rb") as f:
     model = pickle.load(f)
 scene = open_scene(sys.argv[2], scaling="reflectance")
-map_scene(model, scene, sys.argv[3], block_size=16, jobs=2, scheme="fao-ec", figure=False,
-          target_name="EC", target_unit="µS/cm")
+map_scene(model, scene, sys.argv[3], block_size=16, jobs=2, workers="processes",
+          scheme="fao-ec", figure=False, target_name="EC", target_unit="µS/cm")
 """
 
 
@@ -279,7 +279,7 @@ def test_two_job_map_does_not_wait_for_workers_still_starting(tmp_path):
     windows = [Window(col, 0, 4, 4) for col in range(0, 40, 4)]
     started = time.monotonic()
     results = list(mapping.run_blocks(WorkersStartLate(str(release), os.getpid()), windows,
-                                      jobs=2))  # fmt: skip
+                                      jobs=2, workers="processes"))  # fmt: skip
     waited = time.monotonic() - started
     workers = _pool_workers(psutil.Process())
     release.touch()
@@ -291,3 +291,56 @@ def test_two_job_map_does_not_wait_for_workers_still_starting(tmp_path):
     for p in alive:
         p.kill()
     assert not alive, f"workers left running: {[p.pid for p in alive]}"
+
+
+# ------------------------------------------------------------------ thread engine
+
+
+class CountingJob:
+    """A SYNTHETIC block job: each block is its column offset; it counts the blocks
+    started and, with ``barrier``, waits until that many blocks compute at once."""
+
+    def __init__(self, fail_at=None, barrier=None):
+        self.started, self.fail_at, self.barrier = 0, fail_at, barrier
+        self._lock = __import__("threading").Lock()
+
+    def prepare(self):
+        pass
+
+    def __call__(self, window):
+        with self._lock:
+            self.started += 1
+        if self.barrier is not None:
+            self.barrier.wait(timeout=30)  # BrokenBarrierError unless blocks run together
+        if window.col_off == self.fail_at:
+            raise ValueError(f"block at column {window.col_off} failed")
+        time.sleep(0.002)
+        values = np.full((window.height, window.width), window.col_off, np.float32)
+        return window, values, values.astype(np.uint8), None
+
+
+WINDOWS = [Window(col, 0, 4, 4) for col in range(0, 160, 4)]
+
+
+def test_thread_engine_runs_blocks_together_and_bounds_those_in_flight():
+    import threading
+
+    job = CountingJob(barrier=threading.Barrier(2))
+    seen, most = [], 0
+    for window, values, *_ in mapping.run_blocks(job, WINDOWS, jobs=2, in_flight=3):
+        most = max(most, job.started - len(seen))  # started, not yet handed over
+        seen.append(window.col_off)
+        assert (values == window.col_off).all()
+        time.sleep(0.005)  # a slow writer: blocks pile up unless bounded
+    assert sorted(seen) == list(range(0, 160, 4))
+    assert most <= 3, f"{most} blocks in flight, asked for at most 3"
+
+
+def test_thread_engine_stops_at_a_failing_block_and_leaves_no_thread():
+    import threading
+
+    job = CountingJob(fail_at=20)
+    with pytest.raises(ValueError, match="column 20 failed"):
+        list(mapping.run_blocks(job, WINDOWS, jobs=2, in_flight=2))
+    assert job.started < len(WINDOWS) // 2, f"{job.started} blocks started after the failure"
+    assert not [t for t in threading.enumerate() if t.name.startswith("saltmap-block")]

@@ -19,7 +19,13 @@ from rasterio.windows import Window
 
 from saltmap import mapping, salinity
 from saltmap.datasets import patagonia_scene, unnao_landsat_scene, xinjiang_lab_sheet
-from saltmap.errors import BoundaryError, MissingBandError, OutputExistsError, UnitError
+from saltmap.errors import (
+    BoundaryError,
+    ConfigError,
+    MissingBandError,
+    OutputExistsError,
+    UnitError,
+)
 from saltmap.io.samples import odisha
 from saltmap.io.scene import open_scene
 from saltmap.models.building import make_model
@@ -135,13 +141,15 @@ def test_predict_block_leaves_pixels_without_a_needed_band_empty(model, scene):
     np.testing.assert_array_equal(out, again)
 
 
-def test_two_processes_give_the_same_map(mapped, model, scene, conversion, tmp_path):
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_two_jobs_give_the_same_map(mapped, model, scene, conversion, tmp_path, workers):
     result = mapping.map_scene(
         model,
         scene,
         tmp_path,
         block_size=128,
         jobs=2,
+        workers=workers,
         conversion=conversion,
         progress=None,
         figure=False,
@@ -429,10 +437,11 @@ def test_exclude_outside_aoa_without_trust_is_an_error_before_output(model, scen
     assert not out.exists()
 
 
-def test_two_processes_give_the_same_trust_layers(trust_mapped, rf_trust, scene, tmp_path):
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_two_jobs_give_the_same_trust_layers(trust_mapped, rf_trust, scene, tmp_path, workers):
     result = mapping.map_scene(
         rf_trust.intervals.estimator_, scene, tmp_path, block_size=128, scheme="fao-ec",
-        trust=rf_trust, jobs=2, progress=None, figure=False, **EC,
+        trust=rf_trust, jobs=2, workers=workers, progress=None, figure=False, **EC,
     )  # fmt: skip
     one = trust_mapped.outputs.salinity.parent
     for path in (result.outputs.salinity, result.outputs.classes, *result.outputs.trust.values()):
@@ -592,6 +601,8 @@ def test_map_settings_refuse_an_unknown_name_before_any_output(model, scene, tmp
         mapping.map_scene(model, scene, tmp_path / "none", blocksize=64, **EC)
     assert not (tmp_path / "none").exists()
     assert MapSettings(jobs=2).replace(block_size=64) == MapSettings(jobs=2, block_size=64)
+    with pytest.raises(ConfigError, match=r"'thread'.*'threads'"):
+        MapSettings(jobs=2, workers="thread")
 
 
 def test_one_block_predictor_serves_models_with_and_without_covariates(model):

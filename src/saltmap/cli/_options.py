@@ -41,7 +41,7 @@ def out_option(help: str = "Output folder.") -> Any:
 
 
 OutFolder = Annotated[Path, out_option()]
-Jobs = Annotated[int, typer.Option("--jobs", help="Worker processes run in parallel.")]
+Jobs = Annotated[int, typer.Option("--jobs", help="Cores to use: tasks run in parallel.")]
 Trials = Annotated[
     int | None, typer.Option("--trials", help="Optuna trials per learner (0: untuned defaults).")
 ]

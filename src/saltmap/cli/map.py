@@ -71,6 +71,14 @@ Conversion = Annotated[
 BlockSize = Annotated[
     int, typer.Option("--block-size", help="Block side in pixels; memory grows with it.")
 ]
+Workers = Annotated[
+    str,
+    typer.Option(
+        "--workers",
+        help="With --jobs above 1: threads (the default, measured the faster on two cores) "
+        "or processes (for many cores, where Python work in each block limits threads).",
+    ),
+]
 Scheduler = Annotated[
     str | None,
     typer.Option("--scheduler", help="Dask distributed scheduler, e.g. tcp://host:8786."),
@@ -110,6 +118,7 @@ def map_command(
     conversion: Conversion = None,
     block_size: BlockSize = 512,
     jobs: opt.Jobs = 1,
+    workers: Workers = "threads",
     scheduler: Scheduler = None,
     scaling: opt.SceneScaling = None,
     baseline: opt.Baseline = None,
@@ -158,6 +167,7 @@ def map_command(
         model_name=model_name,
         block_size=block_size,
         jobs=jobs,
+        workers=workers,
         scheduler=scheduler,
         exclude_outside_aoa=exclude_outside_aoa,
         overwrite=overwrite,

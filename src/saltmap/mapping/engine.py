@@ -20,11 +20,12 @@ interrupted attempt do not need ``overwrite``; a finished map does. The store
 takes about 5 bytes per pixel (22 with a trust model) of disk while the map runs,
 beside the first-stage GeoTIFFs, and is removed once every output is written.
 
-With ``jobs > 1`` the workers are started with the ``spawn`` method, which
-re-imports the calling script: a script calling :func:`map_scene` needs the usual
-``if __name__ == "__main__":`` guard (the ``saltmap`` command has it). The model is
-sent to each worker once; inner models run single-threaded, because the blocks
-already use every core. Pixels whose band values are missing, or whose indices are
+With ``jobs > 1`` the blocks run in threads of the map's process; with
+``workers="processes"`` in worker processes started with the ``spawn`` method, which
+re-imports the calling script: a script calling :func:`map_scene` that way needs the
+usual ``if __name__ == "__main__":`` guard (the ``saltmap`` command has it), and the
+model is sent to each worker once. Inner models run single-threaded, because the
+blocks already use every core. Pixels whose band values are missing, or whose indices are
 undefined (a zero denominator), get no value.
 
 References
@@ -74,6 +75,7 @@ from saltmap.mapping.store import (
     open_store,
     split_stored,
 )
+from saltmap.mapping.threads import run_threads
 from saltmap.mapping.writer import (
     MapOutputs,
     MapWriter,
@@ -100,13 +102,15 @@ def run_blocks(
     jobs: int = 1,
     scheduler: str | Any | None = None,
     in_flight: int | None = None,
+    workers: str = "threads",
 ) -> Iterator[BlockResult]:
     """Map ``windows`` with ``job`` and yield results as blocks finish (in any order).
 
     With ``jobs == 1`` and no scheduler the blocks run in this process; with
-    ``jobs > 1`` in this process and a pool of ``jobs - 1`` processes
-    (:mod:`saltmap.mapping.pool`), each receiving the job once, and ending when this
-    process dies; with ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
+    ``jobs > 1`` in ``jobs`` threads of this process (:mod:`saltmap.mapping.threads`),
+    or with ``workers="processes"`` in this process and a pool of ``jobs - 1``
+    processes (:mod:`saltmap.mapping.pool`), each receiving the job once, and ending
+    when this process dies; with ``scheduler`` (an address such as ``"tcp://host:8786"`` or a
     ``distributed.Client``) on that Dask cluster, the job sent once as a task that
     the workers share, so that blocks lost with a worker are computed again. At most
     ``in_flight`` blocks (default two per worker) are pending at any time, which
@@ -114,6 +118,8 @@ def run_blocks(
     """
     if scheduler is not None:
         yield from run_dask(job, windows, scheduler, in_flight)
+    elif jobs > 1 and workers == "threads":
+        yield from run_threads(job, windows, jobs, in_flight)
     elif jobs <= 1:
         job.prepare()
         with threadpool_limits(1):
@@ -294,7 +300,10 @@ def _write_blocks(
         writer.write(window, arrays.pop("salinity"), arrays.pop("classes"), arrays)
         done += 1
         tick(done, total)
-    blocks = run_blocks(plan.job, compute, jobs=settings.jobs, scheduler=settings.scheduler)
+    blocks = run_blocks(
+        plan.job, compute, jobs=settings.jobs, scheduler=settings.scheduler,
+        workers=settings.workers,
+    )  # fmt: skip
     with _keep_on_unreadable(store, plan):
         for window, values, codes, layers in blocks:
             if store is not None:  # stored first: a block is never half in the store

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from saltmap.trust.maps import TrustModel
 
 
+#: What maps the blocks of a map with ``jobs > 1`` (:class:`MapSettings`).
+WORKERS = ("threads", "processes")
+
+
 @dataclass(frozen=True)
 class MapSettings:
     """The choices of a map (:func:`saltmap.mapping.engine.map_scene`), built once.
@@ -58,7 +62,12 @@ class MapSettings:
     block_size : int, default=512
         Side of the square blocks in pixels; memory grows with its square.
     jobs : int, default=1
-        Local worker processes.
+        Blocks mapped in parallel on this machine.
+    workers : {"threads", "processes"}, default="threads"
+        What maps them when ``jobs > 1``: threads of this process (no start-up, the
+        model shared; measured the faster on two cores in ``benchmarks/map_tile.py``),
+        or spawned worker processes (for many cores, where the Python part of each
+        block limits threads).
     scheduler : str or distributed.Client, optional
         Address of a Dask distributed scheduler (``"tcp://host:8786"``) on whose
         workers the blocks run; saltmap must be installed there.
@@ -84,11 +93,19 @@ class MapSettings:
     model_name: str | None = None
     block_size: int = 512
     jobs: int = 1
+    workers: str = "threads"
     scheduler: str | Any | None = None
     exclude_outside_aoa: bool = False
     overwrite: bool = False
     figure: bool = True
     resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.workers not in WORKERS:
+            raise ConfigError(
+                f"workers={self.workers!r} is not one of {', '.join(WORKERS)}; use "
+                "'threads' (the default) or 'processes'"
+            )
 
     def replace(self, **options: Any) -> MapSettings:
         """These settings with ``options`` changed; an unknown name is a TypeError."""

@@ -407,7 +407,7 @@ class OutputsConfig(_Section):
         ["png", "svg"], min_length=1, description="formats of every figure"
     )
     block_size: int = Field(512, ge=16, description="mapping block side in pixels")
-    jobs: int = Field(1, ge=1, description="local processes for mapping")
+    jobs: int = Field(1, ge=1, description="blocks mapped in parallel (threads)")
     report: bool = Field(True, description="write report.html")
 
 
