@@ -561,6 +561,24 @@ def test_salinity_cog_has_a_qgis_default_stretch_over_its_2_to_98_percent(mapped
     assert stops == sorted(stops) and stops[0] < stops[-1]
 
 
+def test_stretch_sample_takes_the_same_pixels_whatever_the_blocks_and_their_order():
+    """SYNTHETIC values: a raster wider than the sample is sampled on one grid of every
+    4th pixel, whatever block edges cut it (13 px blocks) and in whatever order."""
+    from saltmap.mapping.styles import StretchSample
+
+    values = np.random.default_rng(0).normal(size=(50, 70)).astype(np.float32)
+    values[3, :] = np.nan
+    sample = StretchSample(70, 50, max_pixels=20)  # stride ceil(70 / 20) = 4
+    windows = [Window(c, r, min(13, 70 - c), min(13, 50 - r))
+               for r in range(0, 50, 13) for c in range(0, 70, 13)]  # fmt: skip
+    for w in reversed(windows):
+        sample.add(w, values[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width])
+    grid = values[::4, ::4]
+    expected = np.quantile(grid[np.isfinite(grid)], [0.02, 0.98])
+    assert sample.stretch() == pytest.approx(tuple(expected), rel=1e-6)
+    assert StretchSample(70, 50).stretch() == pytest.approx((np.nan, np.nan), nan_ok=True)
+
+
 def test_stretch_style_of_a_map_without_valid_pixels_is_still_valid_xml():
     import xml.etree.ElementTree as ET
 

@@ -234,7 +234,8 @@ def map_scene(
             _write_blocks(writer, plan, store, (resumed, compute), settings, tick)
         writer.finish(plan.tags, plan.classes, trust)
     areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
-    write_side_files(plan.outputs, areas, plan.classes, settings.target_unit)
+    stretches = {name: sample.stretch() for name, sample in writer.samples.items()}
+    write_side_files(plan.outputs, areas, plan.classes, settings.target_unit, stretches)
     scenes = write_legend(out_dir, scene, writer.sources) if has_provenance(scene) else None
     if settings.figure:
         _draw_figure(plan, areas, boundary)

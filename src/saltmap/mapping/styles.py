@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 
 #: Share of values left below and above the default stretch (QGIS's own cumulative cut).
 STRETCH_CUT = (0.02, 0.98)
@@ -89,14 +90,42 @@ def salinity_stretch(
 
     Read decimated to at most ``max_pixels`` on the longer side (from the COG's
     overviews, so cheap and bounded in memory whatever the scene size). Returns
-    ``(nan, nan)`` when the map has no valid pixel.
+    ``(nan, nan)`` when the map has no valid pixel. A map being written takes the same
+    figures from its blocks instead (:class:`StretchSample`).
     """
     with rasterio.open(path) as src:
         factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
         shape = (max(1, src.height // factor), max(1, src.width // factor))
         values = src.read(1, out_shape=shape, resampling=Resampling.nearest, masked=True)
-    valid = values.compressed()
-    valid = valid[np.isfinite(valid)]
+    return _percentiles(values.compressed(), cut)
+
+
+class StretchSample:
+    """Every ``stride``-th pixel of a raster's rows and columns, gathered block by block.
+
+    The sample a ramp style's 2–98 % come from while the map is written, so that no
+    COG is read back for it: at most ``max_pixels`` on the longer side (about 16 MB),
+    the whole raster when it is no larger. Blocks may come in any order.
+    """
+
+    def __init__(self, width: int, height: int, max_pixels: int = 2048) -> None:
+        self.stride = max(1, math.ceil(max(width, height) / max_pixels))
+        self._parts: list[np.ndarray] = []
+
+    def add(self, window: Window, values: np.ndarray) -> None:
+        """Keep the block's pixels on the sample's grid (those with a value)."""
+        first_row = -int(window.row_off) % self.stride
+        first_col = -int(window.col_off) % self.stride
+        part = values[first_row :: self.stride, first_col :: self.stride]
+        self._parts.append(part[np.isfinite(part)])
+
+    def stretch(self, cut: tuple[float, float] = STRETCH_CUT) -> tuple[float, float]:
+        """The ``cut`` percentiles of the sample (``(nan, nan)`` without any value)."""
+        return _percentiles(np.concatenate(self._parts) if self._parts else np.empty(0), cut)
+
+
+def _percentiles(values: np.ndarray, cut: tuple[float, float]) -> tuple[float, float]:
+    valid = values[np.isfinite(values)]
     if valid.size == 0:
         return float("nan"), float("nan")
     low, high = np.quantile(valid, cut)

@@ -23,6 +23,7 @@ References
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
@@ -54,10 +55,10 @@ from saltmap.mapping.provenance import (
 )
 from saltmap.mapping.provenance import layer_profile as provenance_profile
 from saltmap.mapping.styles import (
+    StretchSample,
     pam_categories,
     qml_stretch_style,
     qml_style,
-    salinity_stretch,
 )
 from saltmap.models.physical import count_at_bounds
 from saltmap.trust.maps import TRUST_CATEGORIES, TRUST_LAYERS, TrustSummary
@@ -195,6 +196,9 @@ class MapWriter:
         zero, or a log target's widened training range; :mod:`saltmap.models.physical`).
     summary : TrustSummary or None
         Trust figures of the blocks written (None without trust layers).
+    samples : dict of str to StretchSample
+        Of each raster styled as a ramp (salinity and the float trust layers): the
+        pixels its style's 2–98 % come from.
     """
 
     def __init__(
@@ -220,6 +224,11 @@ class MapWriter:
         self.n_clipped = 0
         self.summary = TrustSummary() if outputs.trust else None
         self.sources = SourceTally()
+        self.samples = {
+            name: StretchSample(scene.width, scene.height)
+            for name in ("salinity", *outputs.trust)
+            if not LAYERS[name].categorical
+        }
 
     def __enter__(self) -> MapWriter:
         try:
@@ -261,6 +270,8 @@ class MapWriter:
                 self._open[name].write(layers[name], 1, window=window)
             if self.outputs.provenance:
                 self.sources.add(layers, salinity)
+        for name, sample in self.samples.items():
+            sample.add(window, salinity if name == "salinity" else layers[name])
         self.counts += np.bincount(classes.ravel(), minlength=256)
         self.n_valid += int(np.isfinite(salinity).sum())
         self.n_clipped += sum(count_at_bounds(salinity, self._bounds, rtol=1e-6).values())
@@ -283,15 +294,30 @@ class MapWriter:
             _describe_trust(layers, tags, trust)
         describe_layers({name: self._open[name] for name in self.outputs.provenance}, tags)
         self._stack.close()
+        # Two at a time: a COG's overviews are computed on one core (GDAL's threads only
+        # compress), so a second conversion fills the other.
+        with cf.ThreadPoolExecutor(max_workers=2) as pool:
+            converting = [
+                pool.submit(_to_cog, tmp, final, **options)
+                for tmp, final, options in self._conversions(plan)
+            ]
+            for future in converting:
+                future.result()
+
+    def _conversions(self, plan: ClassPlan) -> list[tuple[Path, Path, dict[str, Any]]]:
+        """Each first-stage GeoTIFF, its COG and how :func:`_to_cog` writes it."""
         finals = {"salinity": self.outputs.salinity, "classes": self.outputs.classes,
                   **self.outputs.trust}  # fmt: skip
+        conversions = []
         for name, final in finals.items():
             # The class COG holds as few bits as its codes need, so that its colour
             # table has 2**bits entries (8 for up to 7 classes), not 256.
             bits = _class_bits(len(plan.labels)) if name == "classes" else None
-            _to_cog(self._temp[name], final, categorical=LAYERS[name].categorical, nbits=bits)
+            options = {"categorical": LAYERS[name].categorical, "nbits": bits}
+            conversions.append((self._temp[name], final, options))
         for name, final in self.outputs.provenance.items():
-            _to_cog(self._temp[name], final, categorical=True)
+            conversions.append((self._temp[name], final, {"categorical": True}))
+        return conversions
 
 
 def _layer_profile(name: str) -> dict[str, Any]:
@@ -333,6 +359,12 @@ def _describe_trust(layers: Mapping[str, Any], tags: Mapping[str, str], trust: T
 def _to_cog(tmp: Path, final: Path, *, categorical: bool, nbits: int | None = None) -> None:
     """Convert a tiled GeoTIFF into a COG under ``final``, atomically [1]_."""
     extra = {"nbits": nbits} if nbits else {}
+    if not categorical:
+        # DEFLATE's fastest level: float predictions barely compress at any level (a real
+        # Unnao map came out 1.6 % larger at level 1 than at 6, in half the time), and the
+        # salinity COG is most of a fast model's writing. DEFLATE, not ZSTD: every GIS
+        # reads it.
+        extra["level"] = 1
     with (
         atomic_output(final) as staged,
         rasterio.Env(GDAL_CACHEMAX=256, GDAL_NUM_THREADS="ALL_CPUS"),
@@ -371,16 +403,21 @@ def class_area_table(counts: np.ndarray, labels: Sequence[str], pixel_km2: float
 
 
 def write_side_files(
-    outputs: MapOutputs, areas: pd.DataFrame, plan: ClassPlan, unit: str | None
+    outputs: MapOutputs,
+    areas: pd.DataFrame,
+    plan: ClassPlan,
+    unit: str | None,
+    stretches: Mapping[str, tuple[float, float]],
 ) -> None:
     """Write the class areas CSV, a QGIS style beside every raster and the category
-    names of the categorical ones."""
+    names of the categorical ones; ``stretches`` holds the 2–98 % of each ramp-styled
+    raster (:attr:`MapWriter.samples`)."""
     atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
     atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
-    low, high = salinity_stretch(outputs.salinity)
+    low, high = stretches["salinity"]
     atomic_write_text(outputs.salinity_style, qml_stretch_style(low, high, unit))
     for name, style in outputs.trust_styles.items():
-        atomic_write_text(style, _trust_style(name, outputs.trust[name], unit))
+        atomic_write_text(style, _trust_style(name, stretches.get(name), unit))
     for name, aux in outputs.category_files.items():
         if name == "classes":
             names = dict(enumerate(["no data", *plan.labels]))
@@ -394,12 +431,13 @@ def _hex(rgba: Sequence[int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
 
 
-def _trust_style(name: str, path: Path, unit: str | None) -> str:
-    """The QGIS style of one trust COG: its ramp over its 2–98 %, or its named categories."""
+def _trust_style(name: str, stretch: tuple[float, float] | None, unit: str | None) -> str:
+    """The QGIS style of one trust COG: its ramp over ``stretch`` (its 2–98 %), or its
+    named categories."""
     layer = LAYERS[name]
     if layer.categorical:
         names, colours = TRUST_CATEGORIES[name], CATEGORY_COLOURS[name]
         codes = sorted(names)
         return qml_style([names[c] for c in codes], [colours[c] for c in codes], codes)
-    low, high = salinity_stretch(path)
+    low, high = stretch
     return qml_stretch_style(low, high, None if name == "di" else unit, cmap=layer.cmap)
