@@ -456,7 +456,8 @@ def _stored_blocks(out):
     return [p for p in out.glob(f".{mapping.STORE_NAME}.work-*/*.npz") if p.name[0] != "."]
 
 
-def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_trust, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])  # 2: threads, each storing its own blocks
+def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_trust, tmp_path, jobs):
     import re
     import signal
     import subprocess
@@ -473,7 +474,7 @@ def test_killed_map_resumes_from_its_finished_blocks_with_the_same_values(rf_tru
                             trust=rf_trust)  # fmt: skip
     # 32-pixel blocks: 70 blocks over the 300 x 200 cut, each stored as it finishes.
     args = ["map", str(model_file), str(patagonia_scene()), "--scaling", "sentinel2-l2a",
-            "--scheme", "fao-ec", "--block-size", "32"]  # fmt: skip
+            "--scheme", "fao-ec", "--block-size", "32", "--jobs", jobs]  # fmt: skip
     out = tmp_path / "killed"
     cmd = [sys.executable, "-c", "from saltmap.cli import main; main()", *args, "--out", str(out)]
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -301,17 +301,46 @@ def _write_blocks(
         writer.write(window, arrays.pop("salinity"), arrays.pop("classes"), arrays)
         done += 1
         tick(done, total)
+    # In this process the thread that computes a block also stores it, beside the others.
+    here = settings.scheduler is None and (settings.jobs <= 1 or settings.workers == "threads")
+    job = _StoringJob(plan.job, store) if store is not None and here else plan.job
     blocks = run_blocks(
-        plan.job, compute, jobs=settings.jobs, scheduler=settings.scheduler,
-        workers=settings.workers,
-    )  # fmt: skip
+        job, compute, jobs=settings.jobs, scheduler=settings.scheduler, workers=settings.workers
+    )
     with _keep_on_unreadable(store, plan):
         for window, values, codes, layers in blocks:
-            if store is not None:  # stored first: a block is never half in the store
-                store.save(block_name(window), salinity=values, classes=codes, **(layers or {}))
+            if store is not None and not here:  # stored first: never half in the store
+                _store_block(store, (window, values, codes, layers))
             writer.write(window, values, codes, layers)
             done += 1
             tick(done, total)
+
+
+@dataclass(frozen=True)
+class _StoringJob:
+    """A block job that keeps each block in the resume store as soon as it is computed.
+
+    Used where blocks are computed in this process (one job, or threads): the store's
+    disk writes and flushes then run in the computing threads, beside each other,
+    rather than in the one thread that writes the map, which they held up (about 7 %
+    of a fast model's 6144² crop with two threads, measured in ``/tmp``).
+    """
+
+    job: BlockJob
+    store: BlockStore
+
+    def prepare(self) -> None:
+        self.job.prepare()
+
+    def __call__(self, window: Window) -> BlockResult:
+        result = self.job(window)
+        _store_block(self.store, result)  # stored before it is written: never half stored
+        return result
+
+
+def _store_block(store: BlockStore, result: BlockResult) -> None:
+    window, values, codes, layers = result
+    store.save(block_name(window), salinity=values, classes=codes, **(layers or {}))
 
 
 @contextlib.contextmanager
