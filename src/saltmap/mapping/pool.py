@@ -1,7 +1,8 @@
 """The local process pool of a map: ``jobs - 1`` spawned workers beside the map's process.
 
 :func:`run_pool` is the engine :func:`saltmap.mapping.engine.run_blocks` uses when
-``jobs > 1`` and no scheduler is given. The workers are started with the ``spawn``
+``jobs > 1``, ``workers="processes"`` and no scheduler is given (threads,
+:mod:`saltmap.mapping.threads`, are the default). The workers are started with the ``spawn``
 method, a fresh interpreter each, safe whatever threads the map's process runs; each
 receives the job once, through a queue, and ends when the map's process dies
 (:func:`_die_with_parent`). The map's process computes blocks too
