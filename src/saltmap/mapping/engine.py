@@ -118,13 +118,13 @@ def run_blocks(
     """
     if scheduler is not None:
         yield from run_dask(job, windows, scheduler, in_flight)
-    elif jobs > 1 and workers == "threads":
-        yield from run_threads(job, windows, jobs, in_flight)
     elif jobs <= 1:
         job.prepare()
         with threadpool_limits(1):
             for window in windows:
                 yield job(window)
+    elif workers == "threads":
+        yield from run_threads(job, windows, jobs, in_flight)
     else:
         yield from run_pool(job, windows, jobs, in_flight)
 
@@ -233,15 +233,7 @@ def map_scene(
         with task(progress, _what(scene, plan, resumed), len(plan.windows)) as tick:
             _write_blocks(writer, plan, store, (resumed, compute), settings, tick)
         writer.finish(plan.tags, plan.classes, trust)
-    areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
-    stretches = {name: sample.stretch() for name, sample in writer.samples.items()}
-    write_side_files(plan.outputs, areas, plan.classes, settings.target_unit, stretches)
-    scenes = write_legend(out_dir, scene, writer.sources) if has_provenance(scene) else None
-    if settings.figure:
-        _draw_figure(plan, areas, boundary)
-        if scenes is not None:
-            names = [Path(source).name for source in scenes["source"]]
-            draw_provenance(plan.outputs.provenance, names, side_paths(out_dir)[-1])
+    areas, scenes = _write_beside(writer, plan, settings, scene, boundary)
     if store is not None:
         store.clear()
     return MapResult(
@@ -253,6 +245,29 @@ def map_scene(
         n_resumed=len(resumed), n_computed=len(compute), scenes=scenes,
         n_clipped=writer.n_clipped,
     )  # fmt: skip
+
+
+def _write_beside(
+    writer: MapWriter,
+    plan: MapPlan,
+    settings: MapSettings,
+    scene: GriddedScene,
+    boundary: str | Path | None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """What goes beside the COGs: class areas, styles, a mosaic's legend, the figures.
+
+    Returns the class areas and the mosaic's scene table (None for one scene).
+    """
+    out_dir = plan.outputs.salinity.parent
+    areas = _class_areas(writer, plan, settings.exclude_outside_aoa)
+    write_side_files(plan.outputs, areas, plan.classes, settings.target_unit, writer.stretches())
+    scenes = write_legend(out_dir, scene, writer.sources) if has_provenance(scene) else None
+    if settings.figure:
+        _draw_figure(plan, areas, boundary)
+        if scenes is not None:
+            names = [Path(source).name for source in scenes["source"]]
+            draw_provenance(plan.outputs.provenance, names, side_paths(out_dir)[-1])
+    return areas, scenes
 
 
 def _prepare_folder(out_dir: str | Path, plan: MapPlan) -> BlockStore | None:
@@ -302,7 +317,7 @@ def _write_blocks(
         done += 1
         tick(done, total)
     # In this process the thread that computes a block also stores it, beside the others.
-    here = settings.scheduler is None and (settings.jobs <= 1 or settings.workers == "threads")
+    here = settings.computes_here
     job = _StoringJob(plan.job, store) if store is not None and here else plan.job
     blocks = run_blocks(
         job, compute, jobs=settings.jobs, scheduler=settings.scheduler, workers=settings.workers

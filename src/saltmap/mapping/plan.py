@@ -107,6 +107,11 @@ class MapSettings:
                 "'threads' (the default) or 'processes'"
             )
 
+    @property
+    def computes_here(self) -> bool:
+        """Whether the blocks are computed in the map's own process (one job, or threads)."""
+        return self.scheduler is None and (self.jobs <= 1 or self.workers == "threads")
+
     def replace(self, **options: Any) -> MapSettings:
         """These settings with ``options`` changed; an unknown name is a TypeError."""
         names = {f.name for f in dataclasses.fields(self)}

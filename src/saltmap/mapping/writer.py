@@ -276,6 +276,10 @@ class MapWriter:
         self.n_valid += int(np.isfinite(salinity).sum())
         self.n_clipped += sum(count_at_bounds(salinity, self._bounds, rtol=1e-6).values())
 
+    def stretches(self) -> dict[str, tuple[float, float]]:
+        """The 2–98 % of each ramp-styled raster, from its :attr:`samples`."""
+        return {name: sample.stretch() for name, sample in self.samples.items()}
+
     def write_empty(self, window: Window) -> None:
         """Write a block without data (outside the boundary); the tallies are unchanged."""
         shape = (int(window.height), int(window.width))
@@ -411,7 +415,7 @@ def write_side_files(
 ) -> None:
     """Write the class areas CSV, a QGIS style beside every raster and the category
     names of the categorical ones; ``stretches`` holds the 2–98 % of each ramp-styled
-    raster (:attr:`MapWriter.samples`)."""
+    raster (:meth:`MapWriter.stretches`)."""
     atomic_to_csv(areas, outputs.areas, index=False, float_format="%.6g")
     atomic_write_text(outputs.style, qml_style(plan.labels, plan.colours))
     low, high = stretches["salinity"]
