@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "saltmap"
 # and those below it. The base layer is flat.
 RANK = {
     "_compat": 0, "_lazy": 0, "errors": 0, "bands": 0, "atomic": 0, "datasets": 0,
-    "progress": 0, "tables": 0, "map_figures": 0,
+    "progress": 0, "tables": 0, "map_figures": 0, "rowwise": 0,
     "report": 0, "plots": 0,
     "salinity": 1,
     "io": 2,

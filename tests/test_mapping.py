@@ -139,6 +139,10 @@ def test_predict_block_leaves_pixels_without_a_needed_band_empty(model, scene):
     # chunking does not change a value
     again = mapping.predict_block(model, block, roles)
     np.testing.assert_array_equal(out, again)
+    # each value is the model's own for that pixel, whether its chunk was a run or not
+    pixels = pd.DataFrame(block.reshape(len(roles), -1).T, columns=roles).astype(float)
+    ok = np.isfinite(out.ravel())
+    np.testing.assert_allclose(out.ravel()[ok], model.predict(pixels[ok]), rtol=1e-6)
 
 
 @pytest.mark.parametrize("workers", ["threads", "processes"])
@@ -788,3 +792,25 @@ def test_prediction_by_cell_equals_the_model_value_for_value(name, scene):
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(predict_rows(regressor, feats), regressor.predict(feats))
+
+
+@pytest.mark.parametrize("name", ["MLP", "PLSR"])
+def test_prediction_in_slices_equals_the_model_value_for_value(name, scene, monkeypatch):
+    import saltmap.models.inference as inference
+    from saltmap.mapping.blocks import model_bands
+
+    samples = odisha()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_model(name, random_state=0).fit(samples.reflectance, samples.target)
+    cube = scene.read(roles=list(model_bands(model)))
+    pixels = cube.reshape(len(cube), -1).T
+    feats = model[0].transform(pixels[np.isfinite(pixels).all(axis=1)])
+    feats = feats[np.isfinite(feats).all(axis=1)]
+    # Slices of 4,096 rows, the last one short, on the real scene's pixels.
+    monkeypatch.setattr(inference, "SLICE_ROWS", 4096)
+    assert len(feats) > 2 * 4096 and len(feats) % 4096
+    expected = model[-1].predict(feats)
+    got = inference.predict_rows(model[-1], feats)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)

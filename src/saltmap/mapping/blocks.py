@@ -27,6 +27,7 @@ from saltmap.errors import ModelFileError
 from saltmap.features.covariate_rasters import assemble_predictors
 from saltmap.mapping.provenance import empty_provenance, has_provenance
 from saltmap.models.inference import predict_rows
+from saltmap.rowwise import finite_rows
 from saltmap.salinity.classes import classify
 from saltmap.salinity.units import convert_ec, quantity_of
 from saltmap.trust.maps import TRUST_LAYERS, trust_block
@@ -153,22 +154,35 @@ def predict_block_with_unseen(
     features, regressor = model[:-1], model[-1]
     for start in range(0, index.size, chunk_rows):
         take = index[start : start + chunk_rows]
-        chunk = rows.iloc[take] if isinstance(rows, pd.DataFrame) else rows[take]
+        at = _as_slice(take)
+        chunk = rows.iloc[at] if isinstance(rows, pd.DataFrame) else rows[at]
         feats = features.transform(chunk)
-        defined = np.isfinite(feats).all(axis=1)
-        if defined.any():
-            # Equal to regressor.predict, with less CPU for tree ensembles (see inference).
+        defined = finite_rows(feats)
+        # Equal to regressor.predict, with less CPU for tree ensembles (see inference).
+        if defined.all():
+            out[at] = np.asarray(predict_rows(regressor, feats), dtype=np.float32).ravel()
+        elif defined.any():
             pred = predict_rows(regressor, feats[defined])
             out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
     out[~np.isfinite(out)] = np.nan
     return out.reshape(reflectance.shape[1:]), n_unseen
 
 
+def _as_slice(take: np.ndarray) -> slice | np.ndarray:
+    """``take`` (sorted, distinct pixel numbers) as a slice when it is one run."""
+    # A block with every pixel valid is one run: a slice reads and writes it in place,
+    # where a pixel list copies the rows and scatters the results, which shows in the
+    # time of a cheap model's block.
+    if take.size and int(take[-1]) - int(take[0]) + 1 == take.size:
+        return slice(int(take[0]), int(take[-1]) + 1)
+    return take
+
+
 def _reflectance_rows(
     model: BaseEstimator, reflectance: np.ndarray, roles: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Pixels as rows, bands as columns in the model's order (one float32 copy), and
-    the rows where every band has a value."""
+    """Pixels as rows, bands as columns in the model's order (one float32 copy,
+    column-major), and the rows where every band has a value."""
     bands = model_bands(model)
     check_roles(bands, roles, "the reflectance block")
     if reflectance.ndim != 3 or reflectance.shape[0] != len(roles):
@@ -177,8 +191,9 @@ def _reflectance_rows(
             f"got {reflectance.shape}"
         )
     planes = [list(roles).index(b) for b in bands]
-    pixels = np.ascontiguousarray(reflectance[planes].reshape(len(bands), -1).T, np.float32)
-    return pixels, np.isfinite(pixels).all(axis=1), 0
+    # Column-major: each band stays one run of memory, as the indices read it.
+    pixels = np.asarray(reflectance[planes].reshape(len(bands), -1).T, np.float32)
+    return pixels, finite_rows(pixels), 0
 
 
 def _covariate_rows(

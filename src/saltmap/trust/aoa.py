@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError, SampleDataError
 from saltmap.models.inspect import OnPredictors, model_covariates, model_parts, predictors_of
+from saltmap.rowwise import finite_rows
 from saltmap.trust.conformal import fold_ids
 
 #: Pixels handled at once: bounds the neighbour search's scratch memory (and, in
@@ -128,7 +129,7 @@ class AreaOfApplicability(BaseEstimator):
         self.n_features_in_ = F.shape[1]
         if folds is None and self.cv is not None:
             folds = fold_ids(self.cv, F, np.zeros(len(F)), None, self.random_state)
-        finite = np.isfinite(F).all(axis=1)
+        finite = finite_rows(F)
         F = F[finite]
         fold = None if folds is None else np.asarray(folds)[finite]
         if len(F) < 3:
@@ -212,7 +213,7 @@ class AreaOfApplicability(BaseEstimator):
         out = np.full(len(F), np.nan)
         for start in range(0, len(F), CHUNK_ROWS):
             chunk = F[start : start + CHUNK_ROWS]
-            ok = np.isfinite(chunk).all(axis=1)
+            ok = finite_rows(chunk)
             if ok.any():
                 dist, _ = tree.query(self._standardise(chunk[ok]))
                 out[start + np.flatnonzero(ok)] = dist / self.mean_distance_
@@ -251,7 +252,7 @@ def importance_weights(
     y = np.asarray(y, dtype=float).ravel()
     if not model_covariates(model):
         features = step.transform(X)
-        ok = np.isfinite(features).all(axis=1)
+        ok = finite_rows(features)
         result = permutation_importance(
             regressor, features[ok], y[ok], n_repeats=n_repeats, random_state=random_state
         )
@@ -261,7 +262,7 @@ def importance_weights(
         pipeline = getattr(model, "model_", model)
         table = predictors_of(pipeline, X)
         numeric = [*step.index_names_, *step.numeric]
-        ok = np.isfinite(table[numeric].to_numpy(dtype=float)).all(axis=1)
+        ok = finite_rows(table[numeric].to_numpy(dtype=float))
         result = permutation_importance(
             OnPredictors(pipeline), table[ok], y[ok], n_repeats=n_repeats,
             random_state=random_state,

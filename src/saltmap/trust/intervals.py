@@ -79,6 +79,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from saltmap.errors import ConfigError
 from saltmap.models.inspect import categorical_of, model_parts, take_rows
+from saltmap.rowwise import finite_rows
 from saltmap.trust.conformal import KnownLevelsOnly, as_1d, conformal_quantile, fold_ids
 from saltmap.trust.spread import ResidualSpread
 
@@ -288,7 +289,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
             oof[rows] = as_1d(fold_model.predict(take_rows(X, rows)))
         Z = self._spread_input(self._features(X), oof)
         size = np.abs(y - oof)
-        ok = np.isfinite(size) & np.isfinite(Z).all(axis=1)
+        ok = np.isfinite(size) & finite_rows(Z)
         scale = np.full(len(y), np.nan)
         for k in np.unique(self.folds_):
             fit_rows, held = ok & (self.folds_ != k), ok & (self.folds_ == k)
@@ -395,7 +396,7 @@ class ConformalIntervals(RegressorMixin, BaseEstimator):
         Z = self._spread_input(features, pred)
         # A pixel whose index is undefined (a zero denominator) gets no interval.
         half = np.full(len(Z), np.nan)
-        ok = np.isfinite(Z).all(axis=1)
+        ok = finite_rows(Z)
         if ok.any():
             half[ok] = q * self.spread_.predict(Z[ok])
         return pred - half, pred + half

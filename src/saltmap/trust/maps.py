@@ -26,6 +26,7 @@ from saltmap.bands import check_roles
 from saltmap.errors import ConfigError
 from saltmap.features.covariate_rasters import assemble_predictors
 from saltmap.models.inspect import model_covariates, model_parts, predictor_of_column
+from saltmap.rowwise import finite_rows
 from saltmap.trust.aoa import CHUNK_ROWS, AreaOfApplicability, importance_weights
 from saltmap.trust.intervals import ConformalIntervals
 from saltmap.trust.settings import TrustSettings
@@ -351,7 +352,7 @@ def _block_rows(
         planes = [list(roles).index(b) for b in trust.bands]
         pixels = reflectance[planes].reshape(len(planes), -1).T
         pixels = np.ascontiguousarray(pixels, np.float32)
-        return (lambda take: pixels[take]), np.isfinite(pixels).all(axis=1)
+        return (lambda take: pixels[take]), finite_rows(pixels)
     missing = [n for n in needed if n not in (covariates or {})]
     if missing:
         raise ConfigError(
