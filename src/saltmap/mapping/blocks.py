@@ -158,12 +158,11 @@ def predict_block_with_unseen(
         chunk = rows.iloc[at] if isinstance(rows, pd.DataFrame) else rows[at]
         feats = features.transform(chunk)
         defined = finite_rows(feats)
-        # Equal to regressor.predict, with less CPU for tree ensembles (see inference).
-        if defined.all():
+        if not defined.all():
+            at, feats = take[defined], feats[defined]
+        if len(feats):
+            # Equal to regressor.predict, with less CPU for tree ensembles (see inference).
             out[at] = np.asarray(predict_rows(regressor, feats), dtype=np.float32).ravel()
-        elif defined.any():
-            pred = predict_rows(regressor, feats[defined])
-            out[take[defined]] = np.asarray(pred, dtype=np.float32).ravel()
     out[~np.isfinite(out)] = np.nan
     return out.reshape(reflectance.shape[1:]), n_unseen
 
