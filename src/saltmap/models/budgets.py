@@ -101,6 +101,9 @@ class Budget:
 # and its wall time from 273 to 227 and 234 s, with R² within noise of before (mean
 # change -0.002, sd 0.016, over the 34 cross-validated model-set pairs; the same final
 # model).
+# On 2026-12-03, on a fresh machine of the same kind, the same benchmark took 499 s
+# (960 CPU-s) at db3dcb2, the revision of the 227/234 s above, and 365 s (702 CPU-s) at
+# 8dc27a4 (single runs, 8 minutes apart): the machine's speed moved, not the code's cost.
 # "quick" is a faithful miniature for tests and the demo.
 BUDGETS: dict[str, Budget] = {
     "default": Budget(n_trials=20, cv=3, fixed={"RF": {"n_estimators": 100}}, prune_after=5),
