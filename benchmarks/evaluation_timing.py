@@ -16,6 +16,8 @@ import os
 import time
 from collections.abc import Iterator
 
+from measure import machine_speed
+
 from saltmap.io.samples import odisha
 from saltmap.progress import Tick
 from saltmap.validation.evaluation import evaluate_study
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     samples = odisha()
+    print(machine_speed(), flush=True)
     start, cpu0 = time.perf_counter(), os.times()
     print(f"{len(samples)} samples, quick={args.quick}, jobs={args.jobs}, "
           f"load average at start {os.getloadavg()}", flush=True)  # fmt: skip
@@ -64,6 +67,7 @@ def main() -> None:
     print(f"wall {wall:.0f} s; CPU time of this process and its workers {used:.0f} s "
           f"(on 2 idle cores about {used / 2:.0f} s of wall); "
           f"load average at end {os.getloadavg()}")  # fmt: skip
+    print(machine_speed(), flush=True)
     folds = result.folds
     per_model = folds.groupby("model")["seconds"].sum().sort_values(ascending=False)
     print("fit+predict seconds summed over CV folds, by model:")

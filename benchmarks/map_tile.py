@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rasterio
-from measure import PeakRSS, gib, load, median
+from measure import PeakRSS, gib, load, machine_speed, median
 from rasterio.windows import Window
 from synthetic_tile import CACHE, FULL_SIZE, build_tile
 
@@ -556,6 +556,7 @@ def main() -> None:
     folder = args.tile = build_tile(args.size)
     scene = open_scene(folder, scaling="sentinel2-l2a-offset")
     print(f"SYNTHETIC tile {folder} ({scene.width} x {scene.height}); {load()}")
+    print(machine_speed(), flush=True)
     models, trust, _ = train_models(args.quick, with_trust="full" in parts, model=args.model)
     if "crop" in parts:
         print(f"\ncrop {args.crop} x {args.crop}, saltmap block {args.crop_block_size}:")
@@ -578,6 +579,7 @@ def main() -> None:
         dask = dask_part(models["untuned"], scene, args, local)
         print(dask.round(2).to_string())
     print(f"\n{load()}")
+    print(machine_speed())
     _goals(table if "crop" in parts else None, full, dask)
 
 

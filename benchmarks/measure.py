@@ -1,4 +1,5 @@
-"""Measuring helpers of the mapping benchmarks: peak memory of a process tree, CPU, load."""
+"""Measuring helpers of the benchmarks: peak memory of a process tree, CPU, load, and
+the machine's own speed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import statistics
 import threading
 import time
 
+import numpy as np
 import psutil
 
 
@@ -113,3 +115,38 @@ def load() -> str:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def machine_speed(runs: int = 5) -> str:
+    """Seconds of two fixed one-thread workloads, median of ``runs``: how fast this
+    machine is now, printed beside a benchmark's figures.
+
+    The same code's figures move with the machine: the full evaluation of
+    ``evaluation_timing.py`` took 227 and 234 s on one machine of this kind (2026-12-02)
+    and 365-499 s on another (2026-12-03), and one machine's speed drifts by 10-25 %
+    within minutes. Time on a fixed workload, printed before and after, tells a slower
+    machine from slower code. The workloads are SYNTHETIC, of the two kinds the
+    benchmarks spend their CPU on: fitting 100 trees of a random forest on 100 rows
+    (Python overhead, as in tuning) and float64 matrix products (BLAS, as in an MLP's
+    prediction).
+    """
+    from sklearn.ensemble import RandomForestRegressor
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((100, 6)), rng.random(100)
+    a, b = rng.random((4096, 256)), rng.random((256, 256))
+    forest = RandomForestRegressor(n_estimators=100, random_state=0, n_jobs=1)
+    times: dict[str, list[float]] = {"forest fit": [], "matrix products": []}
+    with threadpool_limits(1):
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            forest.fit(X, y)
+            t1 = time.perf_counter()
+            for _ in range(20):
+                a @ b
+            t2 = time.perf_counter()
+            times["forest fit"].append(t1 - t0)
+            times["matrix products"].append(t2 - t1)
+    each = ", ".join(f"{k} {median(v):.3f} s" for k, v in times.items())
+    return f"machine speed probe (one thread, median of {runs}): {each}"
