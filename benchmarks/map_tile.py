@@ -24,6 +24,8 @@ dask
     to the local run of the same model. Each run's client is a fresh process that loads
     the saved model (``dask_map.py``), as ``saltmap map --scheduler`` is; with
     ``--dask-client here`` it is this process, whose memory holds the training too.
+    The cluster's monitoring is turned down as README advises for nodes whose cores
+    all run workers (``dask_overhead.py``); ``--dask-config default`` keeps Dask's.
 
 Goals (issue 16): crop >= 1.3x pyspatialml's best; full tile with trust <= 240 s;
 peak memory <= 1.5 GiB; predictions equal to ``model.predict`` within float32
@@ -57,6 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rasterio
+from dask_overhead import dask_config
 from measure import PeakRSS, gib, load, machine_speed, median
 from rasterio.windows import Window
 from synthetic_tile import CACHE, FULL_SIZE, build_tile
@@ -401,31 +404,41 @@ def full_part(models, trust, scene, args) -> dict:
 
 
 def dask_part(model, scene, args, local_dir: Path) -> pd.DataFrame:
-    """The tile on a LocalCluster of 1 and 2 single-threaded workers; equal to the local run."""
+    """The tile on a LocalCluster of 1 and 2 single-threaded workers, under each of
+    ``--dask-config``'s settings; equal to the local run."""
     rows = []
     local = {p.name: file_digest(p) for p in local_dir.glob("*.tif")}
     model_file = _model_file(model)
-    # 1 and 2 workers alternate: this machine's speed drifts by 10-25 % within minutes,
-    # so runs of one kind in a row would put the drift into the speed-up.
+    # 1 and 2 workers (and the settings) alternate: this machine's speed drifts by
+    # 10-25 % within minutes, so runs of one kind in a row would put the drift into
+    # the speed-up.
     for i in range(args.full_repeat):
-        for n in (1, 2):
-            out = CACHE / "full" / f"dask{n}"
-            label = f"Dask {n} worker(s) run {i + 1}, client {args.dask_client}"
-            if args.dask_client == "fresh":
-                run = _dask_in_fresh_process(model_file, scene, out, n, args, label)
-            else:
-                run = _dask_here(model, scene, out, n, args, label)
-            theirs = {name: file_digest(out / name) for name in local}
-            run["pixels"] = all(theirs[k][0] == v[0] for k, v in local.items())
-            run["files"] = all(theirs[k][1] == v[1] for k, v in local.items())
-            rows.append({"workers": n, **run})
-    table = pd.DataFrame(rows).groupby("workers").agg(
+        for config in args.dask_config.split(","):
+            for n in (1, 2):
+                out = CACHE / "full" / f"dask{n}"
+                label = (f"Dask {n} worker(s) run {i + 1}, client {args.dask_client}, "
+                         f"{config} Dask settings")  # fmt: skip
+                if args.dask_client == "fresh":
+                    run = _dask_in_fresh_process(model_file, scene, out, n, args, label, config)
+                else:
+                    run = _dask_here(model, scene, out, n, args, label, config)
+                theirs = {name: file_digest(out / name) for name in local}
+                run["pixels"] = all(theirs[k][0] == v[0] for k, v in local.items())
+                run["files"] = all(theirs[k][1] == v[1] for k, v in local.items())
+                rows.append({"settings": config, "workers": n, **run})
+    return pd.concat([_dask_table(part, scene) for _, part in pd.DataFrame(rows).groupby(
+        "settings", sort=False)])  # fmt: skip
+
+
+def _dask_table(runs: pd.DataFrame, scene) -> pd.DataFrame:
+    """Medians, memory, identity and speed-up of one setting's runs, by workers."""
+    table = runs.groupby(["settings", "workers"]).agg(
         median_s=("seconds", "median"), peak_RSS_GiB=("peak_RSS_GiB", "max"),
         peak_PSS_GiB=("peak_PSS_GiB", "max"), largest_process_GiB=("largest_process_GiB", "max"),
         pixels_identical=("pixels", "all"), files_identical=("files", "all"))  # fmt: skip
     table["kpx_per_s"] = scene.width * scene.height / table.median_s / 1000
     table["speed_up"] = table.median_s.iloc[0] / table.median_s
-    one, two = ([r["seconds"] for r in rows if r["workers"] == n] for n in (1, 2))
+    one, two = (runs.seconds[runs.workers == n].tolist() for n in (1, 2))
     each = " ".join(f"{a / b:.2f}" for a, b in zip(one, two, strict=True))
     table["speed_up_of_each_pair"] = ["", each]
     return table
@@ -439,11 +452,13 @@ def _model_file(model) -> Path:
     return save_model(CACHE / "full" / "dask_model.skops", model, metadata=meta, overwrite=True)
 
 
-def _dask_in_fresh_process(model_file: Path, scene, out: Path, n: int, args, label: str) -> dict:
+def _dask_in_fresh_process(
+    model_file: Path, scene, out: Path, n: int, args, label: str, config: str
+) -> dict:
     """``dask_map.py`` in a fresh process: a user's ``saltmap map --scheduler`` process."""
     print(f"  {label}: {load()}", flush=True)
     cmd = [sys.executable, str(HERE / "dask_map.py"), str(model_file), str(args.tile),
-           str(out), str(n), str(args.block_size)]  # fmt: skip
+           str(out), str(n), str(args.block_size), config]  # fmt: skip
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     run = json.loads(done.stdout.strip().splitlines()[-1])
     px = scene.width * scene.height
@@ -455,14 +470,16 @@ def _dask_in_fresh_process(model_file: Path, scene, out: Path, n: int, args, lab
             "largest_process_GiB": run["peak_process"] / 2**30}  # fmt: skip
 
 
-def _dask_here(model, scene, out: Path, n: int, args, label: str) -> dict:
+def _dask_here(model, scene, out: Path, n: int, args, label: str, config: str) -> dict:
     """The map with this process as the Dask client (which also trained the models)."""
+    import dask
     import distributed
 
-    with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster:  # fmt: skip
-        result, rss = full_run(model, scene, out, args, scheduler=cluster.scheduler_address,
-                               label=label)  # fmt: skip
+    with dask.config.set(dask_config(config)):
+        with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0") as cluster:  # fmt: skip
+            result, rss = full_run(model, scene, out, args, label=label,
+                                   scheduler=cluster.scheduler_address)  # fmt: skip
     return {
         "seconds": result.seconds,
         "peak_RSS_GiB": rss.peak / 2**30,
@@ -545,6 +562,12 @@ def main() -> None:
         help="The Dask client: a fresh process that loads the model file, "
         "as saltmap map is, or this process, which trained the models.",
     )
+    parser.add_argument(
+        "--dask-config",
+        default="quiet",
+        help="Dask's monitoring, one or more of quiet (turned down as README advises, "
+        "dask_overhead.py) and default (Dask's own), comma-separated.",
+    )
     args = parser.parse_args()
     args.size = args.size or (2048 if args.quick else FULL_SIZE)
     args.crop = args.crop or (512 if args.quick else 2048)
@@ -603,10 +626,11 @@ def _goals(crop: pd.DataFrame | None, full: dict | None, dask: pd.DataFrame | No
         peak = max(v["peak_RSS_GiB"] for v in full.values())
         print(f"  peak RSS {peak:.2f} GiB (goal <= 1.5): {'MET' if peak <= 1.5 else 'MISSED'}")
     if dask is not None:
-        s = dask.speed_up.iloc[-1]
-        print(f"  Dask 2 workers {s:.2f}x 1 worker (goal >= 1.7): {'MET' if s >= 1.7 else 'MISSED'}"
-              f"; identical to the local run: pixels {bool(dask.pixels_identical.all())}, "
-              f"files {bool(dask.files_identical.all())}")  # fmt: skip
+        for config, part in dask.groupby(level="settings", sort=False):
+            s, pixels, files = part.speed_up.iloc[-1], part.pixels_identical, part.files_identical
+            print(f"  Dask 2 workers {s:.2f}x 1 worker, {config} settings (goal >= 1.7): "
+                  f"{'MET' if s >= 1.7 else 'MISSED'}; identical to the local run: pixels "
+                  f"{bool(pixels.all())}, files {bool(files.all())}")  # fmt: skip
         rss, pss = dask.peak_RSS_GiB.max(), dask.peak_PSS_GiB.max()
         print(f"  Dask peak memory of all processes: RSS {rss:.2f} GiB, PSS {pss:.2f} GiB "
               f"(goal <= 1.5): {'MET' if pss <= 1.5 else 'MISSED'} by PSS, "
