@@ -101,9 +101,9 @@ def _started(p: psutil.Process) -> float:
 
     On Linux, psutil's ``create_time()`` is the boot time read now plus the start's
     clock ticks, and the boot time moves when the clock is corrected: a worker whose
-    key changed between two samples was counted twice, with all the CPU of its life
-    (a 1-worker map reported 643 CPU-s in 314 s of wall on 2 cores). The clock ticks
-    since boot (field 22 of /proc/<pid>/stat) do not move.
+    key changed between two samples would be counted twice, with all the CPU of its
+    life (the likely cause of a 1-worker map reporting 643 CPU-s in 314 s of wall on
+    2 cores). The clock ticks since boot (field 22 of /proc/<pid>/stat) do not move.
     """
     try:
         with open(f"/proc/{p.pid}/stat") as f:
