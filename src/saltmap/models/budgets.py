@@ -105,8 +105,10 @@ class Budget:
 # (960 CPU-s) at db3dcb2, the revision of the 227/234 s above, and 365 s (702 CPU-s) at
 # 8dc27a4 (single runs, 8 minutes apart): the machine's speed moved, not the code's cost.
 # On 2026-12-04, benchmarks/tuning_trials.py ran that evaluation with 20 and with 10
-# trials, each with the tuning seeded 0 and 1 (splits fixed): 10 trials took 0.73x the
-# wall time (247 vs 340 s, 262 vs 349 s), and changed pooled R² over the 30
+# trials, each with the tuning seeded 0 and 1 (splits fixed), twice (the first time by
+# the script it was made from, with the same settings): 10 trials took
+# 0.73x and 0.75x the wall time in one run (247 vs 340 s, 262 vs 349 s), 0.61x and
+# 0.71x in the other (251 vs 409 s, 268 vs 377 s), and changed pooled R² over the 30
 # cross-validated cells by a mean of +0.005 and -0.013 (mean |change| 0.028 and 0.026),
 # no more than reseeding the same 20-trial search did (+0.016, mean |change| 0.031).
 # The nested score of the chosen model moved as much with the seed (0.346 vs 0.257 at
