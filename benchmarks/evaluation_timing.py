@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from measure import machine_speed
+from measure import machine_speed, wall_and_cpu
 
 from saltmap.io.samples import odisha
 from saltmap.progress import Tick
@@ -52,20 +52,14 @@ def main() -> None:
     args = parser.parse_args()
     samples = odisha()
     print(machine_speed(), flush=True)
-    start, cpu0 = time.perf_counter(), os.times()
     print(f"{len(samples)} samples, quick={args.quick}, jobs={args.jobs}, "
           f"load average at start {os.getloadavg()}", flush=True)  # fmt: skip
     settings = EvaluationSettings(quick=args.quick, n_jobs=args.jobs, random_state=args.seed)
-    result = evaluate_study(samples, settings, progress=PrintedProgress(start))
-    wall = time.perf_counter() - start
-    # Stop the reusable worker processes so their CPU time is counted as children's.
-    from joblib.externals.loky import get_reusable_executor
-
-    get_reusable_executor().shutdown(wait=True)
-    cpu = os.times()
-    used = (cpu.user - cpu0.user) + (cpu.children_user - cpu0.children_user)
-    print(f"wall {wall:.0f} s; CPU time of this process and its workers {used:.0f} s "
-          f"(on 2 idle cores about {used / 2:.0f} s of wall); "
+    with wall_and_cpu() as timing:
+        progress = PrintedProgress(time.perf_counter())
+        result = evaluate_study(samples, settings, progress=progress)
+    print(f"wall {timing['wall']:.0f} s; CPU time of this process and its workers "
+          f"{timing['cpu']:.0f} s (on 2 idle cores about {timing['cpu'] / 2:.0f} s of wall); "
           f"load average at end {os.getloadavg()}")  # fmt: skip
     print(machine_speed(), flush=True)
     folds = result.folds

@@ -3,10 +3,12 @@ the machine's own speed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import psutil
@@ -130,6 +132,22 @@ def load() -> str:
     """The load average now, as printed before every timed run."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+@contextlib.contextmanager
+def wall_and_cpu() -> Iterator[dict[str, float]]:
+    """Time the block: fills ``wall`` and ``cpu`` (user seconds of this process and of
+    its joblib workers) in the dict it yields, once the block ends."""
+    from joblib.externals.loky import get_reusable_executor
+
+    timing: dict[str, float] = {}
+    start, cpu0 = time.perf_counter(), os.times()
+    yield timing
+    timing["wall"] = time.perf_counter() - start
+    # Stop the reusable worker processes so their CPU time is counted as children's.
+    get_reusable_executor().shutdown(wait=True)
+    cpu = os.times()
+    timing["cpu"] = cpu.user - cpu0.user + cpu.children_user - cpu0.children_user
 
 
 def median(values: list[float]) -> float:

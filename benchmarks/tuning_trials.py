@@ -16,16 +16,15 @@ import argparse
 import dataclasses
 import itertools
 import os
-import time
 from typing import Any
 
 import pandas as pd
-from measure import machine_speed
+from measure import machine_speed, wall_and_cpu
 
 from saltmap.io.samples import odisha
 from saltmap.validation.evaluation import evaluate_study
 from saltmap.validation.results import EvaluationResult
-from saltmap.validation.settings import EvaluationSettings, study_estimator
+from saltmap.validation.settings import EvaluationSettings
 
 CELL = ["protocol", "feature_set", "model"]
 REFERENCES = ("null (mean)", "plain RF")  # untuned: the same in every run
@@ -37,28 +36,21 @@ class TuningSeeded(EvaluationSettings):
 
     tuning_seed: int = 0
 
-    def model(self, name: str, indices: Any, *, cache: Any = None, covariates: Any = None):
-        return study_estimator(
-            name, indices, quick=self.quick, n_trials=self.n_trials, log_target=self.log_target,
-            random_state=self.tuning_seed, cache=cache, covariates=covariates,
-        )  # fmt: skip
+    def model(self, name: str, indices: Any, **kwargs: Any):
+        # Only the models see the tuning seed; splits and bootstrap keep random_state.
+        tuning = dataclasses.replace(self, random_state=self.tuning_seed)
+        return EvaluationSettings.model(tuning, name, indices, **kwargs)
 
 
 def _run(n_trials: int, seed: int) -> EvaluationResult:
-    from joblib.externals.loky import get_reusable_executor
-
     print(f"\n{n_trials} trials, seed {seed}; {machine_speed()}; "
           f"load average {os.getloadavg()}", flush=True)  # fmt: skip
-    start, cpu0 = time.perf_counter(), os.times()
     settings = TuningSeeded(n_trials=n_trials, tuning_seed=seed, n_jobs=2)
-    result = evaluate_study(odisha(), settings)
-    wall = time.perf_counter() - start
-    get_reusable_executor().shutdown(wait=True)  # count the workers' CPU as children's
-    cpu = os.times()
-    used = cpu.user - cpu0.user + cpu.children_user - cpu0.children_user
+    with wall_and_cpu() as timing:
+        result = evaluate_study(odisha(), settings)
     sel = result.selection
     nested = sel.nested_score["R2_pooled"]
-    print(f"  wall {wall:.0f} s, CPU {used:.0f} s; chosen {sel.winner}, "
+    print(f"  wall {timing['wall']:.0f} s, CPU {timing['cpu']:.0f} s; chosen {sel.winner}, "
           f"runner-up {sel.runner_up}; nested R² {nested:.3f}", flush=True)  # fmt: skip
     return result
 
